@@ -1,0 +1,433 @@
+/* children.c - the built-in child types phc_echo, phc_counter and phc_kv,
+ * and their start functions (start_link/1, start/1) for rpc and spawn.
+ *
+ * They double as examples of a C child type: a table of gen_server
+ * callbacks over a small C state. Their BEAM twins live in
+ * elixir_harness/ with the same module names, calls and handover state, so
+ * a child can move between phc and a BEAM node and keep its state.
+ *
+ *   phc_echo     call Req -> Req
+ *   phc_counter  state integer. call {add, N} -> new value; get -> value;
+ *                stop -> ok (then stops); {crash, Reason} -> exits with
+ *                Reason; {monitor, Pid} -> ok (monitors Pid); last_down ->
+ *                reason of the last DOWN seen, or none. cast and info
+ *                {add, N} add silently. Handover state: the integer.
+ *   phc_kv       state map. call {put, K, V} -> ok; {get, K} -> V or nil;
+ *                keys -> [K]; stop -> ok. Handover state: the map.
+ */
+#include <stdlib.h>
+
+#include "../otp/otp.h"
+
+#define MOD "children"
+
+/* ---- helpers --------------------------------------------------------- */
+
+/* The first element of an argument list, or -1 if the list is empty. */
+static int first_arg(const char *args, int *idx) {
+  int arity, type, size;
+  *idx = 1;
+  if (ei_get_type(args, idx, &type, &size) < 0) return -1;
+  if (type == ERL_STRING_EXT) {
+    /* a list of small integers arrives as a string: [N] with N < 256 */
+    return -2;
+  }
+  if (ei_decode_list_header(args, idx, &arity) < 0 || arity < 1) return -1;
+  return 0;
+}
+
+static int decode_tagged(const char *buf, int *idx, const char *tag,
+                         int arity) {
+  int a;
+  char atom[MAXATOMLEN_UTF8];
+  int i = *idx;
+  if (ei_decode_tuple_header(buf, &i, &a) < 0 || a != arity ||
+      ei_decode_atom(buf, &i, atom) < 0 || strcmp(atom, tag) != 0)
+    return 0;
+  *idx = i;
+  return 1;
+}
+
+static int is_atom(const char *buf, int idx, const char *name) {
+  char atom[MAXATOMLEN_UTF8];
+  return ei_decode_atom(buf, &idx, atom) == 0 && !strcmp(atom, name);
+}
+
+static int reply_unknown(ei_x_buff *reply, const char *req, int len) {
+  ei_x_encode_tuple_header(reply, 2);
+  ei_x_encode_atom(reply, "error");
+  ei_x_encode_tuple_header(reply, 2);
+  ei_x_encode_atom(reply, "unknown_call");
+  ei_x_append_buf(reply, req + 1, len - 1);
+  return PHC_GS_REPLY;
+}
+
+/* ---- phc_echo -------------------------------------------------------- */
+
+static int echo_init(phc_gs_t *gs, const char *args, int len, void **state) {
+  PHC__UNUSED(gs);
+  PHC__UNUSED(args);
+  PHC__UNUSED(len);
+  *state = NULL;
+  return 0;
+}
+
+static int echo_call(phc_gs_t *gs, void *state, const char *req, int len,
+                     const phc_from_t *from, ei_x_buff *reply) {
+  PHC__UNUSED(gs);
+  PHC__UNUSED(state);
+  PHC__UNUSED(from);
+  if (is_atom(req, 1, "stop")) {
+    ei_x_encode_atom(reply, "ok");
+    return PHC_GS_STOP;
+  }
+  ei_x_append_buf(reply, req + 1, len - 1);
+  return PHC_GS_REPLY;
+}
+
+static const phc_child_type_t echo_type = {
+    .module = "phc_echo", .init = echo_init, .handle_call = echo_call};
+
+/* ---- phc_counter ----------------------------------------------------- */
+
+typedef struct counter_s {
+  long long value;
+  char *last_down; /* encoded reason with version byte, or NULL */
+  int last_down_len;
+} counter_t;
+
+static int counter_init(phc_gs_t *gs, const char *args, int len,
+                        void **state) {
+  PHC__UNUSED(gs);
+  PHC__UNUSED(len);
+  counter_t *c = phc__xcalloc(1, sizeof *c);
+  int idx;
+  int rc = first_arg(args, &idx);
+  if (rc == 0) {
+    long long v;
+    if (ei_decode_longlong(args, &idx, &v) == 0) c->value = v;
+  } else if (rc == -2) {
+    char s[8];
+    idx = 1;
+    if (ei_decode_string(args, &idx, s) == 0 && s[0]) c->value = (unsigned char)s[0];
+  }
+  *state = c;
+  return 0;
+}
+
+static int counter_add(counter_t *c, const char *req) {
+  int idx = 1;
+  long long n;
+  if (!decode_tagged(req, &idx, "add", 2) ||
+      ei_decode_longlong(req, &idx, &n) < 0)
+    return 0;
+  c->value += n;
+  return 1;
+}
+
+static int counter_monitor(phc_gs_t *gs, const char *req) {
+  int idx = 1;
+  erlang_pid pid;
+  phc_ref_t ref;
+  if (!decode_tagged(req, &idx, "monitor", 2) ||
+      ei_decode_pid(req, &idx, &pid) < 0)
+    return 0;
+  phc_monitor(phc_gs_proc(gs), &pid, &ref);
+  return 1;
+}
+
+static int counter_call(phc_gs_t *gs, void *state, const char *req, int len,
+                        const phc_from_t *from, ei_x_buff *reply) {
+  counter_t *c = state;
+  int idx = 1;
+  PHC__UNUSED(from);
+  if (counter_add(c, req)) {
+    ei_x_encode_longlong(reply, c->value);
+  } else if (is_atom(req, 1, "get")) {
+    ei_x_encode_longlong(reply, c->value);
+  } else if (is_atom(req, 1, "stop")) {
+    ei_x_encode_atom(reply, "ok");
+    return PHC_GS_STOP;
+  } else if (decode_tagged(req, &idx, "crash", 2)) {
+    ei_x_append_buf(reply, req + idx, len - idx);
+    return PHC_GS_ERROR;
+  } else if (counter_monitor(gs, req)) {
+    ei_x_encode_atom(reply, "ok");
+  } else if (is_atom(req, 1, "last_down")) {
+    if (c->last_down)
+      ei_x_append_buf(reply, c->last_down + 1, c->last_down_len - 1);
+    else
+      ei_x_encode_atom(reply, "none");
+  } else {
+    return reply_unknown(reply, req, len);
+  }
+  return PHC_GS_REPLY;
+}
+
+static int counter_cast(phc_gs_t *gs, void *state, const char *req, int len) {
+  PHC__UNUSED(gs);
+  PHC__UNUSED(len);
+  counter_add(state, req);
+  return PHC_GS_NOREPLY;
+}
+
+/* {'DOWN', Ref, process, Pid, Reason}: remember Reason. */
+static int counter_down(counter_t *c, const char *msg, int len) {
+  int idx = 1, arity;
+  char atom[MAXATOMLEN_UTF8];
+  if (ei_decode_tuple_header(msg, &idx, &arity) < 0 || arity != 5 ||
+      ei_decode_atom(msg, &idx, atom) < 0 || strcmp(atom, "DOWN") != 0)
+    return 0;
+  for (int i = 0; i < 3; i++)
+    if (ei_skip_term(msg, &idx) < 0) return 0;
+  free(c->last_down);
+  c->last_down = phc__term_with_version(msg + idx, len - idx, &c->last_down_len);
+  return 1;
+}
+
+static int counter_info(phc_gs_t *gs, void *state, const char *msg, int len) {
+  PHC__UNUSED(gs);
+  if (!counter_add(state, msg)) counter_down(state, msg, len);
+  return PHC_GS_NOREPLY;
+}
+
+static void counter_terminate(phc_gs_t *gs, void *state, const char *reason,
+                              int len) {
+  counter_t *c = state;
+  PHC__UNUSED(gs);
+  PHC__UNUSED(reason);
+  PHC__UNUSED(len);
+  if (!c) return;
+  free(c->last_down);
+  free(c);
+}
+
+static int counter_handover_get(phc_gs_t *gs, void *state, ei_x_buff *out) {
+  PHC__UNUSED(gs);
+  return ei_x_encode_longlong(out, ((counter_t *)state)->value) < 0
+             ? PHC_ENOMEM
+             : 0;
+}
+
+static int counter_handover_put(phc_gs_t *gs, void **state, const char *buf,
+                                int len) {
+  int idx = 1;
+  long long v;
+  PHC__UNUSED(gs);
+  PHC__UNUSED(len);
+  if (ei_decode_longlong(buf, &idx, &v) < 0) return PHC_EDECODE;
+  ((counter_t *)*state)->value = v;
+  return 0;
+}
+
+static const phc_child_type_t counter_type = {
+    .module = "phc_counter",
+    .init = counter_init,
+    .handle_call = counter_call,
+    .handle_cast = counter_cast,
+    .handle_info = counter_info,
+    .terminate = counter_terminate,
+    .handover_get = counter_handover_get,
+    .handover_put = counter_handover_put};
+
+/* ---- phc_kv ---------------------------------------------------------- */
+
+typedef struct kv_entry_s {
+  char *key; /* encoded, no version byte */
+  int key_len;
+  char *val;
+  int val_len;
+} kv_entry_t;
+
+typedef struct kv_s {
+  kv_entry_t *e;
+  int n, cap;
+} kv_t;
+
+static kv_entry_t *kv_find(kv_t *kv, const char *key, int key_len) {
+  for (int i = 0; i < kv->n; i++)
+    if (kv->e[i].key_len == key_len &&
+        memcmp(kv->e[i].key, key, (size_t)key_len) == 0)
+      return &kv->e[i];
+  return NULL;
+}
+
+static char *dup_bytes(const char *b, int n) {
+  return memcpy(phc__xmalloc((size_t)n), b, (size_t)n);
+}
+
+static void kv_put(kv_t *kv, const char *key, int key_len, const char *val,
+                   int val_len) {
+  kv_entry_t *e = kv_find(kv, key, key_len);
+  if (!e) {
+    if (kv->n == kv->cap) {
+      kv->cap = kv->cap ? 2 * kv->cap : 8;
+      kv->e = phc__xrealloc(kv->e, (size_t)kv->cap * sizeof *kv->e);
+    }
+    e = &kv->e[kv->n++];
+    e->key = dup_bytes(key, key_len);
+    e->key_len = key_len;
+  } else {
+    free(e->val);
+  }
+  e->val = dup_bytes(val, val_len);
+  e->val_len = val_len;
+}
+
+static void kv_free(kv_t *kv) {
+  for (int i = 0; i < kv->n; i++) {
+    free(kv->e[i].key);
+    free(kv->e[i].val);
+  }
+  free(kv->e);
+  kv->e = NULL;
+  kv->n = kv->cap = 0;
+}
+
+/* Load a map term at buf[*idx] into kv. */
+static int kv_load(kv_t *kv, const char *buf, int *idx) {
+  int arity;
+  if (ei_decode_map_header(buf, idx, &arity) < 0) return PHC_EDECODE;
+  for (int i = 0; i < arity; i++) {
+    int k = *idx;
+    if (ei_skip_term(buf, idx) < 0) return PHC_EDECODE;
+    int v = *idx;
+    if (ei_skip_term(buf, idx) < 0) return PHC_EDECODE;
+    kv_put(kv, buf + k, v - k, buf + v, *idx - v);
+  }
+  return 0;
+}
+
+static int kv_init(phc_gs_t *gs, const char *args, int len, void **state) {
+  PHC__UNUSED(gs);
+  PHC__UNUSED(len);
+  kv_t *kv = phc__xcalloc(1, sizeof *kv);
+  int idx;
+  if (first_arg(args, &idx) == 0) {
+    int type, size, t = idx;
+    if (ei_get_type(args, &t, &type, &size) == 0 && type == ERL_MAP_EXT)
+      kv_load(kv, args, &idx);
+  }
+  *state = kv;
+  return 0;
+}
+
+static int kv_call(phc_gs_t *gs, void *state, const char *req, int len,
+                   const phc_from_t *from, ei_x_buff *reply) {
+  kv_t *kv = state;
+  int idx = 1;
+  PHC__UNUSED(gs);
+  PHC__UNUSED(from);
+  if (decode_tagged(req, &idx, "put", 3)) {
+    int k = idx;
+    if (ei_skip_term(req, &idx) < 0) return reply_unknown(reply, req, len);
+    int v = idx;
+    if (ei_skip_term(req, &idx) < 0) return reply_unknown(reply, req, len);
+    kv_put(kv, req + k, v - k, req + v, idx - v);
+    ei_x_encode_atom(reply, "ok");
+  } else if (decode_tagged(req, &idx, "get", 2)) {
+    int k = idx;
+    if (ei_skip_term(req, &idx) < 0) return reply_unknown(reply, req, len);
+    kv_entry_t *e = kv_find(kv, req + k, idx - k);
+    if (e)
+      ei_x_append_buf(reply, e->val, e->val_len);
+    else
+      ei_x_encode_atom(reply, "nil");
+  } else if (is_atom(req, 1, "keys")) {
+    if (kv->n) ei_x_encode_list_header(reply, kv->n);
+    for (int i = 0; i < kv->n; i++)
+      ei_x_append_buf(reply, kv->e[i].key, kv->e[i].key_len);
+    ei_x_encode_empty_list(reply);
+  } else if (is_atom(req, 1, "stop")) {
+    ei_x_encode_atom(reply, "ok");
+    return PHC_GS_STOP;
+  } else {
+    return reply_unknown(reply, req, len);
+  }
+  return PHC_GS_REPLY;
+}
+
+static void kv_terminate(phc_gs_t *gs, void *state, const char *reason,
+                         int len) {
+  PHC__UNUSED(gs);
+  PHC__UNUSED(reason);
+  PHC__UNUSED(len);
+  if (!state) return;
+  kv_free(state);
+  free(state);
+}
+
+static int kv_handover_get(phc_gs_t *gs, void *state, ei_x_buff *out) {
+  kv_t *kv = state;
+  PHC__UNUSED(gs);
+  ei_x_encode_map_header(out, kv->n);
+  for (int i = 0; i < kv->n; i++) {
+    ei_x_append_buf(out, kv->e[i].key, kv->e[i].key_len);
+    ei_x_append_buf(out, kv->e[i].val, kv->e[i].val_len);
+  }
+  return 0;
+}
+
+static int kv_handover_put(phc_gs_t *gs, void **state, const char *buf,
+                           int len) {
+  int idx = 1;
+  PHC__UNUSED(gs);
+  PHC__UNUSED(len);
+  kv_free(*state);
+  return kv_load(*state, buf, &idx);
+}
+
+static const phc_child_type_t kv_type = {.module = "phc_kv",
+                                         .init = kv_init,
+                                         .handle_call = kv_call,
+                                         .terminate = kv_terminate,
+                                         .handover_get = kv_handover_get,
+                                         .handover_put = kv_handover_put};
+
+/* ---- start functions ------------------------------------------------- */
+
+/* Module:start_link(Arg) / start(Arg) from rpc: the new server is not
+ * linked to the short-lived rpc process (it would die with it), so both
+ * behave like start/1. Result {ok, Pid} or {error, Reason}. */
+static int start_child(phc_node_t *n, const char *module, const char *args,
+                       int len, ei_x_buff *result) {
+  phc_pid_t pid;
+  int rc = phc_gs_start(n, module, args, len, NULL, 0, &pid);
+  ei_x_encode_tuple_header(result, 2);
+  if (rc == 0) {
+    ei_x_encode_atom(result, "ok");
+    ei_x_encode_pid(result, &pid);
+  } else {
+    ei_x_encode_atom(result, "error");
+    ei_x_encode_atom(result, rc == PHC_EUNDEF ? "undef" : "init_failed");
+  }
+  return 0;
+}
+
+#define START_FN(name, module)                                              \
+  static int name(phc_node_t *n, const phc_pid_t *caller, const char *args, \
+                  int len, ei_x_buff *result) {                             \
+    PHC__UNUSED(caller);                                                    \
+    return start_child(n, module, args, len, result);                       \
+  }
+
+START_FN(start_echo, "phc_echo")
+START_FN(start_counter, "phc_counter")
+START_FN(start_kv, "phc_kv")
+
+int phc__children_register(phc_node_t *n) {
+  static const struct {
+    const phc_child_type_t *type;
+    phc_native_fn start;
+  } builtins[] = {{&echo_type, start_echo},
+                  {&counter_type, start_counter},
+                  {&kv_type, start_kv}};
+  for (size_t i = 0; i < PHC__ARRAY_LEN(builtins); i++) {
+    const char *m = builtins[i].type->module;
+    int rc = phc_child_type_register(n, builtins[i].type);
+    if (rc == 0) rc = phc_native_register(n, m, "start_link", 1, builtins[i].start);
+    if (rc == 0) rc = phc_native_register(n, m, "start", 1, builtins[i].start);
+    if (rc) return rc;
+  }
+  return 0;
+}

@@ -1,0 +1,152 @@
+/* main.c - phc-node, the command line front of a phc node.
+ *
+ * Flags read like erl's: -name/-sname, -setcookie, -connect NODE
+ * (repeatable), -hidden, -kernel net_ticktime N, plus -port and
+ * -loglevel. SIGTERM and SIGINT stop the node gracefully. A bad flag prints
+ * one clear line and exits with status 2.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "phc.h"
+
+#define MAX_CONNECT 64
+
+typedef struct cli_s {
+  phc_node_config_t cfg;
+  const char *connect[MAX_CONNECT];
+  int nconnect;
+  int log_level;
+} cli_t;
+
+static const char usage[] =
+    "usage: phc-node (-name NAME | -sname NAME) [options]\n"
+    "  -name NAME             long node name (NAME or NAME@HOST; host "
+    "defaults to 127.0.0.1)\n"
+    "  -sname NAME            short node name (NAME or NAME@HOST)\n"
+    "  -setcookie COOKIE      cookie (default: ~/.erlang.cookie, as erl)\n"
+    "  -connect NODE          connect to NODE at start (repeatable)\n"
+    "  -hidden                connect as a hidden node\n"
+    "  -kernel net_ticktime N net tick time in seconds (default 60)\n"
+    "  -port N                listen port (default: any free port)\n"
+    "  -loglevel LEVEL        error | warn | info | debug (default info)\n"
+    "  -h, --help             this text\n";
+
+static int bad(const char *fmt, const char *arg) {
+  fprintf(stderr, "phc-node: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\nrun 'phc-node --help' for usage\n");
+  return 2;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out) {
+  char *end;
+  if (!s || !*s) return -1;
+  unsigned long v = strtoul(s, &end, 10);
+  if (*end || v > max) return -1;
+  *out = v;
+  return 0;
+}
+
+static const char *need(int argc, char **argv, int *i) {
+  return *i + 1 < argc ? argv[++*i] : NULL;
+}
+
+/* Returns -1 to go on, or an exit status. */
+static int parse_args(int argc, char **argv, cli_t *cli) {
+  unsigned long v;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *val;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      fputs(usage, stdout);
+      return 0;
+    } else if (!strcmp(a, "-name") || !strcmp(a, "-sname")) {
+      if (!(val = need(argc, argv, &i))) return bad("%s needs a node name", a);
+      if (cli->cfg.name) return bad("%s: the node name is already set", a);
+      cli->cfg.name = val;
+      cli->cfg.longnames = !strcmp(a, "-name");
+    } else if (!strcmp(a, "-setcookie")) {
+      if (!(val = need(argc, argv, &i)) || !*val)
+        return bad("%s needs a cookie", a);
+      cli->cfg.cookie = val;
+    } else if (!strcmp(a, "-connect")) {
+      if (!(val = need(argc, argv, &i)) || !strchr(val, '@'))
+        return bad("%s needs a node name like a@127.0.0.1", a);
+      if (cli->nconnect == MAX_CONNECT) return bad("%s: too many", a);
+      cli->connect[cli->nconnect++] = val;
+    } else if (!strcmp(a, "-hidden")) {
+      cli->cfg.hidden = 1;
+    } else if (!strcmp(a, "-kernel")) {
+      const char *key = need(argc, argv, &i);
+      if (!key || strcmp(key, "net_ticktime") != 0)
+        return bad("-kernel supports only net_ticktime, not '%s'",
+                   key ? key : "");
+      if (parse_uint(need(argc, argv, &i), 86400, &v) || v == 0)
+        return bad("%s", "-kernel net_ticktime needs a positive number of seconds");
+      cli->cfg.net_ticktime = (unsigned)v;
+    } else if (!strcmp(a, "-port")) {
+      if (parse_uint(need(argc, argv, &i), 65535, &v))
+        return bad("%s needs a port number 0..65535", a);
+      cli->cfg.port = (unsigned short)v;
+    } else if (!strcmp(a, "-loglevel")) {
+      val = need(argc, argv, &i);
+      if ((cli->log_level = phc_log_parse_level(val)) < 0)
+        return bad("-loglevel must be error, warn, info or debug, not '%s'",
+                   val ? val : "");
+    } else {
+      return bad("unknown flag '%s'", a);
+    }
+  }
+  if (!cli->cfg.name) return bad("%s", "a node name is required (-name or -sname)");
+  return -1;
+}
+
+typedef struct app_s {
+  phc_node_t *node;
+  uv_signal_t sigterm, sigint;
+} app_t;
+
+static void on_signal(uv_signal_t *h, int signum) {
+  app_t *app = h->data;
+  fprintf(stderr, "phc-node: signal %d, stopping\n", signum);
+  uv_close((uv_handle_t *)&app->sigterm, NULL);
+  uv_close((uv_handle_t *)&app->sigint, NULL);
+  phc_node_stop(app->node);
+}
+
+int main(int argc, char **argv) {
+  cli_t cli = {.log_level = PHC_LOG_INFO};
+  int st = parse_args(argc, argv, &cli);
+  if (st >= 0) return st;
+  phc_log_set_level(cli.log_level);
+  signal(SIGPIPE, SIG_IGN);
+
+  uv_loop_t *loop = uv_default_loop();
+  app_t app;
+  int rc = phc_node_new(&app.node, loop, &cli.cfg);
+  if (rc) {
+    fprintf(stderr, "phc-node: cannot create node: %s\n", phc_strerror(rc));
+    return 1;
+  }
+  if ((rc = phc_node_start(app.node)) != 0) {
+    fprintf(stderr, "phc-node: cannot start %s: %s\n",
+            phc_node_name(app.node), phc_strerror(rc));
+    return 1;
+  }
+  for (int i = 0; i < cli.nconnect; i++)
+    if (phc_node_connect(app.node, cli.connect[i]) != 0)
+      fprintf(stderr, "phc-node: cannot connect to %s\n", cli.connect[i]);
+
+  uv_signal_init(loop, &app.sigterm);
+  uv_signal_init(loop, &app.sigint);
+  app.sigterm.data = app.sigint.data = &app;
+  uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&app.sigint, on_signal, SIGINT);
+
+  uv_run(loop, UV_RUN_DEFAULT);
+  phc_node_free(app.node);
+  uv_loop_close(loop);
+  return 0;
+}

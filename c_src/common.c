@@ -1,0 +1,119 @@
+/* common.c - logging, checked allocation and small term helpers. */
+#include "common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <time.h>
+
+int phc__log_level = PHC_LOG_INFO;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void phc_log_set_level(int level) {
+  if (level < PHC_LOG_ERROR) level = PHC_LOG_ERROR;
+  if (level > PHC_LOG_DEBUG) level = PHC_LOG_DEBUG;
+  phc__log_level = level;
+}
+
+int phc_log_parse_level(const char *s) {
+  for (size_t i = 0; i < PHC__ARRAY_LEN(level_names); i++)
+    if (s && strcasecmp(s, level_names[i]) == 0) return (int)i;
+  return -1;
+}
+
+void phc__log(int level, const char *module, const char *fmt, ...) {
+  if (level > phc__log_level) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "%ld.%03ld phc[%s] %s: %s\n", (long)ts.tv_sec,
+          ts.tv_nsec / 1000000, level_names[level], module, line);
+}
+
+void *phc__xmalloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) {
+    fputs("phc: out of memory\n", stderr);
+    abort();
+  }
+  return p;
+}
+
+void *phc__xcalloc(size_t n, size_t sz) {
+  void *p = calloc(n ? n : 1, sz ? sz : 1);
+  if (!p) {
+    fputs("phc: out of memory\n", stderr);
+    abort();
+  }
+  return p;
+}
+
+void *phc__xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (!q) {
+    fputs("phc: out of memory\n", stderr);
+    abort();
+  }
+  return q;
+}
+
+char *phc__xstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  return memcpy(phc__xmalloc(n), s, n);
+}
+
+char *phc__term_with_version(const char *term, int term_len, int *out_len) {
+  char *b = phc__xmalloc((size_t)term_len + 1);
+  b[0] = (char)131;
+  memcpy(b + 1, term, (size_t)term_len);
+  *out_len = term_len + 1;
+  return b;
+}
+
+int phc__x_atom_term(ei_x_buff *x, const char *atom) {
+  if (ei_x_new_with_version(x) < 0) return PHC_ENOMEM;
+  if (ei_x_encode_atom(x, atom) < 0) {
+    ei_x_free(x);
+    return PHC_EINVAL;
+  }
+  return 0;
+}
+
+const char *phc_strerror(int err) {
+  switch (err) {
+  case 0: return "ok";
+  case PHC_EINVAL: return "invalid argument";
+  case PHC_ENOMEM: return "out of memory";
+  case PHC_ENOPROC: return "no such process";
+  case PHC_EEXIST: return "already exists";
+  case PHC_ENOTCONN: return "not connected";
+  case PHC_EIO: return "i/o or protocol error";
+  case PHC_EAUTH: return "authentication failed";
+  case PHC_ETIMEDOUT: return "timed out";
+  case PHC_EDECODE: return "cannot decode term";
+  case PHC_EUNDEF: return "undefined function or type";
+  case PHC_ESTATE: return "wrong state";
+  case PHC_ELIMIT: return "limit reached";
+  default: return "unknown error";
+  }
+}
+
+int phc_pid_eq(const phc_pid_t *a, const phc_pid_t *b) {
+  return a->num == b->num && a->serial == b->serial &&
+         a->creation == b->creation && strcmp(a->node, b->node) == 0;
+}
+
+int phc_ref_eq(const phc_ref_t *a, const phc_ref_t *b) {
+  if (a->len != b->len || a->creation != b->creation ||
+      strcmp(a->node, b->node) != 0)
+    return 0;
+  for (int i = 0; i < a->len; i++)
+    if (a->n[i] != b->n[i]) return 0;
+  return 1;
+}

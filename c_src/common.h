@@ -1,0 +1,50 @@
+/* common.h - what every module of phc shares: logging, allocation checks,
+ * small helpers. It owns nothing; it is the bottom of the layer stack.
+ *
+ * Logging goes to stderr, one line per event, with a level and the module
+ * name: "phc[warn] dist: cookie mismatch from a@127.0.0.1". Bad input from
+ * the wire is logged once at warn and dropped.
+ */
+#ifndef PHC_COMMON_H
+#define PHC_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "phc.h"
+
+#define PHC__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define PHC__UNUSED(x) ((void)(x))
+
+/* The largest node or atom name in bytes (UTF-8), plus NUL. */
+#define PHC__ATOM_MAX MAXATOMLEN_UTF8
+
+extern int phc__log_level;
+
+void phc__log(int level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define PHC_LOG_E(mod, ...) phc__log(PHC_LOG_ERROR, mod, __VA_ARGS__)
+#define PHC_LOG_W(mod, ...) phc__log(PHC_LOG_WARN, mod, __VA_ARGS__)
+#define PHC_LOG_I(mod, ...) phc__log(PHC_LOG_INFO, mod, __VA_ARGS__)
+#define PHC_LOG_D(mod, ...)                                          \
+  do {                                                               \
+    if (phc__log_level >= PHC_LOG_DEBUG)                             \
+      phc__log(PHC_LOG_DEBUG, mod, __VA_ARGS__);                     \
+  } while (0)
+
+/* Allocation that aborts on failure: phc treats OOM as fatal, like the BEAM. */
+void *phc__xmalloc(size_t n);
+void *phc__xcalloc(size_t n, size_t sz);
+void *phc__xrealloc(void *p, size_t n);
+char *phc__xstrdup(const char *s);
+
+/* Copy an encoded term (no version byte) into a new buffer that starts with
+ * the version byte. *out_len gets the total length. */
+char *phc__term_with_version(const char *term, int term_len, int *out_len);
+
+/* Encode a single atom as a full term (version byte + atom) into x. */
+int phc__x_atom_term(ei_x_buff *x, const char *atom);
+
+#endif /* PHC_COMMON_H */

@@ -1,0 +1,42 @@
+/* node.h - the node struct every module reaches through phc_node_t.
+ *
+ * The node owns the loop pointer, its identity (name, cookie, creation), the
+ * process runtime (c_src/proc), the distribution layer (c_src/dist), the
+ * OTP services (c_src/otp) and the hubs (c_src/hub). Each module keeps its
+ * own state behind one pointer here and is the only one to touch it. The
+ * process runtime reaches other nodes only through `remote`, a table of
+ * functions the node fills in (c_src/otp/node.c routes them to dist), so
+ * c_src/proc can be unit-tested without sockets.
+ */
+#ifndef PHC_NODE_H
+#define PHC_NODE_H
+
+#include "common.h"
+
+struct phc__rt_s;       /* c_src/proc/proc.h */
+struct phc__dist_s;     /* c_src/dist/dist.h */
+struct phc__otp_s;      /* c_src/otp/otp.h */
+struct phc__hubs_s;     /* c_src/hub/hub.h */
+struct phc__remote_ops_s;
+
+struct phc_node_s {
+  uv_loop_t *loop;
+  char name[PHC__ATOM_MAX];   /* full name, "alive@host" */
+  char cookie[256];
+  int longnames;
+  int hidden;
+  unsigned net_ticktime;      /* seconds */
+  unsigned short port;
+  uint32_t creation;          /* from epmd; pids and refs carry it */
+  int stopping;
+
+  struct phc__rt_s *rt;
+  struct phc__dist_s *dist;
+  struct phc__otp_s *otp;
+  struct phc__hubs_s *hubs;
+
+  const struct phc__remote_ops_s *remote;
+  void *remote_ctx;
+};
+
+#endif /* PHC_NODE_H */

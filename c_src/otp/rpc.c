@@ -1,0 +1,338 @@
+/* rpc.c - spawn requests (erpc, rpc, Node.spawn), the native function
+ * table, and rex for ei_rpc-style callers. */
+#include "otp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <uthash.h>
+
+#include "../proc/proc.h"
+#include "global.h"
+
+#define MOD "rpc"
+
+struct phc__native_s {
+  char key[2 * PHC__ATOM_MAX + 16]; /* "mod:fun/arity" */
+  phc_native_fn fn;
+  UT_hash_handle hh;
+};
+
+static void native_key(char *out, size_t max, const char *mod,
+                       const char *fun, int arity) {
+  snprintf(out, max, "%s:%s/%d", mod, fun, arity);
+}
+
+int phc_native_register(phc_node_t *n, const char *module, const char *fun,
+                        int arity, phc_native_fn fn) {
+  if (!n->otp || !module || !fun || arity < 0 || !fn) return PHC_EINVAL;
+  phc__native_t *e = phc__xcalloc(1, sizeof *e);
+  native_key(e->key, sizeof e->key, module, fun, arity);
+  phc__native_t *old = NULL;
+  HASH_FIND_STR(n->otp->natives, e->key, old);
+  if (old) {
+    free(e);
+    return PHC_EEXIST;
+  }
+  e->fn = fn;
+  HASH_ADD_STR(n->otp->natives, key, e);
+  return 0;
+}
+
+phc_native_fn phc__native_find(phc_node_t *n, const char *mod, const char *fun,
+                               int arity) {
+  char key[2 * PHC__ATOM_MAX + 16];
+  native_key(key, sizeof key, mod, fun, arity);
+  phc__native_t *e = NULL;
+  HASH_FIND_STR(n->otp->natives, key, e);
+  return e ? e->fn : NULL;
+}
+
+/* Count the elements of an encoded list at buf (no version byte). */
+static int list_arity(const char *buf, int len) {
+  int idx = 0, arity = 0, type, size;
+  PHC__UNUSED(len);
+  if (ei_get_type(buf, &idx, &type, &size) < 0) return -1;
+  if (type == ERL_NIL_EXT) return 0;
+  if (type == ERL_STRING_EXT) return size;
+  if (ei_decode_list_header(buf, &idx, &arity) < 0) return -1;
+  return arity;
+}
+
+/* Run mod:fun(args). *result: the return value (rc 0) or the error
+ * reason (rc < 0), encoded without a version byte after the header so it
+ * can be embedded; caller owns it. */
+static int run_native(phc_node_t *n, const erlang_pid *caller,
+                      const char *mod, const char *fun, const char *args,
+                      int args_len, ei_x_buff *result) {
+  int arity = list_arity(args, args_len);
+  phc_native_fn fn = arity >= 0 ? phc__native_find(n, mod, fun, arity) : NULL;
+  ei_x_new_with_version(result);
+  if (!fn) return PHC_EUNDEF;
+  int vlen;
+  char *vargs = phc__term_with_version(args, args_len, &vlen);
+  int rc = fn(n, caller, vargs, vlen, result);
+  free(vargs);
+  return rc;
+}
+
+/* Append the term inside an encoded-with-version buffer to x. */
+static int append_term(ei_x_buff *x, const ei_x_buff *term) {
+  return ei_x_append_buf(x, term->buff + 1, term->index - 1);
+}
+
+/* [{Mod, Fun, Args, []}] : the stack erpc reports for a failed apply. */
+static void encode_stack(ei_x_buff *x, const char *mod, const char *fun,
+                         const char *args, int args_len) {
+  ei_x_encode_list_header(x, 1);
+  ei_x_encode_tuple_header(x, 4);
+  ei_x_encode_atom(x, mod);
+  ei_x_encode_atom(x, fun);
+  ei_x_append_buf(x, args, args_len);
+  ei_x_encode_empty_list(x);
+  ei_x_encode_empty_list(x);
+}
+
+int phc__otp_erpc_reason(phc_node_t *n, const erlang_pid *caller,
+                         const char *ref_term, int ref_len, const char *mod,
+                         const char *fun, const char *args, int args_len,
+                         ei_x_buff *reason) {
+  ei_x_buff result;
+  int rc = run_native(n, caller, mod, fun, args, args_len, &result);
+  ei_x_new_with_version(reason);
+  ei_x_encode_tuple_header(reason, rc == 0 ? 3 : 4);
+  ei_x_append_buf(reason, ref_term, ref_len);
+  if (rc == 0) {
+    ei_x_encode_atom(reason, "return");
+    append_term(reason, &result);
+  } else {
+    ei_x_encode_atom(reason, "error");
+    if (rc == PHC_EUNDEF)
+      ei_x_encode_atom(reason, "undef");
+    else
+      append_term(reason, &result);
+    encode_stack(reason, mod, fun, args, args_len);
+  }
+  ei_x_free(&result);
+  return rc;
+}
+
+/* ---- spawn requests -------------------------------------------------- */
+
+/* The process a spawn request creates: it lives only while its function
+ * runs, so it needs no callbacks. */
+static const phc_proc_ops_t spawned_ops = {.name = "spawned"};
+
+/* Link and monitor options are carried out by the spawning node. */
+static void parse_spawn_opts(const char *opts, int len, int *link,
+                             int *monitor) {
+  int idx = 1, arity = 0, type, size;
+  *link = *monitor = 0;
+  if (!opts || len < 2) return;
+  if (ei_get_type(opts, &idx, &type, &size) < 0 || type == ERL_NIL_EXT) return;
+  if (type == ERL_STRING_EXT) return;
+  if (ei_decode_list_header(opts, &idx, &arity) < 0) return;
+  for (int i = 0; i < arity; i++) {
+    char atom[MAXATOMLEN_UTF8];
+    int t_idx = idx, tarity;
+    if (ei_decode_atom(opts, &t_idx, atom) == 0) {
+      if (!strcmp(atom, "link")) *link = 1;
+      if (!strcmp(atom, "monitor")) *monitor = 1;
+    } else if (ei_decode_tuple_header(opts, &t_idx, &tarity) == 0 &&
+               tarity == 2 && ei_decode_atom(opts, &t_idx, atom) == 0 &&
+               !strcmp(atom, "monitor")) {
+      *monitor = 1;
+    }
+    if (ei_skip_term(opts, &idx) < 0) return;
+  }
+}
+
+/* Reason for a plain spawn of mod:fun(args): normal, or {undef, Stack}. */
+static void plain_spawn_reason(phc_node_t *n, const erlang_pid *caller,
+                               const phc__ctrl_t *c, const char *args,
+                               int args_len, ei_x_buff *reason) {
+  ei_x_buff result;
+  int rc = run_native(n, caller, c->mod, c->fun, args, args_len, &result);
+  ei_x_new_with_version(reason);
+  if (rc == 0) {
+    ei_x_encode_atom(reason, "normal");
+  } else {
+    ei_x_encode_tuple_header(reason, 2);
+    if (rc == PHC_EUNDEF)
+      ei_x_encode_atom(reason, "undef");
+    else
+      append_term(reason, &result);
+    encode_stack(reason, c->mod, c->fun, args, args_len);
+  }
+  ei_x_free(&result);
+}
+
+/* erpc:execute_call(Ref, M, F, A) and execute_cast(M, F, A). */
+static int erpc_reason(phc_node_t *n, const phc__ctrl_t *c, const char *args,
+                       int args_len, ei_x_buff *reason) {
+  int idx = 0, arity;
+  const int is_call = !strcmp(c->fun, "execute_call") && c->arity == 4;
+  char m[MAXATOMLEN_UTF8], f[MAXATOMLEN_UTF8];
+  if (ei_decode_list_header(args, &idx, &arity) < 0 || arity != c->arity)
+    return PHC_EDECODE;
+  int ref_start = idx;
+  if (is_call && ei_skip_term(args, &idx) < 0) return PHC_EDECODE;
+  int ref_len = idx - ref_start;
+  if (ei_decode_atom(args, &idx, m) < 0 || ei_decode_atom(args, &idx, f) < 0)
+    return PHC_EDECODE;
+  int a_start = idx;
+  if (ei_skip_term(args, &idx) < 0) return PHC_EDECODE;
+  if (is_call)
+    return phc__otp_erpc_reason(n, &c->from, args + ref_start, ref_len, m, f,
+                                args + a_start, idx - a_start, reason),
+           0;
+  phc__ctrl_t inner = *c;
+  snprintf(inner.mod, sizeof inner.mod, "%s", m);
+  snprintf(inner.fun, sizeof inner.fun, "%s", f);
+  plain_spawn_reason(n, &c->from, &inner, args + a_start, idx - a_start,
+                     reason);
+  return 0;
+}
+
+static int is_erpc(const phc__ctrl_t *c) {
+  return !strcmp(c->mod, "erpc") &&
+         ((!strcmp(c->fun, "execute_call") && c->arity == 4) ||
+          (!strcmp(c->fun, "execute_cast") && c->arity == 3));
+}
+
+static void send_spawn_reply(phc_node_t *n, const phc__ctrl_t *c, int flags,
+                             const erlang_pid *pid) {
+  ei_x_buff res, x;
+  ei_x_new_with_version(&res);
+  ei_x_encode_pid(&res, pid);
+  if (phc__ctrl_enc_spawn_reply(&x, &c->ref, &c->from, flags, res.buff,
+                                res.index) == 0)
+    phc__node_send_ctrl(n, c->from.node, &x, NULL, 0);
+  ei_x_free(&res);
+}
+
+void phc__otp_spawn_request(phc_node_t *n, const phc__ctrl_t *c) {
+  const char *args = c->payload ? c->payload + 1 : NULL;
+  int args_len = c->payload ? c->payload_len - 1 : 0;
+  if (!args || args_len <= 0) {
+    PHC_LOG_W(MOD, "spawn request from %s without arguments", c->from.node);
+    return;
+  }
+  int link, monitor;
+  parse_spawn_opts(c->spawn_opts, c->spawn_opts_len, &link, &monitor);
+  phc_pid_t pid;
+  if (phc_spawn(n, &spawned_ops, NULL, NULL, 0, &pid) != 0) return;
+  send_spawn_reply(n, c, (link ? 1 : 0) | (monitor ? 2 : 0), &pid);
+  if (link) phc__proc_in_link(n, &c->from, &pid);
+  if (monitor) phc__proc_in_monitor(n, &c->from, &pid, NULL, &c->ref);
+  ei_x_buff reason;
+  if (is_erpc(c)) {
+    if (erpc_reason(n, c, args, args_len, &reason) != 0) {
+      PHC_LOG_W(MOD, "malformed erpc request from %s", c->from.node);
+      ei_x_new_with_version(&reason);
+      ei_x_encode_atom(&reason, "badarg");
+    }
+  } else {
+    plain_spawn_reason(n, &c->from, c, args, args_len, &reason);
+  }
+  phc_proc_t *p = phc_proc_lookup(n, &pid);
+  if (p) phc_proc_exit(p, reason.buff, reason.index);
+  ei_x_free(&reason);
+}
+
+/* ---- rex: {From, {call, M, F, A, GroupLeader}} -> {rex, Reply} ------- */
+
+static void rex_handle(phc_proc_t *self, const char *buf, int len) {
+  int idx = 1, arity;
+  erlang_pid from;
+  char tag[MAXATOMLEN_UTF8], m[MAXATOMLEN_UTF8], f[MAXATOMLEN_UTF8];
+  PHC__UNUSED(len);
+  if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2 ||
+      ei_decode_pid(buf, &idx, &from) < 0 ||
+      ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity < 4 ||
+      ei_decode_atom(buf, &idx, tag) < 0 || strcmp(tag, "call") != 0 ||
+      ei_decode_atom(buf, &idx, m) < 0 || ei_decode_atom(buf, &idx, f) < 0) {
+    PHC_LOG_D(MOD, "rex: ignoring a message it does not understand");
+    return;
+  }
+  int a_start = idx;
+  if (ei_skip_term(buf, &idx) < 0) return;
+  phc_node_t *n = phc_proc_node(self);
+  ei_x_buff result, reply;
+  int rc = run_native(n, &from, m, f, buf + a_start, idx - a_start, &result);
+  ei_x_new_with_version(&reply);
+  ei_x_encode_tuple_header(&reply, 2);
+  ei_x_encode_atom(&reply, "rex");
+  if (rc == 0) {
+    append_term(&reply, &result);
+  } else {
+    /* {badrpc, {'EXIT', {undef, Stack}}} as the old rex gave. */
+    ei_x_encode_tuple_header(&reply, 2);
+    ei_x_encode_atom(&reply, "badrpc");
+    ei_x_encode_tuple_header(&reply, 2);
+    ei_x_encode_atom(&reply, "EXIT");
+    ei_x_encode_tuple_header(&reply, 2);
+    if (rc == PHC_EUNDEF)
+      ei_x_encode_atom(&reply, "undef");
+    else
+      append_term(&reply, &result);
+    encode_stack(&reply, m, f, buf + a_start, idx - a_start);
+  }
+  phc_send(n, phc_self(self), &from, reply.buff, reply.index);
+  ei_x_free(&result);
+  ei_x_free(&reply);
+}
+
+static const phc_proc_ops_t rex_ops = {.name = "rex",
+                                       .handle_msg = rex_handle};
+
+int phc__rex_start(phc_node_t *n) {
+  phc_pid_t pid;
+  int rc = phc_spawn(n, &rex_ops, NULL, NULL, 0, &pid);
+  return rc ? rc : phc_register(n, "rex", &pid);
+}
+
+/* ---- built-in natives: erlang:node/0, erlang:nodes/0 ------------------ */
+
+static int native_node(phc_node_t *n, const phc_pid_t *caller,
+                       const char *args, int len, ei_x_buff *result) {
+  PHC__UNUSED(caller);
+  PHC__UNUSED(args);
+  PHC__UNUSED(len);
+  return ei_x_encode_atom(result, n->name) < 0 ? PHC_ENOMEM : 0;
+}
+
+static int native_nodes(phc_node_t *n, const phc_pid_t *caller,
+                        const char *args, int len, ei_x_buff *result) {
+  const char *names[256];
+  PHC__UNUSED(caller);
+  PHC__UNUSED(args);
+  PHC__UNUSED(len);
+  int k = phc_node_peers(n, names, 256);
+  if (k > 0) ei_x_encode_list_header(result, k);
+  for (int i = 0; i < k; i++) ei_x_encode_atom(result, names[i]);
+  ei_x_encode_empty_list(result);
+  return 0;
+}
+
+int phc__otp_init(phc_node_t *n) {
+  n->otp = phc__xcalloc(1, sizeof *n->otp);
+  int rc = 0;
+  rc = rc ? rc : phc_native_register(n, "erlang", "node", 0, native_node);
+  rc = rc ? rc : phc_native_register(n, "erlang", "nodes", 0, native_nodes);
+  rc = rc ? rc : phc__children_register(n);
+  rc = rc ? rc : phc__net_kernel_start(n);
+  rc = rc ? rc : phc__rex_start(n);
+  rc = rc ? rc : phc__global_start(n);
+  return rc;
+}
+
+void phc__otp_close(phc_node_t *n) {
+  phc__native_t *e, *tmp;
+  if (!n->otp) return;
+  HASH_ITER(hh, n->otp->natives, e, tmp) {
+    HASH_DEL(n->otp->natives, e);
+    free(e);
+  }
+  free(n->otp);
+  n->otp = NULL;
+}

@@ -1,0 +1,227 @@
+/* phc.h - the public API of phc, a C node that joins a BEAM cluster.
+ *
+ * A phc_node_t is one Erlang node: it owns a libuv loop's worth of
+ * connections, a process table and the OTP services every node must answer
+ * (net_kernel, global, rpc). Processes are plain C structs with a mailbox;
+ * their pids are real external pids of this node, so BEAM nodes send to them,
+ * link to them and monitor them as to any other process. Terms travel as
+ * ei-encoded buffers that start with the version byte 131, exactly as on the
+ * wire; decode them with ei_decode_version() first.
+ *
+ * Everything runs on one thread, on the loop given to phc_node_new(). No
+ * function here may be called from another thread. Functions return 0 or a
+ * negative PHC_E* code; phc_strerror() names it.
+ */
+#ifndef PHC_H
+#define PHC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ei.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ------------------------------------------------------------ */
+
+#define PHC_EINVAL     (-1)  /* bad argument or malformed term */
+#define PHC_ENOMEM     (-2)  /* out of memory */
+#define PHC_ENOPROC    (-3)  /* no such process or name */
+#define PHC_EEXIST     (-4)  /* name or id already taken */
+#define PHC_ENOTCONN   (-5)  /* no connection to that node */
+#define PHC_EIO        (-6)  /* socket or protocol error */
+#define PHC_EAUTH      (-7)  /* cookie mismatch */
+#define PHC_ETIMEDOUT  (-8)  /* a timer ran out */
+#define PHC_EDECODE    (-9)  /* a term could not be decoded */
+#define PHC_EUNDEF     (-10) /* no such function or child type */
+#define PHC_ESTATE     (-11) /* not allowed in the current state */
+#define PHC_ELIMIT     (-12) /* a fixed limit was reached */
+
+const char *phc_strerror(int err);
+
+/* ---- logging ----------------------------------------------------------- */
+
+enum phc_log_level {
+  PHC_LOG_ERROR = 0,
+  PHC_LOG_WARN = 1,
+  PHC_LOG_INFO = 2,
+  PHC_LOG_DEBUG = 3
+};
+
+void phc_log_set_level(int level);
+int phc_log_parse_level(const char *s); /* "error".."debug", or -1 */
+
+/* ---- terms, pids, refs ------------------------------------------------- */
+
+typedef erlang_pid phc_pid_t;
+typedef erlang_ref phc_ref_t;
+
+int phc_pid_eq(const phc_pid_t *a, const phc_pid_t *b);
+int phc_ref_eq(const phc_ref_t *a, const phc_ref_t *b);
+
+/* ---- node -------------------------------------------------------------- */
+
+typedef struct phc_node_s phc_node_t;
+typedef struct phc_proc_s phc_proc_t;
+
+typedef struct phc_node_config_s {
+  const char *name;          /* "phc@127.0.0.1" (-name) or "phc" (-sname) */
+  int longnames;             /* 1 for -name, 0 for -sname */
+  const char *cookie;        /* NULL: read ~/.erlang.cookie as erl does */
+  int hidden;                /* 1: do not advertise DFLAG_PUBLISHED */
+  unsigned net_ticktime;     /* seconds; 0 means 60 */
+  unsigned short port;       /* listen port; 0 picks one */
+} phc_node_config_t;
+
+int phc_node_new(phc_node_t **out, uv_loop_t *loop,
+                 const phc_node_config_t *cfg);
+/* Listen on 127.0.0.1, register with epmd (starting one if none answers)
+ * and start the OTP services. Runs the loop until registered. */
+int phc_node_start(phc_node_t *n);
+/* Connect to a peer (asynchronously); nodeup follows on success. */
+int phc_node_connect(phc_node_t *n, const char *peer);
+/* Stop every process, close every connection and unregister from epmd.
+ * The loop ends once the node has closed its handles. */
+void phc_node_stop(phc_node_t *n);
+void phc_node_free(phc_node_t *n);
+const char *phc_node_name(const phc_node_t *n);
+uv_loop_t *phc_node_loop(const phc_node_t *n);
+/* Fills names[] with up to max connected visible peers; returns the count. */
+int phc_node_peers(const phc_node_t *n, const char **names, int max);
+
+/* ---- processes --------------------------------------------------------- */
+
+typedef struct phc_proc_ops_s {
+  const char *name; /* for logs */
+  /* Called once after the process exists; nonzero return kills it with
+   * reason normal (0 keeps it). */
+  int (*init)(phc_proc_t *self, void *arg);
+  /* One message. buf starts with the version byte; len bytes. */
+  void (*handle_msg)(phc_proc_t *self, const char *buf, int len);
+  /* The process is exiting with the given reason (an encoded term). */
+  void (*terminate)(phc_proc_t *self, const char *reason, int len);
+} phc_proc_ops_t;
+
+#define PHC_SPAWN_LINK 0x1 /* link the new process to `parent` */
+
+int phc_spawn(phc_node_t *n, const phc_proc_ops_t *ops, void *arg,
+              const phc_pid_t *parent, unsigned flags, phc_pid_t *out);
+const phc_pid_t *phc_self(const phc_proc_t *p);
+phc_node_t *phc_proc_node(const phc_proc_t *p);
+void *phc_proc_data(const phc_proc_t *p);
+void phc_proc_set_data(phc_proc_t *p, void *data);
+phc_proc_t *phc_proc_lookup(phc_node_t *n, const phc_pid_t *pid);
+void phc_proc_trap_exit(phc_proc_t *p, int on);
+
+/* Send a message (an encoded term with version byte) from `from` (may be
+ * NULL for "no sender") to a pid, local or remote. Remote sends connect on
+ * first use. */
+int phc_send(phc_node_t *n, const phc_pid_t *from, const phc_pid_t *to,
+             const char *buf, int len);
+/* Send to a registered name on a node (node NULL or our own: local). */
+int phc_send_name(phc_node_t *n, const phc_pid_t *from, const char *node,
+                  const char *name, const char *buf, int len);
+/* Send to a process alias (a reference), as gen_server replies do. */
+int phc_send_alias(phc_node_t *n, const phc_pid_t *from,
+                   const phc_ref_t *alias, const char *buf, int len);
+
+int phc_register(phc_node_t *n, const char *name, const phc_pid_t *pid);
+int phc_unregister(phc_node_t *n, const char *name);
+int phc_whereis(phc_node_t *n, const char *name, phc_pid_t *out);
+
+int phc_link(phc_proc_t *p, const phc_pid_t *other);
+int phc_unlink(phc_proc_t *p, const phc_pid_t *other);
+/* Monitor a pid. The DOWN message is the usual
+ * {'DOWN', Ref, process, Pid, Reason}. */
+int phc_monitor(phc_proc_t *p, const phc_pid_t *target, phc_ref_t *ref);
+/* Monitor a registered name on a node; DOWN carries {Name, Node}. */
+int phc_monitor_name(phc_proc_t *p, const char *name, const char *node,
+                     phc_ref_t *ref);
+int phc_demonitor(phc_proc_t *p, const phc_ref_t *ref);
+/* {nodeup, Node} / {nodedown, Node} messages, like net_kernel:monitor_nodes. */
+int phc_monitor_nodes(phc_proc_t *p, int on);
+
+/* Send an exit signal (erlang:exit/2). reason is an encoded term. */
+int phc_exit(phc_node_t *n, const phc_pid_t *from, const phc_pid_t *to,
+             const char *reason, int len);
+/* End the calling process with the given reason (encoded term). */
+void phc_proc_exit(phc_proc_t *p, const char *reason, int len);
+/* Same, with an atom reason such as "normal". */
+void phc_proc_exit_atom(phc_proc_t *p, const char *reason);
+
+int phc_make_ref(phc_node_t *n, phc_ref_t *out);
+
+/* Deliver buf to `to` after ms milliseconds; *tref identifies the timer. */
+int phc_send_after(phc_node_t *n, unsigned ms, const phc_pid_t *to,
+                   const char *buf, int len, phc_ref_t *tref);
+int phc_cancel_timer(phc_node_t *n, const phc_ref_t *tref);
+
+/* ---- gen_server child types -------------------------------------------- */
+
+typedef struct phc_gs_s phc_gs_t; /* a running gen_server */
+
+/* A `from` as it arrived in {'$gen_call', From, Req}: opaque, pass it to
+ * phc_gen_reply(). */
+typedef struct phc_from_s {
+  phc_pid_t pid;
+  char tag[128]; /* the encoded tag term (no version byte) */
+  int tag_len;
+} phc_from_t;
+
+enum phc_gs_ret {
+  PHC_GS_REPLY = 0,   /* reply with *reply and continue */
+  PHC_GS_NOREPLY = 1, /* continue; reply later with phc_gen_reply() */
+  PHC_GS_STOP = 2,    /* stop; *reply (if set) is sent first, reason normal */
+  PHC_GS_ERROR = 3    /* stop with the reason left in *reply (an encoded term) */
+};
+
+typedef struct phc_child_type_s {
+  const char *module; /* atom name, e.g. "phc_counter" or "Elixir.My.Mod" */
+  /* args: the argument list term. Sets *state. 0 or a negative error. */
+  int (*init)(phc_gs_t *gs, const char *args, int len, void **state);
+  /* Each callback gets the term at buf (version byte included). reply is an
+   * ei_x_buff already holding the version byte; encode the reply into it. */
+  int (*handle_call)(phc_gs_t *gs, void *state, const char *req, int len,
+                     const phc_from_t *from, ei_x_buff *reply);
+  int (*handle_cast)(phc_gs_t *gs, void *state, const char *req, int len);
+  int (*handle_info)(phc_gs_t *gs, void *state, const char *msg, int len);
+  void (*terminate)(phc_gs_t *gs, void *state, const char *reason, int len);
+  /* Handover (ProcessHub migration): encode the state to hand over / take
+   * a handed-over state. Both optional. */
+  int (*handover_get)(phc_gs_t *gs, void *state, ei_x_buff *out);
+  int (*handover_put)(phc_gs_t *gs, void **state, const char *buf, int len);
+} phc_child_type_t;
+
+/* Register a child type under its module name (node-wide). */
+int phc_child_type_register(phc_node_t *n, const phc_child_type_t *type);
+const phc_child_type_t *phc_child_type_find(phc_node_t *n, const char *module);
+
+/* Start a gen_server of a registered type. args: encoded argument list term
+ * (version byte included). link: link to `parent` (may be NULL). */
+int phc_gs_start(phc_node_t *n, const char *module, const char *args, int len,
+                 const phc_pid_t *parent, int link, phc_pid_t *out);
+phc_proc_t *phc_gs_proc(phc_gs_t *gs);
+int phc_gen_reply(phc_node_t *n, const phc_from_t *from, const char *reply,
+                  int len);
+
+/* ---- native functions (rpc, erpc, Node.spawn) -------------------------- */
+
+/* A function callable by spawn request ({M, F, Arity}). It runs to
+ * completion: it encodes its return value into *result (version byte
+ * already there) and returns 0, or returns a negative error after encoding
+ * an error reason into *result (raised as error:Reason). `caller` is the
+ * pid that asked. */
+typedef int (*phc_native_fn)(phc_node_t *n, const phc_pid_t *caller,
+                             const char *args, int len, ei_x_buff *result);
+
+int phc_native_register(phc_node_t *n, const char *module, const char *fun,
+                        int arity, phc_native_fn fn);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PHC_H */
