@@ -1,0 +1,324 @@
+/* frame.c - length framing, message splitting and fragment reassembly
+ * (see frame.h). */
+#include "dist/frame.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_FRAG_SEQS 64
+
+static uint32_t get32(const uint8_t *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+         ((uint32_t)p[2] << 8) | p[3];
+}
+static uint64_t get64(const uint8_t *p) {
+  return ((uint64_t)get32(p) << 32) | get32(p + 4);
+}
+
+void phc__frame_put_len(uint8_t out[4], uint32_t len) {
+  out[0] = (uint8_t)(len >> 24);
+  out[1] = (uint8_t)(len >> 16);
+  out[2] = (uint8_t)(len >> 8);
+  out[3] = (uint8_t)len;
+}
+
+/* ---- reader ------------------------------------------------------------ */
+
+void phc__frame_rd_init(phc__frame_rd_t *rd) { memset(rd, 0, sizeof *rd); }
+
+void phc__frame_rd_free(phc__frame_rd_t *rd) {
+  free(rd->buf);
+  memset(rd, 0, sizeof *rd);
+}
+
+void phc__frame_rd_push(phc__frame_rd_t *rd, const uint8_t *data,
+                        size_t len) {
+  if (rd->pos > 0) {
+    memmove(rd->buf, rd->buf + rd->pos, rd->len - rd->pos);
+    rd->len -= rd->pos;
+    rd->pos = 0;
+  }
+  if (rd->len + len > rd->cap) {
+    rd->cap = (rd->len + len) * 2;
+    rd->buf = phc__xrealloc(rd->buf, rd->cap);
+  }
+  if (len) memcpy(rd->buf + rd->len, data, len);
+  rd->len += len;
+}
+
+int phc__frame_rd_next(phc__frame_rd_t *rd, const uint8_t **pkt,
+                       size_t *len) {
+  size_t avail = rd->len - rd->pos;
+  if (avail < 4) return 0;
+  uint32_t n = get32(rd->buf + rd->pos);
+  if (n > PHC__FRAME_MAX) return PHC_ELIMIT;
+  if (avail < 4 + (size_t)n) return 0;
+  *pkt = rd->buf + rd->pos + 4;
+  *len = n;
+  rd->pos += 4 + (size_t)n;
+  return 1;
+}
+
+/* ---- bounded term skipper ---------------------------------------------- */
+
+static int need(size_t len, size_t idx, size_t n) {
+  return idx <= len && len - idx >= n;
+}
+
+/* Skip a node atom inside a pid/port/ref: any atom tag. */
+static int skip_atom(const uint8_t *b, size_t len, size_t *i) {
+  if (!need(len, *i, 1)) return -1;
+  uint8_t tag = b[(*i)++];
+  size_t n;
+  if (tag == 100 || tag == 118) {
+    if (!need(len, *i, 2)) return -1;
+    n = ((size_t)b[*i] << 8) | b[*i + 1];
+    *i += 2;
+  } else if (tag == 115 || tag == 119) {
+    if (!need(len, *i, 1)) return -1;
+    n = b[(*i)++];
+  } else {
+    return -1;
+  }
+  if (!need(len, *i, n)) return -1;
+  *i += n;
+  return 0;
+}
+
+/* One tag; adds the number of sub-terms still to skip to *pending. */
+static int skip_one(const uint8_t *b, size_t len, size_t *i,
+                    uint64_t *pending) {
+  if (!need(len, *i, 1)) return -1;
+  uint8_t tag = b[(*i)++];
+  uint64_t n;
+  switch (tag) {
+  case 97: n = 1; break;                        /* SMALL_INTEGER */
+  case 98: n = 4; break;                        /* INTEGER */
+  case 70: n = 8; break;                        /* NEW_FLOAT */
+  case 99: n = 31; break;                       /* FLOAT */
+  case 106: n = 0; break;                       /* NIL */
+  case 82: n = 1; break;                        /* ATOM_CACHE_REF */
+  case 100: case 118: case 115: case 119:
+    (*i)--;
+    return skip_atom(b, len, i);
+  case 104:                                     /* SMALL_TUPLE */
+    if (!need(len, *i, 1)) return -1;
+    *pending += b[(*i)++];
+    return 0;
+  case 105:                                     /* LARGE_TUPLE */
+    if (!need(len, *i, 4)) return -1;
+    *pending += get32(b + *i);
+    *i += 4;
+    return 0;
+  case 108:                                     /* LIST: elems + tail */
+    if (!need(len, *i, 4)) return -1;
+    *pending += (uint64_t)get32(b + *i) + 1;
+    *i += 4;
+    return 0;
+  case 116:                                     /* MAP */
+    if (!need(len, *i, 4)) return -1;
+    *pending += 2 * (uint64_t)get32(b + *i);
+    *i += 4;
+    return 0;
+  case 107:                                     /* STRING */
+    if (!need(len, *i, 2)) return -1;
+    n = 2 + (((size_t)b[*i] << 8) | b[*i + 1]);
+    break;
+  case 109:                                     /* BINARY */
+    if (!need(len, *i, 4)) return -1;
+    n = 4 + (uint64_t)get32(b + *i);
+    break;
+  case 77:                                      /* BIT_BINARY */
+    if (!need(len, *i, 5)) return -1;
+    n = 5 + (uint64_t)get32(b + *i);
+    break;
+  case 110:                                     /* SMALL_BIG */
+    if (!need(len, *i, 1)) return -1;
+    n = 2 + (uint64_t)b[*i];
+    break;
+  case 111:                                     /* LARGE_BIG */
+    if (!need(len, *i, 4)) return -1;
+    n = 5 + (uint64_t)get32(b + *i);
+    break;
+  case 112:                                     /* NEW_FUN: size covers it */
+    if (!need(len, *i, 4)) return -1;
+    n = get32(b + *i);
+    if (n < 4) return -1;
+    break;
+  case 113:                                     /* EXPORT: M, F, A */
+    *pending += 3;
+    return 0;
+  case 88: case 103: case 89: case 102: case 120: /* pids and ports */
+    if (skip_atom(b, len, i) < 0) return -1;
+    n = tag == 88 ? 12 : tag == 103 ? 9 : tag == 89 ? 8 : tag == 120 ? 12 : 5;
+    break;
+  case 101:                                     /* REFERENCE */
+    if (skip_atom(b, len, i) < 0) return -1;
+    n = 5;
+    break;
+  case 114: case 90: {                          /* NEW_REF, NEWER_REF */
+    if (!need(len, *i, 2)) return -1;
+    uint64_t words = ((size_t)b[*i] << 8) | b[*i + 1];
+    *i += 2;
+    if (skip_atom(b, len, i) < 0) return -1;
+    n = (tag == 114 ? 1 : 4) + 4 * words;
+    break;
+  }
+  default:
+    return -1;
+  }
+  if (n > len || !need(len, *i, (size_t)n)) return -1;
+  *i += (size_t)n;
+  return 0;
+}
+
+int phc__term_skip(const char *buf, size_t len, size_t *idx) {
+  const uint8_t *b = (const uint8_t *)buf;
+  size_t i = *idx;
+  uint64_t pending = 1;
+  while (pending > 0) {
+    pending--;
+    if (pending > len) return PHC_EDECODE; /* more terms than bytes */
+    if (skip_one(b, len, &i, &pending) < 0) return PHC_EDECODE;
+  }
+  *idx = i;
+  return 0;
+}
+
+/* ---- splitting and reassembly ------------------------------------------ */
+
+/* data holds "131 ctrl [131 payload]" */
+static int split_versioned(const char *data, size_t len,
+                           phc__frame_msg_t *msg) {
+  size_t i = 1;
+  if (len < 2 || (uint8_t)data[0] != 131) return PHC_EDECODE;
+  if (phc__term_skip(data, len, &i) < 0) return PHC_EDECODE;
+  msg->ctrl = data;
+  msg->ctrl_len = (int)i;
+  if (i == len) return 1;
+  size_t p = i + 1;
+  if ((uint8_t)data[i] != 131 || phc__term_skip(data, len, &p) < 0 ||
+      p != len)
+    return PHC_EDECODE;
+  msg->payload = data + i;
+  msg->payload_len = (int)(len - i);
+  return 1;
+}
+
+/* data holds "ctrl [payload]" without version bytes: add them. */
+static int split_bare(const char *data, size_t len, phc__frame_msg_t *msg) {
+  size_t i = 0;
+  if (phc__term_skip(data, len, &i) < 0) return PHC_EDECODE;
+  char *b = phc__xmalloc(len + 2);
+  b[0] = (char)131;
+  memcpy(b + 1, data, i);
+  size_t out = 1 + i;
+  if (i < len) {
+    size_t p = i;
+    if (phc__term_skip(data, len, &p) < 0 || p != len) {
+      free(b);
+      return PHC_EDECODE;
+    }
+    b[out++] = (char)131;
+    memcpy(b + out, data + i, len - i);
+    out += len - i;
+  }
+  msg->owned = b;
+  return split_versioned(b, out, msg) == 1 ? 1 : (free(b), msg->owned = NULL,
+                                                   PHC_EDECODE);
+}
+
+static int split_any(const char *data, size_t len, phc__frame_msg_t *msg) {
+  if (len > 0 && (uint8_t)data[0] == 131) return split_versioned(data, len, msg);
+  return split_bare(data, len, msg);
+}
+
+void phc__reasm_init(phc__reasm_t *r) {
+  TAILQ_INIT(&r->frags);
+  r->count = 0;
+}
+
+static void frag_drop(phc__reasm_t *r, phc__frag_t *f) {
+  TAILQ_REMOVE(&r->frags, f, link);
+  r->count--;
+  free(f->buf);
+  free(f);
+}
+
+void phc__reasm_free(phc__reasm_t *r) {
+  while (!TAILQ_EMPTY(&r->frags)) frag_drop(r, TAILQ_FIRST(&r->frags));
+}
+
+static phc__frag_t *frag_find(phc__reasm_t *r, uint64_t seq) {
+  phc__frag_t *f;
+  TAILQ_FOREACH(f, &r->frags, link) if (f->seq == seq) return f;
+  return NULL;
+}
+
+static int frag_append(phc__frag_t *f, const uint8_t *data, size_t len) {
+  if (f->len + len > PHC__FRAME_MAX) return PHC_EDECODE;
+  if (f->len + len > f->cap) {
+    f->cap = (f->len + len) * 2;
+    f->buf = phc__xrealloc(f->buf, f->cap);
+  }
+  memcpy(f->buf + f->len, data, len);
+  f->len += len;
+  return 0;
+}
+
+/* The message of a finished sequence: ownership moves to msg. */
+static int frag_finish(phc__reasm_t *r, phc__frag_t *f,
+                       phc__frame_msg_t *msg) {
+  char *buf = f->buf;
+  size_t len = f->len;
+  f->buf = NULL;
+  frag_drop(r, f);
+  int rc = split_any(buf, len, msg);
+  if (rc != 1) {
+    free(buf);
+    return PHC_EDECODE;
+  }
+  if (msg->owned) free(buf); /* split_bare made its own copy */
+  else msg->owned = buf;
+  return 1;
+}
+
+static int on_frag_header(phc__reasm_t *r, const uint8_t *p, size_t len,
+                          phc__frame_msg_t *msg) {
+  /* 131 69 Seq(8) FragId(8) NumberOfAtomCacheRefs(1) ... */
+  if (len < 19 || p[18] != 0) return PHC_EDECODE; /* no atom cache here */
+  uint64_t seq = get64(p + 2), id = get64(p + 10);
+  if (id == 0 || frag_find(r, seq) || r->count >= MAX_FRAG_SEQS)
+    return PHC_EDECODE;
+  phc__frag_t *f = phc__xcalloc(1, sizeof *f);
+  f->seq = seq;
+  f->next_id = id - 1;
+  TAILQ_INSERT_TAIL(&r->frags, f, link);
+  r->count++;
+  if (frag_append(f, p + 19, len - 19) < 0) return PHC_EDECODE;
+  return id == 1 ? frag_finish(r, f, msg) : 0;
+}
+
+static int on_frag_cont(phc__reasm_t *r, const uint8_t *p, size_t len,
+                        phc__frame_msg_t *msg) {
+  /* 131 70 Seq(8) FragId(8) data */
+  if (len < 18) return PHC_EDECODE;
+  uint64_t seq = get64(p + 2), id = get64(p + 10);
+  phc__frag_t *f = frag_find(r, seq);
+  if (!f || id == 0 || id != f->next_id) return PHC_EDECODE;
+  f->next_id = id - 1;
+  if (frag_append(f, p + 18, len - 18) < 0) return PHC_EDECODE;
+  return id == 1 ? frag_finish(r, f, msg) : 0;
+}
+
+int phc__frame_parse(phc__reasm_t *r, const uint8_t *pkt, size_t len,
+                     phc__frame_msg_t *msg) {
+  memset(msg, 0, sizeof *msg);
+  if (len < 2) return PHC_EDECODE;
+  if (pkt[0] == 'p') return split_versioned((const char *)pkt + 1, len - 1, msg);
+  if (pkt[0] == 131 && pkt[1] == 69) return on_frag_header(r, pkt, len, msg);
+  if (pkt[0] == 131 && pkt[1] == 70) return on_frag_cont(r, pkt, len, msg);
+  if (pkt[0] == 131 && pkt[1] == 68 && len >= 3 && pkt[2] == 0)
+    return split_any((const char *)pkt + 3, len - 3, msg);
+  return PHC_EDECODE;
+}

@@ -1,0 +1,78 @@
+/* frame.h - what travels on a distribution connection after the handshake.
+ *
+ * Pure byte work, no sockets: the 4-byte length framing (a zero-length
+ * packet is a tick), splitting a 'p' pass-through packet into its control
+ * term and optional payload, reassembly of fragmented messages (the
+ * 131,69 DIST_FRAG_HEADER / 131,70 DIST_FRAG_CONT headers with zero
+ * atom-cache refs, as sent to a peer without DIST_HDR_ATOM_CACHE), and a
+ * bounds-checked term skipper so that garbage from the wire is caught
+ * before ei ever reads it. A reader owns its input buffer; a reassembler
+ * owns the partial messages it holds.
+ */
+#ifndef PHC_DIST_FRAME_H
+#define PHC_DIST_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "common.h"
+
+/* Largest packet accepted from a peer. */
+#define PHC__FRAME_MAX (256u * 1024u * 1024u)
+
+typedef struct phc__frame_rd_s {
+  uint8_t *buf;
+  size_t len, pos, cap;
+} phc__frame_rd_t;
+
+void phc__frame_rd_init(phc__frame_rd_t *rd);
+void phc__frame_rd_free(phc__frame_rd_t *rd);
+void phc__frame_rd_push(phc__frame_rd_t *rd, const uint8_t *data, size_t len);
+/* The next complete packet: 1 with pkt and len set (valid until the next
+ * push), 0 when more bytes are needed, PHC_ELIMIT when a length is absurd.
+ * A tick is a packet with len 0. */
+int phc__frame_rd_next(phc__frame_rd_t *rd, const uint8_t **pkt,
+                       size_t *len);
+
+/* Write the 4-byte length header for a packet of len bytes. */
+void phc__frame_put_len(uint8_t out[4], uint32_t len);
+
+/* One complete message: ctrl and payload start with 131; payload NULL
+ * when absent. Both point into the packet or into `owned`, which the
+ * caller frees (free()) after use. */
+typedef struct phc__frame_msg_s {
+  const char *ctrl;
+  int ctrl_len;
+  const char *payload;
+  int payload_len;
+  char *owned;
+} phc__frame_msg_t;
+
+typedef struct phc__frag_s {
+  uint64_t seq;
+  uint64_t next_id; /* the fragment id expected next */
+  char *buf;
+  size_t len, cap;
+  TAILQ_ENTRY(phc__frag_s) link;
+} phc__frag_t;
+
+typedef struct phc__reasm_s {
+  TAILQ_HEAD(, phc__frag_s) frags;
+  int count;
+} phc__reasm_t;
+
+void phc__reasm_init(phc__reasm_t *r);
+void phc__reasm_free(phc__reasm_t *r);
+
+/* Parse one non-empty packet. Returns 1 with *msg filled when a message is
+ * complete, 0 when the packet was a fragment of an unfinished message, or
+ * PHC_EDECODE when the packet is garbage (the caller drops the peer). */
+int phc__frame_parse(phc__reasm_t *r, const uint8_t *pkt, size_t len,
+                     phc__frame_msg_t *msg);
+
+/* Skip one encoded term at buf[*idx] (no version byte) without reading
+ * past len. Returns 0 and advances *idx, or PHC_EDECODE. */
+int phc__term_skip(const char *buf, size_t len, size_t *idx);
+
+#endif /* PHC_DIST_FRAME_H */
