@@ -1,0 +1,273 @@
+/* registry.c - the hub's process registry (see registry.h). */
+#include "registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../term/order.h"
+
+static char *dup_bytes(const char *b, int n) {
+  return memcpy(phc__xmalloc(n ? (size_t)n : 1), b, (size_t)n);
+}
+
+void phc__reg_init(phc__reg_t *r) { r->rows = NULL; }
+
+static void row_free(phc__reg_row_t *row) {
+  free(row->cid);
+  free(row->spec);
+  free(row->meta);
+  free(row->owners);
+  free(row);
+}
+
+void phc__reg_clear(phc__reg_t *r) {
+  phc__reg_row_t *row, *tmp;
+  HASH_ITER(hh, r->rows, row, tmp) {
+    HASH_DEL(r->rows, row);
+    row_free(row);
+  }
+}
+
+size_t phc__reg_count(const phc__reg_t *r) { return HASH_COUNT(r->rows); }
+
+phc__reg_row_t *phc__reg_find(const phc__reg_t *r, const char *cid,
+                              int cid_len) {
+  phc__reg_row_t *row = NULL;
+  HASH_FIND(hh, r->rows, cid, (unsigned)cid_len, row);
+  return row;
+}
+
+static void set_owners(phc__reg_row_t *row, const phc__reg_owner_t *o, int n) {
+  phc__reg_owner_t *copy = phc__xmalloc((size_t)(n ? n : 1) * sizeof *copy);
+  memcpy(copy, o, (size_t)n * sizeof *copy);
+  free(row->owners);
+  row->owners = copy;
+  row->nowners = n;
+}
+
+static void set_spec_meta(phc__reg_row_t *row, const char *spec, int spec_len,
+                          const char *meta, int meta_len) {
+  free(row->spec);
+  free(row->meta);
+  row->spec = dup_bytes(spec, spec_len);
+  row->spec_len = spec_len;
+  row->meta = dup_bytes(meta, meta_len);
+  row->meta_len = meta_len;
+}
+
+void phc__reg_insert(phc__reg_t *r, const char *cid, int cid_len,
+                     const char *spec, int spec_len, const char *meta,
+                     int meta_len, const phc__reg_owner_t *owners, int n) {
+  phc__reg_row_t *row = phc__reg_find(r, cid, cid_len);
+  if (!row) {
+    row = phc__xcalloc(1, sizeof *row);
+    row->cid = dup_bytes(cid, cid_len);
+    row->cid_len = cid_len;
+    HASH_ADD_KEYPTR(hh, r->rows, row->cid, (unsigned)cid_len, row);
+  }
+  set_spec_meta(row, spec, spec_len, meta, meta_len);
+  set_owners(row, owners, n);
+}
+
+const phc__reg_owner_t *phc__reg_owner(const phc__reg_row_t *row,
+                                       const char *node) {
+  for (int i = 0; i < row->nowners; i++)
+    if (!strcmp(row->owners[i].node, node)) return &row->owners[i];
+  return NULL;
+}
+
+static int owner_in(const phc__reg_owner_t *o, int n, const char *node) {
+  for (int i = 0; i < n; i++)
+    if (!strcmp(o[i].node, node)) return 1;
+  return 0;
+}
+
+/* Pairs of `add` that are new or differ from row's (get_insert_diff). */
+static int insert_diff(const phc__reg_row_t *row, const phc__reg_owner_t *add,
+                       int n) {
+  int diff = 0;
+  for (int i = 0; i < n; i++) {
+    const phc__reg_owner_t *old = phc__reg_owner(row, add[i].node);
+    diff += !old || !phc_pid_eq(&old->pid, &add[i].pid);
+  }
+  return diff;
+}
+
+int phc__reg_merge(phc__reg_t *r, const char *cid, int cid_len,
+                   const char *spec, int spec_len, const char *meta,
+                   int meta_len, const phc__reg_owner_t *owners, int n) {
+  phc__reg_row_t *row = phc__reg_find(r, cid, cid_len);
+  if (!row) {
+    phc__reg_insert(r, cid, cid_len, spec, spec_len, meta, meta_len, owners,
+                    n);
+    return n;
+  }
+  int diff = insert_diff(row, owners, n);
+  int same_set = diff == 0 && row->nowners == n;
+  if (same_set) return 0;
+  /* Keyword.merge(existing, new): existing pairs not in new, then new. */
+  phc__reg_owner_t *m =
+      phc__xmalloc((size_t)(row->nowners + n + 1) * sizeof *m);
+  int k = 0;
+  for (int i = 0; i < row->nowners; i++)
+    if (!owner_in(owners, n, row->owners[i].node)) m[k++] = row->owners[i];
+  memcpy(m + k, owners, (size_t)n * sizeof *m);
+  k += n;
+  set_spec_meta(row, spec, spec_len, meta, meta_len);
+  set_owners(row, m, k);
+  free(m);
+  return diff;
+}
+
+void phc__reg_delete(phc__reg_t *r, const char *cid, int cid_len) {
+  phc__reg_row_t *row = phc__reg_find(r, cid, cid_len);
+  if (!row) return;
+  HASH_DEL(r->rows, row);
+  row_free(row);
+}
+
+int phc__reg_remove_node(phc__reg_t *r, const char *cid, int cid_len,
+                         const char *node) {
+  phc__reg_row_t *row = phc__reg_find(r, cid, cid_len);
+  if (!row) return 0;
+  int k = 0;
+  for (int i = 0; i < row->nowners; i++)
+    if (strcmp(row->owners[i].node, node) != 0)
+      row->owners[k++] = row->owners[i];
+  row->nowners = k;
+  if (k == 0) phc__reg_delete(r, cid, cid_len);
+  return 1;
+}
+
+int phc__reg_update_pid(phc__reg_t *r, const char *cid, int cid_len,
+                        const char *node, const erlang_pid *pid) {
+  phc__reg_row_t *row = phc__reg_find(r, cid, cid_len);
+  if (!row) return PHC_ENOPROC;
+  for (int i = 0; i < row->nowners; i++)
+    if (!strcmp(row->owners[i].node, node)) {
+      row->owners[i].pid = *pid;
+      return 0;
+    }
+  /* Keyword.put semantics: a node that was not there is added. */
+  phc__reg_owner_t add = {.pid = *pid};
+  snprintf(add.node, sizeof add.node, "%s", node);
+  phc__reg_owner_t *m =
+      phc__xmalloc((size_t)(row->nowners + 1) * sizeof *m);
+  memcpy(m, row->owners, (size_t)row->nowners * sizeof *m);
+  m[row->nowners] = add;
+  set_owners(row, m, row->nowners + 1);
+  free(m);
+  return 0;
+}
+
+/* ---- queries --------------------------------------------------------- */
+
+static int row_cmp(const void *a, const void *b) {
+  const phc__reg_row_t *x = *(phc__reg_row_t *const *)a;
+  const phc__reg_row_t *y = *(phc__reg_row_t *const *)b;
+  int cmp = 0;
+  phc__term_compare_exact(x->cid, x->cid_len, y->cid, y->cid_len, &cmp);
+  return cmp;
+}
+
+int phc__reg_sorted(const phc__reg_t *r, phc__reg_row_t ***out) {
+  int n = (int)HASH_COUNT(r->rows), i = 0;
+  phc__reg_row_t **v = phc__xmalloc((size_t)(n ? n : 1) * sizeof *v);
+  for (phc__reg_row_t *row = r->rows; row; row = row->hh.next) v[i++] = row;
+  qsort(v, (size_t)n, sizeof *v, row_cmp);
+  *out = v;
+  return n;
+}
+
+void phc__reg_enc_owners(const phc__reg_row_t *row, ei_x_buff *x) {
+  if (row->nowners) ei_x_encode_list_header(x, row->nowners);
+  for (int i = 0; i < row->nowners; i++) {
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, row->owners[i].node);
+    ei_x_encode_pid(x, &row->owners[i].pid);
+  }
+  ei_x_encode_empty_list(x);
+}
+
+void phc__reg_enc_process_list(const phc__reg_t *r, const char *local_node,
+                               ei_x_buff *x) {
+  phc__reg_row_t **v;
+  int n = phc__reg_sorted(r, &v), k = 0;
+  for (int i = 0; i < n; i++)
+    k += !local_node || phc__reg_owner(v[i], local_node) != NULL;
+  if (k) ei_x_encode_list_header(x, k);
+  for (int i = 0; i < n; i++) {
+    const phc__reg_owner_t *o =
+        local_node ? phc__reg_owner(v[i], local_node) : NULL;
+    if (local_node && !o) continue;
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_append_buf(x, v[i]->cid, v[i]->cid_len);
+    if (local_node)
+      ei_x_encode_pid(x, &o->pid);
+    else
+      phc__reg_enc_owners(v[i], x);
+  }
+  ei_x_encode_empty_list(x);
+  free(v);
+}
+
+static void enc_value(const phc__reg_row_t *row, int with_meta, ei_x_buff *x) {
+  ei_x_encode_tuple_header(x, with_meta ? 3 : 2);
+  ei_x_append_buf(x, row->spec, row->spec_len);
+  phc__reg_enc_owners(row, x);
+  if (with_meta) ei_x_append_buf(x, row->meta, row->meta_len);
+}
+
+void phc__reg_enc_dump(const phc__reg_t *r, ei_x_buff *x) {
+  phc__reg_row_t **v;
+  int n = phc__reg_sorted(r, &v);
+  ei_x_encode_map_header(x, n);
+  for (int i = 0; i < n; i++) {
+    ei_x_append_buf(x, v[i]->cid, v[i]->cid_len);
+    enc_value(v[i], 1, x);
+  }
+  free(v);
+}
+
+/* Does the metadata map hold tag => Tag? */
+static int meta_has_tag(const phc__reg_row_t *row, const char *tag,
+                        int tag_len) {
+  int idx = 0, arity;
+  if (ei_decode_map_header(row->meta, &idx, &arity) < 0) return 0;
+  for (int i = 0; i < arity; i++) {
+    char key[PHC__ATOM_MAX];
+    int k = idx;
+    int is_tag = ei_decode_atom(row->meta, &k, key) == 0 && !strcmp(key, "tag");
+    if (ei_skip_term(row->meta, &idx) < 0) return 0;
+    int v = idx;
+    if (ei_skip_term(row->meta, &idx) < 0) return 0;
+    if (is_tag)
+      return idx - v == tag_len && !memcmp(row->meta + v, tag, (size_t)tag_len);
+  }
+  return 0;
+}
+
+void phc__reg_enc_tag_query(const phc__reg_t *r, const char *tag, int tag_len,
+                            ei_x_buff *x) {
+  phc__reg_row_t **v;
+  int n = phc__reg_sorted(r, &v), k = 0;
+  for (int i = 0; i < n; i++) k += meta_has_tag(v[i], tag, tag_len);
+  if (k) ei_x_encode_list_header(x, k);
+  for (int i = 0; i < n; i++) {
+    if (!meta_has_tag(v[i], tag, tag_len)) continue;
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_append_buf(x, v[i]->cid, v[i]->cid_len);
+    phc__reg_enc_owners(v[i], x);
+  }
+  ei_x_encode_empty_list(x);
+  free(v);
+}
+
+void phc__reg_enc_lookup(const phc__reg_t *r, const char *cid, int cid_len,
+                         int with_metadata, ei_x_buff *x) {
+  phc__reg_row_t *row = phc__reg_find(r, cid, cid_len);
+  if (!row)
+    ei_x_encode_atom(x, "nil");
+  else
+    enc_value(row, with_metadata, x);
+}

@@ -1,0 +1,206 @@
+/* test_registry.c - the hub registry: ProcessHub's merge/delete rules and
+ * the query encoders. */
+#include "phc_test.h"
+
+#include "hub/registry.h"
+
+static void enc_bin(ei_x_buff *x, const char *s) {
+  ei_x_new(x);
+  ei_x_encode_binary(x, s, (long)strlen(s));
+}
+
+static phc__reg_owner_t owner(const char *node, unsigned num) {
+  phc__reg_owner_t o;
+  memset(&o, 0, sizeof o);
+  snprintf(o.node, sizeof o.node, "%s", node);
+  snprintf(o.pid.node, sizeof o.pid.node, "%s", node);
+  o.pid.num = num;
+  o.pid.creation = 1;
+  return o;
+}
+
+typedef struct fx_s {
+  phc__reg_t r;
+  ei_x_buff spec, meta;
+} fx_t;
+
+static int setup(void **state) {
+  fx_t *f = calloc(1, sizeof *f);
+  phc__reg_init(&f->r);
+  ei_x_new(&f->spec);
+  ei_x_encode_map_header(&f->spec, 1);
+  ei_x_encode_atom(&f->spec, "id");
+  ei_x_encode_atom(&f->spec, "x");
+  ei_x_new(&f->meta);
+  ei_x_encode_map_header(&f->meta, 0);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx_t *f = *state;
+  phc__reg_clear(&f->r);
+  ei_x_free(&f->spec);
+  ei_x_free(&f->meta);
+  free(f);
+  return 0;
+}
+
+static void add(fx_t *f, const char *cid, const phc__reg_owner_t *o, int n) {
+  ei_x_buff c;
+  enc_bin(&c, cid);
+  phc__reg_merge(&f->r, c.buff, c.index, f->spec.buff, f->spec.index,
+                 f->meta.buff, f->meta.index, o, n);
+  ei_x_free(&c);
+}
+
+static phc__reg_row_t *find(fx_t *f, const char *cid) {
+  ei_x_buff c;
+  enc_bin(&c, cid);
+  phc__reg_row_t *row = phc__reg_find(&f->r, c.buff, c.index);
+  ei_x_free(&c);
+  return row;
+}
+
+static void test_merge_is_keyword_merge(void **state) {
+  fx_t *f = *state;
+  phc__reg_owner_t a1 = owner("a@h", 1), b2 = owner("b@h", 2),
+                   a3 = owner("a@h", 3);
+  phc__reg_owner_t first[] = {a1, b2};
+  add(f, "c1", first, 2);
+  /* merge [{a, 3}] into [{a,1},{b,2}] -> [{b,2},{a,3}] */
+  ei_x_buff c;
+  enc_bin(&c, "c1");
+  int diff = phc__reg_merge(&f->r, c.buff, c.index, f->spec.buff,
+                            f->spec.index, f->meta.buff, f->meta.index, &a3, 1);
+  ei_x_free(&c);
+  assert_int_equal(diff, 1);
+  phc__reg_row_t *row = find(f, "c1");
+  assert_non_null(row);
+  assert_int_equal(row->nowners, 2);
+  assert_string_equal(row->owners[0].node, "b@h");
+  assert_string_equal(row->owners[1].node, "a@h");
+  assert_int_equal(row->owners[1].pid.num, 3);
+}
+
+static void test_merge_same_set_is_noop(void **state) {
+  fx_t *f = *state;
+  phc__reg_owner_t a1 = owner("a@h", 1);
+  add(f, "c1", &a1, 1);
+  ei_x_buff c;
+  enc_bin(&c, "c1");
+  assert_int_equal(phc__reg_merge(&f->r, c.buff, c.index, f->spec.buff,
+                                  f->spec.index, f->meta.buff, f->meta.index,
+                                  &a1, 1),
+                   0);
+  ei_x_free(&c);
+}
+
+static void test_remove_node_drops_empty_rows(void **state) {
+  fx_t *f = *state;
+  phc__reg_owner_t two[] = {owner("a@h", 1), owner("b@h", 2)};
+  add(f, "c1", two, 2);
+  ei_x_buff c;
+  enc_bin(&c, "c1");
+  assert_int_equal(phc__reg_remove_node(&f->r, c.buff, c.index, "a@h"), 1);
+  assert_int_equal(find(f, "c1")->nowners, 1);
+  phc__reg_remove_node(&f->r, c.buff, c.index, "b@h");
+  assert_null(find(f, "c1"));
+  assert_int_equal(phc__reg_remove_node(&f->r, c.buff, c.index, "b@h"), 0);
+  ei_x_free(&c);
+}
+
+static void test_update_pid_unknown_row(void **state) {
+  fx_t *f = *state;
+  phc__reg_owner_t a9 = owner("a@h", 9);
+  ei_x_buff c;
+  enc_bin(&c, "nope");
+  assert_int_equal(
+      phc__reg_update_pid(&f->r, c.buff, c.index, "a@h", &a9.pid),
+      PHC_ENOPROC);
+  ei_x_free(&c);
+  phc__reg_owner_t a1 = owner("a@h", 1);
+  add(f, "c1", &a1, 1);
+  enc_bin(&c, "c1");
+  assert_int_equal(phc__reg_update_pid(&f->r, c.buff, c.index, "a@h", &a9.pid),
+                   0);
+  ei_x_free(&c);
+  assert_int_equal(find(f, "c1")->owners[0].pid.num, 9);
+}
+
+/* process_list(:global) of rows added out of order comes in child id
+ * order: [{<<"a">>, [...]}, {<<"b">>, [...]}]. */
+static void test_process_list_order_and_local(void **state) {
+  fx_t *f = *state;
+  phc__reg_owner_t a1 = owner("a@h", 1), b2 = owner("b@h", 2);
+  add(f, "b", &b2, 1);
+  add(f, "a", &a1, 1);
+  ei_x_buff x;
+  ei_x_new(&x);
+  phc__reg_enc_process_list(&f->r, NULL, &x);
+  int idx = 0, arity, tarity;
+  char bin[8];
+  long blen;
+  assert_int_equal(ei_decode_list_header(x.buff, &idx, &arity), 0);
+  assert_int_equal(arity, 2);
+  ei_decode_tuple_header(x.buff, &idx, &tarity);
+  assert_int_equal(ei_decode_binary(x.buff, &idx, bin, &blen), 0);
+  assert_int_equal(blen, 1);
+  assert_int_equal(bin[0], 'a');
+  ei_x_free(&x);
+
+  ei_x_new(&x);
+  phc__reg_enc_process_list(&f->r, "b@h", &x);
+  idx = 0;
+  ei_decode_list_header(x.buff, &idx, &arity);
+  assert_int_equal(arity, 1);
+  ei_decode_tuple_header(x.buff, &idx, &tarity);
+  ei_decode_binary(x.buff, &idx, bin, &blen);
+  assert_int_equal(bin[0], 'b');
+  erlang_pid pid;
+  assert_int_equal(ei_decode_pid(x.buff, &idx, &pid), 0);
+  assert_int_equal(pid.num, 2);
+  ei_x_free(&x);
+}
+
+static void test_tag_query(void **state) {
+  fx_t *f = *state;
+  ei_x_buff meta, c, tag;
+  ei_x_new(&meta);
+  ei_x_encode_map_header(&meta, 1);
+  ei_x_encode_atom(&meta, "tag");
+  ei_x_encode_binary(&meta, "T", 1);
+  enc_bin(&c, "tagged");
+  phc__reg_owner_t a1 = owner("a@h", 1);
+  phc__reg_insert(&f->r, c.buff, c.index, f->spec.buff, f->spec.index,
+                  meta.buff, meta.index, &a1, 1);
+  add(f, "plain", &a1, 1);
+  enc_bin(&tag, "T");
+  ei_x_buff x;
+  ei_x_new(&x);
+  phc__reg_enc_tag_query(&f->r, tag.buff, tag.index, &x);
+  int idx = 0, arity;
+  ei_decode_list_header(x.buff, &idx, &arity);
+  assert_int_equal(arity, 1);
+  ei_x_free(&x);
+  ei_x_free(&tag);
+  ei_x_free(&c);
+  ei_x_free(&meta);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_merge_is_keyword_merge, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_merge_same_set_is_noop, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_remove_node_drops_empty_rows, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_update_pid_unknown_row, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_process_list_order_and_local, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_tag_query, setup, teardown),
+  };
+  return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
+}
