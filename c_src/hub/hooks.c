@@ -1,0 +1,201 @@
+/* hooks.c - ProcessHub hook handlers for C (see hooks.h). */
+#include "hooks.h"
+
+#include <stdlib.h>
+
+typedef struct hook_s {
+  char *id;
+  int priority;
+  phc_hook_fn fn;
+  void *arg;
+  char *tmpl;
+  int tmpl_len;
+} hook_t;
+
+typedef struct hook_key_s {
+  char key[PHC__ATOM_MAX];
+  hook_t *v;
+  int n;
+  struct hook_key_s *next;
+} hook_key_t;
+
+struct phc__hooks_s {
+  hook_key_t *keys;
+};
+
+phc__hooks_t *phc__hooks_new(void) { return phc__xcalloc(1, sizeof(phc__hooks_t)); }
+
+static void hook_clear(hook_t *h) {
+  free(h->id);
+  free(h->tmpl);
+}
+
+void phc__hooks_free(phc__hooks_t *h) {
+  if (!h) return;
+  while (h->keys) {
+    hook_key_t *k = h->keys;
+    h->keys = k->next;
+    for (int i = 0; i < k->n; i++) hook_clear(&k->v[i]);
+    free(k->v);
+    free(k);
+  }
+  free(h);
+}
+
+static hook_key_t *key_find(const phc__hooks_t *h, const char *key) {
+  for (hook_key_t *k = h->keys; k; k = k->next)
+    if (!strcmp(k->key, key)) return k;
+  return NULL;
+}
+
+static hook_key_t *key_get(phc__hooks_t *h, const char *key) {
+  hook_key_t *k = key_find(h, key);
+  if (k) return k;
+  k = phc__xcalloc(1, sizeof *k);
+  snprintf(k->key, sizeof k->key, "%s", key);
+  k->next = h->keys;
+  h->keys = k;
+  return k;
+}
+
+static hook_t hook_copy(const phc_hook_handler_t *s) {
+  hook_t d = {.id = phc__xstrdup(s->id), .priority = s->priority,
+              .fn = s->fn, .arg = s->arg, .tmpl_len = s->tmpl_len};
+  if (s->tmpl && s->tmpl_len > 0)
+    d.tmpl = memcpy(phc__xmalloc((size_t)s->tmpl_len), s->tmpl,
+                    (size_t)s->tmpl_len);
+  else
+    d.tmpl_len = 0;
+  return d;
+}
+
+/* Enum.sort_by(& &1.p) |> Enum.reverse(): stable ascending, reversed. */
+static void sort_then_reverse(hook_t *v, int n) {
+  for (int i = 1; i < n; i++) { /* insertion sort: stable */
+    hook_t t = v[i];
+    int j = i - 1;
+    while (j >= 0 && v[j].priority > t.priority) {
+      v[j + 1] = v[j];
+      j--;
+    }
+    v[j + 1] = t;
+  }
+  for (int i = 0; i < n / 2; i++) {
+    hook_t t = v[i];
+    v[i] = v[n - 1 - i];
+    v[n - 1 - i] = t;
+  }
+}
+
+static int has_duplicates(const phc_hook_handler_t *add, int n,
+                          const hook_key_t *k) {
+  for (int i = 0; i < n; i++) {
+    for (int j = i + 1; j < n; j++)
+      if (!strcmp(add[i].id, add[j].id)) return 1;
+    for (int j = 0; k && j < k->n; j++)
+      if (!strcmp(add[i].id, k->v[j].id)) return 1;
+  }
+  return 0;
+}
+
+int phc__hooks_register(phc__hooks_t *h, const char *key,
+                        const phc_hook_handler_t *handlers, int n) {
+  if (!key || n < 0) return PHC_EINVAL;
+  for (int i = 0; i < n; i++)
+    if (!handlers[i].id || !handlers[i].fn) return PHC_EINVAL;
+  if (has_duplicates(handlers, n, key_find(h, key))) return PHC_EEXIST;
+  hook_key_t *k = key_get(h, key);
+  hook_t *v = phc__xmalloc((size_t)(n + k->n + 1) * sizeof *v);
+  for (int i = 0; i < n; i++) v[i] = hook_copy(&handlers[i]);
+  memcpy(v + n, k->v, (size_t)k->n * sizeof *v);
+  free(k->v);
+  k->v = v;
+  k->n += n;
+  sort_then_reverse(k->v, k->n);
+  return 0;
+}
+
+int phc__hooks_cancel(phc__hooks_t *h, const char *key, const char *id) {
+  hook_key_t *k = key_find(h, key);
+  int j = 0;
+  for (int i = 0; k && i < k->n; i++) {
+    if (!strcmp(k->v[i].id, id))
+      hook_clear(&k->v[i]);
+    else
+      k->v[j++] = k->v[i];
+  }
+  if (k) k->n = j;
+  return 0;
+}
+
+int phc__hooks_ids(const phc__hooks_t *h, const char *key, const char **ids,
+                   int max) {
+  hook_key_t *k = key_find(h, key);
+  int n = 0;
+  for (int i = 0; k && i < k->n && n < max; i++) ids[n++] = k->v[i].id;
+  return n;
+}
+
+/* The handler's argument: the template with top-level '_' replaced by
+ * data, or the data itself. */
+static void build_arg(const hook_t *hk, const char *data, int len,
+                      ei_x_buff *x) {
+  ei_x_new_with_version(x);
+  int idx = 1, arity;
+  if (!hk->tmpl || ei_decode_list_header(hk->tmpl, &idx, &arity) < 0) {
+    ei_x_append_buf(x, data + 1, len - 1);
+    return;
+  }
+  if (arity) ei_x_encode_list_header(x, arity);
+  for (int i = 0; i < arity; i++) {
+    char atom[PHC__ATOM_MAX];
+    int start = idx, probe = idx;
+    int wild = ei_decode_atom(hk->tmpl, &probe, atom) == 0 &&
+               !strcmp(atom, "_");
+    if (ei_skip_term(hk->tmpl, &idx) < 0) break;
+    if (wild)
+      ei_x_append_buf(x, data + 1, len - 1);
+    else
+      ei_x_append_buf(x, hk->tmpl + start, idx - start);
+  }
+  ei_x_encode_empty_list(x);
+}
+
+static int run(const hook_t *hk, const char *key, const char *data, int len,
+               ei_x_buff *out) {
+  ei_x_buff arg;
+  build_arg(hk, data, len, &arg);
+  int rc = hk->fn(hk->arg, key, arg.buff, arg.index, out);
+  ei_x_free(&arg);
+  return rc;
+}
+
+void phc__hooks_dispatch(phc__hooks_t *h, const char *key, const char *data,
+                         int len) {
+  hook_key_t *k = key_find(h, key);
+  for (int i = 0; k && i < k->n; i++) {
+    ei_x_buff out;
+    ei_x_new_with_version(&out);
+    run(&k->v[i], key, data, len, &out);
+    ei_x_free(&out);
+  }
+}
+
+int phc__hooks_alter(phc__hooks_t *h, const char *key, const char *data,
+                     int len, ei_x_buff *out) {
+  hook_key_t *k = key_find(h, key);
+  ei_x_new_with_version(out);
+  ei_x_append_buf(out, data + 1, len - 1);
+  for (int i = 0; k && i < k->n; i++) {
+    ei_x_buff next;
+    ei_x_new_with_version(&next);
+    if (run(&k->v[i], key, out->buff, out->index, &next) == 0 &&
+        next.index > 1) {
+      ei_x_free(out);
+      *out = next;
+    } else {
+      ei_x_free(&next);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,53 @@
+/* hooks.h - ProcessHub's hook handlers, for C.
+ *
+ * A hub keeps, per hook key (pre_cluster_join_hook, ...), an ordered list of
+ * handlers. Registration follows ProcessHub 0.4.1's HookManager exactly: the
+ * new handlers are put in front of the registered ones, the list is sorted
+ * by priority with a stable ascending sort and then reversed (so higher
+ * priorities run first, and equal priorities run in the reverse of that
+ * order), and a handler id may appear once per key. A handler may carry an
+ * argument template (an encoded list): at dispatch every top-level '_' in it
+ * is replaced by the hook data (nested ones are not), as HookManager does;
+ * without a template the handler gets the data itself. The alter hook
+ * (child_data_alter_hook) threads the data through the handlers: each
+ * handler's output is the next one's input.
+ */
+#ifndef PHC_HUB_HOOKS_H
+#define PHC_HUB_HOOKS_H
+
+#include "../common.h"
+
+/* A C hook handler. term: the data (or the filled-in template) with the
+ * version byte. For an alter hook, encode the new data into *out (already
+ * holding the version byte) and return 0; leave *out empty to keep it. */
+typedef int (*phc_hook_fn)(void *arg, const char *key, const char *term,
+                           int len, ei_x_buff *out);
+
+typedef struct phc_hook_handler_s {
+  const char *id;
+  int priority;
+  phc_hook_fn fn;
+  void *arg;
+  const char *tmpl; /* optional encoded argument list, with version byte */
+  int tmpl_len;
+} phc_hook_handler_t;
+
+typedef struct phc__hooks_s phc__hooks_t;
+
+phc__hooks_t *phc__hooks_new(void);
+void phc__hooks_free(phc__hooks_t *h);
+/* PHC_EEXIST if an id would appear twice under key (nothing changes). */
+int phc__hooks_register(phc__hooks_t *h, const char *key,
+                        const phc_hook_handler_t *handlers, int n);
+int phc__hooks_cancel(phc__hooks_t *h, const char *key, const char *id);
+/* The registered ids under key, in dispatch order; returns the count. */
+int phc__hooks_ids(const phc__hooks_t *h, const char *key, const char **ids,
+                   int max);
+/* data: encoded term with version byte. */
+void phc__hooks_dispatch(phc__hooks_t *h, const char *key, const char *data,
+                         int len);
+/* Runs the alter chain; *out gets the final data (version byte included). */
+int phc__hooks_alter(phc__hooks_t *h, const char *key, const char *data,
+                     int len, ei_x_buff *out);
+
+#endif /* PHC_HUB_HOOKS_H */
