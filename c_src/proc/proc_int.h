@@ -1,0 +1,191 @@
+/* proc_int.h - the process runtime's internal structures, shared by the
+ * files of c_src/proc (proc.c, timer.c, gen_server.c, supervisor.c) and by
+ * nothing else. Other modules use proc.h and phc.h.
+ *
+ * Ownership: the runtime (struct phc__rt_s, one per node) owns every
+ * process, every queued message, every table (pids, names, aliases, monitors
+ * held on local processes, timers, child types) and the libuv handles that
+ * drive delivery (one idle handle) and timers (one uv_timer_t each).
+ */
+#ifndef PHC_PROC_INT_H
+#define PHC_PROC_INT_H
+
+#include <sys/queue.h>
+#include <uthash.h>
+
+#include "proc.h"
+
+#define PHC__PROC_MOD "proc"
+
+/* Pid numbers and serials stay within the old 15/13-bit ranges so every
+ * peer (and every pid encoding) accepts them. */
+#define PHC__PID_NUM_BITS 15
+#define PHC__PID_SERIAL_BITS 13
+
+/* Messages delivered per idle callback before the loop polls for I/O. */
+#define PHC__RUN_BUDGET 1024
+/* Messages one process gets in a row before the next one runs. */
+#define PHC__RUN_SLICE 16
+
+enum phc__proc_state {
+  PHC__P_ALIVE = 0,
+  PHC__P_EXIT_PENDING, /* phc_proc_exit called inside a callback */
+  PHC__P_DEAD          /* exit done; freed once no callback runs */
+};
+
+enum phc__msg_kind {
+  PHC__M_MSG = 0, /* an ordinary message */
+  PHC__M_EXIT     /* an exit signal */
+};
+
+typedef struct phc__msg_s {
+  STAILQ_ENTRY(phc__msg_s) next;
+  int kind;
+  int exit2;  /* exit signal from erlang:exit/2 (else a broken link) */
+  int forced; /* link exit that need not find the link (noproc, noconnection) */
+  erlang_pid from;
+  int len;
+  char buf[]; /* encoded term with version byte */
+} phc__msg_t;
+
+typedef struct phc__link_s {
+  TAILQ_ENTRY(phc__link_s) next;
+  erlang_pid other;
+  uint64_t unlinking; /* nonzero: UNLINK_ID sent with this id, awaiting ack */
+} phc__link_t;
+
+/* A monitor held on a local process (the watcher may be anywhere). */
+typedef struct phc__mon_in_s {
+  UT_hash_handle hh; /* rt->mons_in, by ref key */
+  char *key;
+  int keylen;
+  erlang_ref ref;
+  erlang_pid watcher;
+  char *name; /* set when the watcher monitors by registered name */
+  phc_proc_t *target;
+  TAILQ_ENTRY(phc__mon_in_s) next;
+} phc__mon_in_t;
+
+/* A monitor a local process holds (the target may be anywhere). */
+typedef struct phc__mon_out_s {
+  TAILQ_ENTRY(phc__mon_out_s) next;
+  erlang_ref ref;
+  int by_name;
+  erlang_pid target; /* when !by_name */
+  char *name;        /* when by_name */
+  char *node;        /* the target's node */
+  int local;
+} phc__mon_out_t;
+
+typedef struct phc__alias_s {
+  UT_hash_handle hh; /* rt->aliases */
+  char *key;
+  int keylen;
+  erlang_ref ref;
+  phc_proc_t *owner;
+  TAILQ_ENTRY(phc__alias_s) next;
+} phc__alias_t;
+
+typedef struct phc__name_s {
+  UT_hash_handle hh; /* rt->names, by name */
+  char *name;
+  phc_proc_t *p;
+} phc__name_t;
+
+enum phc__timer_kind { PHC__T_SEND = 0, PHC__T_CB };
+
+typedef struct phc__timer_s {
+  uv_timer_t h;
+  UT_hash_handle hh_ref; /* rt->timers_by_ref (PHC__T_SEND) */
+  UT_hash_handle hh_id;  /* rt->timers_by_id (PHC__T_CB) */
+  int kind;
+  char *key; /* ref key (PHC__T_SEND) */
+  int keylen;
+  erlang_ref ref;
+  uint64_t id;
+  erlang_pid dest;
+  struct phc_proc_s *dest_proc; /* local destination, else NULL */
+  char *buf;
+  int len;
+  phc__timer_cb cb;
+  void *arg;
+  phc_node_t *n;
+  TAILQ_ENTRY(phc__timer_s) by_proc;
+  TAILQ_ENTRY(phc__timer_s) all;
+} phc__timer_t;
+
+struct phc_proc_s {
+  UT_hash_handle hh; /* rt->procs, by num */
+  uint32_t num;
+  phc_node_t *n;
+  erlang_pid pid;
+  const phc_proc_ops_t *ops;
+  void *data;
+  int trap_exit;
+  int monitor_nodes;
+  int state;
+  int running; /* callbacks of this process on the stack */
+  int in_runq;
+  char *exit_reason; /* pending reason (PHC__P_EXIT_PENDING) */
+  int exit_len;
+  phc__name_t *name;
+  TAILQ_ENTRY(phc_proc_s) runq;
+  STAILQ_HEAD(, phc__msg_s) mbox;
+  size_t mbox_len;
+  TAILQ_HEAD(, phc__link_s) links;
+  TAILQ_HEAD(, phc__mon_out_s) mons_out;
+  TAILQ_HEAD(, phc__mon_in_s) mons_in;
+  TAILQ_HEAD(, phc__alias_s) aliases;
+  TAILQ_HEAD(, phc__timer_s) timers; /* send_after timers aimed at us */
+};
+
+typedef struct phc__ctype_s {
+  UT_hash_handle hh;
+  const phc_child_type_t *type;
+} phc__ctype_t;
+
+struct phc__rt_s {
+  phc_node_t *n;
+  uv_idle_t idle;
+  int idle_on;
+  int closing;
+  phc_proc_t *procs;
+  size_t count;
+  uint32_t pid_counter;
+  uint64_t ref_counter;
+  uint32_t ref_salt;
+  uint64_t unlink_counter;
+  uint64_t timer_counter;
+  erlang_pid node_pid; /* <N.0.0>: the sender when none is given */
+  phc_proc_t *current; /* whose callback runs now (NULL: none) */
+  phc__name_t *names;
+  phc__alias_t *aliases;
+  phc__mon_in_t *mons_in;
+  struct phc__timer_s *timers_by_ref;
+  struct phc__timer_s *timers_by_id;
+  TAILQ_HEAD(, phc__timer_s) timers;
+  TAILQ_HEAD(, phc_proc_s) runq;
+  phc__ctype_t *ctypes;
+};
+
+/* ---- helpers shared by the files of c_src/proc ------------------------ */
+
+/* Key bytes for hashing a ref: malloc'ed, length in *len. */
+char *phc__ref_key(const erlang_ref *r, int *len);
+/* The encoded body of a term (after the version byte, if any). */
+void phc__term_body(const char *buf, int len, const char **body, int *blen);
+/* Is the term (with version byte) the atom `atom`? */
+int phc__term_is_atom(const char *buf, int len, const char *atom);
+/* Queue an ordinary message (copied) for a live local process. */
+void phc__proc_enqueue_msg(phc_proc_t *p, const char *buf, int len);
+/* Look up a live local process by pid (NULL when dead or not ours). */
+phc_proc_t *phc__proc_find(phc_node_t *n, const erlang_pid *pid);
+
+/* timer.c */
+void phc__timers_proc_exit(phc_proc_t *p);
+void phc__timers_close(phc_node_t *n);
+
+/* gen_server.c */
+void phc__ctypes_free(phc_node_t *n);
+
+#endif /* PHC_PROC_INT_H */
