@@ -482,13 +482,25 @@ int phc__ext_list_begin(phc__ext_list_iter_t *it, const char *buf, int len,
   it->buf = buf;
   it->len = len;
   it->index = index;
+  it->tail_buf = buf;
+  it->tail_len = len;
   it->tail_index = index;
   return 0;
 }
 
+static const char nil_term[1] = {(char)PHC__TAG_NIL};
+
 /* Open the next chunk at it->index: 1 if it has cells, 0 at the tail. */
 static int list_open_chunk(phc__ext_list_iter_t *it) {
   rd_t r = {(const uint8_t *)it->buf, it->len, it->index};
+  if (it->in_string) { /* a STRING_EXT just ended: implicit nil */
+    it->in_string = 0;
+    it->tail_implicit = 1;
+    it->tail_buf = nil_term;
+    it->tail_len = 1;
+    it->tail_index = 0;
+    return 0;
+  }
   for (;;) {
     if (need(&r, 1)) return PHC_EDECODE;
     int tag = r.b[r.i];
@@ -528,7 +540,6 @@ int phc__ext_list_next(phc__ext_list_iter_t *it) {
     it->elem_buf = it->byte_term;
     it->elem_len = 2;
     it->elem_index = 0;
-    if (it->left == 0) it->in_string = 0;
     return 1;
   }
   it->elem_buf = it->buf;
@@ -559,14 +570,16 @@ static int skip_depth(const char *buf, int len, int *index, int depth) {
       /* list_next skips elements itself (recursion through skip) */
     }
     if (rc < 0) return rc;
-    i = li.tail_index;
-    int probe = i;
-    if ((rc = phc__ext_read(buf, len, &probe, &it))) return rc;
-    if (it.cls == PHC__EXT_NIL) {
-      /* nil or empty string: step over it */
-      i += buf[i] == (char)PHC__TAG_NIL ? 1 : 3;
-    } else if ((rc = skip_depth(buf, len, &i, depth + 1))) {
-      return rc;
+    if (li.tail_implicit) {
+      i = li.index;
+    } else {
+      i = li.tail_index;
+      int probe = i;
+      if ((rc = phc__ext_read(buf, len, &probe, &it))) return rc;
+      if (it.cls == PHC__EXT_NIL) /* nil or an empty string */
+        i += buf[i] == (char)PHC__TAG_NIL ? 1 : 3;
+      else if ((rc = skip_depth(buf, len, &i, depth + 1)))
+        return rc;
     }
   }
   *index = i;
@@ -627,29 +640,53 @@ static int reencode_bits(ei_x_buff *x, const phc__ext_item_t *it) {
   return put_u8(x, it->bytes[it->nbytes - 1] & mask);
 }
 
+/* Write the tail of a walked list (nil only when write_nil) and set *index
+ * to the end of the list's encoding. */
+static int finish_list(ei_x_buff *x, const phc__ext_list_iter_t *li,
+                       int proper, int write_nil, phc__etf_enc_t enc,
+                       int depth, int *index) {
+  int rc;
+  if (proper && write_nil && (rc = phc__ext_nil(x))) return rc;
+  if (li->tail_implicit) {
+    *index = li->index;
+    return 0;
+  }
+  int ti = li->tail_index;
+  if (proper)
+    ti += li->buf[ti] == (char)PHC__TAG_NIL ? 1 : 3;
+  else if ((rc = reencode(x, li->buf, li->len, &ti, enc, depth + 1)))
+    return rc;
+  *index = ti;
+  return 0;
+}
+
+static int is_byte_elem(const phc__ext_list_iter_t *li) {
+  phc__ext_item_t e;
+  int i = li->elem_index;
+  return phc__ext_read(li->elem_buf, li->elem_len, &i, &e) == 0 &&
+         e.cls == PHC__EXT_NUMBER && !e.is_float && !e.neg && e.mag_len <= 1;
+}
+
 /* term_to_binary writes a proper list of 1..65535 bytes as STRING_EXT. */
 static int reencode_list(ei_x_buff *x, const char *buf, int len, int *index,
                          phc__etf_enc_t enc, int depth) {
   phc__ext_list_iter_t li;
-  phc__ext_item_t e;
   int rc, all_bytes = 1;
   uint32_t n = 0;
   phc__ext_list_begin(&li, buf, len, *index);
   li.depth = depth;
   while ((rc = phc__ext_list_next(&li)) == 1) {
     if (++n == 0) return PHC_EINVAL;
-    int ei_ = li.elem_index;
-    if (all_bytes &&
-        (phc__ext_read(li.elem_buf, li.elem_len, &ei_, &e) < 0 ||
-         e.cls != PHC__EXT_NUMBER || e.is_float || e.neg || e.mag_len > 1))
-      all_bytes = 0;
+    if (all_bytes && !is_byte_elem(&li)) all_bytes = 0;
   }
   if (rc < 0) return rc;
   int tail = li.tail_index;
   phc__ext_item_t t;
-  if ((rc = phc__ext_read(buf, len, &tail, &t))) return rc;
+  if ((rc = phc__ext_read(li.tail_buf, li.tail_len, &tail, &t))) return rc;
   int proper = t.cls == PHC__EXT_NIL;
-  int as_string = proper && all_bytes && n >= 1 && n <= 65535;
+  if (n == 0) /* no cells: the term is its tail */
+    return finish_list(x, &li, proper, 1, enc, depth, index);
+  int as_string = proper && all_bytes && n <= 65535;
   if (as_string) {
     if ((rc = put_u8(x, PHC__TAG_STRING)) || (rc = put_u16(x, n))) return rc;
   } else if ((rc = phc__ext_list_header(x, n))) {
@@ -660,6 +697,7 @@ static int reencode_list(ei_x_buff *x, const char *buf, int len, int *index,
   while ((rc = phc__ext_list_next(&li)) == 1) {
     int ei_ = li.elem_index;
     if (as_string) {
+      phc__ext_item_t e;
       if ((rc = phc__ext_read(li.elem_buf, li.elem_len, &ei_, &e)) ||
           (rc = put_u8(x, e.mag_len ? e.mag[0] : 0)))
         return rc;
@@ -669,15 +707,7 @@ static int reencode_list(ei_x_buff *x, const char *buf, int len, int *index,
     }
   }
   if (rc < 0) return rc;
-  int ti = li.tail_index;
-  if (proper) {
-    if (!as_string && (rc = phc__ext_nil(x))) return rc;
-    ti += buf[ti] == (char)PHC__TAG_NIL ? 1 : 3;
-  } else if ((rc = reencode(x, buf, len, &ti, enc, depth + 1))) {
-    return rc;
-  }
-  *index = ti;
-  return 0;
+  return finish_list(x, &li, proper, !as_string, enc, depth, index);
 }
 
 typedef struct map_pair {

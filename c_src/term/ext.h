@@ -154,11 +154,14 @@ int phc__ext_term_to_binary(ei_x_buff *x, const char *term, int len,
 
 /* Walks the cells of a list as the BEAM sees it, whatever chain of
  * LIST_EXT / STRING_EXT / NIL_EXT encodes it. When phc__ext_list_next()
- * returns 1, elem_buf[elem_index] is the element (for a STRING_EXT byte it
- * is byte_term, a private SMALL_INTEGER_EXT) and the walk has already moved
- * past it. When it returns 0 the list has ended and buf[tail_index] is the
- * tail: NIL_EXT (or an empty STRING_EXT) for a proper list, any other term
- * for an improper one. */
+ * returns 1, elem_buf[elem_index] (elem_len bytes) is the element (for a
+ * STRING_EXT byte it is byte_term, a private SMALL_INTEGER_EXT) and the walk
+ * has already moved past it. When it returns 0 the list has ended and
+ * tail_buf[tail_index] (tail_len bytes) is the tail: nil for a proper list,
+ * any other term for an improper one. A STRING_EXT ends in an implicit nil
+ * that has no bytes: then tail_implicit is 1, tail_buf is a private NIL_EXT
+ * and the list's encoding ends at index. Otherwise the tail lives in buf
+ * and the list's encoding ends where the tail term ends. */
 typedef struct phc__ext_list_iter {
   const char *buf;
   int len;
@@ -168,7 +171,10 @@ typedef struct phc__ext_list_iter {
   const char *elem_buf;
   int elem_len;
   int elem_index;
+  const char *tail_buf;
+  int tail_len;
   int tail_index;
+  int tail_implicit;
   int depth; /* nesting depth of the list, for the recursion guard */
   char byte_term[2];
 } phc__ext_list_iter_t;

@@ -183,13 +183,16 @@ static int cmp_list(side_t *a, side_t *b, int exact, int depth, int *out) {
       continue;
     }
     if (ra == 0 && rb == 0) { /* both ended: compare the tails */
-      a->i = la.tail_index;
-      b->i = lb.tail_index;
-      return cmp_term(a, b, exact, depth + 1, out);
+      side_t ta = {la.tail_buf, la.tail_len, la.tail_index};
+      side_t tb = {lb.tail_buf, lb.tail_len, lb.tail_index};
+      if ((rc = cmp_term(&ta, &tb, exact, depth + 1, out)) || *out) return rc;
+      a->i = la.tail_implicit ? la.index : ta.i;
+      b->i = lb.tail_implicit ? lb.index : tb.i;
+      return 0;
     }
     /* One side ended: its tail (nil or a non-list) against a list. */
-    side_t t = {ra == 0 ? a->buf : b->buf, ra == 0 ? a->len : b->len,
-                ra == 0 ? la.tail_index : lb.tail_index};
+    const phc__ext_list_iter_t *ended = ra == 0 ? &la : &lb;
+    side_t t = {ended->tail_buf, ended->tail_len, ended->tail_index};
     int cls;
     if ((rc = class_of(&t, &cls))) return rc;
     int c = cls < PHC__EXT_LIST ? -1 : 1;

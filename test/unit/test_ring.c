@@ -128,7 +128,7 @@ static void join_owners(const char **o, int n, char *out) {
 
 /* Check every row of a ring_vectors file; returns the row count. */
 static int check_vectors(const char *path, phc__ring_enc_t enc) {
-  size_t flen;
+  size_t flen = 0;
   char *data = phc_test_read_file(path, &flen);
   assert_non_null(data);
   phc__ring_t ring;
@@ -200,7 +200,7 @@ static void test_vectors_otp26(void **state) {
 /* term_hashes.tsv: bytes, MD5 and H for both encodings. */
 static void test_term_hashes(void **state) {
   (void)state;
-  size_t flen;
+  size_t flen = 0;
   char *data = phc_test_read_file(FIX "term_hashes.tsv", &flen);
   assert_non_null(data);
   char *save = NULL, hex[4096];
@@ -244,7 +244,7 @@ static void test_term_hashes(void **state) {
 
 /* The full sorted vnode list of a two-node ring (OTP 25). */
 static int check_vnodes(const char *path, const char *n1, const char *n2) {
-  size_t flen;
+  size_t flen = 0;
   char *data = phc_test_read_file(path, &flen);
   assert_non_null(data);
   phc__ring_t ring;
