@@ -179,8 +179,10 @@ int phc_spawn(phc_node_t *n, const phc_proc_ops_t *ops, void *arg,
     int rc = ops->init(p, arg);
     p->running--;
     rt->current = prev;
-    if (rc != 0 && p->state == PHC__P_ALIVE) phc_proc_exit_atom(p, "normal");
-    after_callback(p);
+    if (rc != 0 && p->state == PHC__P_ALIVE)
+      phc_proc_exit_atom(p, "normal"); /* p may be gone now */
+    else
+      after_callback(p);
   }
   return 0;
 }
@@ -632,6 +634,8 @@ static void do_exit(phc_proc_t *p, const char *reason, int len) {
   proc_free(p);
 }
 
+static void rt_free_cb(uv_handle_t *h) { free(h->data); }
+
 void phc__rt_close(phc_node_t *n) {
   if (!n || !n->rt) return;
   struct phc__rt_s *rt = n->rt;
@@ -649,7 +653,7 @@ void phc__rt_close(phc_node_t *n) {
   phc__ctypes_free(n);
   if (rt->idle_on) uv_idle_stop(&rt->idle);
   n->rt = NULL;
-  uv_close((uv_handle_t *)&rt->idle, (uv_close_cb)free);
+  uv_close((uv_handle_t *)&rt->idle, rt_free_cb);
 }
 
 /* ---- sending ------------------------------------------------------------ */
