@@ -213,10 +213,16 @@ static void conn_fail(conn_t *c, int level, const char *why) {
   int report = c->in_table && (was_up || c->outgoing || !TAILQ_EMPTY(&c->queue));
   char peer[PHC__ATOM_MAX];
   snprintf(peer, sizeof peer, "%s", c->peer[0] ? c->peer : "(unnamed peer)");
-  phc__log(level, MOD, "%s %s: %s", was_up ? "connection to" : "cannot connect",
-           peer, why);
-  if (!was_up && !TAILQ_EMPTY(&c->queue))
-    PHC_LOG_W(MOD, "dropping queued messages for %s", peer);
+  int queued = 0;
+  qmsg_t *q;
+  TAILQ_FOREACH(q, &c->queue, link) queued++;
+  char drop[48] = "";
+  if (!was_up && queued)
+    snprintf(drop, sizeof drop, " (%d queued message(s) dropped)", queued);
+  phc__log(level, MOD, "%s %s: %s%s",
+           was_up ? "connection to" : c->outgoing ? "cannot connect to"
+                                                  : "handshake with",
+           peer, why, drop);
   conn_close(c);
   if (report && !d->closing && d->cb.on_nodedown)
     d->cb.on_nodedown(d->cb.ctx, peer, was_up);
@@ -275,8 +281,9 @@ static void on_packets(conn_t *c) {
       return;
     }
     if (len == 0) continue; /* tick */
-    PHC_LOG_D(MOD, "packet from %s: %zu bytes, kind %u/%u", c->peer, len,
-              pkt[0], len > 1 ? pkt[1] : 0);
+    PHC_LOG_D(MOD, "packet from %s: %zu bytes: %u %u %u %u %u", c->peer, len,
+              pkt[0], len > 1 ? pkt[1] : 0, len > 2 ? pkt[2] : 0,
+              len > 3 ? pkt[3] : 0, len > 4 ? pkt[4] : 0);
     phc__frame_msg_t m;
     rc = phc__frame_parse(&c->reasm, pkt, len, &m);
     if (rc < 0) {
@@ -821,13 +828,10 @@ int phc__dist_send(phc__dist_t *d, const char *peer, const char *ctrl,
       (payload_len > 0 && (!payload || (uint8_t)payload[0] != 131)))
     return PHC_EINVAL;
   if (!payload) payload_len = 0;
-  size_t body = 1 + (size_t)ctrl_len + (size_t)payload_len;
-  qmsg_t *q = phc__xmalloc(sizeof *q + 4 + body);
-  q->len = 4 + body;
-  phc__frame_put_len((uint8_t *)q->data, (uint32_t)body);
-  q->data[4] = 'p';
-  memcpy(q->data + 5, ctrl, (size_t)ctrl_len);
-  if (payload_len) memcpy(q->data + 5 + ctrl_len, payload, (size_t)payload_len);
+  size_t n = phc__frame_enc_len(ctrl_len, payload_len);
+  qmsg_t *q = phc__xmalloc(sizeof *q + n);
+  q->len = n;
+  phc__frame_enc(q->data, ctrl, ctrl_len, payload, payload_len);
   conn_t *c = table_find(d, peer);
   if (c && c->state == C_UP) {
     int rc = conn_write(c, q->data, q->len);

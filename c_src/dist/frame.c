@@ -22,6 +22,24 @@ void phc__frame_put_len(uint8_t out[4], uint32_t len) {
   out[3] = (uint8_t)len;
 }
 
+size_t phc__frame_enc_len(int ctrl_len, int payload_len) {
+  size_t n = 4 + 3 + (size_t)ctrl_len - 1;
+  if (payload_len > 0) n += (size_t)payload_len - 1;
+  return n;
+}
+
+void phc__frame_enc(char *out, const char *ctrl, int ctrl_len,
+                    const char *payload, int payload_len) {
+  size_t clen = (size_t)ctrl_len - 1;
+  size_t plen = payload && payload_len > 0 ? (size_t)payload_len - 1 : 0;
+  phc__frame_put_len((uint8_t *)out, (uint32_t)(3 + clen + plen));
+  out[4] = (char)131;
+  out[5] = 68;
+  out[6] = 0;
+  memcpy(out + 7, ctrl + 1, clen);
+  if (plen) memcpy(out + 7 + clen, payload + 1, plen);
+}
+
 /* ---- reader ------------------------------------------------------------ */
 
 void phc__frame_rd_init(phc__frame_rd_t *rd) { memset(rd, 0, sizeof *rd); }

@@ -1,8 +1,8 @@
 /* frame.h - what travels on a distribution connection after the handshake.
  *
  * Pure byte work, no sockets: the 4-byte length framing (a zero-length
- * packet is a tick), splitting a 'p' pass-through packet into its control
- * term and optional payload, reassembly of fragmented messages (the
+ * packet is a tick), splitting a message packet (131 68 0 header form or
+ * 'p' pass-through) into its control term and optional payload, reassembly of fragmented messages (the
  * 131,69 DIST_FRAG_HEADER / 131,70 DIST_FRAG_CONT headers with zero
  * atom-cache refs, as sent to a peer without DIST_HDR_ATOM_CACHE), and a
  * bounds-checked term skipper so that garbage from the wire is caught
@@ -37,6 +37,15 @@ int phc__frame_rd_next(phc__frame_rd_t *rd, const uint8_t **pkt,
 
 /* Write the 4-byte length header for a packet of len bytes. */
 void phc__frame_put_len(uint8_t out[4], uint32_t len);
+
+/* A message as phc sends it, length header included: with DFLAG_FRAGMENTS
+ * negotiated OTP expects the header form 131 68 0 (no atom-cache refs)
+ * followed by the control term and payload WITHOUT their version bytes
+ * (a 'p' pass-through packet is refused as "incompatible"). ctrl and
+ * payload (may be NULL / 0) start with 131. */
+size_t phc__frame_enc_len(int ctrl_len, int payload_len);
+void phc__frame_enc(char *out, const char *ctrl, int ctrl_len,
+                    const char *payload, int payload_len);
 
 /* One complete message: ctrl and payload start with 131; payload NULL
  * when absent. Both point into the packet or into `owned`, which the
