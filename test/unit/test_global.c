@@ -1,0 +1,675 @@
+/* test_global.c - the global_name_server engine against a scripted peer.
+ *
+ * The engine's io table is a recorder: every message it sends is printed
+ * with ei_s_print_term and kept, so the tests compare what phc says on the
+ * wire with the shapes traced between real OTP 25 nodes (global.h). */
+#include "phc_test.h"
+
+#include "otp/global.h"
+
+#define ME "phc@127.0.0.1"
+#define PEER "a@127.0.0.1"
+#define HIS_TAG "-576460752303423486"
+#define HIS_TAG_LL (-576460752303423486LL)
+
+typedef struct rec_s {
+  char kind[16];  /* name, pid, alias, after, disconnect */
+  char where[1100]; /* node (name sends), node.num (pid sends) */
+  char text[1024];
+  unsigned ms;
+  char raw[512];
+  int raw_len;
+} rec_t;
+
+typedef struct rig_s {
+  rec_t recs[64];
+  int n;
+  int monitors, demonitors;
+  phc__global_t *g;
+  erlang_pid self, locker;
+} rig_t;
+
+static rig_t R;
+
+static void record(const char *kind, const char *where, const char *buf,
+                   int len, unsigned ms) {
+  assert_true(R.n < 64);
+  rec_t *r = &R.recs[R.n++];
+  memset(r, 0, sizeof *r);
+  snprintf(r->kind, sizeof r->kind, "%s", kind);
+  snprintf(r->where, sizeof r->where, "%s", where);
+  r->ms = ms;
+  if (buf) {
+    char *s = NULL;
+    int i = 1; /* skip the version byte */
+    assert_int_equal((unsigned char)buf[0], 131);
+    assert_true(ei_s_print_term(&s, buf, &i) >= 0);
+    assert_int_equal(i, len); /* exactly one term */
+    snprintf(r->text, sizeof r->text, "%s", s);
+    free(s);
+    assert_true(len <= (int)sizeof r->raw);
+    memcpy(r->raw, buf, (size_t)len);
+    r->raw_len = len;
+  }
+}
+
+static int io_send_name(void *ctx, const char *node, const char *name,
+                        const char *buf, int len) {
+  (void)ctx;
+  assert_string_equal(name, "global_name_server");
+  record("name", node, buf, len, 0);
+  return 0;
+}
+
+static int io_send(void *ctx, const erlang_pid *to, const char *buf, int len) {
+  char w[1100];
+  (void)ctx;
+  snprintf(w, sizeof w, "%s.%u", to->node, to->num);
+  record("pid", w, buf, len, 0);
+  return 0;
+}
+
+static int io_send_alias(void *ctx, const erlang_ref *alias, const char *buf,
+                         int len) {
+  char w[1100];
+  (void)ctx;
+  snprintf(w, sizeof w, "%s.%u", alias->node, alias->n[0]);
+  record("alias", w, buf, len, 0);
+  return 0;
+}
+
+static int io_monitor(void *ctx, const erlang_pid *pid, erlang_ref *ref) {
+  (void)ctx;
+  memset(ref, 0, sizeof *ref);
+  snprintf(ref->node, sizeof ref->node, "%s", ME);
+  ref->len = 3;
+  ref->n[0] = 1000 + (unsigned)R.monitors++;
+  ref->n[1] = pid->num;
+  ref->creation = 1;
+  return 0;
+}
+
+static int io_demonitor(void *ctx, const erlang_ref *ref) {
+  (void)ctx;
+  (void)ref;
+  R.demonitors++;
+  return 0;
+}
+
+static int io_send_after(void *ctx, unsigned ms, const char *buf, int len) {
+  (void)ctx;
+  record("after", "", buf, len, ms);
+  return 0;
+}
+
+static int io_disconnect(void *ctx, const char *node) {
+  (void)ctx;
+  record("disconnect", node, NULL, 0, 0);
+  return 0;
+}
+
+static const phc__global_io_t rec_io = {
+    .ctx = NULL,
+    .send_name = io_send_name,
+    .send = io_send,
+    .send_alias = io_send_alias,
+    .monitor = io_monitor,
+    .demonitor = io_demonitor,
+    .send_after = io_send_after,
+    .disconnect = io_disconnect,
+};
+
+static erlang_pid mkpid(const char *node, unsigned num, unsigned serial,
+                        unsigned creation) {
+  erlang_pid p;
+  memset(&p, 0, sizeof p);
+  snprintf(p.node, sizeof p.node, "%s", node);
+  p.num = num;
+  p.serial = serial;
+  p.creation = creation;
+  return p;
+}
+
+static erlang_ref mkref(const char *node, unsigned a) {
+  erlang_ref r;
+  memset(&r, 0, sizeof r);
+  snprintf(r.node, sizeof r.node, "%s", node);
+  r.len = 3;
+  r.n[0] = a;
+  r.n[1] = 7;
+  r.n[2] = 9;
+  r.creation = 5;
+  return r;
+}
+
+static int setup(void **state) {
+  (void)state;
+  memset(&R, 0, sizeof R);
+  R.self = mkpid(ME, 40, 0, 1);
+  R.locker = mkpid(ME, 41, 0, 1);
+  R.g = phc__global_new(ME, &R.self, &R.locker, &rec_io);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  phc__global_free(R.g);
+  return 0;
+}
+
+static void feed(ei_x_buff *x) {
+  phc__global_handle(R.g, x->buff, x->index);
+  ei_x_free(x);
+}
+
+static void clear(void) { R.n = 0; }
+
+/* The n-th recorded message must be of kind/where and print as text. */
+static void expect(int k, const char *kind, const char *where,
+                   const char *text) {
+  if (k >= R.n)
+    fail_msg("only %d messages, wanted #%d: %s", R.n, k, text);
+  assert_string_equal(R.recs[k].kind, kind);
+  assert_string_equal(R.recs[k].where, where);
+  assert_string_equal(R.recs[k].text, text);
+}
+
+/* ---- message builders (what a real OTP 25 peer sends) ------------------ */
+
+static void begin_cast(ei_x_buff *x, int arity, const char *tag) {
+  ei_x_new_with_version(x);
+  ei_x_encode_tuple_header(x, 2);
+  ei_x_encode_atom(x, "$gen_cast");
+  ei_x_encode_tuple_header(x, arity);
+  ei_x_encode_atom(x, tag);
+}
+
+static void nodeup(const char *node) {
+  ei_x_buff x;
+  ei_x_new_with_version(&x);
+  ei_x_encode_tuple_header(&x, 2);
+  ei_x_encode_atom(&x, "nodeup");
+  ei_x_encode_atom(&x, node);
+  feed(&x);
+}
+
+static void init_connect(const char *node, long long tag,
+                         const erlang_pid *locker) {
+  ei_x_buff x;
+  begin_cast(&x, 4, "init_connect");
+  ei_x_encode_tuple_header(&x, 2);
+  ei_x_encode_long(&x, 8);
+  ei_x_encode_longlong(&x, tag);
+  ei_x_encode_atom(&x, node);
+  ei_x_encode_tuple_header(&x, 4);
+  ei_x_encode_atom(&x, "locker");
+  ei_x_encode_atom(&x, "no_longer_a_pid");
+  ei_x_encode_map_header(&x, 1); /* OTP 25 sends its state map */
+  ei_x_encode_tuple_header(&x, 2);
+  ei_x_encode_atom(&x, "connection_id");
+  ei_x_encode_atom(&x, ME);
+  ei_x_encode_long(&x, 8418776);
+  ei_x_encode_pid(&x, locker);
+  feed(&x);
+}
+
+static void lock_set(const erlang_pid *locker, int ok, long long my_tag) {
+  ei_x_buff x;
+  begin_cast(&x, 5, "lock_set");
+  ei_x_encode_pid(&x, locker);
+  ei_x_encode_boolean(&x, ok);
+  ei_x_encode_empty_list(&x);
+  ei_x_encode_longlong(&x, my_tag);
+  feed(&x);
+}
+
+static void exchange(const char *node, long long my_tag,
+                     const erlang_pid *owner) {
+  ei_x_buff x;
+  begin_cast(&x, 5, "exchange");
+  ei_x_encode_atom(&x, node);
+  ei_x_encode_list_header(&x, 1);
+  ei_x_encode_tuple_header(&x, 3);
+  ei_x_encode_atom(&x, "foo");
+  ei_x_encode_pid(&x, owner);
+  ei_x_encode_atom(&x, "method_stands_in_for_a_fun");
+  ei_x_encode_empty_list(&x);
+  ei_x_encode_empty_list(&x);
+  ei_x_encode_longlong(&x, my_tag);
+  feed(&x);
+}
+
+static void resolved(const char *node, long long my_tag, const char *known) {
+  ei_x_buff x;
+  begin_cast(&x, 7, "resolved");
+  ei_x_encode_atom(&x, node);
+  ei_x_encode_empty_list(&x);
+  if (known) {
+    ei_x_encode_list_header(&x, 1);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, known);
+    ei_x_encode_long(&x, 8);
+  }
+  ei_x_encode_empty_list(&x);
+  ei_x_encode_atom(&x, "unused");
+  ei_x_encode_empty_list(&x);
+  ei_x_encode_longlong(&x, my_tag);
+  feed(&x);
+}
+
+/* {'$gen_call', {From, Tag}, {Op, {Res, Req}}} with Tag = {Ref, Node} as
+ * gen_server:multi_call makes it. Res is an atom; Req a pid or a pid pair. */
+static void lock_call(const char *op, const erlang_pid *from, unsigned refn,
+                      const char *res, const erlang_pid *req1,
+                      const erlang_pid *req2) {
+  ei_x_buff x;
+  erlang_ref ref = mkref(from->node, refn);
+  ei_x_new_with_version(&x);
+  ei_x_encode_tuple_header(&x, 3);
+  ei_x_encode_atom(&x, "$gen_call");
+  ei_x_encode_tuple_header(&x, 2);
+  ei_x_encode_pid(&x, from);
+  ei_x_encode_tuple_header(&x, 2);
+  ei_x_encode_ref(&x, &ref);
+  ei_x_encode_atom(&x, ME);
+  ei_x_encode_tuple_header(&x, 2);
+  ei_x_encode_atom(&x, op);
+  ei_x_encode_tuple_header(&x, 2);
+  ei_x_encode_atom(&x, res);
+  if (req2) {
+    ei_x_encode_list_header(&x, 2);
+    ei_x_encode_pid(&x, req1);
+    ei_x_encode_pid(&x, req2);
+    ei_x_encode_empty_list(&x);
+  } else {
+    ei_x_encode_pid(&x, req1);
+  }
+  feed(&x);
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+/* Term order of pids as measured on OTP 25: serial, number, node,
+ * creation (lists:sort/1 of crafted NEW_PID_EXT terms). */
+static void test_pid_order(void **state) {
+  (void)state;
+  erlang_pid a = mkpid("a@h", 1, 0, 3), b = mkpid("a@h", 1, 0, 7),
+             c = mkpid("b@h", 1, 0, 0), d = mkpid("a@h", 2, 0, 1),
+             e = mkpid("a@h", 1, 9, 1);
+  assert_true(phc__global_pid_cmp(&a, &b) < 0); /* creation last */
+  assert_true(phc__global_pid_cmp(&b, &c) < 0); /* node before creation */
+  assert_true(phc__global_pid_cmp(&c, &d) < 0); /* number before node */
+  assert_true(phc__global_pid_cmp(&d, &e) < 0); /* serial first */
+  assert_int_equal(phc__global_pid_cmp(&e, &e), 0);
+  assert_true(phc__global_pid_cmp(&e, &a) > 0);
+}
+
+static erlang_pid LA;
+
+/* nodeup + his init_connect: we announce ourselves, ack his session and
+ * offer our lock at once. */
+static void start_session(void) {
+  LA = mkpid(PEER, 56, 0, 3);
+  nodeup(PEER);
+  expect(0, "name", PEER,
+         "{'$gen_cast', {init_connect, {8, 1}, 'phc@127.0.0.1', {locker, "
+         "no_longer_a_pid, [], <phc@127.0.0.1.41.0>}}}");
+  clear();
+  init_connect(PEER, HIS_TAG_LL, &LA);
+  expect(0, "name", PEER,
+         "{init_connect_ack, 'phc@127.0.0.1', " HIS_TAG ", 1}");
+  expect(1, "name", PEER,
+         "{'$gen_cast', {lock_set, <phc@127.0.0.1.41.0>, true, [], " HIS_TAG
+         "}}");
+  expect(2, "after", "", "{'$phc_global_timer', 'a@127.0.0.1', 1, 1}");
+  assert_int_equal(R.n, 3);
+  assert_int_equal(phc__global_lock_count(R.g), 1);
+  assert_true(phc__global_in_session(R.g, PEER));
+  clear();
+}
+
+static void test_full_handshake(void **state) {
+  (void)state;
+  start_session();
+  /* His locker locks us too (select_node path), with the same lock id:
+   * {global, lists:sort([LA, LP])}; LA (num 56) sorts after LP (num 41). */
+  lock_call("set_lock", &LA, 11, "global", &R.locker, &LA);
+  expect(0, "pid", PEER ".56", "{{#Ref<11.7.9>, 'phc@127.0.0.1'}, true}");
+  clear();
+  /* Stale tags are ignored. */
+  lock_set(&LA, 1, 99);
+  exchange(PEER, 99, &LA);
+  assert_int_equal(R.n, 0);
+  /* His lock_set(true): both sides locked -> we send our (empty) names. */
+  lock_set(&LA, 1, 1);
+  expect(0, "name", PEER,
+         "{'$gen_cast', {exchange, 'phc@127.0.0.1', [], [], " HIS_TAG "}}");
+  assert_int_equal(R.n, 1);
+  clear();
+  exchange(PEER, 1, &LA);
+  expect(
+      0, "name", PEER,
+      "{'$gen_cast', {resolved, 'phc@127.0.0.1', [], [], unused, [], " HIS_TAG
+      "}}");
+  clear();
+  assert_false(phc__global_is_synced(R.g, PEER));
+  resolved(PEER, 1, "b@127.0.0.1");
+  /* His partition also holds b: b gets in_sync so its global:sync returns */
+  expect(0, "name", "b@127.0.0.1",
+         "{'$gen_cast', {in_sync, 'phc@127.0.0.1', true}}");
+  assert_int_equal(R.n, 1);
+  assert_true(phc__global_is_synced(R.g, PEER));
+  assert_true(phc__global_is_synced(R.g, "b@127.0.0.1"));
+  assert_false(phc__global_in_session(R.g, PEER));
+  /* Our locker let go; his lock stays until his del_lock. */
+  assert_int_equal(phc__global_lock_count(R.g), 1);
+  clear();
+  lock_call("del_lock", &LA, 12, "global", &R.locker, &LA);
+  expect(0, "pid", PEER ".56", "{{#Ref<12.7.9>, 'phc@127.0.0.1'}, true}");
+  assert_int_equal(phc__global_lock_count(R.g), 0);
+  assert_int_equal(R.demonitors, 1);
+  clear();
+  /* A later nodeup of a known node starts nothing (global: already known) */
+  nodeup("b@127.0.0.1");
+  assert_int_equal(R.n, 0);
+}
+
+/* He gets there first: his lock_set(true) before ours is answered. */
+static void test_peer_locks_first(void **state) {
+  (void)state;
+  start_session();
+  /* Our offer was refused (his partition busy): we let go and retry. */
+  lock_set(&LA, 0, 1);
+  assert_int_equal(phc__global_lock_count(R.g), 0);
+  expect(0, "after", "", "{'$phc_global_timer', 'a@127.0.0.1', 1, 2}");
+  assert_true(R.recs[0].ms >= 50 && R.recs[0].ms < 250);
+  clear();
+  /* Now his own attempt arrives (spontaneous path): we lock and answer. */
+  lock_set(&LA, 1, 1);
+  expect(0, "name", PEER,
+         "{'$gen_cast', {lock_set, <phc@127.0.0.1.41.0>, true, [], " HIS_TAG
+         "}}");
+  expect(1, "name", PEER,
+         "{'$gen_cast', {exchange, 'phc@127.0.0.1', [], [], " HIS_TAG "}}");
+  assert_int_equal(phc__global_lock_count(R.g), 1);
+  clear();
+  /* The old retry timer is stale now. */
+  ei_x_buff x;
+  ei_x_new_with_version(&x);
+  ei_x_encode_tuple_header(&x, 4);
+  ei_x_encode_atom(&x, "$phc_global_timer");
+  ei_x_encode_atom(&x, PEER);
+  ei_x_encode_longlong(&x, 1);
+  ei_x_encode_ulong(&x, 2);
+  feed(&x);
+  assert_int_equal(R.n, 0);
+}
+
+/* Our lock is taken by someone else's transaction: we wait, then retry. */
+static void test_retry_when_locked(void **state) {
+  (void)state;
+  erlang_pid reg = mkpid("b@127.0.0.1", 57, 0, 2);
+  lock_call("set_lock", &reg, 5, "global", &reg, NULL);
+  assert_int_equal(phc__global_lock_count(R.g), 1);
+  clear();
+  LA = mkpid(PEER, 56, 0, 3);
+  nodeup(PEER);
+  clear();
+  init_connect(PEER, HIS_TAG_LL, &LA);
+  expect(0, "name", PEER,
+         "{init_connect_ack, 'phc@127.0.0.1', " HIS_TAG ", 1}");
+  expect(1, "after", "", "{'$phc_global_timer', 'a@127.0.0.1', 1, 1}");
+  assert_int_equal(R.n, 2); /* no lock_set: global is locked */
+  ei_x_buff t;
+  ei_x_new_with_version(&t);
+  ei_x_append_buf(&t, R.recs[1].raw + 1, R.recs[1].raw_len - 1);
+  clear();
+  lock_call("del_lock", &reg, 6, "global", &reg, NULL);
+  assert_int_equal(phc__global_lock_count(R.g), 0);
+  clear();
+  feed(&t); /* the timer fires */
+  expect(0, "name", PEER,
+         "{'$gen_cast', {lock_set, <phc@127.0.0.1.41.0>, true, [], " HIS_TAG
+         "}}");
+}
+
+static void test_lock_table(void **state) {
+  (void)state;
+  erlang_pid p1 = mkpid(PEER, 90, 0, 3), p2 = mkpid("b@127.0.0.1", 91, 0, 2);
+  lock_call("set_lock", &p1, 1, "x", &p1, NULL);
+  lock_call("set_lock", &p2, 2, "x", &p2, NULL); /* other requester */
+  lock_call("set_lock", &p2, 3, "y", &p2, NULL);
+  expect(0, "pid", PEER ".90", "{{#Ref<1.7.9>, 'phc@127.0.0.1'}, true}");
+  expect(1, "pid", "b@127.0.0.1.91", "{{#Ref<2.7.9>, 'phc@127.0.0.1'}, false}");
+  expect(2, "pid", "b@127.0.0.1.91", "{{#Ref<3.7.9>, 'phc@127.0.0.1'}, true}");
+  assert_int_equal(phc__global_lock_count(R.g), 2);
+  /* Same requester id from another pid shares the lock. */
+  lock_call("set_lock", &p2, 4, "x", &p1, NULL);
+  expect(3, "pid", "b@127.0.0.1.91", "{{#Ref<4.7.9>, 'phc@127.0.0.1'}, true}");
+  /* del_lock with a wrong requester id changes nothing */
+  lock_call("del_lock", &p1, 5, "x", &p2, NULL);
+  assert_int_equal(phc__global_lock_count(R.g), 2);
+  lock_call("del_lock", &p1, 6, "x", &p1, NULL);
+  assert_int_equal(phc__global_lock_count(R.g), 2); /* p2 still holds x */
+  /* p2's node goes down: its locks go. */
+  ei_x_buff x;
+  ei_x_new_with_version(&x);
+  ei_x_encode_tuple_header(&x, 2);
+  ei_x_encode_atom(&x, "nodedown");
+  ei_x_encode_atom(&x, "b@127.0.0.1");
+  feed(&x);
+  assert_int_equal(phc__global_lock_count(R.g), 0);
+}
+
+/* A holder that dies releases its lock (the DOWN of its monitor). */
+static void test_lock_down(void **state) {
+  (void)state;
+  erlang_pid p1 = mkpid(PEER, 90, 0, 3);
+  lock_call("set_lock", &p1, 1, "x", &p1, NULL);
+  assert_int_equal(R.monitors, 1);
+  ei_x_buff x;
+  erlang_ref ref;
+  io_monitor(NULL, &p1, &ref); /* the ref the first monitor got: n[0]=1000 */
+  ref.n[0] = 1000;
+  ei_x_new_with_version(&x);
+  ei_x_encode_tuple_header(&x, 5);
+  ei_x_encode_atom(&x, "DOWN");
+  ei_x_encode_ref(&x, &ref);
+  ei_x_encode_atom(&x, "process");
+  ei_x_encode_pid(&x, &p1);
+  ei_x_encode_atom(&x, "killed");
+  feed(&x);
+  assert_int_equal(phc__global_lock_count(R.g), 0);
+}
+
+static void call_with_tag(const char *req_atom, int alias) {
+  ei_x_buff x;
+  erlang_pid from = mkpid(PEER, 77, 0, 3);
+  erlang_ref ref = mkref(PEER, 33);
+  ei_x_new_with_version(&x);
+  ei_x_encode_tuple_header(&x, 3);
+  ei_x_encode_atom(&x, "$gen_call");
+  ei_x_encode_tuple_header(&x, 2);
+  ei_x_encode_pid(&x, &from);
+  if (alias) {
+    ei_x_encode_list_header(&x, 1);
+    ei_x_encode_atom(&x, "alias");
+  }
+  ei_x_encode_ref(&x, &ref);
+  ei_x_encode_atom(&x, req_atom);
+  feed(&x);
+}
+
+static void test_calls(void **state) {
+  (void)state;
+  call_with_tag("get_protocol_version", 1);
+  expect(0, "alias", PEER ".33", "{[alias | #Ref<33.7.9>], 8}");
+  call_with_tag("get_known", 0);
+  expect(1, "pid", PEER ".77", "{#Ref<33.7.9>, []}");
+  call_with_tag("no_such_call", 0); /* global leaves these unanswered */
+  assert_int_equal(R.n, 2);
+  clear();
+  /* register_name from another node's registrar: yes, nothing stored */
+  ei_x_buff x;
+  erlang_pid from = mkpid(PEER, 57, 0, 3), owner = mkpid(PEER, 9, 0, 3);
+  erlang_ref ref = mkref(PEER, 34);
+  ei_x_new_with_version(&x);
+  ei_x_encode_tuple_header(&x, 3);
+  ei_x_encode_atom(&x, "$gen_call");
+  ei_x_encode_tuple_header(&x, 2);
+  ei_x_encode_pid(&x, &from);
+  ei_x_encode_tuple_header(&x, 2);
+  ei_x_encode_ref(&x, &ref);
+  ei_x_encode_atom(&x, ME);
+  ei_x_encode_tuple_header(&x, 4);
+  ei_x_encode_atom(&x, "register");
+  ei_x_encode_atom(&x, "foo");
+  ei_x_encode_pid(&x, &owner);
+  ei_x_encode_atom(&x, "fun_here");
+  feed(&x);
+  expect(0, "pid", PEER ".57", "{{#Ref<34.7.9>, 'phc@127.0.0.1'}, yes}");
+}
+
+/* A third node learns about us through a peer and tells us it is in sync;
+ * new_nodes names nodes we have to greet with in_sync ourselves. */
+static void test_in_sync_and_new_nodes(void **state) {
+  (void)state;
+  start_session();
+  ei_x_buff x;
+  begin_cast(&x, 3, "in_sync");
+  ei_x_encode_atom(&x, PEER);
+  ei_x_encode_boolean(&x, 1);
+  feed(&x);
+  assert_false(phc__global_in_session(R.g, PEER));
+  assert_true(phc__global_is_synced(R.g, PEER));
+  assert_int_equal(phc__global_lock_count(R.g), 0); /* our lock released */
+  assert_int_equal(R.n, 0);
+  begin_cast(&x, 6, "new_nodes");
+  ei_x_encode_atom(&x, PEER);
+  ei_x_encode_empty_list(&x);
+  ei_x_encode_empty_list(&x);
+  ei_x_encode_list_header(&x, 3);
+  ei_x_encode_tuple_header(&x, 2);
+  ei_x_encode_atom(&x, "c@127.0.0.1");
+  ei_x_encode_long(&x, 8);
+  ei_x_encode_atom(&x, PEER); /* already known: nothing */
+  ei_x_encode_atom(&x, ME);   /* ourselves: nothing */
+  ei_x_encode_empty_list(&x);
+  ei_x_encode_empty_list(&x);
+  feed(&x);
+  expect(0, "name", "c@127.0.0.1",
+         "{'$gen_cast', {in_sync, 'phc@127.0.0.1', true}}");
+  assert_int_equal(R.n, 1);
+}
+
+/* init_connect_ack that does not match our session: cancel it and start a
+ * new one, as global's restart_connect does. */
+static void test_ack_mismatch_restarts(void **state) {
+  (void)state;
+  start_session();
+  ei_x_buff x;
+  ei_x_new_with_version(&x);
+  ei_x_encode_tuple_header(&x, 4);
+  ei_x_encode_atom(&x, "init_connect_ack");
+  ei_x_encode_atom(&x, PEER);
+  ei_x_encode_longlong(&x, 1);
+  ei_x_encode_longlong(&x, 12345);
+  feed(&x);
+  expect(0, "name", PEER, "{cancel_connect, 'phc@127.0.0.1', 12345}");
+  expect(1, "name", PEER,
+         "{'$gen_cast', {init_connect, {8, 2}, 'phc@127.0.0.1', {locker, "
+         "no_longer_a_pid, [], <phc@127.0.0.1.41.0>}}}");
+  assert_int_equal(phc__global_lock_count(R.g), 0);
+  clear();
+  /* The matching ack is silent. */
+  init_connect(PEER, HIS_TAG_LL, &LA);
+  clear();
+  ei_x_new_with_version(&x);
+  ei_x_encode_tuple_header(&x, 4);
+  ei_x_encode_atom(&x, "init_connect_ack");
+  ei_x_encode_atom(&x, PEER);
+  ei_x_encode_longlong(&x, 2);
+  ei_x_encode_longlong(&x, HIS_TAG_LL);
+  feed(&x);
+  assert_int_equal(R.n, 0);
+}
+
+/* prevent_overlapping_partitions: lost_connection is ignored (we never
+ * drop peers), remove_connection is honoured (the asker already dropped
+ * us). */
+static void test_overlapping_partitions(void **state) {
+  (void)state;
+  start_session();
+  ei_x_buff x;
+  ei_x_new_with_version(&x);
+  ei_x_encode_tuple_header(&x, 5);
+  ei_x_encode_atom(&x, "lost_connection");
+  ei_x_encode_atom(&x, "b@127.0.0.1");
+  ei_x_encode_long(&x, 123);
+  ei_x_encode_long(&x, 1);
+  ei_x_encode_atom(&x, PEER);
+  feed(&x);
+  assert_int_equal(R.n, 0);
+  assert_true(phc__global_in_session(R.g, PEER));
+  ei_x_new_with_version(&x);
+  ei_x_encode_tuple_header(&x, 2);
+  ei_x_encode_atom(&x, "remove_connection");
+  ei_x_encode_atom(&x, PEER);
+  feed(&x);
+  expect(0, "disconnect", PEER, "");
+  assert_false(phc__global_in_session(R.g, PEER));
+  assert_int_equal(phc__global_lock_count(R.g), 0);
+}
+
+/* Garbage never crashes the server and never produces output. */
+static void test_garbage(void **state) {
+  (void)state;
+  static const char junk[][12] = {
+      {(char)131},
+      {(char)131, 104, 5},
+      {(char)131, 104, 2, 100, 0, 9, '$', 'g', 'e', 'n', '_', 'c'},
+      {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
+  };
+  for (size_t k = 0; k < sizeof junk / sizeof junk[0]; k++)
+    phc__global_handle(R.g, junk[k], (int)sizeof junk[k]);
+  /* well-formed but wrong shapes */
+  ei_x_buff x;
+  begin_cast(&x, 4, "init_connect");
+  ei_x_encode_atom(&x, "not_a_version");
+  ei_x_encode_atom(&x, PEER);
+  ei_x_encode_atom(&x, "x");
+  feed(&x);
+  begin_cast(&x, 7, "resolved");
+  for (int k = 0; k < 6; k++)
+    ei_x_encode_long(&x, k);
+  feed(&x);
+  ei_x_new_with_version(&x);
+  ei_x_encode_tuple_header(&x, 3);
+  ei_x_encode_atom(&x, "$gen_call");
+  ei_x_encode_atom(&x, "no_from");
+  ei_x_encode_atom(&x, "get_known");
+  feed(&x);
+  lock_set(&LA, 1, 5); /* no session with that node: dropped */
+  assert_int_equal(R.n, 0);
+  assert_int_equal(phc__global_lock_count(R.g), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_pid_order),
+      cmocka_unit_test_setup_teardown(test_full_handshake, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_peer_locks_first, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_retry_when_locked, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lock_table, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lock_down, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_calls, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_in_sync_and_new_nodes, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_ack_mismatch_restarts, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_overlapping_partitions, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
