@@ -83,7 +83,9 @@ int phc__ctrl_decode(const char *ctrl, int ctrl_len, const char *payload,
                      int payload_len, phc__ctrl_t *out);
 void phc__ctrl_clear(phc__ctrl_t *c);
 
-/* Encoders: each resets x and writes the version byte + control tuple. */
+/* Encoders: each resets x (index 0; x must come from ei_x_new*() or be
+ * zeroed) and writes the version byte + control tuple. Return 0,
+ * PHC_EINVAL or PHC_ENOMEM. */
 int phc__ctrl_enc_send(ei_x_buff *x, const erlang_pid *from,
                        const erlang_pid *to, int use_sender);
 int phc__ctrl_enc_reg_send(ei_x_buff *x, const erlang_pid *from,

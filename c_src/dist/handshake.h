@@ -68,7 +68,7 @@ typedef struct phc__hs_s {
   size_t in_len, in_cap;
   uint8_t *out; /* bytes to send, drained by the caller */
   size_t out_len, out_cap;
-  char err[256]; /* why it failed, for the one log line */
+  char err[PHC__ATOM_MAX + 200]; /* why it failed, for the one log line */
 } phc__hs_t;
 
 /* my_flags: what to advertise. challenge: our random challenge (given so
