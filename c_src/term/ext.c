@@ -610,7 +610,8 @@ static int reencode_identifier(ei_x_buff *x, const phc__ext_item_t *it,
     return put_u32(x, it->creation);
   }
   if (it->cls == PHC__EXT_PORT) {
-    int v4 = it->id > UINT32_MAX;
+    /* OTP 26+ (checked on OTP 27.3) always write V4_PORT_EXT. */
+    int v4 = it->id > UINT32_MAX || enc == PHC__ETF_OTP26;
     if ((rc = put_u8(x, v4 ? PHC__TAG_V4_PORT : PHC__TAG_NEW_PORT)) ||
         (rc = put_node_atom(x, it, enc)))
       return rc;
@@ -729,6 +730,10 @@ static int cmp_pairs_exact(const void *a, const void *b) {
 static int reencode_map(ei_x_buff *x, const char *buf, int len, int *index,
                         uint32_t n, phc__etf_enc_t enc, int depth) {
   if (n > MAX_FLATMAP) return PHC_EINVAL;
+  /* OTP 26+ order atom keys of a flatmap by atom index, not term order
+   * (seen on OTP 27.3: #{b => 1, a => 2} is written b first); that order
+   * is internal to each node, so only maps of 0 or 1 pairs are reproduced. */
+  if (enc == PHC__ETF_OTP26 && n > 1) return PHC_EINVAL;
   map_pair_t pairs[MAX_FLATMAP];
   int i = *index, rc;
   for (uint32_t k = 0; k < n; k++) {

@@ -14,9 +14,12 @@
  * non-minimal bignums ...) and writes it back canonically in the chosen
  * encoding, so a child id from the wire hashes exactly as the BEAM node that
  * sent it hashed it. Supported: integers (any size), floats, atoms,
- * binaries, bitstrings, tuples, lists, strings, pids, ports, refs and maps of
- * at most 32 keys (larger maps are hash maps whose order cannot be
- * reproduced cheaply). Funs are refused with PHC_EINVAL.
+ * binaries, bitstrings, tuples, lists, strings, pids, ports and refs. Maps:
+ * OTP 25 writes a map of at most 32 keys in key order, which is reproduced;
+ * larger (hash) maps, and on OTP 26+ any map of 2 or more keys (atom keys
+ * are ordered by the node's atom index), cannot be reproduced and are
+ * refused with PHC_EINVAL, as are funs. Checked against real
+ * term_to_binary/1 on OTP 25 and OTP 27.3.
  *
  * The module owns nothing; it only appends to buffers the caller owns.
  */

@@ -1,10 +1,11 @@
 /* test_ext.c - term_to_binary/1 bytes against a real OTP 25 node.
  *
  * ../fixtures/ring/ext_terms.tsv was written by gen_ext_order.erl (same
- * directory) on OTP 25: the otp25 column is term_to_binary(T), the otp26
- * column term_to_binary(T, [{minor_version, 2}]) (the OTP 26+ default). Rows
- * with an input column hold non-canonical encodings a foreign peer may send;
- * the expected bytes are term_to_binary(binary_to_term(Input)). */
+ * directory) on OTP 25, ext_terms_otp27.tsv by the same module on OTP 27.3:
+ * default_hex is term_to_binary(T), minor2_hex term_to_binary(T,
+ * [{minor_version, 2}]). Rows with an input column hold non-canonical
+ * encodings a foreign peer may send; the expected bytes are then
+ * term_to_binary(binary_to_term(Input)). */
 #include "phc_test.h"
 
 #include "common.h"
@@ -57,46 +58,81 @@ static void expect_truncations_fail(const char *name, const char *in,
   }
 }
 
-static void test_fixture(void **state) {
-  (void)state;
+typedef struct row {
+  char *f[4]; /* name, input_hex ("-": canonical), default_hex, minor2_hex */
+} row_t;
+
+static int load_rows(const char *path, char **data, row_t *rows, int max) {
   size_t flen = 0;
-  char *data = phc_test_read_file(FIX "ext_terms.tsv", &flen);
-  assert_non_null(data);
+  *data = phc_test_read_file(path, &flen);
+  assert_non_null(*data);
   char *save = NULL;
-  int rows = 0, noncanonical = 0;
-  char *bin = malloc(flen), *bin2 = malloc(flen);
-  for (char *line = strtok_r(data, "\n", &save); line;
+  int n = 0;
+  for (char *line = strtok_r(*data, "\n", &save); line;
        line = strtok_r(NULL, "\n", &save)) {
     if (line[0] == '#' || strncmp(line, "name\t", 5) == 0) continue;
-    char *f[4] = {line, NULL, NULL, NULL};
+    assert_true(n < max);
+    rows[n].f[0] = line;
     for (int k = 1; k < 4; k++) {
-      f[k] = strchr(f[k - 1], '\t');
-      assert_non_null(f[k]);
-      *f[k]++ = 0;
+      rows[n].f[k] = strchr(rows[n].f[k - 1], '\t');
+      assert_non_null(rows[n].f[k]);
+      *rows[n].f[k]++ = 0;
     }
-    if (strcmp(f[1], "-") == 0) {
-      /* canonical: both encodings as input give both encodings */
-      int n25 = unhex(f[2], bin), n26 = unhex(f[3], bin2);
-      expect_t2b(f[0], bin, n25, PHC__ETF_OTP25, f[2]);
-      expect_t2b(f[0], bin, n25, PHC__ETF_OTP26, f[3]);
-      expect_t2b(f[0], bin2, n26, PHC__ETF_OTP25, f[2]);
-      expect_t2b(f[0], bin2, n26, PHC__ETF_OTP26, f[3]);
-      if (n25 < 2000) expect_truncations_fail(f[0], bin, n25);
+    n++;
+  }
+  return n;
+}
+
+/* OTP 25 mode against real OTP 25 bytes, OTP 26 mode against real OTP 27
+ * bytes (ext_terms_otp27.tsv, same generator run on OTP 27.3), from inputs
+ * in every encoding the two releases produce. */
+static void test_fixture(void **state) {
+  (void)state;
+  static row_t r25[128], r27[128];
+  char *d25, *d27;
+  int n25 = load_rows(FIX "ext_terms.tsv", &d25, r25, 128);
+  int n27 = load_rows(FIX "ext_terms_otp27.tsv", &d27, r27, 128);
+  assert_int_equal(n25, 72);
+  assert_int_equal(n27, n25);
+  char *bin = malloc(1 << 20);
+  int noncanonical = 0;
+  for (int k = 0; k < n25; k++) {
+    row_t *a = &r25[k], *b = &r27[k];
+    assert_string_equal(a->f[0], b->f[0]);
+    const char *want25 = a->f[2], *want26 = b->f[2];
+    const char *inputs[4] = {a->f[1], b->f[1], NULL, NULL};
+    if (strcmp(a->f[1], "-") == 0) {
+      inputs[0] = a->f[2]; /* OTP 25 default (latin-1 atoms) */
+      inputs[1] = a->f[3]; /* OTP 25 minor_version 2 */
+      inputs[2] = b->f[2]; /* OTP 27 default */
     } else {
-      int n = unhex(f[1], bin);
-      expect_t2b(f[0], bin, n, PHC__ETF_OTP25, f[2]);
-      expect_t2b(f[0], bin, n, PHC__ETF_OTP26, f[3]);
       noncanonical++;
     }
-    rows++;
+    /* OTP 26+ maps of 2+ keys are in atom-index order: refused */
+    int refused26 = strncmp(want26, "8374", 4) == 0 &&
+                    strncmp(want26 + 4, "00000000", 8) != 0 &&
+                    strncmp(want26 + 4, "00000001", 8) != 0;
+    for (int i = 0; i < 4 && inputs[i]; i++) {
+      int n = unhex(inputs[i], bin);
+      expect_t2b(a->f[0], bin, n, PHC__ETF_OTP25, want25);
+      if (refused26) {
+        ei_x_buff x;
+        ei_x_new(&x);
+        assert_int_equal(phc__ext_term_to_binary(&x, bin, n, PHC__ETF_OTP26),
+                         PHC_EINVAL);
+        ei_x_free(&x);
+        continue;
+      }
+      expect_t2b(a->f[0], bin, n, PHC__ETF_OTP26, want26);
+      if (i == 0 && n < 2000) expect_truncations_fail(a->f[0], bin, n);
+    }
   }
-  printf("ext_terms.tsv: %d rows (%d non-canonical inputs)\n", rows,
-         noncanonical);
-  assert_int_equal(rows, 72);
+  printf("ext_terms.tsv + ext_terms_otp27.tsv: %d rows each (%d non-canonical "
+         "inputs)\n", n25, noncanonical);
   assert_int_equal(noncanonical, 18);
   free(bin);
-  free(bin2);
-  free(data);
+  free(d25);
+  free(d27);
 }
 
 static void expect_buf(ei_x_buff *x, const char *want_hex) {
