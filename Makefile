@@ -32,7 +32,8 @@ all: $(BUILD)/phc-node $(BUILD)/libphc.a
 
 $(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libphc.a: $(LIB_OBJ)
 	@rm -f $@

@@ -220,6 +220,72 @@ typedef int (*phc_native_fn)(phc_node_t *n, const phc_pid_t *caller,
 int phc_native_register(phc_node_t *n, const char *module, const char *fun,
                         int arity, phc_native_fn fn);
 
+/* ---- hubs (ProcessHub members) ------------------------------------------ */
+
+typedef struct phc_hub_s phc_hub_t;
+
+typedef struct phc_hub_config_s {
+  const char *hub_id;             /* the hub's atom, e.g. "my_hub" */
+  unsigned hubs_discover_interval; /* ms; 0 means 10000 */
+  unsigned sync_interval;         /* PubSub sync, ms; 0 means 15000 */
+  int ring_otp;                   /* 0: follow the peers; 25 or 26 */
+  /* Static child specs started at boot: an encoded list of child spec
+   * maps (version byte included), or NULL. */
+  const char *child_specs;
+  int child_specs_len;
+} phc_hub_config_t;
+
+/* Join (or start) the hub: coordinator, event queue, pg scope, ring,
+ * registry and supervisor, with ProcessHub's default strategies. */
+int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg,
+                  phc_hub_t **out);
+phc_hub_t *phc_hub_find(phc_node_t *n, const char *hub_id);
+/* Leave gracefully: the other members restart our children. */
+void phc_hub_stop(phc_hub_t *hub);
+
+/* Queries: each appends the term ProcessHub's function of the same name
+ * returns (no version byte) to out. */
+int phc_hub_process_list(phc_hub_t *hub, int global, ei_x_buff *out);
+int phc_hub_registry_dump(phc_hub_t *hub, ei_x_buff *out);
+int phc_hub_nodes(phc_hub_t *hub, int include_local, ei_x_buff *out);
+/* child id and tag: encoded terms without version byte. */
+int phc_hub_child_lookup(phc_hub_t *hub, const char *cid, int cid_len,
+                         int with_metadata, ei_x_buff *out);
+int phc_hub_tag_query(phc_hub_t *hub, const char *tag, int tag_len,
+                      ei_x_buff *out);
+int phc_hub_get_pids(phc_hub_t *hub, const char *cid, int cid_len,
+                     ei_x_buff *out);
+
+/* Start children (a list of child spec maps, encoded with version byte)
+ * the way ProcessHub.start_children/3 does without awaiting: each goes to
+ * its owner on the ring. */
+int phc_hub_start_children(phc_hub_t *hub, const char *specs, int len);
+/* Stop children by id (an encoded list of ids, with version byte). */
+int phc_hub_stop_children(phc_hub_t *hub, const char *cids, int len);
+
+/* ---- hooks ------------------------------------------------------------------ */
+
+/* A C hook handler. term: the data (or the filled-in template) with the
+ * version byte. For an alter hook, encode the new data into *out (already
+ * holding the version byte) and return 0; leave *out empty to keep it. */
+typedef int (*phc_hook_fn)(void *arg, const char *key, const char *term,
+                           int len, ei_x_buff *out);
+
+typedef struct phc_hook_handler_s {
+  const char *id;
+  int priority;
+  phc_hook_fn fn;
+  void *arg;
+  const char *tmpl; /* optional encoded argument list, with version byte */
+  int tmpl_len;
+} phc_hook_handler_t;
+
+/* Register handlers for a hook key (ProcessHub's names, e.g.
+ * "post_cluster_join_hook", "child_data_alter_hook"). */
+int phc_hub_register_hooks(phc_hub_t *hub, const char *key,
+                           const phc_hook_handler_t *handlers, int n);
+int phc_hub_cancel_hook(phc_hub_t *hub, const char *key, const char *id);
+
 #ifdef __cplusplus
 }
 #endif

@@ -17,20 +17,6 @@
 
 #include "../common.h"
 
-/* A C hook handler. term: the data (or the filled-in template) with the
- * version byte. For an alter hook, encode the new data into *out (already
- * holding the version byte) and return 0; leave *out empty to keep it. */
-typedef int (*phc_hook_fn)(void *arg, const char *key, const char *term,
-                           int len, ei_x_buff *out);
-
-typedef struct phc_hook_handler_s {
-  const char *id;
-  int priority;
-  phc_hook_fn fn;
-  void *arg;
-  const char *tmpl; /* optional encoded argument list, with version byte */
-  int tmpl_len;
-} phc_hook_handler_t;
 
 typedef struct phc__hooks_s phc__hooks_t;
 

@@ -76,6 +76,11 @@ int phc__node_send_ctrl(phc_node_t *n, const char *peer, ei_x_buff *ctrl,
   return rc;
 }
 
+static int enc_fail(ei_x_buff *x) {
+  ei_x_free(x);
+  return PHC_EINVAL;
+}
+
 static const erlang_pid *sender_or_dummy(phc_node_t *n, const erlang_pid *p,
                                          erlang_pid *dummy) {
   if (p) return p;
@@ -88,10 +93,10 @@ static const erlang_pid *sender_or_dummy(phc_node_t *n, const erlang_pid *p,
 static int r_send(void *ctx, const erlang_pid *from, const erlang_pid *to,
                   const char *buf, int len) {
   phc_node_t *n = ctx;
-  ei_x_buff x;
+  ei_x_buff x = {0};
   int sender = from && (phc__dist_peer_flags(n->dist, to->node) &
                         PHC_DFLAG_SEND_SENDER);
-  if (phc__ctrl_enc_send(&x, from, to, sender) < 0) return PHC_EINVAL;
+  if (phc__ctrl_enc_send(&x, from, to, sender) < 0) return enc_fail(&x);
   return phc__node_send_ctrl(n, to->node, &x, buf, len);
 }
 
@@ -99,9 +104,9 @@ static int r_send_name(void *ctx, const erlang_pid *from, const char *node,
                        const char *name, const char *buf, int len) {
   phc_node_t *n = ctx;
   erlang_pid dummy;
-  ei_x_buff x;
+  ei_x_buff x = {0};
   if (phc__ctrl_enc_reg_send(&x, sender_or_dummy(n, from, &dummy), name) < 0)
-    return PHC_EINVAL;
+    return enc_fail(&x);
   return phc__node_send_ctrl(n, node, &x, buf, len);
 }
 
@@ -109,25 +114,25 @@ static int r_send_alias(void *ctx, const erlang_pid *from,
                         const erlang_ref *alias, const char *buf, int len) {
   phc_node_t *n = ctx;
   erlang_pid dummy;
-  ei_x_buff x;
+  ei_x_buff x = {0};
   if (phc__ctrl_enc_alias_send(&x, sender_or_dummy(n, from, &dummy), alias) <
       0)
-    return PHC_EINVAL;
+    return enc_fail(&x);
   return phc__node_send_ctrl(n, alias->node, &x, buf, len);
 }
 
 static int r_link(void *ctx, const erlang_pid *from, const erlang_pid *to) {
   phc_node_t *n = ctx;
-  ei_x_buff x;
-  if (phc__ctrl_enc_link(&x, from, to) < 0) return PHC_EINVAL;
+  ei_x_buff x = {0};
+  if (phc__ctrl_enc_link(&x, from, to) < 0) return enc_fail(&x);
   return phc__node_send_ctrl(n, to->node, &x, NULL, 0);
 }
 
 static int r_unlink_any(void *ctx, uint64_t id, const erlang_pid *from,
                         const erlang_pid *to, int ack) {
   phc_node_t *n = ctx;
-  ei_x_buff x;
-  if (phc__ctrl_enc_unlink_id(&x, id, from, to, ack) < 0) return PHC_EINVAL;
+  ei_x_buff x = {0};
+  if (phc__ctrl_enc_unlink_id(&x, id, from, to, ack) < 0) return enc_fail(&x);
   return phc__node_send_ctrl(n, to->node, &x, NULL, 0);
 }
 
@@ -144,9 +149,9 @@ static int r_unlink_id_ack(void *ctx, uint64_t id, const erlang_pid *from,
 static int r_exit_any(void *ctx, const erlang_pid *from, const erlang_pid *to,
                       const char *reason, int len, int exit2) {
   phc_node_t *n = ctx;
-  ei_x_buff x;
+  ei_x_buff x = {0};
   if (phc__ctrl_enc_exit(&x, from, to, reason, len, exit2) < 0)
-    return PHC_EINVAL;
+    return enc_fail(&x);
   return phc__node_send_ctrl(n, to->node, &x, NULL, 0);
 }
 
@@ -164,9 +169,9 @@ static int r_monitor_any(void *ctx, const erlang_pid *from,
                          const erlang_pid *to, const char *to_name,
                          const char *node, const erlang_ref *ref, int de) {
   phc_node_t *n = ctx;
-  ei_x_buff x;
+  ei_x_buff x = {0};
   if (phc__ctrl_enc_monitor(&x, from, to, to_name, ref, de) < 0)
-    return PHC_EINVAL;
+    return enc_fail(&x);
   return phc__node_send_ctrl(n, to ? to->node : node, &x, NULL, 0);
 }
 
@@ -186,10 +191,10 @@ static int r_monitor_exit(void *ctx, const erlang_pid *watched,
                           const char *watched_name, const erlang_pid *watcher,
                           const erlang_ref *ref, const char *reason, int len) {
   phc_node_t *n = ctx;
-  ei_x_buff x;
+  ei_x_buff x = {0};
   if (phc__ctrl_enc_monitor_exit(&x, watched, watched_name, watcher, ref,
                                  reason, len) < 0)
-    return PHC_EINVAL;
+    return enc_fail(&x);
   return phc__node_send_ctrl(n, watcher->node, &x, NULL, 0);
 }
 

@@ -170,6 +170,7 @@ static void plain_spawn_reason(phc_node_t *n, const erlang_pid *caller,
 static int erpc_reason(phc_node_t *n, const phc__ctrl_t *c, const char *args,
                        int args_len, ei_x_buff *reason) {
   int idx = 0, arity;
+  PHC__UNUSED(args_len);
   const int is_call = !strcmp(c->fun, "execute_call") && c->arity == 4;
   char m[MAXATOMLEN_UTF8], f[MAXATOMLEN_UTF8];
   if (ei_decode_list_header(args, &idx, &arity) < 0 || arity != c->arity)
@@ -201,12 +202,14 @@ static int is_erpc(const phc__ctrl_t *c) {
 
 static void send_spawn_reply(phc_node_t *n, const phc__ctrl_t *c, int flags,
                              const erlang_pid *pid) {
-  ei_x_buff res, x;
+  ei_x_buff res, x = {0};
   ei_x_new_with_version(&res);
   ei_x_encode_pid(&res, pid);
   if (phc__ctrl_enc_spawn_reply(&x, &c->ref, &c->from, flags, res.buff,
                                 res.index) == 0)
     phc__node_send_ctrl(n, c->from.node, &x, NULL, 0);
+  else
+    ei_x_free(&x);
   ei_x_free(&res);
 }
 

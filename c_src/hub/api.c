@@ -1,0 +1,367 @@
+/* api.c - ProcessHub's query and start/stop functions, for C callers
+ * (include/phc.h) and as natives for :erpc.call(phc, ProcessHub, F, A). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../otp/otp.h"
+#include "hub.h"
+
+#define MOD "hub"
+
+/* ---- C API ----------------------------------------------------------- */
+
+int phc_hub_process_list(phc_hub_t *hub, int global, ei_x_buff *out) {
+  phc__hub_t *h = (phc__hub_t *)hub;
+  phc__reg_enc_process_list(&h->reg, global ? NULL : h->n->name, out);
+  return 0;
+}
+
+int phc_hub_registry_dump(phc_hub_t *hub, ei_x_buff *out) {
+  phc__reg_enc_dump(&((phc__hub_t *)hub)->reg, out);
+  return 0;
+}
+
+int phc_hub_nodes(phc_hub_t *hub, int include_local, ei_x_buff *out) {
+  phc__hub_t *h = (phc__hub_t *)hub;
+  int k = 0;
+  for (int i = 0; i < h->nnodes; i++)
+    k += include_local || strcmp(h->nodes[i], h->n->name) != 0;
+  if (k) ei_x_encode_list_header(out, k);
+  for (int i = 0; i < h->nnodes; i++)
+    if (include_local || strcmp(h->nodes[i], h->n->name) != 0)
+      ei_x_encode_atom(out, h->nodes[i]);
+  ei_x_encode_empty_list(out);
+  return 0;
+}
+
+int phc_hub_child_lookup(phc_hub_t *hub, const char *cid, int cid_len,
+                         int with_metadata, ei_x_buff *out) {
+  phc__reg_enc_lookup(&((phc__hub_t *)hub)->reg, cid, cid_len, with_metadata,
+                      out);
+  return 0;
+}
+
+int phc_hub_tag_query(phc_hub_t *hub, const char *tag, int tag_len,
+                      ei_x_buff *out) {
+  phc__reg_enc_tag_query(&((phc__hub_t *)hub)->reg, tag, tag_len, out);
+  return 0;
+}
+
+int phc_hub_get_pids(phc_hub_t *hub, const char *cid, int cid_len,
+                     ei_x_buff *out) {
+  phc__reg_row_t *row = phc__reg_find(&((phc__hub_t *)hub)->reg, cid, cid_len);
+  int n = row ? row->nowners : 0;
+  if (n) ei_x_encode_list_header(out, n);
+  for (int i = 0; i < n; i++) ei_x_encode_pid(out, &row->owners[i].pid);
+  ei_x_encode_empty_list(out);
+  return 0;
+}
+
+int phc_hub_register_hooks(phc_hub_t *hub, const char *key,
+                           const phc_hook_handler_t *handlers, int n) {
+  return phc__hooks_register(((phc__hub_t *)hub)->hooks, key, handlers, n);
+}
+
+int phc_hub_cancel_hook(phc_hub_t *hub, const char *key, const char *id) {
+  return phc__hooks_cancel(((phc__hub_t *)hub)->hooks, key, id);
+}
+
+/* ---- starting and stopping from phc ---------------------------------- */
+
+static void enc_default_opts(ei_x_buff *x) {
+  ei_x_encode_list_header(x, 1);
+  ei_x_encode_tuple_header(x, 2);
+  ei_x_encode_atom(x, "check_existing");
+  ei_x_encode_atom(x, "true");
+  ei_x_encode_empty_list(x);
+}
+
+/* Distributor.init_children without await: one cast per owner. */
+int phc_hub_start_children(phc_hub_t *hub, const char *specs, int len) {
+  phc__hub_t *h = (phc__hub_t *)hub;
+  int idx = 1, n;
+  PHC__UNUSED(len);
+  if (ei_decode_list_header(specs, &idx, &n) < 0) return PHC_EINVAL;
+  if (n == 0) return PHC_EINVAL;
+  for (int i = 0; i < n; i++) {
+    int spec = idx, cid, arity;
+    if (ei_skip_term(specs, &idx) < 0) return PHC_EDECODE;
+    int slen = idx - spec;
+    /* the spec's id */
+    int k = spec, found = 0;
+    if (ei_decode_map_header(specs, &k, &arity) < 0) return PHC_EINVAL;
+    for (int j = 0; j < arity && !found; j++) {
+      char a[PHC__ATOM_MAX];
+      int t = k;
+      found = ei_decode_atom(specs, &t, a) == 0 && !strcmp(a, "id");
+      ei_skip_term(specs, &k);
+      if (!found) ei_skip_term(specs, &k);
+    }
+    if (!found) return PHC_EINVAL;
+    cid = k;
+    int cend = k;
+    ei_skip_term(specs, &cend);
+    int clen = cend - cid;
+    if (phc__reg_find(&h->reg, specs + cid, clen)) return PHC_EEXIST;
+    char term[1024];
+    if (clen + 1 > (int)sizeof term) return PHC_EINVAL;
+    term[0] = (char)131;
+    memcpy(term + 1, specs + cid, (size_t)clen);
+    const char *owner;
+    if (phc__ring_owners(&h->ring, term, clen + 1, &owner, 1) != 1)
+      return PHC_ESTATE;
+    ei_x_buff req;
+    ei_x_new(&req);
+    ei_x_encode_tuple_header(&req, 3);
+    ei_x_encode_atom(&req, "start_children");
+    ei_x_encode_list_header(&req, 1);
+    ei_x_encode_map_header(&req, 5);
+    ei_x_encode_atom(&req, "child_id");
+    ei_x_append_buf(&req, specs + cid, clen);
+    ei_x_encode_atom(&req, "child_spec");
+    ei_x_append_buf(&req, specs + spec, slen);
+    ei_x_encode_atom(&req, "hub_id");
+    ei_x_encode_atom(&req, h->id);
+    ei_x_encode_atom(&req, "metadata");
+    ei_x_encode_map_header(&req, 0);
+    ei_x_encode_atom(&req, "nodes");
+    ei_x_encode_list_header(&req, 1);
+    ei_x_encode_atom(&req, owner);
+    ei_x_encode_empty_list(&req);
+    ei_x_encode_empty_list(&req);
+    enc_default_opts(&req);
+    phc__hub_cast(h, owner, req.buff, req.index);
+    ei_x_free(&req);
+  }
+  return 0;
+}
+
+int phc_hub_stop_children(phc_hub_t *hub, const char *cids, int len) {
+  phc__hub_t *h = (phc__hub_t *)hub;
+  int idx = 1, n;
+  PHC__UNUSED(len);
+  if (ei_decode_list_header(cids, &idx, &n) < 0) return PHC_EINVAL;
+  for (int i = 0; i < n; i++) {
+    int cid = idx;
+    if (ei_skip_term(cids, &idx) < 0) return PHC_EDECODE;
+    phc__reg_row_t *row = phc__reg_find(&h->reg, cids + cid, idx - cid);
+    for (int j = 0; row && j < row->nowners; j++) {
+      ei_x_buff req;
+      ei_x_new(&req);
+      ei_x_encode_tuple_header(&req, 3);
+      ei_x_encode_atom(&req, "stop_children");
+      ei_x_encode_list_header(&req, 1);
+      ei_x_encode_map_header(&req, 2);
+      ei_x_encode_atom(&req, "child_id");
+      ei_x_append_buf(&req, cids + cid, idx - cid);
+      ei_x_encode_atom(&req, "nodes");
+      ei_x_encode_list_header(&req, 1);
+      ei_x_encode_atom(&req, row->owners[j].node);
+      ei_x_encode_empty_list(&req);
+      ei_x_encode_empty_list(&req);
+      enc_default_opts(&req);
+      phc__hub_cast(h, row->owners[j].node, req.buff, req.index);
+      ei_x_free(&req);
+    }
+  }
+  return 0;
+}
+
+/* ---- natives: 'Elixir.ProcessHub':F(HubId, ...) ----------------------- */
+
+typedef struct args_s {
+  phc__hub_t *h;
+  const char *buf;
+  int arg[3]; /* indices of the arguments after HubId */
+  int nargs;
+} args_t;
+
+/* Decode [HubId | Rest]; an unknown hub raises badarg, as the ETS lookup
+ * on a BEAM node does. */
+static int hub_args(phc_node_t *n, const char *args, args_t *a,
+                    ei_x_buff *result) {
+  int idx = 1, arity;
+  char id[PHC__ATOM_MAX];
+  memset(a, 0, sizeof *a);
+  a->buf = args;
+  if (ei_decode_list_header(args, &idx, &arity) < 0 || arity < 1 ||
+      ei_decode_atom(args, &idx, id) < 0 || !(a->h = phc__hub_find(n, id))) {
+    ei_x_encode_atom(result, "badarg");
+    return PHC_EINVAL;
+  }
+  for (int i = 1; i < arity && i <= 3; i++) {
+    a->arg[i - 1] = idx;
+    a->nargs++;
+    if (ei_skip_term(args, &idx) < 0) return PHC_EDECODE;
+  }
+  return 0;
+}
+
+static int arg_len(const args_t *a, int i) {
+  int end = a->arg[i];
+  return ei_skip_term(a->buf, &end) < 0 ? 0 : end - a->arg[i];
+}
+
+static int arg_is_atom(const args_t *a, int i, const char *name) {
+  char atom[PHC__ATOM_MAX];
+  int idx = a->arg[i];
+  return ei_decode_atom(a->buf, &idx, atom) == 0 && !strcmp(atom, name);
+}
+
+/* Does the list argument i contain the atom name? */
+static int arg_has_atom(const args_t *a, int i, const char *name) {
+  int idx = a->arg[i], n;
+  if (ei_decode_list_header(a->buf, &idx, &n) < 0) return 0;
+  for (int j = 0; j < n; j++) {
+    char atom[PHC__ATOM_MAX];
+    int t = idx;
+    if (ei_decode_atom(a->buf, &t, atom) == 0 && !strcmp(atom, name)) return 1;
+    if (ei_skip_term(a->buf, &idx) < 0) return 0;
+  }
+  return 0;
+}
+
+#define NATIVE(name) \
+  static int name(phc_node_t *n, const phc_pid_t *caller, const char *args, \
+                  int len, ei_x_buff *result)
+#define PROLOGUE                                  \
+  args_t a;                                       \
+  PHC__UNUSED(caller);                            \
+  PHC__UNUSED(len);                               \
+  int rc_ = hub_args(n, args, &a, result);        \
+  if (rc_) return rc_
+
+NATIVE(n_process_list) {
+  PROLOGUE;
+  return phc_hub_process_list((phc_hub_t *)a.h, !arg_is_atom(&a, 0, "local"),
+                              result);
+}
+
+NATIVE(n_registry_dump) {
+  PROLOGUE;
+  return phc_hub_registry_dump((phc_hub_t *)a.h, result);
+}
+
+/* registry/1 (process_registry): #{Cid => {Spec, Nodes}} */
+NATIVE(n_process_registry) {
+  PROLOGUE;
+  phc__reg_row_t **v;
+  int k = phc__reg_sorted(&a.h->reg, &v);
+  ei_x_encode_map_header(result, k);
+  for (int i = 0; i < k; i++) {
+    ei_x_append_buf(result, v[i]->cid, v[i]->cid_len);
+    ei_x_encode_tuple_header(result, 2);
+    ei_x_append_buf(result, v[i]->spec, v[i]->spec_len);
+    phc__reg_enc_owners(v[i], result);
+  }
+  free(v);
+  return 0;
+}
+
+NATIVE(n_nodes1) {
+  PROLOGUE;
+  return phc_hub_nodes((phc_hub_t *)a.h, 0, result);
+}
+
+NATIVE(n_nodes2) {
+  PROLOGUE;
+  return phc_hub_nodes((phc_hub_t *)a.h, arg_has_atom(&a, 0, "include_local"),
+                       result);
+}
+
+NATIVE(n_child_lookup2) {
+  PROLOGUE;
+  return phc_hub_child_lookup((phc_hub_t *)a.h, args + a.arg[0], arg_len(&a, 0),
+                              0, result);
+}
+
+/* child_lookup(Hub, Cid, Opts): Opts may hold {with_metadata, true}. */
+NATIVE(n_child_lookup3) {
+  PROLOGUE;
+  int with_meta = 0, idx = a.arg[1], k;
+  if (ei_decode_list_header(args, &idx, &k) == 0) {
+    for (int i = 0; i < k; i++) {
+      int ta, t = idx;
+      char atom[PHC__ATOM_MAX];
+      if (ei_decode_tuple_header(args, &t, &ta) == 0 && ta == 2 &&
+          ei_decode_atom(args, &t, atom) == 0 &&
+          !strcmp(atom, "with_metadata") &&
+          ei_decode_atom(args, &t, atom) == 0 && !strcmp(atom, "true"))
+        with_meta = 1;
+      if (ei_skip_term(args, &idx) < 0) break;
+    }
+  }
+  return phc_hub_child_lookup((phc_hub_t *)a.h, args + a.arg[0], arg_len(&a, 0),
+                              with_meta, result);
+}
+
+NATIVE(n_tag_query) {
+  PROLOGUE;
+  return phc_hub_tag_query((phc_hub_t *)a.h, args + a.arg[0], arg_len(&a, 0),
+                           result);
+}
+
+NATIVE(n_get_pids) {
+  PROLOGUE;
+  return phc_hub_get_pids((phc_hub_t *)a.h, args + a.arg[0], arg_len(&a, 0),
+                          result);
+}
+
+NATIVE(n_get_pid) {
+  PROLOGUE;
+  phc__reg_row_t *row = phc__reg_find(&a.h->reg, args + a.arg[0], arg_len(&a, 0));
+  if (row && row->nowners)
+    ei_x_encode_pid(result, &row->owners[0].pid);
+  else
+    ei_x_encode_atom(result, "nil");
+  return 0;
+}
+
+NATIVE(n_is_alive) {
+  int idx = 1, arity;
+  char id[PHC__ATOM_MAX];
+  PHC__UNUSED(caller);
+  PHC__UNUSED(len);
+  int ok = ei_decode_list_header(args, &idx, &arity) == 0 && arity == 1 &&
+           ei_decode_atom(args, &idx, id) == 0 && phc__hub_find(n, id);
+  ei_x_encode_atom(result, ok ? "true" : "false");
+  return 0;
+}
+
+NATIVE(n_is_locked) {
+  PROLOGUE;
+  ei_x_encode_atom(result, a.h->locked ? "true" : "false");
+  return 0;
+}
+
+NATIVE(n_is_partitioned) {
+  PROLOGUE;
+  ei_x_encode_atom(result, "false");
+  return 0;
+}
+
+int phc__hub_natives_register(phc_node_t *n) {
+  static const struct {
+    const char *f;
+    int arity;
+    phc_native_fn fn;
+  } t[] = {{"process_list", 2, n_process_list},
+           {"registry_dump", 1, n_registry_dump},
+           {"process_registry", 1, n_process_registry},
+           {"nodes", 1, n_nodes1},
+           {"nodes", 2, n_nodes2},
+           {"child_lookup", 2, n_child_lookup2},
+           {"child_lookup", 3, n_child_lookup3},
+           {"tag_query", 2, n_tag_query},
+           {"get_pids", 2, n_get_pids},
+           {"get_pid", 2, n_get_pid},
+           {"is_alive?", 1, n_is_alive},
+           {"is_locked?", 1, n_is_locked},
+           {"is_partitioned?", 1, n_is_partitioned}};
+  for (size_t i = 0; i < PHC__ARRAY_LEN(t); i++) {
+    int rc = phc_native_register(n, "Elixir.ProcessHub", t[i].f, t[i].arity,
+                                 t[i].fn);
+    if (rc && rc != PHC_EEXIST) return rc;
+  }
+  return 0;
+}

@@ -1,0 +1,748 @@
+/* handle.c - ProcessHub's StartHandle, StopHandle and the registry events
+ * (registration, unregistration, pid update, sync), and the hub's local
+ * children under its supervisor. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../proc/proc.h"
+#include "hub.h"
+
+#define MOD "hub"
+#define PSD_STRUCT "Elixir.ProcessHub.Handler.ChildrenAdd.PostStartData"
+#define MAX_REPLY_TO 16
+
+/* ---- term helpers ---------------------------------------------------- */
+
+/* Find key (an atom) in the map at buf[idx]; *val gets the value's index. */
+static int map_get(const char *buf, int idx, const char *key, int *val) {
+  int arity;
+  if (ei_decode_map_header(buf, &idx, &arity) < 0) return 0;
+  for (int i = 0; i < arity; i++) {
+    char atom[PHC__ATOM_MAX];
+    int k = idx;
+    int hit = ei_decode_atom(buf, &k, atom) == 0 && !strcmp(atom, key);
+    if (ei_skip_term(buf, &idx) < 0) return 0;
+    if (hit) {
+      *val = idx;
+      return 1;
+    }
+    if (ei_skip_term(buf, &idx) < 0) return 0;
+  }
+  return 0;
+}
+
+/* Keyword list lookup (first occurrence wins). */
+static int kw_get(const char *buf, int idx, const char *key, int *val) {
+  int arity, type, size;
+  if (ei_get_type(buf, &idx, &type, &size) < 0 || type != ERL_LIST_EXT ||
+      ei_decode_list_header(buf, &idx, &arity) < 0)
+    return 0;
+  for (int i = 0; i < arity; i++) {
+    int ta, t = idx;
+    char atom[PHC__ATOM_MAX];
+    if (ei_decode_tuple_header(buf, &t, &ta) == 0 && ta == 2 &&
+        ei_decode_atom(buf, &t, atom) == 0 && !strcmp(atom, key)) {
+      *val = t;
+      return 1;
+    }
+    if (ei_skip_term(buf, &idx) < 0) return 0;
+  }
+  return 0;
+}
+
+static int term_len(const char *buf, int idx) {
+  int end = idx;
+  return ei_skip_term(buf, &end) < 0 ? -1 : end - idx;
+}
+
+static int is_atom_val(const char *buf, int idx, const char *name) {
+  char atom[PHC__ATOM_MAX];
+  return ei_decode_atom(buf, &idx, atom) == 0 && !strcmp(atom, name);
+}
+
+static int decode_pids(const char *buf, int idx, erlang_pid *out, int max) {
+  int arity, k = 0;
+  if (ei_decode_list_header(buf, &idx, &arity) < 0) return 0;
+  for (int i = 0; i < arity && k < max; i++)
+    if (ei_decode_pid(buf, &idx, &out[k]) == 0) k++;
+  return k;
+}
+
+/* Supervisor ids are the child id's bytes in hex. */
+static void cid_to_id(const char *cid, int len, char *out, size_t max) {
+  static const char hex[] = "0123456789abcdef";
+  size_t j = 0;
+  for (int i = 0; i < len && j + 2 < max; i++) {
+    out[j++] = hex[(unsigned char)cid[i] >> 4];
+    out[j++] = hex[(unsigned char)cid[i] & 15];
+  }
+  out[j] = 0;
+}
+
+static int id_to_cid(const char *id, char *out, int max) {
+  int n = 0;
+  for (; id[0] && id[1] && n < max; id += 2) {
+    unsigned v;
+    if (sscanf(id, "%2x", &v) != 1) return -1;
+    out[n++] = (char)v;
+  }
+  return n;
+}
+
+/* A list built item by item: the header is written at the end. */
+typedef struct list_s {
+  ei_x_buff items;
+  int n;
+} list_t;
+
+static void list_init(list_t *l) {
+  ei_x_new(&l->items);
+  l->n = 0;
+}
+
+static void list_close(list_t *l, ei_x_buff *x) {
+  if (l->n) ei_x_encode_list_header(x, l->n);
+  ei_x_append_buf(x, l->items.buff, l->items.index);
+  ei_x_encode_empty_list(x);
+  ei_x_free(&l->items);
+}
+
+/* ---- starting one child ---------------------------------------------- */
+
+typedef struct child_data_s {
+  const char *buf;
+  int map;            /* index of the ChildData map */
+  int cid, cid_len;   /* child_spec.id */
+  int spec, spec_len;
+  int meta, meta_len; /* -1: none (then #{}) */
+  int nodes;          /* index of the nodes list, -1 if missing */
+} child_data_t;
+
+static int child_data_decode(const char *buf, int idx, child_data_t *cd) {
+  memset(cd, 0, sizeof *cd);
+  cd->buf = buf;
+  cd->map = idx;
+  cd->meta = cd->nodes = -1;
+  if (!map_get(buf, idx, "child_spec", &cd->spec) ||
+      (cd->spec_len = term_len(buf, cd->spec)) < 0 ||
+      !map_get(buf, cd->spec, "id", &cd->cid) ||
+      (cd->cid_len = term_len(buf, cd->cid)) < 0)
+    return PHC_EDECODE;
+  if (map_get(buf, idx, "metadata", &cd->meta))
+    cd->meta_len = term_len(buf, cd->meta);
+  if (!map_get(buf, idx, "nodes", &cd->nodes)) cd->nodes = -1;
+  return 0;
+}
+
+static void enc_meta(const child_data_t *cd, ei_x_buff *x) {
+  if (cd->meta >= 0 && cd->meta_len > 0)
+    ei_x_append_buf(x, cd->buf + cd->meta, cd->meta_len);
+  else
+    ei_x_encode_map_header(x, 0);
+}
+
+static int in_nodes(const char *buf, int idx, const char *node) {
+  int arity;
+  if (idx < 0 || ei_decode_list_header(buf, &idx, &arity) < 0) return 0;
+  for (int i = 0; i < arity; i++)
+    if (is_atom_val(buf, idx, node)) return 1;
+    else if (ei_skip_term(buf, &idx) < 0) return 0;
+  return 0;
+}
+
+static int spec_restart(const child_data_t *cd) {
+  int v;
+  if (map_get(cd->buf, cd->spec, "restart", &v)) {
+    if (is_atom_val(cd->buf, v, "transient")) return PHC__SUP_TRANSIENT;
+    if (is_atom_val(cd->buf, v, "temporary")) return PHC__SUP_TEMPORARY;
+  }
+  return PHC__SUP_PERMANENT;
+}
+
+static int spec_shutdown(const child_data_t *cd) {
+  int v;
+  long ms;
+  if (!map_get(cd->buf, cd->spec, "shutdown", &v)) return 5000;
+  if (is_atom_val(cd->buf, v, "brutal_kill")) return PHC__SUP_BRUTAL_KILL;
+  if (is_atom_val(cd->buf, v, "infinity")) return PHC__SUP_INFINITY;
+  return ei_decode_long(cd->buf, &v, &ms) == 0 && ms > 0 ? (int)ms : 5000;
+}
+
+/* {error, {undef, [{M, F, A, []}]}}: what Supervisor.start_child gives for
+ * a module that does not exist. */
+static void enc_undef(ei_x_buff *r, const char *buf, int mfa) {
+  int arity;
+  ei_x_encode_tuple_header(r, 2);
+  ei_x_encode_atom(r, "error");
+  ei_x_encode_tuple_header(r, 2);
+  ei_x_encode_atom(r, "undef");
+  ei_x_encode_list_header(r, 1);
+  ei_x_encode_tuple_header(r, 4);
+  int idx = mfa;
+  if (mfa >= 0 && ei_decode_tuple_header(buf, &idx, &arity) == 0 &&
+      arity == 3) {
+    int len = term_len(buf, idx);
+    ei_x_append_buf(r, buf + idx, len > 0 ? len : 0);
+    idx += len;
+    len = term_len(buf, idx);
+    ei_x_append_buf(r, buf + idx, len > 0 ? len : 0);
+    idx += len;
+    len = term_len(buf, idx);
+    ei_x_append_buf(r, buf + idx, len > 0 ? len : 0);
+  } else {
+    ei_x_encode_atom(r, "undefined");
+    ei_x_encode_atom(r, "undefined");
+    ei_x_encode_empty_list(r);
+  }
+  ei_x_encode_empty_list(r);
+  ei_x_encode_empty_list(r);
+}
+
+static void deliver_handover(phc__hub_t *h, const child_data_t *cd,
+                             const erlang_pid *pid) {
+  for (phc__hub_handover_t **p = &h->handovers; *p; p = &(*p)->next) {
+    phc__hub_handover_t *ho = *p;
+    if (ho->cid_len != cd->cid_len ||
+        memcmp(ho->cid, cd->buf + cd->cid, (size_t)cd->cid_len) != 0)
+      continue;
+    ei_x_buff m; /* {process_hub, handover, Cid, {State, []}} */
+    ei_x_new_with_version(&m);
+    ei_x_encode_tuple_header(&m, 4);
+    ei_x_encode_atom(&m, "process_hub");
+    ei_x_encode_atom(&m, "handover");
+    ei_x_append_buf(&m, ho->cid, ho->cid_len);
+    ei_x_encode_tuple_header(&m, 2);
+    ei_x_append_buf(&m, ho->state + 1, ho->state_len - 1);
+    ei_x_encode_empty_list(&m);
+    phc_send(h->n, &h->coord, pid, m.buff, m.index);
+    ei_x_free(&m);
+    *p = ho->next;
+    free(ho->cid);
+    free(ho->state);
+    free(ho);
+    return;
+  }
+}
+
+/* Start a child locally. *pid set on success (and on already_started).
+ * The result term goes to r. Returns 1 if *pid is valid. */
+static int start_local(phc__hub_t *h, const child_data_t *cd, erlang_pid *pid,
+                       ei_x_buff *r) {
+  char id[2 * 256 + 1], m[PHC__ATOM_MAX], f[PHC__ATOM_MAX];
+  const char *buf = cd->buf;
+  if (cd->cid_len > 256) {
+    ei_x_encode_tuple_header(r, 2);
+    ei_x_encode_atom(r, "error");
+    ei_x_encode_atom(r, "child_id_too_long");
+    return 0;
+  }
+  cid_to_id(buf + cd->cid, cd->cid_len, id, sizeof id);
+  if (phc__sup_which_child(h->sup, id, pid) == 0) {
+    ei_x_encode_tuple_header(r, 2);
+    ei_x_encode_atom(r, "error");
+    ei_x_encode_tuple_header(r, 2);
+    ei_x_encode_atom(r, "already_started");
+    ei_x_encode_pid(r, pid);
+    return 1;
+  }
+  int mfa = -1, idx = 0, arity;
+  int has_start = map_get(buf, cd->spec, "start", &mfa);
+  idx = mfa;
+  if (!has_start || ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 3 ||
+      ei_decode_atom(buf, &idx, m) < 0 || ei_decode_atom(buf, &idx, f) < 0 ||
+      !phc_child_type_find(h->n, m) ||
+      (strcmp(f, "start_link") != 0 && strcmp(f, "start") != 0)) {
+    enc_undef(r, buf, has_start ? mfa : -1);
+    return 0;
+  }
+  int alen;
+  char *args = phc__term_with_version(buf + idx, term_len(buf, idx), &alen);
+  phc__sup_spec_t spec = {.id = id, .module = m, .args = args,
+                          .args_len = alen, .restart = spec_restart(cd),
+                          .shutdown_ms = spec_shutdown(cd)};
+  phc__sup_delete_child(h->sup, id); /* a stopped earlier incarnation */
+  int rc = phc__sup_start_child(h->sup, &spec, pid);
+  free(args);
+  ei_x_encode_tuple_header(r, 2);
+  if (rc) {
+    ei_x_encode_atom(r, "error");
+    ei_x_encode_atom(r, phc_strerror(rc));
+    return 0;
+  }
+  ei_x_encode_atom(r, "ok");
+  ei_x_encode_pid(r, pid);
+  deliver_handover(h, cd, pid);
+  return 1;
+}
+
+static void enc_psd(phc__hub_t *h, const child_data_t *cd, const erlang_pid *pid,
+                    const ei_x_buff *result, ei_x_buff *x) {
+  const char *me = h->n->name;
+  ei_x_encode_map_header(x, 10);
+  ei_x_encode_atom(x, "__struct__");
+  ei_x_encode_atom(x, PSD_STRUCT);
+  ei_x_encode_atom(x, "child_nodes");
+  ei_x_encode_list_header(x, 1);
+  ei_x_encode_tuple_header(x, 2);
+  ei_x_encode_atom(x, me);
+  pid ? ei_x_encode_pid(x, pid) : ei_x_encode_atom(x, "nil");
+  ei_x_encode_empty_list(x);
+  ei_x_encode_atom(x, "child_spec");
+  ei_x_append_buf(x, cd->buf + cd->spec, cd->spec_len);
+  ei_x_encode_atom(x, "cid");
+  ei_x_append_buf(x, cd->buf + cd->cid, cd->cid_len);
+  ei_x_encode_atom(x, "for_node");
+  ei_x_encode_tuple_header(x, 2);
+  ei_x_encode_atom(x, me);
+  ei_x_encode_list_header(x, 1);
+  ei_x_encode_tuple_header(x, 2);
+  ei_x_encode_atom(x, "migration");
+  ei_x_encode_atom(x, "false");
+  ei_x_encode_empty_list(x);
+  ei_x_encode_atom(x, "has_errors");
+  ei_x_encode_atom(x, pid ? "false" : "true");
+  ei_x_encode_atom(x, "metadata");
+  enc_meta(cd, x);
+  ei_x_encode_atom(x, "nodes");
+  int nl = cd->nodes >= 0 ? term_len(cd->buf, cd->nodes) : -1;
+  if (nl > 0)
+    ei_x_append_buf(x, cd->buf + cd->nodes, nl);
+  else
+    ei_x_encode_empty_list(x);
+  ei_x_encode_atom(x, "pid");
+  pid ? ei_x_encode_pid(x, pid) : ei_x_encode_atom(x, "nil");
+  ei_x_encode_atom(x, "result");
+  ei_x_append_buf(x, result->buff, result->index);
+}
+
+static void register_local(phc__hub_t *h, const child_data_t *cd,
+                           const erlang_pid *pid) {
+  phc__reg_owner_t o = {.pid = *pid};
+  snprintf(o.node, sizeof o.node, "%s", h->n->name);
+  ei_x_buff meta;
+  ei_x_new(&meta);
+  enc_meta(cd, &meta);
+  phc__reg_merge(&h->reg, cd->buf + cd->cid, cd->cid_len, cd->buf + cd->spec,
+                 cd->spec_len, meta.buff, meta.index, &o, 1);
+  ei_x_free(&meta);
+}
+
+/* Forward a child that does not belong here to its owners that the
+ * sender did not already cast to (StartHandle's validate step). */
+static void forward(phc__hub_t *h, const child_data_t *cd, const char *buf,
+                    int opts_idx, const char **owners, int nowners) {
+  for (int i = 0; i < nowners; i++) {
+    if (in_nodes(buf, cd->nodes, owners[i])) continue;
+    ei_x_buff req;
+    ei_x_new(&req);
+    ei_x_encode_tuple_header(&req, 3);
+    ei_x_encode_atom(&req, "start_children");
+    ei_x_encode_list_header(&req, 1);
+    ei_x_append_buf(&req, buf + cd->map, term_len(buf, cd->map));
+    ei_x_encode_empty_list(&req);
+    ei_x_append_buf(&req, buf + opts_idx, term_len(buf, opts_idx));
+    phc__hub_cast(h, owners[i], req.buff, req.index);
+    ei_x_free(&req);
+    PHC_LOG_D(MOD, "%s: forwarded a start to %s", h->id, owners[i]);
+  }
+}
+
+static int owned_here(phc__hub_t *h, const child_data_t *cd,
+                      const char **owners, int *n) {
+  char term[1024];
+  if (cd->cid_len + 1 > (int)sizeof term) return 1;
+  term[0] = (char)131;
+  memcpy(term + 1, cd->buf + cd->cid, (size_t)cd->cid_len);
+  *n = phc__ring_owners(&h->ring, term, cd->cid_len + 1, owners, 1);
+  if (*n <= 0) return 1;
+  for (int i = 0; i < *n; i++)
+    if (!strcmp(owners[i], h->n->name)) return 1;
+  return 0;
+}
+
+static void send_start_results(phc__hub_t *h, const char *buf, int opts_idx,
+                               list_t *results) {
+  erlang_pid reply_to[MAX_REPLY_TO];
+  int v, k = 0;
+  if (kw_get(buf, opts_idx, "reply_to", &v))
+    k = decode_pids(buf, v, reply_to, MAX_REPLY_TO);
+  ei_x_buff m;
+  ei_x_new_with_version(&m);
+  ei_x_encode_tuple_header(&m, 3);
+  ei_x_encode_atom(&m, "collect_start_results");
+  list_close(results, &m);
+  ei_x_encode_atom(&m, h->n->name);
+  for (int i = 0; i < k; i++)
+    phc_send(h->n, &h->coord, &reply_to[i], m.buff, m.index);
+  ei_x_free(&m);
+}
+
+void phc__hub_start_handle(phc__hub_t *h, const char *buf, int cidx,
+                           int opts_idx, int is_migration) {
+  int n, idx = cidx;
+  if (ei_decode_list_header(buf, &idx, &n) < 0) {
+    PHC_LOG_W(MOD, "%s: dropping a start whose children are not a list", h->id);
+    return;
+  }
+  list_t results, psds;
+  list_init(&results);
+  list_init(&psds);
+  for (int i = 0; i < n; i++) {
+    child_data_t cd;
+    int at = idx;
+    if (ei_skip_term(buf, &idx) < 0) break;
+    if (child_data_decode(buf, at, &cd) != 0) {
+      PHC_LOG_W(MOD, "%s: dropping a malformed child data", h->id);
+      continue;
+    }
+    const char *owners[4];
+    int nowners;
+    if (!owned_here(h, &cd, owners, &nowners)) {
+      forward(h, &cd, buf, opts_idx, owners, nowners);
+      continue;
+    }
+    erlang_pid pid;
+    ei_x_buff r;
+    ei_x_new(&r);
+    int ok = start_local(h, &cd, &pid, &r);
+    ei_x_encode_tuple_header(&results.items, 2);
+    ei_x_append_buf(&results.items, buf + cd.cid, cd.cid_len);
+    ei_x_append_buf(&results.items, r.buff, r.index);
+    results.n++;
+    enc_psd(h, &cd, ok ? &pid : NULL, &r, &psds.items);
+    psds.n++;
+    if (ok) register_local(h, &cd, &pid);
+    ei_x_free(&r);
+  }
+  send_start_results(h, buf, opts_idx, &results);
+  int npsd = psds.n;
+  ei_x_buff ev;
+  ei_x_new(&ev);
+  ei_x_encode_tuple_header(&ev, 3);
+  list_close(&psds, &ev);
+  ei_x_encode_atom(&ev, h->n->name);
+  ei_x_encode_list_header(&ev, 1);
+  ei_x_encode_tuple_header(&ev, 2);
+  ei_x_encode_atom(&ev, "members");
+  ei_x_encode_atom(&ev, "external");
+  ei_x_encode_empty_list(&ev);
+  if (npsd)
+    phc__hub_dispatch(h, "children_registration_event", "external", ev.buff,
+                      ev.index);
+  ei_x_free(&ev);
+  int v;
+  if (is_migration && kw_get(buf, opts_idx, "migration_add", &v) &&
+      is_atom_val(buf, v, "true"))
+    phc__hub_unlock(h);
+}
+
+/* ---- stopping -------------------------------------------------------- */
+
+int phc__hub_terminate_local(phc__hub_t *h, const char *cid, int cid_len) {
+  char id[2 * 256 + 1];
+  if (cid_len > 256) return PHC_EINVAL;
+  cid_to_id(cid, cid_len, id, sizeof id);
+  if (phc__sup_which_child(h->sup, id, NULL) != 0) return PHC_ENOPROC;
+  /* Remember it so the supervisor's GONE is not reported as self_exit. */
+  phc__hub_mark_terminating(h, id);
+  return phc__sup_terminate_child(h->sup, id);
+}
+
+void phc__hub_stop_handle(phc__hub_t *h, const char *buf, int cidx,
+                          int opts_idx) {
+  int n, idx = cidx;
+  if (ei_decode_list_header(buf, &idx, &n) < 0) return;
+  list_t res;
+  list_init(&res);
+  for (int i = 0; i < n; i++) {
+    int cid, at = idx;
+    if (ei_skip_term(buf, &idx) < 0) break;
+    if (!map_get(buf, at, "child_id", &cid)) continue;
+    int len = term_len(buf, cid);
+    int rc = phc__hub_terminate_local(h, buf + cid, len);
+    ei_x_encode_tuple_header(&res.items, 3);
+    ei_x_append_buf(&res.items, buf + cid, len);
+    if (rc == 0) {
+      ei_x_encode_atom(&res.items, "ok");
+    } else {
+      ei_x_encode_tuple_header(&res.items, 2);
+      ei_x_encode_atom(&res.items, "error");
+      ei_x_encode_atom(&res.items, "not_found");
+    }
+    ei_x_encode_atom(&res.items, h->n->name);
+    res.n++;
+  }
+  ei_x_buff ev;
+  ei_x_new(&ev);
+  ei_x_encode_tuple_header(&ev, 3);
+  list_close(&res, &ev);
+  ei_x_encode_atom(&ev, h->n->name);
+  int olen = term_len(buf, opts_idx);
+  ei_x_append_buf(&ev, buf + opts_idx, olen);
+  int v;
+  const char *members = "global";
+  char m[PHC__ATOM_MAX];
+  if (kw_get(buf, opts_idx, "members", &v) &&
+      ei_decode_atom(buf, &v, m) == 0)
+    members = m;
+  phc__hub_dispatch(h, "children_unregistration_event", members, ev.buff,
+                    ev.index);
+  ei_x_free(&ev);
+}
+
+/* ---- registry events ------------------------------------------------- */
+
+/* {[PostStartData], Node, Opts} */
+void phc__hub_on_registration(phc__hub_t *h, const char *buf, int idx) {
+  int arity, n;
+  if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 3 ||
+      ei_decode_list_header(buf, &idx, &n) < 0)
+    goto bad;
+  for (int i = 0; i < n; i++) {
+    int at = idx, v, cid, spec, cn, meta;
+    if (ei_skip_term(buf, &idx) < 0) goto bad;
+    if (!map_get(buf, at, "has_errors", &v) || !is_atom_val(buf, v, "false"))
+      continue;
+    if (!map_get(buf, at, "cid", &cid) || !map_get(buf, at, "child_spec", &spec) ||
+        !map_get(buf, at, "child_nodes", &cn) || !map_get(buf, at, "metadata", &meta))
+      goto bad;
+    phc__reg_owner_t o[PHC__HUB_MAX_NODES];
+    int k = 0, cnt, ta;
+    if (ei_decode_list_header(buf, &cn, &cnt) < 0) goto bad;
+    for (int j = 0; j < cnt && k < PHC__HUB_MAX_NODES; j++) {
+      if (ei_decode_tuple_header(buf, &cn, &ta) < 0 || ta != 2 ||
+          ei_decode_atom(buf, &cn, o[k].node) < 0)
+        goto bad;
+      if (ei_decode_pid(buf, &cn, &o[k].pid) == 0)
+        k++;
+      else if (ei_skip_term(buf, &cn) < 0)
+        goto bad;
+    }
+    phc__reg_merge(&h->reg, buf + cid, term_len(buf, cid), buf + spec,
+                   term_len(buf, spec), buf + meta, term_len(buf, meta), o, k);
+  }
+  return;
+bad:
+  PHC_LOG_W(MOD, "%s: dropping a malformed children_registration_event", h->id);
+}
+
+static void reply_stop_results(phc__hub_t *h, const char *buf, int results,
+                               int nres, int opts) {
+  erlang_pid reply_to[MAX_REPLY_TO];
+  int v, k = 0;
+  if (!kw_get(buf, opts, "reply_to", &v)) return;
+  k = decode_pids(buf, v, reply_to, MAX_REPLY_TO);
+  list_t l;
+  list_init(&l);
+  int idx = results, n;
+  ei_decode_list_header(buf, &idx, &n);
+  for (int i = 0; i < n && i < nres; i++) {
+    int ta;
+    ei_decode_tuple_header(buf, &idx, &ta);
+    int cid = idx;
+    ei_skip_term(buf, &idx);
+    int res = idx;
+    ei_skip_term(buf, &idx);
+    ei_skip_term(buf, &idx);
+    ei_x_encode_tuple_header(&l.items, 2);
+    ei_x_append_buf(&l.items, buf + cid, res - cid);
+    ei_x_append_buf(&l.items, buf + res, term_len(buf, res));
+    l.n++;
+  }
+  if (!l.n) {
+    ei_x_free(&l.items);
+    return;
+  }
+  ei_x_buff m;
+  ei_x_new_with_version(&m);
+  ei_x_encode_tuple_header(&m, 3);
+  ei_x_encode_atom(&m, "collect_stop_results");
+  list_close(&l, &m);
+  ei_x_encode_atom(&m, h->n->name);
+  for (int i = 0; i < k; i++)
+    phc_send(h->n, &h->coord, &reply_to[i], m.buff, m.index);
+  ei_x_free(&m);
+}
+
+/* {[{Cid, Result, Node}], SenderNode, Opts} */
+void phc__hub_on_unregistration(phc__hub_t *h, const char *buf, int idx) {
+  int arity, n;
+  char sender[PHC__ATOM_MAX];
+  if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 3) goto bad;
+  int results = idx;
+  if (ei_decode_list_header(buf, &idx, &n) < 0) goto bad;
+  for (int i = 0; i < n; i++) { /* validate: 3-tuples only */
+    int ta;
+    if (ei_decode_tuple_header(buf, &idx, &ta) < 0 || ta != 3) goto bad;
+    for (int j = 0; j < 3; j++)
+      if (ei_skip_term(buf, &idx) < 0) goto bad;
+  }
+  if (n > 0 && ei_skip_term(buf, &idx) < 0) goto bad; /* list tail */
+  if (ei_decode_atom(buf, &idx, sender) < 0) goto bad;
+  int opts = idx;
+  /* second pass: remove sender from each row */
+  idx = results;
+  ei_decode_list_header(buf, &idx, &n);
+  for (int i = 0; i < n; i++) {
+    int ta;
+    ei_decode_tuple_header(buf, &idx, &ta);
+    int cid = idx;
+    ei_skip_term(buf, &idx);
+    phc__reg_remove_node(&h->reg, buf + cid, idx - cid, sender);
+    ei_skip_term(buf, &idx);
+    ei_skip_term(buf, &idx);
+  }
+  if (!strcmp(sender, h->n->name)) reply_stop_results(h, buf, results, n, opts);
+  return;
+bad:
+  PHC_LOG_W(MOD, "%s: dropping a malformed children_unregistration_event",
+            h->id);
+}
+
+/* {Cid, {Node, Pid}} */
+void phc__hub_on_pid_update(phc__hub_t *h, const char *buf, int idx) {
+  int arity;
+  char node[PHC__ATOM_MAX];
+  erlang_pid pid;
+  if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2) goto bad;
+  int cid = idx;
+  if (ei_skip_term(buf, &idx) < 0) goto bad;
+  int clen = idx - cid;
+  if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2 ||
+      ei_decode_atom(buf, &idx, node) < 0 || ei_decode_pid(buf, &idx, &pid) < 0)
+    goto bad;
+  if (phc__reg_update_pid(&h->reg, buf + cid, clen, node, &pid) != 0)
+    PHC_LOG_W(MOD, "%s: pid update for an unknown child dropped", h->id);
+  return;
+bad:
+  PHC_LOG_W(MOD, "%s: dropping a malformed child_process_pid_update_event",
+            h->id);
+}
+
+void phc__hub_apply_sync(phc__hub_t *h, const char *node, const char *buf,
+                         int idx, int detach) {
+  int n;
+  if (ei_decode_list_header(buf, &idx, &n) < 0) goto bad;
+  for (int i = 0; i < n; i++) {
+    int ta, cid;
+    if (ei_decode_tuple_header(buf, &idx, &ta) < 0 || ta != 3) goto bad;
+    int spec = idx;
+    if (ei_skip_term(buf, &idx) < 0) goto bad;
+    phc__reg_owner_t o;
+    int has_pid = ei_decode_pid(buf, &idx, &o.pid) == 0;
+    if (!has_pid && ei_skip_term(buf, &idx) < 0) goto bad;
+    int meta = idx;
+    if (ei_skip_term(buf, &idx) < 0) goto bad;
+    if (!has_pid || !map_get(buf, spec, "id", &cid)) continue;
+    snprintf(o.node, sizeof o.node, "%s", node);
+    phc__reg_merge(&h->reg, buf + cid, term_len(buf, cid), buf + spec,
+                   term_len(buf, spec), buf + meta, idx - meta, &o, 1);
+  }
+  PHC__UNUSED(detach);
+  return;
+bad:
+  PHC_LOG_W(MOD, "%s: dropping malformed sync data from %s", h->id, node);
+}
+
+/* {[{ChildSpec, Pid, Meta}], Node} */
+void phc__hub_on_sync_remote(phc__hub_t *h, const char *buf, int idx) {
+  int arity;
+  char node[PHC__ATOM_MAX];
+  if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2) goto bad;
+  int data = idx;
+  if (ei_skip_term(buf, &idx) < 0 || ei_decode_atom(buf, &idx, node) < 0)
+    goto bad;
+  phc__hub_apply_sync(h, node, buf, data, 0);
+  return;
+bad:
+  PHC_LOG_W(MOD, "%s: dropping a malformed sync_remote_children_event", h->id);
+}
+
+void phc__hub_enc_local_sync(phc__hub_t *h, ei_x_buff *x) {
+  phc__reg_row_t **v;
+  int n = phc__reg_sorted(&h->reg, &v), k = 0;
+  for (int i = 0; i < n; i++) k += phc__reg_owner(v[i], h->n->name) != NULL;
+  if (k) ei_x_encode_list_header(x, k);
+  for (int i = 0; i < n; i++) {
+    const phc__reg_owner_t *o = phc__reg_owner(v[i], h->n->name);
+    if (!o) continue;
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_append_buf(x, v[i]->spec, v[i]->spec_len);
+    ei_x_encode_pid(x, &o->pid);
+    ei_x_append_buf(x, v[i]->meta, v[i]->meta_len);
+  }
+  ei_x_encode_empty_list(x);
+  free(v);
+}
+
+/* ---- supervisor events ----------------------------------------------- */
+
+static void dispatch_pid_update(phc__hub_t *h, const char *cid, int clen,
+                                const erlang_pid *pid) {
+  ei_x_buff p;
+  ei_x_new(&p);
+  ei_x_encode_tuple_header(&p, 2);
+  ei_x_append_buf(&p, cid, clen);
+  ei_x_encode_tuple_header(&p, 2);
+  ei_x_encode_atom(&p, h->n->name);
+  ei_x_encode_pid(&p, pid);
+  phc__hub_dispatch(h, "child_process_pid_update_event", "global", p.buff,
+                    p.index);
+  ei_x_free(&p);
+}
+
+static void dispatch_self_exit(phc__hub_t *h, const char *cid, int clen) {
+  ei_x_buff p;
+  ei_x_new(&p);
+  ei_x_encode_tuple_header(&p, 3);
+  ei_x_encode_list_header(&p, 1);
+  ei_x_encode_tuple_header(&p, 3);
+  ei_x_append_buf(&p, cid, clen);
+  ei_x_encode_atom(&p, "self_exit");
+  ei_x_encode_atom(&p, h->n->name);
+  ei_x_encode_empty_list(&p);
+  ei_x_encode_atom(&p, h->n->name);
+  ei_x_encode_empty_list(&p);
+  phc__hub_dispatch(h, "children_unregistration_event", "global", p.buff,
+                    p.index);
+  ei_x_free(&p);
+}
+
+void phc__hub_mark_terminating(phc__hub_t *h, const char *id) {
+  phc__hub_term_t *t = phc__xcalloc(1, sizeof *t);
+  t->id = phc__xstrdup(id);
+  t->next = h->terminating;
+  h->terminating = t;
+}
+
+int phc__hub_take_terminating(phc__hub_t *h, const char *id) {
+  for (phc__hub_term_t **p = &h->terminating; *p; p = &(*p)->next) {
+    if (strcmp((*p)->id, id) != 0) continue;
+    phc__hub_term_t *t = *p;
+    *p = t->next;
+    free(t->id);
+    free(t);
+    return 1;
+  }
+  return 0;
+}
+
+void phc__hub_sup_event(phc__sup_t *sup, int event, const char *id,
+                        const phc_pid_t *old_pid, const phc_pid_t *new_pid,
+                        const char *reason, int len, void *arg) {
+  phc__hub_t *h = arg;
+  char cid[256];
+  PHC__UNUSED(sup);
+  PHC__UNUSED(old_pid);
+  PHC__UNUSED(reason);
+  PHC__UNUSED(len);
+  if (!id || h->leaving) return;
+  int clen = id_to_cid(id, cid, sizeof cid);
+  if (clen <= 0) return;
+  if (event == PHC__SUP_CHILD_RESTARTED) {
+    phc__reg_update_pid(&h->reg, cid, clen, h->n->name, new_pid);
+    dispatch_pid_update(h, cid, clen, new_pid);
+  } else if (event == PHC__SUP_CHILD_GONE) {
+    if (!phc__hub_take_terminating(h, id)) dispatch_self_exit(h, cid, clen);
+  }
+}

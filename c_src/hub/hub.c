@@ -1,0 +1,438 @@
+/* hub.c - hub lifecycle, the coordinator process and event dispatch. */
+#include "hub.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../proc/proc.h"
+
+#define MOD "hub"
+
+static const char *const events[] = {
+    "distribute_children_event",   "cluster_join_event",
+    "cluster_leave_event",         "sync_remote_children_event",
+    "children_registration_event", "children_unregistration_event",
+    "migration_add_event",         "child_process_pid_update_event"};
+
+#define LOCK_RESET_MS 60000 /* deadlock_recovery_timeout */
+
+phc__hub_t *phc__hub_find(phc_node_t *n, const char *id) {
+  for (phc__hub_t *h = n->hubs ? n->hubs->list : NULL; h; h = h->next)
+    if (!strcmp(h->id, id)) return h;
+  return NULL;
+}
+
+int phc__hub_has_node(const phc__hub_t *h, const char *node) {
+  for (int i = 0; i < h->nnodes; i++)
+    if (!strcmp(h->nodes[i], node)) return 1;
+  return 0;
+}
+
+/* ---- events ---------------------------------------------------------- */
+
+static int selected(const phc__hub_t *h, const erlang_pid *pid,
+                    const char *members) {
+  int local = !strcmp(pid->node, h->n->name);
+  if (!strcmp(members, "global")) return 1;
+  if (!strcmp(members, "local")) return local;
+  if (!strcmp(members, "external")) return !local;
+  return !strcmp(pid->node, members);
+}
+
+void phc__hub_dispatch(phc__hub_t *h, const char *event, const char *members,
+                       const char *payload, int len) {
+  erlang_pid pids[256];
+  int k = phc__pg_members(h->pg, event, pids, 256);
+  ei_x_buff x;
+  ei_x_new_with_version(&x);
+  ei_x_encode_tuple_header(&x, 2);
+  ei_x_encode_atom(&x, event);
+  ei_x_append_buf(&x, payload, len);
+  for (int i = 0; i < k; i++)
+    if (selected(h, &pids[i], members))
+      phc_send(h->n, &h->coord, &pids[i], x.buff, x.index);
+  ei_x_free(&x);
+}
+
+void phc__hub_cast(phc__hub_t *h, const char *node, const char *req, int len) {
+  ei_x_buff x;
+  ei_x_new_with_version(&x);
+  ei_x_encode_tuple_header(&x, 2);
+  ei_x_encode_atom(&x, "$gen_cast");
+  ei_x_append_buf(&x, req, len);
+  phc_send_name(h->n, &h->coord, node, h->id, x.buff, x.index);
+  ei_x_free(&x);
+}
+
+void phc__hub_hook(phc__hub_t *h, const char *key, const ei_x_buff *data) {
+  phc__hooks_dispatch(h->hooks, key, data->buff, data->index);
+}
+
+static void priority_hook(phc__hub_t *h, int prio, int reset) {
+  ei_x_buff d;
+  ei_x_new_with_version(&d);
+  ei_x_encode_tuple_header(&d, 2);
+  ei_x_encode_long(&d, prio);
+  ei_x_encode_map_header(&d, prio ? (reset ? 2 : 1) : 0);
+  if (prio) {
+    ei_x_encode_atom(&d, "local_priority_set");
+    ei_x_encode_atom(&d, "true");
+  }
+  if (prio && reset) {
+    ei_x_encode_atom(&d, "reset_after");
+    ei_x_encode_long(&d, LOCK_RESET_MS);
+  }
+  phc__hub_hook(h, "priority_state_updated_hook", &d);
+  ei_x_free(&d);
+}
+
+static void unlock_timeout(phc_node_t *n, void *arg) {
+  PHC__UNUSED(n);
+  phc__hub_t *h = arg;
+  h->unlock_timer = 0;
+  h->locked = 0;
+}
+
+void phc__hub_lock(phc__hub_t *h) {
+  h->locked = 1;
+  if (h->unlock_timer) phc__timer_cancel(h->n, h->unlock_timer);
+  h->unlock_timer = phc__timer_start(h->n, LOCK_RESET_MS, unlock_timeout, h);
+  priority_hook(h, 10, 1);
+}
+
+void phc__hub_unlock(phc__hub_t *h) {
+  if (h->unlock_timer) phc__timer_cancel(h->n, h->unlock_timer);
+  h->unlock_timer = 0;
+  h->locked = 0;
+  priority_hook(h, 0, 0);
+}
+
+static void announce_join(phc__hub_t *h) {
+  ei_x_buff p;
+  ei_x_new(&p);
+  ei_x_encode_atom(&p, h->n->name);
+  phc__hub_dispatch(h, "cluster_join_event", "external", p.buff, p.index);
+  ei_x_free(&p);
+}
+
+static void propagate(phc_node_t *n, void *arg) {
+  phc__hub_t *h = arg;
+  h->propagate_timer = 0;
+  if (h->leaving) return;
+  announce_join(h);
+  h->propagate_timer = phc__timer_start(n, h->discover_ms, propagate, h);
+}
+
+/* ---- the coordinator ------------------------------------------------- */
+
+static void reply_call(phc__hub_t *h, const char *buf, int idx) {
+  phc_from_t from;
+  int arity;
+  if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2 ||
+      ei_decode_pid(buf, &idx, &from.pid) < 0)
+    return;
+  int tag = idx;
+  if (ei_skip_term(buf, &idx) < 0 || idx - tag > (int)sizeof from.tag) return;
+  from.tag_len = idx - tag;
+  memcpy(from.tag, buf + tag, (size_t)from.tag_len);
+  ei_x_buff r;
+  ei_x_new_with_version(&r);
+  char atom[PHC__ATOM_MAX];
+  int t = idx, ta;
+  if (ei_decode_atom(buf, &t, atom) == 0 && !strcmp(atom, "ping")) {
+    ei_x_encode_atom(&r, "bong");
+  } else if (!strcmp(atom, "is_locked?")) {
+    ei_x_encode_atom(&r, h->locked ? "true" : "false");
+  } else if (!strcmp(atom, "is_partitioned?")) {
+    ei_x_encode_atom(&r, "false");
+  } else if (ei_decode_tuple_header(buf, &idx, &ta) == 0 && ta == 2 &&
+             ei_decode_atom(buf, &idx, atom) == 0 &&
+             !strcmp(atom, "get_nodes")) {
+    int n, inc = 0;
+    if (ei_decode_list_header(buf, &idx, &n) == 0)
+      for (int i = 0; i < n; i++) {
+        char o[PHC__ATOM_MAX];
+        if (ei_decode_atom(buf, &idx, o) == 0)
+          inc |= !strcmp(o, "include_local");
+        else if (ei_skip_term(buf, &idx) < 0)
+          break;
+      }
+    phc_hub_nodes((phc_hub_t *)h, inc, &r);
+  } else {
+    ei_x_encode_tuple_header(&r, 2);
+    ei_x_encode_atom(&r, "error");
+    ei_x_encode_atom(&r, "unknown_call");
+  }
+  phc_gen_reply(h->n, &from, r.buff, r.index);
+  ei_x_free(&r);
+}
+
+/* exec_cast {M, F, A}: HotSwap's handle_storage_update is kept for the
+ * child it names; DynamicQuorum's log is not used by Divergence. */
+static void on_exec_cast(phc__hub_t *h, const char *buf, int idx) {
+  int arity;
+  char m[PHC__ATOM_MAX], f[PHC__ATOM_MAX];
+  if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 3 ||
+      ei_decode_atom(buf, &idx, m) < 0 || ei_decode_atom(buf, &idx, f) < 0)
+    return;
+  if (strcmp(f, "handle_storage_update") != 0) {
+    PHC_LOG_D(MOD, "%s: exec_cast %s:%s ignored", h->id, m, f);
+    return;
+  }
+  /* A = [[{Cid, {State, Opts}}]] */
+  int n1, n2;
+  if (ei_decode_list_header(buf, &idx, &n1) < 0 || n1 != 1 ||
+      ei_decode_list_header(buf, &idx, &n2) < 0)
+    return;
+  for (int i = 0; i < n2; i++) {
+    int ta, sa;
+    if (ei_decode_tuple_header(buf, &idx, &ta) < 0 || ta != 2) return;
+    int c = idx;
+    if (ei_skip_term(buf, &idx) < 0) return;
+    int clen = idx - c;
+    if (ei_decode_tuple_header(buf, &idx, &sa) < 0 || sa != 2) return;
+    int s = idx;
+    if (ei_skip_term(buf, &idx) < 0) return;
+    phc__hub_handover_t *ho = phc__xcalloc(1, sizeof *ho);
+    ho->cid = memcpy(phc__xmalloc((size_t)clen), buf + c, (size_t)clen);
+    ho->cid_len = clen;
+    ho->state = phc__term_with_version(buf + s, idx - s, &ho->state_len);
+    ho->next = h->handovers;
+    h->handovers = ho;
+    if (ei_skip_term(buf, &idx) < 0) return;
+  }
+}
+
+static void on_cast(phc__hub_t *h, const char *buf, int idx) {
+  int arity;
+  char tag[PHC__ATOM_MAX];
+  if (ei_decode_tuple_header(buf, &idx, &arity) < 0 ||
+      ei_decode_atom(buf, &idx, tag) < 0)
+    goto bad;
+  if (arity == 3 && !strcmp(tag, "start_children")) {
+    int c = idx;
+    if (ei_skip_term(buf, &idx) < 0) goto bad;
+    phc__hub_start_handle(h, buf, c, idx, 0);
+  } else if (arity == 3 && !strcmp(tag, "stop_children")) {
+    int c = idx;
+    if (ei_skip_term(buf, &idx) < 0) goto bad;
+    phc__hub_stop_handle(h, buf, c, idx);
+  } else if (arity == 2 && !strcmp(tag, "exec_cast")) {
+    on_exec_cast(h, buf, idx);
+  } else {
+    goto bad;
+  }
+  return;
+bad:
+  PHC_LOG_W(MOD, "%s: dropping a cast it does not understand", h->id);
+}
+
+static void on_event(phc__hub_t *h, const char *ev, const char *buf, int idx) {
+  char node[PHC__ATOM_MAX];
+  int arity;
+  if (!strcmp(ev, "cluster_join_event")) {
+    if (ei_decode_atom(buf, &idx, node) == 0) phc__hub_join_node(h, node);
+  } else if (!strcmp(ev, "cluster_leave_event")) {
+    if (ei_decode_atom(buf, &idx, node) == 0) phc__hub_node_down(h, node);
+  } else if (!strcmp(ev, "migration_add_event")) {
+    if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2) return;
+    int c = idx;
+    if (ei_skip_term(buf, &idx) < 0) return;
+    phc__hub_lock(h);
+    phc__hub_start_handle(h, buf, c, idx, 1);
+  } else if (!strcmp(ev, "children_registration_event")) {
+    phc__hub_on_registration(h, buf, idx);
+  } else if (!strcmp(ev, "children_unregistration_event")) {
+    phc__hub_on_unregistration(h, buf, idx);
+  } else if (!strcmp(ev, "child_process_pid_update_event")) {
+    phc__hub_on_pid_update(h, buf, idx);
+  } else if (!strcmp(ev, "sync_remote_children_event")) {
+    phc__hub_on_sync_remote(h, buf, idx);
+  } else {
+    PHC_LOG_D(MOD, "%s: event %s ignored", h->id, ev);
+  }
+}
+
+static void coord_handle(phc_proc_t *self, const char *buf, int len) {
+  phc__hub_t *h = phc_proc_data(self);
+  int idx = 1, arity;
+  char tag[PHC__ATOM_MAX], node[PHC__ATOM_MAX];
+  PHC__UNUSED(len);
+  if (!h || ei_decode_tuple_header(buf, &idx, &arity) < 0 ||
+      ei_decode_atom(buf, &idx, tag) < 0)
+    goto bad;
+  if (!strcmp(tag, "$gen_cast") && arity == 2) {
+    on_cast(h, buf, idx);
+  } else if (!strcmp(tag, "$gen_call") && arity == 3) {
+    reply_call(h, buf, idx);
+  } else if (!strcmp(tag, "nodedown") && arity >= 2) {
+    if (ei_decode_atom(buf, &idx, node) == 0) phc__hub_node_down(h, node);
+  } else if (!strcmp(tag, "nodeup") || !strcmp(tag, "EXIT")) {
+    /* joins come through pg and cluster_join_event */
+  } else if (arity == 2 && !strncmp(tag + strlen(tag) - 6, "_event", 6)) {
+    on_event(h, tag, buf, idx);
+  } else {
+    goto bad;
+  }
+  return;
+bad:
+  PHC_LOG_W(MOD, "%s: unhandled message dropped", h ? h->id : "?");
+}
+
+static const phc_proc_ops_t coord_ops = {.name = "coordinator",
+                                         .handle_msg = coord_handle};
+
+static void sink_handle(phc_proc_t *self, const char *buf, int len) {
+  PHC__UNUSED(self);
+  PHC__UNUSED(buf);
+  PHC__UNUSED(len);
+}
+
+static const phc_proc_ops_t sink_ops = {.name = "event_queue",
+                                        .handle_msg = sink_handle};
+
+/* pg watcher: a coordinator of a visible peer joined cluster_join_event
+ * (ProcessHub's join_handlers). */
+static void on_pg_change(void *arg, const char *group, int joined,
+                         const erlang_pid *pids, int n) {
+  phc__hub_t *h = arg;
+  if (!joined || strcmp(group, "cluster_join_event") != 0) return;
+  const char *peers[256];
+  int k = phc_node_peers(h->n, peers, 256);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < k; j++)
+      if (!strcmp(pids[i].node, peers[j])) phc__hub_join_node(h, peers[j]);
+}
+
+/* ---- lifecycle ------------------------------------------------------- */
+
+static int spawn_registered(phc_node_t *n, const phc_proc_ops_t *ops,
+                            void *data, const char *name, erlang_pid *out) {
+  int rc = phc_spawn(n, ops, NULL, NULL, 0, out);
+  if (rc) return rc;
+  phc_proc_set_data(phc_proc_lookup(n, out), data);
+  return phc_register(n, name, out);
+}
+
+static int hub_procs_start(phc__hub_t *h) {
+  phc_node_t *n = h->n;
+  int rc = spawn_registered(n, &coord_ops, h, h->id, &h->coord);
+  if (rc) return rc;
+  phc_proc_t *cp = phc_proc_lookup(n, &h->coord);
+  phc_proc_trap_exit(cp, 1);
+  phc_monitor_nodes(cp, 1);
+  if ((rc = spawn_registered(n, &sink_ops, NULL, h->eq_name, &h->eq)) != 0)
+    return rc;
+  if ((rc = phc__pg_start(n, h->pg_name, &h->pg)) != 0) return rc;
+  phc__pg_watch(h->pg, on_pg_change, h);
+  phc__sup_config_t sc = {.max_restarts = 100, .max_seconds = 4,
+                          .on_event = phc__hub_sup_event, .arg = h};
+  return phc__sup_start(n, &sc, NULL, &h->sup, &h->sup_pid);
+}
+
+int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg,
+                  phc_hub_t **out) {
+  if (!cfg || !cfg->hub_id || !*cfg->hub_id ||
+      strlen(cfg->hub_id) > 200)
+    return PHC_EINVAL;
+  if (phc__hub_find(n, cfg->hub_id)) return PHC_EEXIST;
+  int rc = phc__hub_natives_register(n);
+  if (rc) return rc;
+  if (!n->hubs) n->hubs = phc__xcalloc(1, sizeof *n->hubs);
+  phc__hub_t *h = phc__xcalloc(1, sizeof *h);
+  h->n = n;
+  snprintf(h->id, sizeof h->id, "%s", cfg->hub_id);
+  snprintf(h->eq_name, sizeof h->eq_name, "hub.%.200s.event_queue", h->id);
+  snprintf(h->pg_name, sizeof h->pg_name, "hub.%.200s.event_queue_pg", h->id);
+  h->discover_ms = cfg->hubs_discover_interval ? cfg->hubs_discover_interval
+                                               : 10000;
+  h->sync_ms = cfg->sync_interval ? cfg->sync_interval : 15000;
+  int otp = cfg->ring_otp ? cfg->ring_otp : n->hubs->ring_otp;
+  h->ring_fixed = otp != 0;
+  phc__ring_init(&h->ring, otp >= 26 ? PHC_RING_OTP26 : PHC_RING_OTP25);
+  phc__ring_add(&h->ring, n->name);
+  snprintf(h->nodes[0], PHC__ATOM_MAX, "%s", n->name);
+  h->nnodes = 1;
+  phc__reg_init(&h->reg);
+  h->hooks = phc__hooks_new();
+  if (cfg->child_specs && cfg->child_specs_len > 1) {
+    h->static_specs = memcpy(phc__xmalloc((size_t)cfg->child_specs_len),
+                             cfg->child_specs, (size_t)cfg->child_specs_len);
+    h->static_specs_len = cfg->child_specs_len;
+  }
+  rc = hub_procs_start(h);
+  if (rc) {
+    PHC_LOG_E(MOD, "%s: cannot start: %s", h->id, phc_strerror(rc));
+    return rc; /* the node is unusable for this hub; the caller exits */
+  }
+  h->next = n->hubs->list;
+  n->hubs->list = h;
+  for (size_t i = 0; i < PHC__ARRAY_LEN(events); i++)
+    phc__pg_join(h->pg, events[i], &h->coord);
+  announce_join(h);
+  h->propagate_timer = phc__timer_start(n, h->discover_ms, propagate, h);
+  PHC_LOG_I(MOD, "hub %s started (ring encoding OTP %s)", h->id,
+            h->ring.enc == PHC_RING_OTP26 ? "26+" : "25");
+  if (out) *out = (phc_hub_t *)h;
+  return 0;
+}
+
+phc_hub_t *phc_hub_find(phc_node_t *n, const char *hub_id) {
+  return (phc_hub_t *)phc__hub_find(n, hub_id);
+}
+
+void phc_hub_stop(phc_hub_t *hub) {
+  phc__hub_t *h = (phc__hub_t *)hub;
+  if (!h || h->leaving) return;
+  phc__hub_leave(h);
+}
+
+void phc__hubs_stop_all(phc_node_t *n) {
+  for (phc__hub_t *h = n->hubs ? n->hubs->list : NULL; h; h = h->next)
+    phc_hub_stop((phc_hub_t *)h);
+}
+
+void phc__hubs_free(phc_node_t *n) {
+  if (!n->hubs) return;
+  phc__hub_t *h = n->hubs->list;
+  while (h) {
+    phc__hub_t *next = h->next;
+    phc__ring_free(&h->ring);
+    phc__reg_clear(&h->reg);
+    phc__hooks_free(h->hooks);
+    while (h->handovers) {
+      phc__hub_handover_t *ho = h->handovers;
+      h->handovers = ho->next;
+      free(ho->cid);
+      free(ho->state);
+      free(ho);
+    }
+    free(h->static_specs);
+    free(h);
+    h = next;
+  }
+  free(n->hubs);
+  n->hubs = NULL;
+}
+
+void phc__hubs_set_ring_otp(phc_node_t *n, int otp) {
+  if (!n->hubs) n->hubs = phc__xcalloc(1, sizeof *n->hubs);
+  n->hubs->ring_otp = otp;
+}
+
+/* A peer's OTP release became known: hubs whose encoding is not fixed
+ * follow it (25 and older: latin-1 atoms; 26+: UTF-8). */
+void phc__hubs_peer_release(phc_node_t *n, const char *peer, int release) {
+  phc__ring_enc_t enc = release >= 26 ? PHC_RING_OTP26 : PHC_RING_OTP25;
+  for (phc__hub_t *h = n->hubs ? n->hubs->list : NULL; h; h = h->next) {
+    if (h->ring_fixed || h->ring.enc == enc) continue;
+    if (h->nnodes > 1)
+      PHC_LOG_W(MOD, "%s: %s runs OTP %d; peers disagree on the ring's atom "
+                "encoding, following the newest peer", h->id, peer, release);
+    const char *names[PHC__HUB_MAX_NODES];
+    for (int i = 0; i < h->nnodes; i++) names[i] = h->nodes[i];
+    phc__ring_free(&h->ring);
+    phc__ring_init(&h->ring, enc);
+    phc__ring_set_nodes(&h->ring, names, (size_t)h->nnodes);
+  }
+}

@@ -1,0 +1,134 @@
+/* hub.h - one ProcessHub hub as phc runs it.
+ *
+ * A hub owns what a BEAM member's Initializer owns: the coordinator process
+ * registered as <HubId> (it takes the start_children / stop_children /
+ * exec_cast casts and the eight blockade events), a sink registered as
+ * 'hub.<HubId>.event_queue', the pg scope 'hub.<HubId>.event_queue_pg'
+ * (c_src/otp/pg), the hash ring (ring.h), the registry mirror
+ * (registry.h), the hook handlers (hooks.h), hub_nodes, and a one_for_one
+ * supervisor (c_src/proc/supervisor) hosting the C children that hash here.
+ *
+ * Everything a BEAM coordinator hands to tasks runs here synchronously, on
+ * the loop, in the order the messages arrive: a C node has no task to
+ * interleave, so handlers never race each other. Events are sent as plain
+ * {Event, Payload} messages to the pg members the blockade selection
+ * (global / local / external / [Node]) picks, exactly as blockade does.
+ * The handlers follow ProcessHub 0.4.1 with the default strategies:
+ * ConsistentHashing, Singularity, ColdSwap, PubSub, Divergence.
+ */
+#ifndef PHC_HUB_H
+#define PHC_HUB_H
+
+#include "../node.h"
+#include "../otp/pg.h"
+#include "../proc/supervisor.h"
+#include "hooks.h"
+#include "registry.h"
+#include "ring.h"
+
+#define PHC__HUB_MAX_NODES 64
+
+typedef struct phc__hub_s phc__hub_t;
+
+/* A handover state that arrived before its child (HotSwap exec_cast). */
+typedef struct phc__hub_handover_s {
+  char *cid;
+  int cid_len;
+  char *state; /* with version byte */
+  int state_len;
+  struct phc__hub_handover_s *next;
+} phc__hub_handover_t;
+
+typedef struct phc__hub_term_s { /* a child the hub is terminating */
+  char *id;
+  struct phc__hub_term_s *next;
+} phc__hub_term_t;
+
+struct phc__hub_s {
+  phc_node_t *n;
+  char id[PHC__ATOM_MAX];
+  char eq_name[PHC__ATOM_MAX];
+  char pg_name[PHC__ATOM_MAX];
+  erlang_pid coord;
+  erlang_pid eq;
+  phc__pg_t *pg;
+  phc__ring_t ring;
+  int ring_fixed;       /* encoding given by config, not by peers */
+  char nodes[PHC__HUB_MAX_NODES][PHC__ATOM_MAX]; /* hub_nodes, in order */
+  int nnodes;
+  phc__reg_t reg;
+  phc__hooks_t *hooks;
+  phc__sup_t *sup;
+  erlang_pid sup_pid;
+  int locked;
+  int leaving;
+  unsigned discover_ms;
+  unsigned sync_ms;
+  uint64_t propagate_timer;
+  uint64_t unlock_timer;
+  phc__hub_handover_t *handovers;
+  phc__hub_term_t *terminating;
+  char *static_specs; /* encoded list with version byte, or NULL */
+  int static_specs_len;
+  phc__hub_t *next;
+};
+
+struct phc__hubs_s {
+  phc__hub_t *list;
+  int ring_otp; /* 0 auto, 25 or 26: forced encoding for new hubs */
+};
+
+/* ---- hub.c: lifecycle, events ---------------------------------------- */
+
+phc__hub_t *phc__hub_find(phc_node_t *n, const char *id);
+/* Send {Event, Payload} (payload: encoded, no version byte) to the pg
+ * members of group Event picked by members: "global", "local",
+ * "external", or a node name (members_node). */
+void phc__hub_dispatch(phc__hub_t *h, const char *event, const char *members,
+                       const char *payload, int len);
+/* Send {'$gen_cast', Req} to {HubId, node}. req: no version byte. */
+void phc__hub_cast(phc__hub_t *h, const char *node, const char *req, int len);
+void phc__hub_lock(phc__hub_t *h);
+void phc__hub_unlock(phc__hub_t *h);
+void phc__hub_hook(phc__hub_t *h, const char *key, const ei_x_buff *data);
+int phc__hub_has_node(const phc__hub_t *h, const char *node);
+
+/* ---- handle.c: StartHandle, StopHandle, registry events -------------- */
+
+/* {start_children, Children, Opts} cast or migration_add_event. children
+ * and opts point into buf (no version byte). */
+void phc__hub_start_handle(phc__hub_t *h, const char *buf, int children_idx,
+                           int opts_idx, int is_migration);
+void phc__hub_stop_handle(phc__hub_t *h, const char *buf, int children_idx,
+                          int opts_idx);
+void phc__hub_on_registration(phc__hub_t *h, const char *buf, int idx);
+void phc__hub_on_unregistration(phc__hub_t *h, const char *buf, int idx);
+void phc__hub_on_pid_update(phc__hub_t *h, const char *buf, int idx);
+void phc__hub_on_sync_remote(phc__hub_t *h, const char *buf, int idx);
+/* Apply a peer's full local child list (PubSub sync, sync_remote):
+ * list of {ChildSpec, Pid, Meta}; detach: drop the peer from rows it no
+ * longer lists. */
+void phc__hub_apply_sync(phc__hub_t *h, const char *node, const char *buf,
+                         int idx, int detach);
+/* Supervisor callback: a child restarted or ended. */
+void phc__hub_sup_event(phc__sup_t *sup, int event, const char *id,
+                        const phc_pid_t *old_pid, const phc_pid_t *new_pid,
+                        const char *reason, int len, void *arg);
+/* Terminate a local child without telling anyone (migration, leave). */
+int phc__hub_terminate_local(phc__hub_t *h, const char *cid, int cid_len);
+void phc__hub_mark_terminating(phc__hub_t *h, const char *id);
+int phc__hub_take_terminating(phc__hub_t *h, const char *id);
+/* Encode [{ChildSpec, Pid, Meta}] for the local children. */
+void phc__hub_enc_local_sync(phc__hub_t *h, ei_x_buff *x);
+
+/* ---- cluster.c: joins, leaves, redistribution ------------------------ */
+
+void phc__hub_join_node(phc__hub_t *h, const char *node);
+void phc__hub_node_down(phc__hub_t *h, const char *node);
+void phc__hub_leave(phc__hub_t *h);
+
+/* ---- api.c: ProcessHub functions for erpc, and the C API ------------- */
+
+int phc__hub_natives_register(phc_node_t *n);
+
+#endif /* PHC_HUB_H */
