@@ -50,6 +50,7 @@ static phc__timer_t *timer_new(phc_node_t *n, unsigned ms) {
     return NULL;
   }
   TAILQ_INSERT_TAIL(&n->rt->timers, t, all);
+  uv_update_time(n->loop); /* count from now, not from the loop's last tick */
   uv_timer_start(&t->h, timer_fire, ms, 0);
   return t;
 }
