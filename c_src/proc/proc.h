@@ -14,6 +14,27 @@
  * in through the phc__proc_in_* functions, which the node calls after the
  * dist layer decoded a control message. All terms passed here are encoded
  * terms that start with the version byte 131.
+ *
+ * Details the public API (phc.h) leaves open, as implemented here:
+ * - Pids use 15-bit numbers and 13-bit serials (any peer accepts them), so
+ *   at most 32767 processes live at once; a dead pid comes back only after
+ *   2^28 spawns. <Node.0.0> is the node itself: the sender of phc_exit()
+ *   and phc_gen_reply() when there is no calling process.
+ * - phc_spawn() returns 0 once the process existed, even if init ended it.
+ * - phc_link() to a dead local pid returns PHC_ENOPROC and, as on the BEAM,
+ *   also sends the caller an exit signal noproc.
+ * - phc_send() to a dead pid drops the message and returns 0;
+ *   phc_send_name() to an unknown local name drops it and returns
+ *   PHC_ENOPROC; an unknown local alias drops silently.
+ * - phc_cancel_timer() returns PHC_ENOPROC when the timer already fired,
+ *   was cancelled or never existed. send_after timers aimed at a local pid
+ *   die with that process.
+ * - Monitoring a remote pid or name whose node cannot be reached (the
+ *   remote table's monitor() fails) gives DOWN noconnection at once.
+ * - gen_server processes (gen_server.c) trap exits and keep their own
+ *   state in the process data: child types must not call
+ *   phc_proc_set_data() on them.
+ * - The one_for_one supervisor is in supervisor.h.
  */
 #ifndef PHC_PROC_H
 #define PHC_PROC_H
@@ -57,7 +78,8 @@ typedef struct phc__remote_ops_s {
 /* Set up n->rt. n->loop, n->name and n->creation must be set. */
 int phc__rt_init(phc_node_t *n);
 /* Kill every process (reason shutdown), stop timers, free n->rt. Handles
- * are closed; run the loop once more to let their callbacks finish. */
+ * are closed; run the loop once more to let their callbacks finish. Do not
+ * call it from inside a process callback. */
 void phc__rt_close(phc_node_t *n);
 /* Number of live processes (for tests and memory figures). */
 size_t phc__rt_count(const phc_node_t *n);
