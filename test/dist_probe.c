@@ -33,6 +33,52 @@ static void on_down(void *ctx, const char *peer, int was_up) {
   fflush(stdout);
 }
 
+static phc__dist_t *g_d;
+static uint32_t g_creation;
+static int g_argc;
+static char **g_argv;
+
+/* Send hello (REG_SEND to phc_probe) to every PEER; with PHC_PROBE_GARBAGE
+ * set, follow it with a malformed control term. */
+static void send_all(uv_timer_t *t) {
+  (void)t;
+  for (int i = 4; i < g_argc; i++) {
+    ei_x_buff ctrl, msg;
+    erlang_pid from = {0};
+    snprintf(from.node, sizeof from.node, "%s", g_argv[1]);
+    from.num = 1;
+    from.creation = g_creation;
+    ei_x_new_with_version(&ctrl);
+    ei_x_encode_tuple_header(&ctrl, 4);
+    ei_x_encode_long(&ctrl, 6);
+    ei_x_encode_pid(&ctrl, &from);
+    ei_x_encode_atom(&ctrl, "");
+    ei_x_encode_atom(&ctrl, "phc_probe");
+    ei_x_new_with_version(&msg);
+    ei_x_encode_atom(&msg, "hello");
+    int rc = phc__dist_send(g_d, g_argv[i], ctrl.buff, ctrl.index, msg.buff,
+                            msg.index);
+    printf("SEND %s rc=%d\n", g_argv[i], rc);
+    if (getenv("PHC_PROBE_GARBAGE")) {
+      static const char junk[] = {(char)131, 104, 9, 97};
+      rc = phc__dist_send(g_d, g_argv[i], junk, sizeof junk, NULL, 0);
+      printf("GARBAGE %s rc=%d\n", g_argv[i], rc);
+    }
+    ei_x_free(&ctrl);
+    ei_x_free(&msg);
+  }
+}
+
+static void on_closed(void *arg) {
+  (void)arg;
+  printf("CLOSED\n");
+}
+
+static void stop_now(uv_timer_t *t) {
+  uv_close((uv_handle_t *)t, NULL);
+  phc__dist_close(g_d, on_closed, NULL);
+}
+
 int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr, "usage: %s NAME COOKIE TICKTIME [PEER...]\n", argv[0]);
@@ -49,25 +95,25 @@ int main(int argc, char **argv) {
   int rc = phc__dist_start(d, &creation);
   printf("START rc=%d creation=%u\n", rc, (unsigned)creation);
   if (rc < 0) return 1;
-  for (int i = 4; i < argc; i++) {
-    ei_x_buff ctrl, msg;
-    erlang_pid from = {0};
-    snprintf(from.node, sizeof from.node, "%s", argv[1]);
-    from.num = 1;
-    from.creation = creation;
-    ei_x_new_with_version(&ctrl);
-    ei_x_encode_tuple_header(&ctrl, 4);
-    ei_x_encode_long(&ctrl, 6);
-    ei_x_encode_pid(&ctrl, &from);
-    ei_x_encode_atom(&ctrl, "");
-    ei_x_encode_atom(&ctrl, "phc_probe");
-    ei_x_new_with_version(&msg);
-    ei_x_encode_atom(&msg, "hello");
-    rc = phc__dist_send(d, argv[i], ctrl.buff, ctrl.index, msg.buff, msg.index);
-    printf("SEND %s rc=%d\n", argv[i], rc);
-    ei_x_free(&ctrl);
-    ei_x_free(&msg);
+  g_d = d;
+  g_creation = creation;
+  g_argc = argc;
+  g_argv = argv;
+  const char *delay = getenv("PHC_PROBE_DELAY");
+  uv_timer_t t;
+  uv_timer_init(loop, &t);
+  uv_timer_start(&t, send_all, delay ? (uint64_t)atoi(delay) : 0, 0);
+  const char *stop = getenv("PHC_PROBE_STOP_MS");
+  uv_timer_t st;
+  if (stop) {
+    uv_timer_init(loop, &st);
+    uv_timer_start(&st, stop_now, (uint64_t)atoi(stop), 0);
   }
   uv_run(loop, UV_RUN_DEFAULT);
+  if (!stop) return 0;
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(loop, UV_RUN_DEFAULT);
+  phc__dist_free(d);
+  printf("LOOP DONE rc=%d\n", uv_loop_close(loop));
   return 0;
 }

@@ -62,6 +62,7 @@ struct conn_s {
   phc__reasm_t reasm;
   TAILQ_HEAD(, qmsg_s) queue;
   uint64_t peer_flags;
+  int took_over; /* won a simultaneous connect: holds the queue */
   int takeover; /* replaces the up connection to the same peer ("alive") */
   /* ticks, as dist_util:send_tick/2 */
   uint64_t reads, writes;
@@ -210,7 +211,8 @@ static void conn_fail(conn_t *c, int level, const char *why) {
   if (c->state == C_CLOSING) return;
   phc__dist_t *d = c->d;
   int was_up = c->state == C_UP;
-  int report = c->in_table && (was_up || c->outgoing || !TAILQ_EMPTY(&c->queue));
+  int report = c->in_table &&
+               (was_up || c->outgoing || c->took_over || !TAILQ_EMPTY(&c->queue));
   char peer[PHC__ATOM_MAX];
   snprintf(peer, sizeof peer, "%s", c->peer[0] ? c->peer : "(unnamed peer)");
   int queued = 0;
@@ -220,8 +222,9 @@ static void conn_fail(conn_t *c, int level, const char *why) {
   if (!was_up && queued)
     snprintf(drop, sizeof drop, " (%d queued message(s) dropped)", queued);
   phc__log(level, MOD, "%s %s: %s%s",
-           was_up ? "connection to" : c->outgoing ? "cannot connect to"
-                                                  : "handshake with",
+           was_up ? "connection to"
+           : (c->outgoing || c->took_over) ? "cannot connect to"
+                                           : "handshake with",
            peer, why, drop);
   conn_close(c);
   if (report && !d->closing && d->cb.on_nodedown)
@@ -356,7 +359,7 @@ static int decide_status(conn_t *c) {
   PHC_LOG_D(MOD, "simultaneous connect with %s: taking the incoming one",
             c->peer);
   TAILQ_CONCAT(&c->queue, &o->queue, link);
-  c->outgoing = 1; /* a failure now is a failed connect to report */
+  c->took_over = 1; /* a failure now is a failed connect to report */
   conn_close(o);
   table_put(c);
   return PHC__HS_ST_OK_SIMULTANEOUS;

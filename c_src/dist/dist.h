@@ -11,6 +11,29 @@
  * connection (epmd PORT_PLEASE2, then the handshake) and queues the data
  * until it is up; if the connection cannot be made the queue is dropped and
  * on_nodedown reports it with was_up 0.
+ *
+ * Notes for the node glue:
+ * - on_message buffers (ctrl, payload) are owned by dist and valid only
+ *   during the call; copy what you keep. Messages arrive in order per peer.
+ *   ctrl is structurally valid ETF (bounds-checked) but not yet checked as a
+ *   control tuple: if phc__ctrl_decode() refuses it, log and call
+ *   phc__dist_disconnect(), as OTP does with a bad control message.
+ * - Callbacks may call any phc__dist_* function, including send/disconnect.
+ * - phc__dist_send() copies its input. While a peer is being connected the
+ *   data waits in a per-peer queue (unbounded); when the handshake
+ *   completes the queue is written first, then on_nodeup runs. A failed
+ *   connect drops the queue (one log line) and calls on_nodedown(peer, 0).
+ *   Sending to our own name is PHC_EINVAL.
+ * - Messages go out in the 131 68 0 header form (what OTP wants once
+ *   FRAGMENTS is negotiated); phc never fragments what it sends.
+ * - on_nodedown is not called for connections closed by phc__dist_close(),
+ *   nor for incoming handshakes that fail (wrong cookie: one warn line)
+ *   unless that connection had taken over our own simultaneous connect
+ *   (then was_up 0). phc__dist_disconnect() does call it.
+ * - phc__dist_start() runs the loop (UV_RUN_ONCE) until epmd answers, so
+ *   other handles on the loop may run meanwhile.
+ * - phc__dist_free() only frees memory: call phc__dist_close() first and
+ *   let the loop run until done() fires (a never-started dist too).
  */
 #ifndef PHC_DIST_H
 #define PHC_DIST_H
