@@ -37,6 +37,9 @@ struct phc_node_s {
 
   const struct phc__remote_ops_s *remote;
   void *remote_ctx;
+  /* Set by the hub module when it starts its first hub, so the node can
+   * free the hubs without knowing about them. */
+  void (*hubs_free)(phc_node_t *n);
 };
 
 #endif /* PHC_NODE_H */

@@ -13,11 +13,16 @@
 #include "phc.h"
 
 #define MAX_CONNECT 64
+#define MAX_HUBS 16
 
 typedef struct cli_s {
   phc_node_config_t cfg;
   const char *connect[MAX_CONNECT];
   int nconnect;
+  phc_hub_config_t hubs[MAX_HUBS];
+  int nhubs;
+  unsigned discover_ms, sync_ms;
+  int ring_otp;
   int log_level;
 } cli_t;
 
@@ -32,6 +37,12 @@ static const char usage[] =
     "  -kernel net_ticktime N net tick time in seconds (default 60)\n"
     "  -port N                listen port (default: any free port)\n"
     "  -loglevel LEVEL        error | warn | info | debug (default info)\n"
+    "  -hub HUB_ID            join (or start) the ProcessHub hub HUB_ID "
+    "(repeatable)\n"
+    "  -hubs_discover_interval MS  cluster_join_event period (default 10000)\n"
+    "  -sync_interval MS      PubSub sync period (default 15000)\n"
+    "  -ring_otp 25|26        atom encoding the ring hashes with (default: "
+    "follow the peers)\n"
     "  -h, --help             this text\n";
 
 static int bad(const char *fmt, const char *arg) {
@@ -95,6 +106,20 @@ static int parse_args(int argc, char **argv, cli_t *cli) {
       if ((cli->log_level = phc_log_parse_level(val)) < 0)
         return bad("-loglevel must be error, warn, info or debug, not '%s'",
                    val ? val : "");
+    } else if (!strcmp(a, "-hub")) {
+      if (!(val = need(argc, argv, &i)) || !*val || strlen(val) > 200)
+        return bad("%s needs a hub id (an atom name of at most 200 bytes)", a);
+      if (cli->nhubs == MAX_HUBS) return bad("%s: too many hubs", a);
+      cli->hubs[cli->nhubs++].hub_id = val;
+    } else if (!strcmp(a, "-hubs_discover_interval") ||
+               !strcmp(a, "-sync_interval")) {
+      if (parse_uint(need(argc, argv, &i), 86400000, &v) || v == 0)
+        return bad("%s needs a positive number of milliseconds", a);
+      *(a[1] == 'h' ? &cli->discover_ms : &cli->sync_ms) = (unsigned)v;
+    } else if (!strcmp(a, "-ring_otp")) {
+      if (parse_uint(need(argc, argv, &i), 99, &v) || v < 20)
+        return bad("%s", "-ring_otp needs an OTP release such as 25 or 26");
+      cli->ring_otp = (int)v;
     } else {
       return bad("unknown flag '%s'", a);
     }
@@ -105,15 +130,45 @@ static int parse_args(int argc, char **argv, cli_t *cli) {
 
 typedef struct app_s {
   phc_node_t *node;
+  cli_t *cli;
   uv_signal_t sigterm, sigint;
+  uv_timer_t linger;
 } app_t;
 
+static void on_linger(uv_timer_t *t) {
+  app_t *app = t->data;
+  uv_close((uv_handle_t *)&app->linger, NULL);
+  phc_node_stop(app->node);
+}
+
+/* Leave every hub first (the peers restart our children), give those
+ * messages a moment on the wire, then stop the node. */
 static void on_signal(uv_signal_t *h, int signum) {
   app_t *app = h->data;
   fprintf(stderr, "phc-node: signal %d, stopping\n", signum);
   uv_close((uv_handle_t *)&app->sigterm, NULL);
   uv_close((uv_handle_t *)&app->sigint, NULL);
-  phc_node_stop(app->node);
+  for (int i = 0; i < app->cli->nhubs; i++)
+    phc_hub_stop(phc_hub_find(app->node, app->cli->hubs[i].hub_id));
+  uv_timer_init(phc_node_loop(app->node), &app->linger);
+  app->linger.data = app;
+  uv_timer_start(&app->linger, on_linger, app->cli->nhubs ? 300 : 0, 0);
+}
+
+static int start_hubs(app_t *app) {
+  cli_t *cli = app->cli;
+  for (int i = 0; i < cli->nhubs; i++) {
+    cli->hubs[i].hubs_discover_interval = cli->discover_ms;
+    cli->hubs[i].sync_interval = cli->sync_ms;
+    cli->hubs[i].ring_otp = cli->ring_otp;
+    int rc = phc_hub_start(app->node, &cli->hubs[i], NULL);
+    if (rc) {
+      fprintf(stderr, "phc-node: cannot start hub %s: %s\n",
+              cli->hubs[i].hub_id, phc_strerror(rc));
+      return rc;
+    }
+  }
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -124,7 +179,7 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 
   uv_loop_t *loop = uv_default_loop();
-  app_t app;
+  app_t app = {.cli = &cli};
   int rc = phc_node_new(&app.node, loop, &cli.cfg);
   if (rc) {
     fprintf(stderr, "phc-node: cannot create node: %s\n", phc_strerror(rc));
@@ -138,6 +193,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < cli.nconnect; i++)
     if (phc_node_connect(app.node, cli.connect[i]) != 0)
       fprintf(stderr, "phc-node: cannot connect to %s\n", cli.connect[i]);
+  if (start_hubs(&app) != 0) return 1;
 
   uv_signal_init(loop, &app.sigterm);
   uv_signal_init(loop, &app.sigint);

@@ -16,6 +16,8 @@ static const char *const events[] = {
 
 #define LOCK_RESET_MS 60000 /* deadlock_recovery_timeout */
 
+void phc__hubs_free(phc_node_t *n);
+
 phc__hub_t *phc__hub_find(phc_node_t *n, const char *id) {
   for (phc__hub_t *h = n->hubs ? n->hubs->list : NULL; h; h = h->next)
     if (!strcmp(h->id, id)) return h;
@@ -339,6 +341,7 @@ int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg,
   int rc = phc__hub_natives_register(n);
   if (rc) return rc;
   if (!n->hubs) n->hubs = phc__xcalloc(1, sizeof *n->hubs);
+  n->hubs_free = phc__hubs_free;
   phc__hub_t *h = phc__xcalloc(1, sizeof *h);
   h->n = n;
   snprintf(h->id, sizeof h->id, "%s", cfg->hub_id);

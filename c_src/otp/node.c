@@ -368,6 +368,7 @@ void phc_node_stop(phc_node_t *n) {
 
 void phc_node_free(phc_node_t *n) {
   if (!n) return;
+  if (n->hubs_free) n->hubs_free(n);
   if (n->dist) phc__dist_free(n->dist);
   free(n);
 }
