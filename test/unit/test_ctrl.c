@@ -337,6 +337,14 @@ static void test_roundtrip(void **s) {
   assert_memory_equal(c.spawn_result, res.buff, res.index);
   phc__ctrl_clear(&c);
 
+  /* a zeroed (never ei_x_new'ed) buffer works too */
+  ei_x_buff z;
+  memset(&z, 0, sizeof z);
+  assert_int_equal(phc__ctrl_enc_link(&z, &a, &b), 0);
+  assert_int_equal(phc__ctrl_decode(z.buff, z.index, NULL, 0, &c), 0);
+  assert_int_equal(c.op, PHC_DOP_LINK);
+  ei_x_free(&z);
+
   /* a reason without version byte is refused */
   assert_int_equal(phc__ctrl_enc_exit(&x, &a, &b, reason.buff + 1, reason.index - 1, 0), PHC_EINVAL);
   ei_x_free(&res);
