@@ -214,7 +214,8 @@ void phc__hub_leave(phc__hub_t *h) {
   hook_atom(h, "coordinator_shutdown_hook", "shutdown");
   h->leaving = 1;
   if (h->propagate_timer) phc__timer_cancel(h->n, h->propagate_timer);
-  h->propagate_timer = 0;
+  if (h->sync_timer) phc__timer_cancel(h->n, h->sync_timer);
+  h->propagate_timer = h->sync_timer = 0;
   phc__ring_remove(&h->ring, me);
   ei_x_buff p;
   ei_x_new(&p);

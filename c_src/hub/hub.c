@@ -41,6 +41,23 @@ static int selected(const phc__hub_t *h, const erlang_pid *pid,
   return !strcmp(pid->node, members);
 }
 
+/* Hub nodes that have no member in the group yet (our pg view lags a
+ * peer's join by one round trip) get the event by name, {HubId, Node}:
+ * coordinators do not check the sender, so the effect is the same. */
+static void dispatch_by_name(phc__hub_t *h, const char *members,
+                             const erlang_pid *pids, int k,
+                             const ei_x_buff *x) {
+  for (int i = 0; i < h->nnodes; i++) {
+    const char *node = h->nodes[i];
+    int local = !strcmp(node, h->n->name), seen = 0;
+    if (local || (strcmp(members, "global") && strcmp(members, "external") &&
+                  strcmp(members, node)))
+      continue;
+    for (int j = 0; j < k && !seen; j++) seen = !strcmp(pids[j].node, node);
+    if (!seen) phc_send_name(h->n, &h->coord, node, h->id, x->buff, x->index);
+  }
+}
+
 void phc__hub_dispatch(phc__hub_t *h, const char *event, const char *members,
                        const char *payload, int len) {
   erlang_pid pids[256];
@@ -53,6 +70,8 @@ void phc__hub_dispatch(phc__hub_t *h, const char *event, const char *members,
   for (int i = 0; i < k; i++)
     if (selected(h, &pids[i], members))
       phc_send(h->n, &h->coord, &pids[i], x.buff, x.index);
+  if (strcmp(event, "cluster_join_event") != 0)
+    dispatch_by_name(h, members, pids, k, &x);
   ei_x_free(&x);
 }
 
@@ -115,6 +134,26 @@ static void announce_join(phc__hub_t *h) {
   ei_x_encode_atom(&p, h->n->name);
   phc__hub_dispatch(h, "cluster_join_event", "external", p.buff, p.index);
   ei_x_free(&p);
+}
+
+/* PubSub's periodic sync reaches BEAM nodes by closures phc cannot send;
+ * instead phc re-sends its local children as sync_remote_children_event,
+ * which BEAM members merge (add or update only). */
+static void sync_tick(phc_node_t *n, void *arg) {
+  phc__hub_t *h = arg;
+  h->sync_timer = 0;
+  if (h->leaving) return;
+  if (!h->locked) {
+    ei_x_buff p;
+    ei_x_new(&p);
+    ei_x_encode_tuple_header(&p, 2);
+    phc__hub_enc_local_sync(h, &p);
+    ei_x_encode_atom(&p, n->name);
+    phc__hub_dispatch(h, "sync_remote_children_event", "external", p.buff,
+                      p.index);
+    ei_x_free(&p);
+  }
+  h->sync_timer = phc__timer_start(n, h->sync_ms, sync_tick, h);
 }
 
 static void propagate(phc_node_t *n, void *arg) {
@@ -374,6 +413,7 @@ int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg,
     phc__pg_join(h->pg, events[i], &h->coord);
   announce_join(h);
   h->propagate_timer = phc__timer_start(n, h->discover_ms, propagate, h);
+  h->sync_timer = phc__timer_start(n, h->sync_ms, sync_tick, h);
   PHC_LOG_I(MOD, "hub %s started (ring encoding OTP %s)", h->id,
             h->ring.enc == PHC_RING_OTP26 ? "26+" : "25");
   if (out) *out = (phc_hub_t *)h;

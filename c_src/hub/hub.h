@@ -65,6 +65,7 @@ struct phc__hub_s {
   unsigned discover_ms;
   unsigned sync_ms;
   uint64_t propagate_timer;
+  uint64_t sync_timer;
   uint64_t unlock_timer;
   phc__hub_handover_t *handovers;
   phc__hub_term_t *terminating;

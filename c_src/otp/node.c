@@ -274,8 +274,9 @@ static void on_message(void *ctx, const char *peer, const char *ctrl,
   phc_node_t *n = ctx;
   phc__ctrl_t c;
   if (phc__ctrl_decode(ctrl, ctrl_len, payload, payload_len, &c) != 0) {
-    PHC_LOG_W(MOD, "dropping undecodable control message (%d bytes) from %s",
-              ctrl_len, peer);
+    PHC_LOG_W(MOD, "undecodable control message (%d bytes) from %s: "
+              "disconnecting it", ctrl_len, peer);
+    phc__dist_disconnect(n->dist, peer);
     return;
   }
   dispatch_ctrl(n, peer, &c);
