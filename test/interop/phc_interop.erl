@@ -57,10 +57,17 @@ ensure_epmd() ->
 %% $PHC_NODE, else build/phc-node next to this source tree.
 phc_path() ->
     case os:getenv("PHC_NODE", "") of
-        "" ->
-            Here = filename:dirname(?FILE),
-            filename:absname(filename:join([Here, "..", "..", "build", "phc-node"]));
+        "" -> filename:join([repo_root(), "build", "phc-node"]);
         P -> P
+    end.
+
+%% The source tree: two levels above this file, or, when rebar3 compiled a
+%% copy under _build/, the directory that holds _build.
+repo_root() ->
+    Parts = filename:split(filename:absname(?FILE)),
+    case lists:splitwith(fun(P) -> P =/= "_build" end, Parts) of
+        {Root, ["_build" | _]} -> filename:join(Root);
+        _ -> filename:join(lists:sublist(Parts, length(Parts) - 3))
     end.
 
 unique_name(Prefix) ->
