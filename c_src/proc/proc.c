@@ -359,14 +359,27 @@ static void send_down_atom(phc_proc_t *w, const erlang_ref *ref,
 
 /* ---- links -------------------------------------------------------------- */
 
+static void link_key(const erlang_pid *pid, unsigned key[3]) {
+  unsigned h = 2166136261u; /* FNV-1a of the node name */
+  for (const char *c = pid->node; *c; c++) h = (h ^ (unsigned char)*c) * 16777619u;
+  key[0] = pid->num;
+  key[1] = pid->serial;
+  key[2] = h;
+}
+
 static phc__link_t *link_find(phc_proc_t *p, const erlang_pid *other) {
-  phc__link_t *l;
-  TAILQ_FOREACH(l, &p->links, next)
+  unsigned key[3];
+  phc__link_t *l = NULL;
+  link_key(other, key);
+  HASH_FIND(hh, p->link_idx, key, sizeof key, l);
+  if (!l || phc_pid_eq(&l->other, other)) return l;
+  TAILQ_FOREACH(l, &p->links, next) /* a key collision: look everywhere */
   if (phc_pid_eq(&l->other, other)) return l;
   return NULL;
 }
 
 static void link_del(phc_proc_t *p, phc__link_t *l) {
+  HASH_DEL(p->link_idx, l);
   TAILQ_REMOVE(&p->links, l, next);
   free(l);
 }
@@ -381,6 +394,8 @@ static int link_add(phc_proc_t *p, const erlang_pid *other) {
   }
   l = phc__xcalloc(1, sizeof *l);
   l->other = *other;
+  link_key(other, l->key);
+  HASH_ADD(hh, p->link_idx, key, sizeof l->key, l);
   TAILQ_INSERT_TAIL(&p->links, l, next);
   return 1;
 }

@@ -50,6 +50,8 @@ typedef struct phc__msg_s {
 
 typedef struct phc__link_s {
   TAILQ_ENTRY(phc__link_s) next;
+  UT_hash_handle hh; /* p->link_idx, by key */
+  unsigned key[3];   /* num, serial, hash of the node name */
   erlang_pid other;
   uint64_t unlinking; /* nonzero: UNLINK_ID sent with this id, awaiting ack */
 } phc__link_t;
@@ -133,6 +135,7 @@ struct phc_proc_s {
   STAILQ_HEAD(, phc__msg_s) mbox;
   size_t mbox_len;
   TAILQ_HEAD(, phc__link_s) links;
+  phc__link_t *link_idx; /* uthash over links: a supervisor has thousands */
   TAILQ_HEAD(, phc__mon_out_s) mons_out;
   TAILQ_HEAD(, phc__mon_in_s) mons_in;
   TAILQ_HEAD(, phc__alias_s) aliases;

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <sys/queue.h>
+#include <uthash.h>
 
 #include "proc_int.h"
 
@@ -23,6 +24,9 @@ typedef struct sup_child_s {
   int terminating;
   int has_timer;
   erlang_ref timer;
+  unsigned pidkey[2]; /* num, serial: the by_pid index key while running */
+  int pid_indexed;
+  UT_hash_handle hh_id, hh_pid;
 } sup_child_t;
 
 struct phc__sup_s {
@@ -33,6 +37,8 @@ struct phc__sup_s {
   int has_parent;
   phc__sup_config_t cfg;
   TAILQ_HEAD(sup_child_head, sup_child_s) children;
+  sup_child_t *by_id;  /* uthash on id */
+  sup_child_t *by_pid; /* uthash on pidkey, running children only */
   uint64_t *restarts; /* ms timestamps within the period */
   int nrestarts;
   int stopping;
@@ -45,20 +51,35 @@ static const phc_proc_ops_t sup_ops;
 /* ---- children ----------------------------------------------------------- */
 
 static sup_child_t *child_by_id(phc__sup_t *s, const char *id) {
-  sup_child_t *c;
-  TAILQ_FOREACH(c, &s->children, next)
-  if (strcmp(c->id, id) == 0) return c;
-  return NULL;
+  sup_child_t *c = NULL;
+  HASH_FIND(hh_id, s->by_id, id, strlen(id), c);
+  return c;
 }
 
 static sup_child_t *child_by_pid(phc__sup_t *s, const erlang_pid *pid) {
-  sup_child_t *c;
-  TAILQ_FOREACH(c, &s->children, next)
-  if (c->running && phc_pid_eq(&c->pid, pid)) return c;
-  return NULL;
+  unsigned key[2] = {pid->num, pid->serial};
+  sup_child_t *c = NULL;
+  HASH_FIND(hh_pid, s->by_pid, key, sizeof key, c);
+  return c && c->running && phc_pid_eq(&c->pid, pid) ? c : NULL;
+}
+
+static void pid_index_clear(phc__sup_t *s, sup_child_t *c) {
+  if (!c->pid_indexed) return;
+  HASH_DELETE(hh_pid, s->by_pid, c);
+  c->pid_indexed = 0;
+}
+
+static void pid_index_set(phc__sup_t *s, sup_child_t *c) {
+  pid_index_clear(s, c);
+  c->pidkey[0] = c->pid.num;
+  c->pidkey[1] = c->pid.serial;
+  HASH_ADD(hh_pid, s->by_pid, pidkey, sizeof c->pidkey, c);
+  c->pid_indexed = 1;
 }
 
 static void child_free(phc__sup_t *s, sup_child_t *c) {
+  pid_index_clear(s, c);
+  HASH_DELETE(hh_id, s->by_id, c);
   TAILQ_REMOVE(&s->children, c, next);
   free(c->id);
   free(c->module);
@@ -78,6 +99,7 @@ static int child_spawn(phc__sup_t *s, sup_child_t *c) {
   c->pid = pid;
   c->running = 1;
   c->terminating = 0;
+  pid_index_set(s, c);
   return 0;
 }
 
@@ -229,6 +251,7 @@ static void child_exited(phc__sup_t *s, sup_child_t *c, const char *reason,
                          int len) {
   erlang_pid old = c->pid;
   c->running = 0;
+  pid_index_clear(s, c);
   if (c->has_timer) phc_cancel_timer(s->n, &c->timer);
   c->has_timer = 0;
   if (c->terminating || s->stopping) {
@@ -390,6 +413,7 @@ int phc__sup_start_child(phc__sup_t *s, const phc__sup_spec_t *spec,
   c->restart = spec->restart;
   c->shutdown_ms = spec->shutdown_ms;
   TAILQ_INSERT_TAIL(&s->children, c, next);
+  HASH_ADD_KEYPTR(hh_id, s->by_id, c->id, strlen(c->id), c);
   int rc = child_spawn(s, c);
   if (rc < 0) {
     child_free(s, c);
