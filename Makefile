@@ -63,6 +63,7 @@ demo: all
 
 bench: all
 	bench/run $(CURDIR)/$(BUILD)/phc-node
+	bench/hub_run $(CURDIR)/$(BUILD)/phc-node
 
 clean:
 	rm -rf build build-san
