@@ -3,9 +3,12 @@
  *
  * A gen_server process decodes {'$gen_call', From, Req}, {'$gen_cast', Req},
  * {system, From, Msg} and {'EXIT', Parent, Reason}; every other message goes
- * to handle_info. It traps exits, so an exit signal from its parent (a
- * supervisor's shutdown) arrives as {'EXIT', Parent, Reason} and ends it with
- * that reason, as gen_server does. Replies are {Tag, Reply}; a Tag of the
+ * to handle_info. Like an OTP gen_server it does not trap exits unless its
+ * init asks for it (phc_proc_trap_exit(phc_gs_proc(gs), 1)): an exit signal
+ * from a linked process or a supervisor's shutdown ends it (terminate still
+ * runs, so the C state is freed); a trapping server that gets
+ * {'EXIT', Parent, Reason} ends with that reason, as gen_server does.
+ * Replies are {Tag, Reply}; a Tag of the
  * form [alias | Ref] (OTP 24+ gen:call) is answered through the alias. */
 #include "proc_int.h"
 
@@ -305,7 +308,6 @@ static int gs_init(phc_proc_t *p, void *arg) {
     gs->has_parent = 1;
   }
   phc_proc_set_data(p, gs);
-  phc_proc_trap_exit(p, 1);
   int rc = 0;
   if (gs->type->init) rc = gs->type->init(gs, st->args, st->len, &gs->state);
   st->rc = rc < 0 ? rc : 0;

@@ -186,7 +186,7 @@ echo_call_terms(Config) ->
 kv_call(Config) ->
     Phc = phc(Config),
     {ok, Pid} = rpc:call(Phc, phc_kv, start_link, [[]]),
-    ?assertEqual(undefined, gen_server:call(Pid, {get, a})),
+    ?assertEqual(nil, gen_server:call(Pid, {get, a})),
     ?assertEqual(ok, gen_server:call(Pid, {put, a, 1})),
     ?assertEqual(ok, gen_server:call(Pid, {put, "b", {2, <<"two">>}})),
     ?assertEqual(1, gen_server:call(Pid, {get, a})),
