@@ -619,28 +619,80 @@ bad:
             h->id);
 }
 
+typedef struct cid_seen_s { /* a set of child ids (encoded bytes) */
+  const char *cid;
+  int len;
+  UT_hash_handle hh;
+} cid_seen_t;
+
+/* Rows that list node but whose id the peer no longer reports lose node
+ * (Synchronizer.detach_data). */
+static void detach_missing(phc__hub_t *h, const char *node, cid_seen_t *seen) {
+  phc__reg_row_t **v;
+  int n = phc__reg_sorted(&h->reg, &v);
+  ei_x_buff gone;
+  ei_x_new(&gone);
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    cid_seen_t *s = NULL;
+    HASH_FIND(hh, seen, v[i]->cid, (unsigned)v[i]->cid_len, s);
+    if (!s && phc__reg_owner(v[i], node)) {
+      ei_x_append_buf(&gone, v[i]->cid, v[i]->cid_len);
+      k++;
+    }
+  }
+  free(v);
+  for (int i = 0, at = 0; i < k; i++) {
+    int start = at;
+    if (ei_skip_term(gone.buff, &at) < 0) break;
+    phc__reg_remove_node(&h->reg, gone.buff + start, at - start, node);
+  }
+  ei_x_free(&gone);
+}
+
 void phc__hub_apply_sync(phc__hub_t *h, const char *node, const char *buf,
                          int idx, int detach) {
   int n;
+  cid_seen_t *seen = NULL, *s, *tmp;
   if (ei_decode_list_header(buf, &idx, &n) < 0) goto bad;
   for (int i = 0; i < n; i++) {
     int ta, cid;
     if (ei_decode_tuple_header(buf, &idx, &ta) < 0 || ta != 3) goto bad;
     int spec = idx;
     if (ei_skip_term(buf, &idx) < 0) goto bad;
-    phc__reg_owner_t o;
-    int has_pid = ei_decode_pid(buf, &idx, &o.pid) == 0;
+    erlang_pid pid;
+    int has_pid = ei_decode_pid(buf, &idx, &pid) == 0;
     if (!has_pid && ei_skip_term(buf, &idx) < 0) goto bad;
     int meta = idx;
     if (ei_skip_term(buf, &idx) < 0) goto bad;
-    if (!has_pid || !map_get(buf, spec, "id", &cid)) continue;
-    snprintf(o.node, sizeof o.node, "%s", node);
-    phc__reg_merge(&h->reg, buf + cid, term_len(buf, cid), buf + spec,
-                   term_len(buf, spec), buf + meta, idx - meta, &o, 1);
+    if (!map_get(buf, spec, "id", &cid)) continue;
+    int clen = term_len(buf, cid);
+    s = phc__xcalloc(1, sizeof *s);
+    s->cid = buf + cid;
+    s->len = clen;
+    HASH_ADD_KEYPTR(hh, seen, s->cid, (unsigned)clen, s);
+    if (!has_pid) continue;
+    if (detach) /* the periodic sync: Keyword.get_and_update */
+      phc__reg_set_pid(&h->reg, buf + cid, clen, buf + spec,
+                       term_len(buf, spec), buf + meta, idx - meta, node, &pid);
+    else { /* sync_remote_children_event: a bulk-insert merge */
+      phc__reg_owner_t o = {.pid = pid};
+      snprintf(o.node, sizeof o.node, "%s", node);
+      phc__reg_merge(&h->reg, buf + cid, clen, buf + spec,
+                     term_len(buf, spec), buf + meta, idx - meta, &o, 1);
+    }
   }
-  PHC__UNUSED(detach);
+  if (detach) detach_missing(h, node, seen);
+  HASH_ITER(hh, seen, s, tmp) {
+    HASH_DEL(seen, s);
+    free(s);
+  }
   return;
 bad:
+  HASH_ITER(hh, seen, s, tmp) {
+    HASH_DEL(seen, s);
+    free(s);
+  }
   PHC_LOG_W(MOD, "%s: dropping malformed sync data from %s", h->id, node);
 }
 
@@ -740,7 +792,7 @@ void phc__hub_sup_event(phc__sup_t *sup, int event, const char *id,
   int clen = id_to_cid(id, cid, sizeof cid);
   if (clen <= 0) return;
   if (event == PHC__SUP_CHILD_RESTARTED) {
-    phc__reg_update_pid(&h->reg, cid, clen, h->n->name, new_pid);
+    /* our own coordinator applies it too: the event goes to global */
     dispatch_pid_update(h, cid, clen, new_pid);
   } else if (event == PHC__SUP_CHILD_GONE) {
     if (!phc__hub_take_terminating(h, id)) dispatch_self_exit(h, cid, clen);

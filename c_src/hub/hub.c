@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../otp/otp.h"
 #include "../proc/proc.h"
 
 #define MOD "hub"
@@ -379,6 +380,7 @@ int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg,
   if (phc__hub_find(n, cfg->hub_id)) return PHC_EEXIST;
   int rc = phc__hub_natives_register(n);
   if (rc) return rc;
+  n->otp->closure = phc__hub_closure;
   if (!n->hubs) n->hubs = phc__xcalloc(1, sizeof *n->hubs);
   n->hubs_free = phc__hubs_free;
   phc__hub_t *h = phc__xcalloc(1, sizeof *h);

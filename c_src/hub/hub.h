@@ -128,6 +128,10 @@ void phc__hub_join_node(phc__hub_t *h, const char *node);
 void phc__hub_node_down(phc__hub_t *h, const char *node);
 void phc__hub_leave(phc__hub_t *h);
 
+/* ---- closures.c: ProcessHub closures from spawn requests ------------ */
+
+int phc__hub_closure(phc_node_t *n, const erlang_fun *f, ei_x_buff *result);
+
 /* ---- api.c: ProcessHub functions for erpc, and the C API ------------- */
 
 int phc__hub_natives_register(phc_node_t *n);

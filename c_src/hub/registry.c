@@ -139,25 +139,45 @@ int phc__reg_remove_node(phc__reg_t *r, const char *cid, int cid_len,
   return 1;
 }
 
+/* Keyword.put: the node's old pair goes, the new one comes first. */
 int phc__reg_update_pid(phc__reg_t *r, const char *cid, int cid_len,
                         const char *node, const erlang_pid *pid) {
   phc__reg_row_t *row = phc__reg_find(r, cid, cid_len);
   if (!row) return PHC_ENOPROC;
+  phc__reg_owner_t *m = phc__xmalloc((size_t)(row->nowners + 1) * sizeof *m);
+  int k = 1;
+  m[0].pid = *pid;
+  snprintf(m[0].node, sizeof m[0].node, "%s", node);
+  for (int i = 0; i < row->nowners; i++)
+    if (strcmp(row->owners[i].node, node) != 0) m[k++] = row->owners[i];
+  set_owners(row, m, k);
+  free(m);
+  return 0;
+}
+
+/* Keyword.get_and_update: the node's pair changes in place, or is added
+ * at the end; spec and metadata are replaced (Synchronizer.append_data). */
+void phc__reg_set_pid(phc__reg_t *r, const char *cid, int cid_len,
+                      const char *spec, int spec_len, const char *meta,
+                      int meta_len, const char *node, const erlang_pid *pid) {
+  phc__reg_owner_t o = {.pid = *pid};
+  snprintf(o.node, sizeof o.node, "%s", node);
+  phc__reg_row_t *row = phc__reg_find(r, cid, cid_len);
+  if (!row) {
+    phc__reg_insert(r, cid, cid_len, spec, spec_len, meta, meta_len, &o, 1);
+    return;
+  }
+  set_spec_meta(row, spec, spec_len, meta, meta_len);
   for (int i = 0; i < row->nowners; i++)
     if (!strcmp(row->owners[i].node, node)) {
       row->owners[i].pid = *pid;
-      return 0;
+      return;
     }
-  /* Keyword.put semantics: a node that was not there is added. */
-  phc__reg_owner_t add = {.pid = *pid};
-  snprintf(add.node, sizeof add.node, "%s", node);
-  phc__reg_owner_t *m =
-      phc__xmalloc((size_t)(row->nowners + 1) * sizeof *m);
+  phc__reg_owner_t *m = phc__xmalloc((size_t)(row->nowners + 1) * sizeof *m);
   memcpy(m, row->owners, (size_t)row->nowners * sizeof *m);
-  m[row->nowners] = add;
+  m[row->nowners] = o;
   set_owners(row, m, row->nowners + 1);
   free(m);
-  return 0;
 }
 
 /* ---- queries --------------------------------------------------------- */

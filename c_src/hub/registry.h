@@ -59,9 +59,15 @@ int phc__reg_merge(phc__reg_t *r, const char *cid, int cid_len,
  * Returns 1 if the row existed. */
 int phc__reg_remove_node(phc__reg_t *r, const char *cid, int cid_len,
                          const char *node);
-/* Set node's pid in a row. PHC_ENOPROC if the row is unknown. */
+/* Keyword.put of node's pid (the pair moves to the front), as the
+ * child_process_pid_update_event does. PHC_ENOPROC if the row is unknown. */
 int phc__reg_update_pid(phc__reg_t *r, const char *cid, int cid_len,
                         const char *node, const erlang_pid *pid);
+/* Periodic sync (Synchronizer.append_data): add the row, or set node's pid
+ * in place (appended if new) and replace spec and metadata. */
+void phc__reg_set_pid(phc__reg_t *r, const char *cid, int cid_len,
+                      const char *spec, int spec_len, const char *meta,
+                      int meta_len, const char *node, const erlang_pid *pid);
 void phc__reg_delete(phc__reg_t *r, const char *cid, int cid_len);
 const phc__reg_owner_t *phc__reg_owner(const phc__reg_row_t *row,
                                        const char *node);

@@ -19,8 +19,15 @@
 
 typedef struct phc__native_s phc__native_t;
 
+/* A handler for closures that arrive as erlang:apply(Fun, []) (Node.spawn,
+ * erpc). It encodes the closure's return value into *result and returns 0,
+ * or returns PHC_EUNDEF for a closure it does not recognise. */
+typedef int (*phc__closure_fn)(phc_node_t *n, const erlang_fun *fun,
+                               ei_x_buff *result);
+
 struct phc__otp_s {
   phc__native_t *natives; /* uthash by "mod:fun/arity" */
+  phc__closure_fn closure; /* set by the hub module; NULL: none known */
 };
 
 /* Set up n->otp, register the built-in natives and start the services.

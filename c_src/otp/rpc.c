@@ -58,6 +58,22 @@ static int list_arity(const char *buf, int len) {
   return arity;
 }
 
+/* erlang:apply(Fun, []) with a closure: ask the closure handler. */
+static int run_closure(phc_node_t *n, const char *args, ei_x_buff *result) {
+  int idx = 0, arity, nargs = -1;
+  erlang_fun f;
+  if (!n->otp->closure || ei_decode_list_header(args, &idx, &arity) < 0 ||
+      arity != 2 || ei_decode_fun(args, &idx, &f) < 0)
+    return PHC_EUNDEF;
+  int t = idx, type, size;
+  if (ei_get_type(args, &t, &type, &size) == 0 && type == ERL_NIL_EXT) nargs = 0;
+  int rc = PHC_EUNDEF;
+  if (nargs == 0 && f.type == EI_FUN_CLOSURE && f.arity == 0)
+    rc = n->otp->closure(n, &f, result);
+  free_fun(&f);
+  return rc;
+}
+
 /* Run mod:fun(args). *result: the return value (rc 0) or the error
  * reason (rc < 0), encoded without a version byte after the header so it
  * can be embedded; caller owns it. */
@@ -67,6 +83,8 @@ static int run_native(phc_node_t *n, const erlang_pid *caller,
   int arity = list_arity(args, args_len);
   phc_native_fn fn = arity >= 0 ? phc__native_find(n, mod, fun, arity) : NULL;
   ei_x_new_with_version(result);
+  if (!fn && arity == 2 && !strcmp(mod, "erlang") && !strcmp(fun, "apply"))
+    return run_closure(n, args, result);
   if (!fn) return PHC_EUNDEF;
   int vlen;
   char *vargs = phc__term_with_version(args, args_len, &vlen);
