@@ -7,6 +7,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <uthash.h>
+
 int phc__log_level = PHC_LOG_INFO;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -116,4 +118,53 @@ int phc_ref_eq(const phc_ref_t *a, const phc_ref_t *b) {
   for (int i = 0; i < a->len; i++)
     if (a->n[i] != b->n[i]) return 0;
   return 1;
+}
+
+/* ---- interned node names ------------------------------------------------ */
+
+typedef struct intern_s {
+  UT_hash_handle hh;
+  char s[];
+} intern_t;
+
+static intern_t *interned;
+
+static void intern_free_all(void) {
+  intern_t *e, *tmp;
+  HASH_ITER(hh, interned, e, tmp) {
+    HASH_DEL(interned, e);
+    free(e);
+  }
+}
+
+const char *phc__intern(const char *s) {
+  intern_t *e = NULL;
+  size_t n = strlen(s);
+  HASH_FIND(hh, interned, s, (unsigned)n, e);
+  if (e) return e->s;
+  if (!interned) atexit(intern_free_all);
+  e = phc__xmalloc(sizeof *e + n + 1);
+  memset(&e->hh, 0, sizeof e->hh);
+  memcpy(e->s, s, n + 1);
+  HASH_ADD_KEYPTR(hh, interned, e->s, (unsigned)n, e);
+  return e->s;
+}
+
+void phc__cpid_set(phc__cpid_t *c, const erlang_pid *p) {
+  c->node = phc__intern(p->node);
+  c->num = p->num;
+  c->serial = p->serial;
+  c->creation = p->creation;
+}
+
+void phc__cpid_get(const phc__cpid_t *c, erlang_pid *p) {
+  snprintf(p->node, sizeof p->node, "%s", c->node);
+  p->num = c->num;
+  p->serial = c->serial;
+  p->creation = c->creation;
+}
+
+int phc__cpid_eq(const phc__cpid_t *c, const erlang_pid *p) {
+  return c->num == p->num && c->serial == p->serial &&
+         c->creation == p->creation && strcmp(c->node, p->node) == 0;
 }

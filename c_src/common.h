@@ -40,6 +40,20 @@ void *phc__xcalloc(size_t n, size_t sz);
 void *phc__xrealloc(void *p, size_t n);
 char *phc__xstrdup(const char *s);
 
+/* A pid kept by a process about another one (links, parents, registry
+ * owners): erlang_pid carries a 1 KiB node buffer, this carries a pointer
+ * to the node name interned once for the life of the program. */
+typedef struct phc__cpid_s {
+  const char *node;
+  unsigned num, serial, creation;
+} phc__cpid_t;
+
+/* The interned copy of s (equal strings give the same pointer). */
+const char *phc__intern(const char *s);
+void phc__cpid_set(phc__cpid_t *c, const erlang_pid *p);
+void phc__cpid_get(const phc__cpid_t *c, erlang_pid *p);
+int phc__cpid_eq(const phc__cpid_t *c, const erlang_pid *p);
+
 /* Copy an encoded term (no version byte) into a new buffer that starts with
  * the version byte. *out_len gets the total length. */
 char *phc__term_with_version(const char *term, int term_len, int *out_len);

@@ -20,7 +20,7 @@ struct phc_gs_s {
   phc_proc_t *p;
   const phc_child_type_t *type;
   void *state;
-  erlang_pid parent;
+  phc__cpid_t parent;
   int has_parent;
   int started; /* init succeeded: terminate is due */
 };
@@ -219,8 +219,11 @@ static void sys_reply_status(phc_gs_t *gs, const phc_from_t *from) {
   ei_x_encode_list_header(&x, 5);
   ei_x_encode_empty_list(&x);
   ei_x_encode_atom(&x, "running");
-  if (gs->has_parent)
-    ei_x_encode_pid(&x, &gs->parent);
+  erlang_pid parent;
+  if (gs->has_parent) {
+    phc__cpid_get(&gs->parent, &parent);
+    ei_x_encode_pid(&x, &parent);
+  }
   else
     ei_x_encode_pid(&x, phc_self(gs->p));
   ei_x_encode_empty_list(&x);
@@ -267,7 +270,7 @@ static void gs_system(phc_gs_t *gs, const char *buf, int idx) {
 static int gs_parent_exit(phc_gs_t *gs, const char *buf, int idx) {
   erlang_pid from;
   if (!gs->has_parent || ei_decode_pid(buf, &idx, &from) < 0 ||
-      !phc_pid_eq(&from, &gs->parent))
+      !phc__cpid_eq(&gs->parent, &from))
     return 0;
   int rlen;
   char *reason = slice_term(buf, &idx, &rlen);
@@ -304,7 +307,7 @@ static int gs_init(phc_proc_t *p, void *arg) {
   gs->p = p;
   gs->type = st->type;
   if (st->parent) {
-    gs->parent = *st->parent;
+    phc__cpid_set(&gs->parent, st->parent);
     gs->has_parent = 1;
   }
   phc_proc_set_data(p, gs);

@@ -372,9 +372,9 @@ static phc__link_t *link_find(phc_proc_t *p, const erlang_pid *other) {
   phc__link_t *l = NULL;
   link_key(other, key);
   HASH_FIND(hh, p->link_idx, key, sizeof key, l);
-  if (!l || phc_pid_eq(&l->other, other)) return l;
+  if (!l || phc__cpid_eq(&l->other, other)) return l;
   TAILQ_FOREACH(l, &p->links, next) /* a key collision: look everywhere */
-  if (phc_pid_eq(&l->other, other)) return l;
+  if (phc__cpid_eq(&l->other, other)) return l;
   return NULL;
 }
 
@@ -393,7 +393,7 @@ static int link_add(phc_proc_t *p, const erlang_pid *other) {
     return was;
   }
   l = phc__xcalloc(1, sizeof *l);
-  l->other = *other;
+  phc__cpid_set(&l->other, other);
   link_key(other, l->key);
   HASH_ADD(hh, p->link_idx, key, sizeof l->key, l);
   TAILQ_INSERT_TAIL(&p->links, l, next);
@@ -519,10 +519,12 @@ static void exit_links(phc_proc_t *p, const char *reason, int len) {
   phc__link_t *l;
   while ((l = TAILQ_FIRST(&p->links))) {
     if (!l->unlinking) {
-      if (phc__pid_is_local(n, &l->other))
-        enqueue_sig(phc__proc_find(n, &l->other), &p->pid, reason, len, 0, 0);
+      erlang_pid other;
+      phc__cpid_get(&l->other, &other);
+      if (phc__pid_is_local(n, &other))
+        enqueue_sig(phc__proc_find(n, &other), &p->pid, reason, len, 0, 0);
       else if (remote_ok(n) && n->remote->exit)
-        n->remote->exit(n->remote_ctx, &p->pid, &l->other, reason, len);
+        n->remote->exit(n->remote_ctx, &p->pid, &other, reason, len);
     }
     link_del(p, l);
   }
@@ -1040,9 +1042,10 @@ static void node_down_proc(phc_proc_t *p, const char *node) {
   phc__link_t *l = TAILQ_FIRST(&p->links), *lnext;
   for (; l; l = lnext) {
     lnext = TAILQ_NEXT(l, next);
-    if (!pid_on_node(&l->other, node)) continue;
+    if (strcmp(l->other.node, node) != 0) continue;
     int active = !l->unlinking;
-    erlang_pid other = l->other;
+    erlang_pid other;
+    phc__cpid_get(&l->other, &other);
     link_del(p, l);
     if (active) sig_atom(p, &other, "noconnection", 0, 1);
   }

@@ -52,7 +52,7 @@ typedef struct phc__link_s {
   TAILQ_ENTRY(phc__link_s) next;
   UT_hash_handle hh; /* p->link_idx, by key */
   unsigned key[3];   /* num, serial, hash of the node name */
-  erlang_pid other;
+  phc__cpid_t other;
   uint64_t unlinking; /* nonzero: UNLINK_ID sent with this id, awaiting ack */
 } phc__link_t;
 

@@ -23,7 +23,7 @@ typedef struct sup_child_s {
   int running;
   int terminating;
   int has_timer;
-  erlang_ref timer;
+  erlang_ref *timer; /* the shutdown kill timer, while one runs */
   unsigned pidkey[2]; /* num, serial: the by_pid index key while running */
   int pid_indexed;
   UT_hash_handle hh_id, hh_pid;
@@ -84,6 +84,7 @@ static void child_free(phc__sup_t *s, sup_child_t *c) {
   free(c->id);
   free(c->module);
   free(c->args);
+  free(c->timer);
   free(c);
 }
 
@@ -164,8 +165,9 @@ static void child_terminate(phc__sup_t *s, sup_child_t *c) {
   }
   exit_atom(s, &c->pid, "shutdown");
   if (c->shutdown_ms > 0) {
+    if (!c->timer) c->timer = phc__xmalloc(sizeof *c->timer);
     send_self_pid_msg(s, "$phc_sup_kill", &c->pid, (unsigned)c->shutdown_ms,
-                      &c->timer);
+                      c->timer);
     c->has_timer = 1;
   }
 }
@@ -252,7 +254,7 @@ static void child_exited(phc__sup_t *s, sup_child_t *c, const char *reason,
   erlang_pid old = c->pid;
   c->running = 0;
   pid_index_clear(s, c);
-  if (c->has_timer) phc_cancel_timer(s->n, &c->timer);
+  if (c->has_timer) phc_cancel_timer(s->n, c->timer);
   c->has_timer = 0;
   if (c->terminating || s->stopping) {
     c->terminating = 0;
