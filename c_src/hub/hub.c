@@ -18,6 +18,7 @@ static const char *const events[] = {
 #define LOCK_RESET_MS 60000 /* deadlock_recovery_timeout */
 
 void phc__hubs_free(phc_node_t *n);
+void phc__hubs_peer_release(phc_node_t *n, const char *peer, int release);
 
 phc__hub_t *phc__hub_find(phc_node_t *n, const char *id) {
   for (phc__hub_t *h = n->hubs ? n->hubs->list : NULL; h; h = h->next)
@@ -381,6 +382,7 @@ int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg,
   int rc = phc__hub_natives_register(n);
   if (rc) return rc;
   n->otp->closure = phc__hub_closure;
+  n->otp->on_release = phc__hubs_peer_release;
   if (!n->hubs) n->hubs = phc__xcalloc(1, sizeof *n->hubs);
   n->hubs_free = phc__hubs_free;
   phc__hub_t *h = phc__xcalloc(1, sizeof *h);
@@ -466,14 +468,22 @@ void phc__hubs_set_ring_otp(phc_node_t *n, int otp) {
 }
 
 /* A peer's OTP release became known: hubs whose encoding is not fixed
- * follow it (25 and older: latin-1 atoms; 26+: UTF-8). */
+ * follow it (25 and older: latin-1 atoms; 26+: UTF-8). Peers of both kinds
+ * cannot agree on placements; phc says so and follows the newest. */
 void phc__hubs_peer_release(phc_node_t *n, const char *peer, int release) {
   phc__ring_enc_t enc = release >= 26 ? PHC_RING_OTP26 : PHC_RING_OTP25;
-  for (phc__hub_t *h = n->hubs ? n->hubs->list : NULL; h; h = h->next) {
+  struct phc__hubs_s *hs = n->hubs;
+  if (!hs) return;
+  if (hs->last_release && (hs->last_release >= 26) != (release >= 26))
+    PHC_LOG_W(MOD, "peers disagree on the ring's atom encoding: %s runs OTP "
+              "%d, %s runs OTP %d; placements will differ between them",
+              hs->last_peer, hs->last_release, peer, release);
+  snprintf(hs->last_peer, sizeof hs->last_peer, "%s", peer);
+  hs->last_release = release;
+  for (phc__hub_t *h = hs->list; h; h = h->next) {
     if (h->ring_fixed || h->ring.enc == enc) continue;
-    if (h->nnodes > 1)
-      PHC_LOG_W(MOD, "%s: %s runs OTP %d; peers disagree on the ring's atom "
-                "encoding, following the newest peer", h->id, peer, release);
+    PHC_LOG_I(MOD, "%s: the ring now hashes atoms as OTP %s does (%s)", h->id,
+              enc == PHC_RING_OTP26 ? "26+" : "25", peer);
     const char *names[PHC__HUB_MAX_NODES];
     for (int i = 0; i < h->nnodes; i++) names[i] = h->nodes[i];
     phc__ring_free(&h->ring);

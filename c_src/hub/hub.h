@@ -77,6 +77,8 @@ struct phc__hub_s {
 struct phc__hubs_s {
   phc__hub_t *list;
   int ring_otp; /* 0 auto, 25 or 26: forced encoding for new hubs */
+  char last_peer[PHC__ATOM_MAX]; /* the peer whose release we last learned */
+  int last_release;
 };
 
 /* ---- hub.c: lifecycle, events ---------------------------------------- */

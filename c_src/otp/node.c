@@ -289,6 +289,7 @@ static void on_nodeup(void *ctx, const char *peer, uint64_t flags,
   PHC__UNUSED(flags);
   PHC_LOG_I(MOD, "nodeup %s%s", peer, hidden ? " (hidden)" : "");
   phc__proc_node_up(n, peer, hidden);
+  if (!hidden && n->otp && n->otp->on_release) phc__release_probe(n, peer);
 }
 
 static void on_nodedown(void *ctx, const char *peer, int was_up) {

@@ -25,10 +25,17 @@ typedef struct phc__native_s phc__native_t;
 typedef int (*phc__closure_fn)(phc_node_t *n, const erlang_fun *fun,
                                ei_x_buff *result);
 
+/* A visible peer's OTP release became known (release.c). */
+typedef void (*phc__release_fn)(phc_node_t *n, const char *peer, int release);
+
 struct phc__otp_s {
   phc__native_t *natives; /* uthash by "mod:fun/arity" */
   phc__closure_fn closure; /* set by the hub module; NULL: none known */
+  phc__release_fn on_release; /* set by the hub module */
 };
+
+/* Ask a visible peer's rex for its OTP release (release.c). */
+void phc__release_probe(phc_node_t *n, const char *peer);
 
 /* Set up n->otp, register the built-in natives and start the services.
  * Called by phc_node_start() once the runtime exists. */
