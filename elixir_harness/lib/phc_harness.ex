@@ -175,4 +175,20 @@ defmodule PhcHarness do
 
   @doc "Lists `ProcessHub.nodes(hub_id, [:include_local])`, sorted."
   def hub_nodes(hub_id \\ @default_hub), do: hub_id |> ProcessHub.nodes([:include_local]) |> Enum.sort()
+
+  @doc """
+  True when `pid` (on any connected node, phc included) is alive: monitors it and waits up to
+  `timeout` ms for an immediate `:noproc` DOWN.
+  """
+  def alive?(pid, timeout \\ 300) do
+    ref = Process.monitor(pid)
+
+    receive do
+      {:DOWN, ^ref, :process, _, _} -> false
+    after
+      timeout ->
+        Process.demonitor(ref, [:flush])
+        true
+    end
+  end
 end
