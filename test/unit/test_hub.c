@@ -1,0 +1,857 @@
+/* test_hub.c - the hub (c_src/hub): casts and blockade events decoded from
+ * the captured interop messages (test/fixtures/hub), the start and stop
+ * state machines, registry effects, and ProcessHub closure recognition.
+ * The node is the traces' ph2@127.0.0.1 running hub "lab"; peers ph1 and
+ * ph3 exist only as pids and names in the recorder. */
+#include "hub_fixture.h"
+
+#define UNICODE_CID "\xc3\xbcn\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9-\xe2\x9c\x93"
+
+/* ---- decoding what the hub sent ------------------------------------------ */
+
+/* In {collect_start_results, [{Cid, Result}], Node}: find Cid (encoded
+ * term) and return the index of its Result, or -1. */
+static int results_find(const hx_msg_t *m, const ei_x_buff *cid, int *node_ok) {
+  int idx = 1, ar, n, found = -1;
+  char a[PHC__ATOM_MAX];
+  assert_int_equal(ei_decode_tuple_header(m->buf, &idx, &ar), 0);
+  assert_int_equal(ar, 3);
+  assert_int_equal(ei_decode_atom(m->buf, &idx, a), 0);
+  assert_int_equal(ei_decode_list_header(m->buf, &idx, &n), 0);
+  for (int i = 0; i < n; i++) {
+    assert_int_equal(ei_decode_tuple_header(m->buf, &idx, &ar), 0);
+    assert_int_equal(ar, 2);
+    int c = idx;
+    assert_int_equal(ei_skip_term(m->buf, &idx), 0);
+    if (idx - c == cid->index && !memcmp(m->buf + c, cid->buff, (size_t)(idx - c)))
+      found = idx;
+    assert_int_equal(ei_skip_term(m->buf, &idx), 0);
+  }
+  if (n) assert_int_equal(ei_skip_term(m->buf, &idx), 0); /* tail */
+  assert_int_equal(ei_decode_atom(m->buf, &idx, a), 0);
+  *node_ok = !strcmp(a, HX_NODE);
+  return found;
+}
+
+/* Result {ok, Pid}: *pid set. */
+static int result_ok(const char *buf, int idx, erlang_pid *pid) {
+  int ar;
+  char a[PHC__ATOM_MAX];
+  return ei_decode_tuple_header(buf, &idx, &ar) == 0 && ar == 2 &&
+         ei_decode_atom(buf, &idx, a) == 0 && !strcmp(a, "ok") &&
+         ei_decode_pid(buf, &idx, pid) == 0;
+}
+
+/* Result {error, {Tag, X}}; *idx_x gets X's index. */
+static int result_error(const char *buf, int idx, const char *tag, int *idx_x) {
+  int ar;
+  char a[PHC__ATOM_MAX];
+  if (ei_decode_tuple_header(buf, &idx, &ar) < 0 || ar != 2 ||
+      ei_decode_atom(buf, &idx, a) < 0 || strcmp(a, "error") ||
+      ei_decode_tuple_header(buf, &idx, &ar) < 0 || ar != 2 ||
+      ei_decode_atom(buf, &idx, a) < 0 || strcmp(a, tag))
+    return 0;
+  *idx_x = idx;
+  return 1;
+}
+
+static const char *const psd_keys[] = {
+    "__struct__", "child_nodes", "child_spec", "cid",  "for_node",
+    "has_errors", "metadata",    "nodes",      "pid",  "result"};
+
+/* {children_registration_event, {[PSD], Node, [{members, external}]}}:
+ * every PSD a 10-key PostStartData map; returns the count, fills has_errors
+ * of each. */
+static int check_registration(const hx_msg_t *m, int *has_errors, int max) {
+  int idx = 1, ar, n;
+  char a[PHC__ATOM_MAX];
+  assert_int_equal(ei_decode_tuple_header(m->buf, &idx, &ar), 0);
+  assert_int_equal(ei_decode_atom(m->buf, &idx, a), 0);
+  assert_string_equal(a, "children_registration_event");
+  assert_int_equal(ei_decode_tuple_header(m->buf, &idx, &ar), 0);
+  assert_int_equal(ar, 3);
+  assert_int_equal(ei_decode_list_header(m->buf, &idx, &n), 0);
+  assert_true(n <= max);
+  for (int i = 0; i < n; i++) {
+    int keys;
+    assert_int_equal(ei_decode_map_header(m->buf, &idx, &keys), 0);
+    assert_int_equal(keys, 10);
+    for (int k = 0; k < keys; k++) {
+      assert_int_equal(ei_decode_atom(m->buf, &idx, a), 0);
+      int known = 0;
+      for (size_t j = 0; j < PHC__ARRAY_LEN(psd_keys); j++)
+        known |= !strcmp(a, psd_keys[j]);
+      assert_true(known);
+      if (!strcmp(a, "__struct__")) {
+        int t = idx;
+        assert_int_equal(ei_decode_atom(m->buf, &t, a), 0);
+        assert_string_equal(a,
+                            "Elixir.ProcessHub.Handler.ChildrenAdd.PostStartData");
+      } else if (!strcmp(a, "has_errors")) {
+        int t = idx;
+        assert_int_equal(ei_decode_atom(m->buf, &t, a), 0);
+        has_errors[i] = !strcmp(a, "true");
+      }
+      assert_int_equal(ei_skip_term(m->buf, &idx), 0);
+    }
+  }
+  if (n) assert_int_equal(ei_skip_term(m->buf, &idx), 0);
+  assert_int_equal(ei_decode_atom(m->buf, &idx, a), 0);
+  assert_string_equal(a, HX_NODE);
+  assert_true(hx_has(m->buf, idx, "[{members,external}]"));
+  return n;
+}
+
+/* ph3's coordinator in the captured pg sync (its creation is the trace's). */
+static int is_ph3_coord(const erlang_pid *p) {
+  return !strcmp(p->node, HX_PH3) && p->num == 132 && p->serial == 0;
+}
+
+/* The captured pg sync from ph3's scope: ph3's coordinator is an external
+ * member of every event group. */
+static void with_ph3_members(hx_t *x) {
+  hx_feed(x, "pg_sync_ph3");
+  erlang_pid pids[8];
+  int k = phc__pg_members(x->h->pg, "children_registration_event", pids, 8);
+  assert_int_equal(k, 2); /* ours and ph3's */
+  hx_rec_clear(x);
+}
+
+/* ---- start_children ------------------------------------------------------ */
+
+static void test_start_unknown_module_is_undef(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  with_ph3_members(x);
+  hx_feed(x, "start_children"); /* MyProcess: not a phc child type */
+  hx_msg_t *m = hx_find(x, "collect_start_results", 0);
+  assert_non_null(m);
+  assert_int_equal(m->op, HX_SEND);
+  assert_string_equal(m->to.node, HX_PH1); /* reply_to, after the swap */
+  ei_x_buff w3 = hx_atom_cid("w_3"), uni = hx_bin_cid(UNICODE_CID);
+  int node_ok, r, mfa;
+  r = results_find(m, &w3, &node_ok);
+  assert_true(node_ok);
+  assert_true(r > 0);
+  assert_true(result_error(m->buf, r, "undef", &mfa));
+  assert_true(hx_has(m->buf, mfa, "'Elixir.MyProcess',start_link"));
+  r = results_find(m, &uni, &node_ok);
+  assert_true(r > 0 && result_error(m->buf, r, "undef", &mfa));
+  /* nothing registered or running, but the failures are announced */
+  assert_int_equal(hx_rows(x), 0);
+  hx_msg_t *ev = hx_find(x, "children_registration_event", 0);
+  assert_non_null(ev);
+  assert_true(is_ph3_coord(&ev->to));
+  int errs[4] = {0};
+  assert_int_equal(check_registration(ev, errs, 4), 2);
+  assert_true(errs[0] && errs[1]);
+  ei_x_free(&w3);
+  ei_x_free(&uni);
+  hx_free(x);
+}
+
+static void test_start_children_ok_and_duplicate(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  with_ph3_members(x);
+  hx_feed(x, "start_children_echo");
+  hx_msg_t *m = hx_find(x, "collect_start_results", 0);
+  assert_non_null(m);
+  ei_x_buff w3 = hx_atom_cid("w_3"), uni = hx_bin_cid(UNICODE_CID);
+  erlang_pid p_w3, p_uni, again;
+  int node_ok, r;
+  r = results_find(m, &w3, &node_ok);
+  assert_true(node_ok && r > 0 && result_ok(m->buf, r, &p_w3));
+  r = results_find(m, &uni, &node_ok);
+  assert_true(r > 0 && result_ok(m->buf, r, &p_uni));
+  assert_true(phc__pid_is_local(&x->node, &p_w3));
+  assert_non_null(phc_proc_lookup(&x->node, &p_w3));
+  assert_non_null(phc_proc_lookup(&x->node, &p_uni));
+  /* registry: both rows, owned here, with the cast's metadata */
+  assert_int_equal(hx_rows(x), 2);
+  phc__reg_row_t *row = hx_row(x, &w3);
+  assert_non_null(row);
+  assert_int_equal(row->nowners, 1);
+  assert_string_equal(row->owners[0].node, HX_NODE);
+  assert_true(phc_pid_eq(&row->owners[0].pid, &p_w3));
+  assert_true(hx_has(row->meta, 0, "#{tag => #Bin<119,111,114,107,101,114,115>}"));
+  ei_x_buff pl;
+  ei_x_new(&pl);
+  phc_hub_process_list(x->hub, 0, &pl);
+  assert_true(hx_has(pl.buff, 0, "w_3"));
+  ei_x_free(&pl);
+  /* the registration event reaches the external member with 10-key PSDs */
+  hx_msg_t *ev = hx_find(x, "children_registration_event", 0);
+  assert_non_null(ev);
+  assert_true(is_ph3_coord(&ev->to));
+  int errs[4] = {1, 1, 1, 1};
+  assert_int_equal(check_registration(ev, errs, 4), 2);
+  assert_false(errs[0] || errs[1]);
+  assert_true(hx_has(ev->buf, 1, "for_node => {'ph2@127.0.0.1',[{migration,false}]}"));
+  assert_int_equal(hx_count(x, "children_registration_event"), 1);
+
+  /* the same cast again: already_started with the running pids */
+  hx_rec_clear(x);
+  hx_feed(x, "start_children_echo");
+  m = hx_find(x, "collect_start_results", 0);
+  assert_non_null(m);
+  int pi;
+  r = results_find(m, &w3, &node_ok);
+  assert_true(r > 0 && result_error(m->buf, r, "already_started", &pi));
+  assert_int_equal(ei_decode_pid(m->buf, &pi, &again), 0);
+  assert_true(phc_pid_eq(&again, &p_w3));
+  assert_int_equal(hx_rows(x), 2);
+  assert_true(phc_pid_eq(&hx_row(x, &w3)->owners[0].pid, &p_w3));
+  ei_x_free(&w3);
+  ei_x_free(&uni);
+  hx_free(x);
+}
+
+/* With ph1 in the hub, children the ring gives to ph1 are forwarded to
+ * {lab, ph1} (the casts' nodes lists name only us); the rest start here.
+ * Placement is the real ring's over {ph1, ph2}. */
+static void check_placement(hx_t *x, const char *fixture, int n,
+                            const ei_x_buff *cids, int *local, int *fwd) {
+  hx_rec_clear(x);
+  size_t rows = hx_rows(x);
+  hx_feed(x, fixture);
+  int here = 0, away = 0, casts = 0;
+  for (int i = 0; i < n; i++) {
+    char *term = malloc((size_t)cids[i].index + 1);
+    term[0] = (char)131;
+    memcpy(term + 1, cids[i].buff, (size_t)cids[i].index);
+    const char *owner = NULL;
+    assert_int_equal(
+        phc__ring_owners(&x->h->ring, term, cids[i].index + 1, &owner, 1), 1);
+    free(term);
+    if (!strcmp(owner, HX_NODE)) {
+      here++;
+      assert_non_null(hx_row(x, &cids[i]));
+    } else {
+      assert_string_equal(owner, HX_PH1);
+      away++;
+      assert_null(hx_row(x, &cids[i]));
+    }
+  }
+  for (int i = 0; i < x->rec.n; i++) {
+    hx_msg_t *m = &x->rec.m[i];
+    char h[PHC__ATOM_MAX];
+    int cast;
+    if (m->op == HX_SEND_NAME && hx_head(m, h, &cast) && cast &&
+        !strcmp(h, "start_children")) {
+      assert_string_equal(m->node, HX_PH1);
+      assert_string_equal(m->name, HX_HUB);
+      assert_true(hx_has(m->buf, 1, "nodes => ['ph2@127.0.0.1']"));
+      casts++;
+    }
+  }
+  assert_int_equal(casts, away);
+  assert_int_equal(hx_rows(x), rows + (size_t)here);
+  *local += here;
+  *fwd += away;
+}
+
+static void test_start_forwards_by_ring(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  hx_feed(x, "cluster_join");
+  assert_true(phc__hub_has_node(x->h, HX_PH1));
+  int local = 0, fwd = 0;
+  ei_x_buff c1[2] = {hx_atom_cid("w_3"), hx_bin_cid(UNICODE_CID)};
+  check_placement(x, "start_children_echo", 2, c1, &local, &fwd);
+  ei_x_buff c2[1] = {hx_bin_cid("alpha")};
+  check_placement(x, "migration_add_echo", 1, c2, &local, &fwd);
+  ei_x_buff c3[1] = {hx_bin_cid("temp-1")};
+  check_placement(x, "start_children_temp_echo", 1, c3, &local, &fwd);
+  /* the captured ids cover both sides of this ring */
+  assert_true(local > 0 && fwd > 0);
+  for (int i = 0; i < 2; i++) ei_x_free(&c1[i]);
+  ei_x_free(&c2[0]);
+  ei_x_free(&c3[0]);
+  hx_free(x);
+}
+
+/* ---- stop_children -------------------------------------------------------- */
+
+static void test_stop_children(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  with_ph3_members(x);
+  hx_feed(x, "start_children_echo");
+  ei_x_buff w3 = hx_atom_cid("w_3"), uni = hx_bin_cid(UNICODE_CID);
+  erlang_pid p_w3 = hx_row(x, &w3)->owners[0].pid;
+  hx_rec_clear(x);
+  hx_feed(x, "stop_children_w3");
+  /* unregistration event to everyone (global): ph3 and ourselves */
+  hx_msg_t *ev = hx_find(x, "children_unregistration_event", 0);
+  assert_non_null(ev);
+  assert_true(is_ph3_coord(&ev->to));
+  assert_true(hx_has(ev->buf, 1, "{w_3,ok,'ph2@127.0.0.1'}"));
+  /* our coordinator applied it and answered reply_to */
+  assert_null(phc_proc_lookup(&x->node, &p_w3));
+  assert_null(hx_row(x, &w3));
+  assert_non_null(hx_row(x, &uni));
+  hx_msg_t *m = hx_find(x, "collect_stop_results", 0);
+  assert_non_null(m);
+  assert_string_equal(m->to.node, HX_PH1);
+  assert_true(hx_has(m->buf, 1, "{collect_stop_results,[{w_3,ok}],'ph2@127.0.0.1'}"));
+  assert_int_equal(hx_count(x, "collect_stop_results"), 1);
+  /* one event: no self_exit for a child the hub stopped itself */
+  assert_int_equal(hx_count(x, "children_unregistration_event"), 1);
+
+  /* the captured stop of w-1, which never ran here: not_found */
+  hx_rec_clear(x);
+  hx_feed(x, "stop_children");
+  ev = hx_find(x, "children_unregistration_event", 0);
+  assert_non_null(ev);
+  assert_true(hx_has(ev->buf, 1, "{error,not_found}"));
+  m = hx_find(x, "collect_stop_results", 0);
+  assert_non_null(m);
+  assert_true(hx_has(m->buf, 1, "{error,not_found}"));
+  assert_int_equal(hx_rows(x), 1);
+  ei_x_free(&w3);
+  ei_x_free(&uni);
+  hx_free(x);
+}
+
+/* A child that dies is restarted (permanent) and the new pid goes out as
+ * child_process_pid_update_event; our own registry follows it. */
+static void test_child_restart_updates_pid(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  with_ph3_members(x);
+  hx_feed(x, "start_children_echo");
+  ei_x_buff w3 = hx_atom_cid("w_3");
+  erlang_pid old = hx_row(x, &w3)->owners[0].pid;
+  hx_rec_clear(x);
+  ei_x_buff kill;
+  ei_x_new_with_version(&kill);
+  ei_x_encode_atom(&kill, "kill");
+  assert_int_equal(phc_exit(&x->node, NULL, &old, kill.buff, kill.index), 0);
+  ei_x_free(&kill);
+  hx_drain(x);
+  phc__reg_row_t *row = hx_row(x, &w3);
+  assert_non_null(row);
+  assert_false(phc_pid_eq(&row->owners[0].pid, &old));
+  assert_non_null(phc_proc_lookup(&x->node, &row->owners[0].pid));
+  hx_msg_t *ev = hx_find(x, "child_process_pid_update_event", 0);
+  assert_non_null(ev);
+  assert_true(is_ph3_coord(&ev->to));
+  assert_true(hx_has(ev->buf, 1, "{w_3,{'ph2@127.0.0.1',"));
+  ei_x_free(&w3);
+  hx_free(x);
+}
+
+/* ---- blockade events --------------------------------------------------- */
+
+static void test_registration_and_unregistration(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  hx_feed(x, "registration");
+  assert_int_equal(hx_rows(x), 2);
+  ei_x_buff s1 = hx_bin_cid("s-1"), s2 = hx_atom_cid("s_2");
+  phc__reg_row_t *row = hx_row(x, &s1);
+  assert_non_null(row);
+  assert_int_equal(row->nowners, 1);
+  assert_string_equal(row->owners[0].node, HX_PH1);
+  assert_int_equal(row->owners[0].pid.num, 147);
+  assert_true(hx_has(row->spec, 0, "'Elixir.MyProcess',start_link"));
+  assert_non_null(hx_row(x, &s2));
+  ei_x_buff pl;
+  ei_x_new(&pl);
+  phc_hub_process_list(x->hub, 0, &pl); /* local: none of ours */
+  assert_true(hx_has(pl.buff, 0, "[]"));
+  ei_x_free(&pl);
+  /* the same event again changes nothing */
+  hx_feed(x, "registration");
+  assert_int_equal(hx_rows(x), 2);
+  assert_int_equal(hx_row(x, &s1)->nowners, 1);
+  /* ph1 unregisters s-1 (no reply_to: nothing goes out) */
+  hx_rec_clear(x);
+  hx_feed(x, "unregistration");
+  assert_null(hx_row(x, &s1));
+  assert_non_null(hx_row(x, &s2));
+  assert_int_equal(hx_count(x, "collect_stop_results"), 0);
+  ei_x_free(&s1);
+  ei_x_free(&s2);
+  hx_free(x);
+}
+
+static void test_pid_update(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  /* w-2 is unknown: dropped, nothing changes, the coordinator lives */
+  hx_feed(x, "pid_update");
+  assert_int_equal(hx_rows(x), 0);
+  assert_non_null(phc_proc_lookup(&x->node, &x->h->coord));
+  /* known on ph1: Keyword.put puts ph2's new pair first */
+  ei_x_buff w2 = hx_bin_cid("w-2"), spec, meta;
+  ei_x_new(&spec);
+  ei_x_encode_map_header(&spec, 0);
+  ei_x_new(&meta);
+  ei_x_encode_map_header(&meta, 0);
+  phc__reg_owner_t o = {.node = HX_PH1, .pid = hx_pid(HX_PH1, 99)};
+  phc__reg_insert(&x->h->reg, w2.buff, w2.index, spec.buff, spec.index,
+                  meta.buff, meta.index, &o, 1);
+  hx_feed(x, "pid_update");
+  phc__reg_row_t *row = hx_row(x, &w2);
+  assert_non_null(row);
+  assert_int_equal(row->nowners, 2);
+  assert_string_equal(row->owners[0].node, HX_NODE);
+  assert_int_equal(row->owners[0].pid.num, 165);
+  assert_string_equal(row->owners[1].node, HX_PH1);
+  ei_x_free(&w2);
+  ei_x_free(&spec);
+  ei_x_free(&meta);
+  hx_free(x);
+}
+
+static void test_sync_remote(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  hx_feed(x, "sync_remote");
+  assert_int_equal(hx_rows(x), 7);
+  const char *atoms[] = {"one", "two", "three", "four"};
+  for (int i = 0; i < 4; i++) {
+    ei_x_buff c = hx_atom_cid(atoms[i]);
+    phc__reg_row_t *row = hx_row(x, &c);
+    assert_non_null(row);
+    assert_int_equal(row->nowners, 1);
+    assert_string_equal(row->owners[0].node, HX_PH1);
+    ei_x_free(&c);
+  }
+  ei_x_buff g = hx_bin_cid("gamma");
+  assert_int_equal(hx_row(x, &g)->owners[0].pid.num, 145);
+  ei_x_free(&g);
+  char *d = hx_dump(x);
+  assert_non_null(strstr(d, "'ph1@127.0.0.1'"));
+  free(d);
+  /* applied twice: the same registry */
+  hx_feed(x, "sync_remote");
+  assert_int_equal(hx_rows(x), 7);
+  hx_free(x);
+}
+
+static void test_migration_add(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  with_ph3_members(x);
+  hx_feed(x, "migration_add_echo");
+  ei_x_buff alpha = hx_bin_cid("alpha");
+  phc__reg_row_t *row = hx_row(x, &alpha);
+  assert_non_null(row);
+  assert_string_equal(row->owners[0].node, HX_NODE);
+  assert_non_null(phc_proc_lookup(&x->node, &row->owners[0].pid));
+  assert_int_equal(x->h->locked, 0); /* migration_add: true unlocks */
+  hx_msg_t *ev = hx_find(x, "children_registration_event", 0);
+  assert_non_null(ev);
+  int errs[1] = {1};
+  assert_int_equal(check_registration(ev, errs, 1), 1);
+  assert_false(errs[0]);
+  /* the captured HotSwap migration (MyProcess): six undef results to the
+   * migrating node's collector, nothing registered */
+  hx_rec_clear(x);
+  hx_feed(x, "migration_add_hotswap");
+  hx_msg_t *m = hx_find(x, "collect_start_results", 0);
+  assert_non_null(m);
+  assert_string_equal(m->to.node, HX_PH1);
+  assert_int_equal(m->to.num, 171);
+  char *s = hx_text(m->buf, 1);
+  int undefs = 0;
+  for (char *p = s; (p = strstr(p, "undef")) != NULL; p++) undefs++;
+  free(s);
+  assert_int_equal(undefs, 6);
+  assert_int_equal(hx_rows(x), 1);
+  assert_int_equal(x->h->locked, 0);
+  ei_x_free(&alpha);
+  hx_free(x);
+}
+
+static void test_cluster_join_and_leave(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  hx_feed(x, "sync_remote"); /* rows on ph1 */
+  hx_feed(x, "cluster_join");
+  assert_int_equal(x->h->nnodes, 2);
+  assert_true(phc__ring_has(&x->h->ring, HX_PH1));
+  assert_int_equal(x->h->locked, 0);
+  /* node_up: our (empty) local children go to ph1 by name, since ph1 has
+   * no member in our pg view yet */
+  int sync = 0;
+  for (int i = 0; i < x->rec.n; i++) {
+    char h[PHC__ATOM_MAX];
+    int cast;
+    if (x->rec.m[i].op == HX_SEND_NAME && hx_head(&x->rec.m[i], h, &cast) &&
+        !strcmp(h, "sync_remote_children_event")) {
+      assert_string_equal(x->rec.m[i].node, HX_PH1);
+      assert_string_equal(x->rec.m[i].name, HX_HUB);
+      sync++;
+    }
+  }
+  assert_int_equal(sync, 1);
+  hx_feed(x, "cluster_join"); /* again: no change */
+  assert_int_equal(x->h->nnodes, 2);
+  hx_feed(x, "cluster_join_ph3");
+  assert_int_equal(x->h->nnodes, 3);
+  /* ph3 leaves: gone from hub_nodes and ring; ph1's rows stay */
+  hx_feed(x, "cluster_leave");
+  assert_int_equal(x->h->nnodes, 2);
+  assert_false(phc__hub_has_node(x->h, HX_PH3));
+  assert_false(phc__ring_has(&x->h->ring, HX_PH3));
+  assert_int_equal(hx_rows(x), 7);
+  ei_x_buff nodes;
+  ei_x_new(&nodes);
+  phc_hub_nodes(x->hub, 1, &nodes);
+  assert_true(hx_has(nodes.buff, 0, "['ph2@127.0.0.1','ph1@127.0.0.1']"));
+  ei_x_free(&nodes);
+  hx_free(x);
+}
+
+/* ph1 goes down: rows it alone held and that now hash here restart here
+ * (the Elixir module is not known here, so they fail and stay unowned);
+ * every ph1 pair leaves the registry. */
+static void test_node_down_detaches(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  hx_feed(x, "cluster_join");
+  hx_feed(x, "sync_remote");
+  assert_int_equal(hx_rows(x), 7);
+  ei_x_buff m;
+  ei_x_new_with_version(&m);
+  ei_x_encode_tuple_header(&m, 2);
+  ei_x_encode_atom(&m, "nodedown");
+  ei_x_encode_atom(&m, HX_PH1);
+  hx_to_coord(x, m.buff, m.index);
+  ei_x_free(&m);
+  assert_int_equal(x->h->nnodes, 1);
+  assert_int_equal(hx_rows(x), 0);
+  assert_int_equal(x->h->locked, 0);
+  hx_free(x);
+}
+
+/* ---- pg scope traffic ---------------------------------------------------- */
+
+static void test_pg_messages(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  erlang_pid pids[8];
+  /* ph1's scope syncs (no groups yet), then joins one member */
+  hx_feed(x, "pg_sync");
+  assert_int_equal(phc__pg_members(x->h->pg, "distribute_children_event", pids, 8), 1);
+  hx_feed(x, "pg_join");
+  int k = phc__pg_members(x->h->pg, "distribute_children_event", pids, 8);
+  assert_int_equal(k, 2);
+  assert_string_equal(pids[1].node, HX_PH1);
+  assert_int_equal(pids[1].num, 139);
+  /* ph3: a full sync, then its leave of all eight groups */
+  hx_feed(x, "pg_sync_ph3");
+  assert_int_equal(phc__pg_members(x->h->pg, "cluster_join_event", pids, 8), 2);
+  hx_feed(x, "pg_leave");
+  assert_int_equal(phc__pg_members(x->h->pg, "cluster_join_event", pids, 8), 1);
+  assert_int_equal(phc__pg_members(x->h->pg, "distribute_children_event", pids, 8), 2);
+  /* discover: the scope answers with its groups */
+  hx_rec_clear(x);
+  hx_feed(x, "pg_discover");
+  hx_msg_t *s = hx_find(x, "sync", 0);
+  assert_non_null(s);
+  assert_int_equal(s->op, HX_SEND);
+  assert_string_equal(s->to.node, HX_PH1);
+  assert_int_equal(s->to.num, 130);
+  assert_true(hx_has(s->buf, 1, "children_registration_event"));
+  hx_free(x);
+}
+
+/* ---- malformed input ------------------------------------------------------ */
+
+typedef void (*enc_fn)(ei_x_buff *x);
+
+static void bad_atom(ei_x_buff *x) { ei_x_encode_atom(x, "garbage"); }
+static void bad_int(ei_x_buff *x) { ei_x_encode_long(x, 42); }
+static void bad_tuple1(ei_x_buff *x) {
+  ei_x_encode_tuple_header(x, 1);
+  ei_x_encode_atom(x, "x");
+}
+static void bad_tuple2(ei_x_buff *x) { /* {notalist, 7} */
+  ei_x_encode_tuple_header(x, 2);
+  ei_x_encode_atom(x, "notalist");
+  ei_x_encode_long(x, 7);
+}
+static void bad_tuple3(ei_x_buff *x) { /* {[1, #{}], 2, 3} */
+  ei_x_encode_tuple_header(x, 3);
+  ei_x_encode_list_header(x, 2);
+  ei_x_encode_long(x, 1);
+  ei_x_encode_map_header(x, 0);
+  ei_x_encode_empty_list(x);
+  ei_x_encode_long(x, 2);
+  ei_x_encode_long(x, 3);
+}
+static void bad_list(ei_x_buff *x) { /* [{a}, {b, c, d}] */
+  ei_x_encode_list_header(x, 2);
+  ei_x_encode_tuple_header(x, 1);
+  ei_x_encode_atom(x, "a");
+  ei_x_encode_tuple_header(x, 3);
+  ei_x_encode_atom(x, "b");
+  ei_x_encode_atom(x, "c");
+  ei_x_encode_atom(x, "d");
+  ei_x_encode_empty_list(x);
+}
+static void bad_psd(ei_x_buff *x) { /* {[#{has_errors => false}], n, []} */
+  ei_x_encode_tuple_header(x, 3);
+  ei_x_encode_list_header(x, 1);
+  ei_x_encode_map_header(x, 1);
+  ei_x_encode_atom(x, "has_errors");
+  ei_x_encode_atom(x, "false");
+  ei_x_encode_empty_list(x);
+  ei_x_encode_atom(x, HX_PH1);
+  ei_x_encode_empty_list(x);
+}
+static void bad_pid_pair(ei_x_buff *x) { /* {<<"s-1">>, {ph1, notapid}} */
+  ei_x_encode_tuple_header(x, 2);
+  ei_x_encode_binary(x, "s-1", 3);
+  ei_x_encode_tuple_header(x, 2);
+  ei_x_encode_atom(x, HX_PH1);
+  ei_x_encode_atom(x, "notapid");
+}
+static void bad_sync(ei_x_buff *x) { /* {[{#{id => s_2}, 1, #{}}, 5], ph1} */
+  ei_x_encode_tuple_header(x, 2);
+  ei_x_encode_list_header(x, 2);
+  ei_x_encode_tuple_header(x, 3);
+  ei_x_encode_map_header(x, 1);
+  ei_x_encode_atom(x, "id");
+  ei_x_encode_atom(x, "s_2");
+  ei_x_encode_long(x, 1);
+  ei_x_encode_map_header(x, 0);
+  ei_x_encode_long(x, 5);
+  ei_x_encode_empty_list(x);
+  ei_x_encode_atom(x, HX_PH1);
+}
+static void bad_migration(ei_x_buff *x) { /* {[#{nodes => []}], []} */
+  ei_x_encode_tuple_header(x, 2);
+  ei_x_encode_list_header(x, 1);
+  ei_x_encode_map_header(x, 1);
+  ei_x_encode_atom(x, "nodes");
+  ei_x_encode_empty_list(x);
+  ei_x_encode_empty_list(x);
+  ei_x_encode_empty_list(x);
+}
+
+static void test_malformed_events_dropped(void **state) {
+  (void)state;
+  static const char *const events[] = {
+      "children_registration_event", "children_unregistration_event",
+      "child_process_pid_update_event", "sync_remote_children_event",
+      "migration_add_event", "cluster_join_event", "cluster_leave_event",
+      "distribute_children_event", "unknown_event"};
+  static const enc_fn payloads[] = {bad_atom,   bad_int,      bad_tuple1,
+                                    bad_tuple2, bad_tuple3,   bad_list,
+                                    bad_psd,    bad_pid_pair, bad_sync,
+                                    bad_migration};
+  hx_t *x = hx_new();
+  hx_feed(x, "registration");
+  char *before = hx_dump(x);
+  size_t procs = phc__rt_count(&x->node);
+  for (size_t e = 0; e < PHC__ARRAY_LEN(events); e++)
+    for (size_t p = 0; p < PHC__ARRAY_LEN(payloads); p++) {
+      ei_x_buff m;
+      ei_x_new_with_version(&m);
+      ei_x_encode_tuple_header(&m, 2);
+      ei_x_encode_atom(&m, events[e]);
+      payloads[p](&m);
+      hx_to_coord(x, m.buff, m.index);
+      ei_x_free(&m);
+      char *after = hx_dump(x);
+      if (strcmp(before, after))
+        fail_msg("%s payload %zu changed the registry: %s", events[e], p, after);
+      free(after);
+    }
+  /* casts and other messages the coordinator does not understand */
+  for (size_t p = 0; p < PHC__ARRAY_LEN(payloads); p++) {
+    static const char *const casts[] = {"start_children", "stop_children",
+                                        "exec_cast", "no_such_cast"};
+    for (size_t c = 0; c < PHC__ARRAY_LEN(casts); c++) {
+      ei_x_buff m;
+      ei_x_new_with_version(&m);
+      ei_x_encode_tuple_header(&m, 2);
+      ei_x_encode_atom(&m, "$gen_cast");
+      ei_x_encode_tuple_header(&m, 3);
+      ei_x_encode_atom(&m, casts[c]);
+      payloads[p](&m);
+      payloads[(p + 1) % PHC__ARRAY_LEN(payloads)](&m);
+      hx_to_name(x, HX_HUB, m.buff, m.index);
+      ei_x_free(&m);
+    }
+    ei_x_buff m;
+    ei_x_new_with_version(&m);
+    payloads[p](&m);
+    hx_to_name(x, HX_HUB, m.buff, m.index);
+    ei_x_free(&m);
+  }
+  char *after = hx_dump(x);
+  assert_string_equal(before, after);
+  free(after);
+  free(before);
+  assert_non_null(phc_proc_lookup(&x->node, &x->h->coord));
+  assert_int_equal(x->h->nnodes, 1);
+  assert_int_equal(phc__rt_count(&x->node), procs); /* nothing started */
+  assert_int_equal(hx_count(x, "start_children"), 0); /* nor forwarded */
+  hx_free(x);
+}
+
+/* ---- closures ------------------------------------------------------------ */
+
+static void load_fun(const char *name, erlang_fun *f, hx_term_t *t) {
+  *t = hx_load(name);
+  int idx = 0, v;
+  assert_int_equal(ei_decode_version(t->b, &idx, &v), 0);
+  assert_int_equal(ei_decode_fun(t->b, &idx, f), 0);
+  assert_int_equal(idx, t->len);
+  assert_int_equal(f->type, EI_FUN_CLOSURE);
+}
+
+static void insert_row(hx_t *x, const ei_x_buff *cid,
+                       const phc__reg_owner_t *o, int n) {
+  ei_x_buff spec, meta;
+  ei_x_new(&spec);
+  ei_x_encode_map_header(&spec, 1);
+  ei_x_encode_atom(&spec, "id");
+  ei_x_append_buf(&spec, cid->buff, cid->index);
+  ei_x_new(&meta);
+  ei_x_encode_map_header(&meta, 0);
+  phc__reg_insert(&x->h->reg, cid->buff, cid->index, spec.buff, spec.index,
+                  meta.buff, meta.index, o, n);
+  ei_x_free(&spec);
+  ei_x_free(&meta);
+}
+
+static void test_closure_pubsub_sync(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  erlang_fun f;
+  hx_term_t t;
+  load_fun("closure_pubsub_sync", &f, &t);
+  /* before: a row ph1 no longer lists (shared with us), one only ph1 had */
+  ei_x_buff shared = hx_bin_cid("stale-shared"), gone = hx_bin_cid("stale-ph1");
+  phc__reg_owner_t both[2] = {{.node = HX_PH1, .pid = hx_pid(HX_PH1, 500)},
+                              {.node = HX_NODE, .pid = hx_pid(HX_NODE, 77)}};
+  insert_row(x, &shared, both, 2);
+  insert_row(x, &gone, both, 1);
+  ei_x_buff res;
+  ei_x_new_with_version(&res);
+  assert_int_equal(phc__hub_closure(&x->node, &f, &res), 0);
+  assert_true(hx_has(res.buff, 1, "ok"));
+  ei_x_free(&res);
+  /* the sender's listed children are all there, owned by ph1 */
+  char *d = hx_dump(x);
+  size_t rows = hx_rows(x);
+  assert_true(rows >= 2);
+  phc__reg_row_t *row = hx_row(x, &shared);
+  assert_non_null(row);
+  assert_int_equal(row->nowners, 1);
+  assert_string_equal(row->owners[0].node, HX_NODE);
+  assert_null(hx_row(x, &gone));
+  int listed = 0;
+  for (phc__reg_row_t *r = x->h->reg.rows; r; r = r->hh.next)
+    if (phc__reg_owner(r, HX_PH1)) listed++;
+  assert_int_equal((size_t)listed, rows - 1);
+  assert_non_null(strstr(d, "'Elixir.MyProcess'"));
+  free(d);
+  free_fun(&f);
+  free(t.b);
+  ei_x_free(&shared);
+  ei_x_free(&gone);
+  hx_free(x);
+}
+
+static void test_closure_which_children(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  hx_feed(x, "start_children_echo");
+  hx_feed(x, "registration"); /* ph1's rows are not ours */
+  erlang_fun f;
+  hx_term_t t;
+  load_fun("closure_which_children", &f, &t);
+  ei_x_buff res;
+  ei_x_new_with_version(&res);
+  assert_int_equal(phc__hub_closure(&x->node, &f, &res), 0);
+  int idx = 1, ar, n;
+  char a[PHC__ATOM_MAX];
+  assert_int_equal(ei_decode_tuple_header(res.buff, &idx, &ar), 0);
+  assert_int_equal(ar, 2);
+  assert_int_equal(ei_decode_atom(res.buff, &idx, a), 0);
+  assert_string_equal(a, HX_NODE);
+  assert_int_equal(ei_decode_list_header(res.buff, &idx, &n), 0);
+  assert_int_equal(n, 2);
+  assert_true(hx_has(res.buff, 1, "worker,[phc_echo]"));
+  char *txt = hx_text(res.buff, 1);
+  assert_null(strstr(txt, "s_2")); /* ph1's children are not listed */
+  free(txt);
+  ei_x_free(&res);
+
+  /* the same closure through the spawn-request path (erpc) */
+  ei_x_buff args, ref, reason;
+  ei_x_new(&args);
+  ei_x_encode_list_header(&args, 2);
+  ei_x_append_buf(&args, t.b + 1, t.len - 1);
+  ei_x_encode_empty_list(&args);
+  ei_x_encode_empty_list(&args);
+  ei_x_new(&ref);
+  ei_x_encode_atom(&ref, "tag");
+  erlang_pid caller = hx_pid(HX_PH1, 760);
+  assert_int_equal(phc__otp_erpc_reason(&x->node, &caller, ref.buff, ref.index,
+                                        "erlang", "apply", args.buff,
+                                        args.index, &reason),
+                   0);
+  assert_true(hx_has(reason.buff, 1, "{tag,return,{'ph2@127.0.0.1',["));
+  ei_x_free(&reason);
+  ei_x_free(&args);
+  ei_x_free(&ref);
+  free_fun(&f);
+  free(t.b);
+  hx_free(x);
+}
+
+static void test_closure_unknown(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  erlang_fun f;
+  hx_term_t t;
+  load_fun("closure_gossip", &f, &t);
+  ei_x_buff res;
+  ei_x_new_with_version(&res);
+  assert_int_equal(phc__hub_closure(&x->node, &f, &res), PHC_EUNDEF);
+  ei_x_free(&res);
+  free_fun(&f);
+  free(t.b);
+  /* a recognised closure for a hub that does not run here */
+  load_fun("closure_which_children", &f, &t);
+  snprintf(x->h->id, sizeof x->h->id, "%s", "other");
+  ei_x_new_with_version(&res);
+  assert_int_equal(phc__hub_closure(&x->node, &f, &res), PHC_EUNDEF);
+  ei_x_free(&res);
+  snprintf(x->h->id, sizeof x->h->id, "%s", HX_HUB);
+  free_fun(&f);
+  free(t.b);
+  hx_free(x);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_start_unknown_module_is_undef),
+      cmocka_unit_test(test_start_children_ok_and_duplicate),
+      cmocka_unit_test(test_start_forwards_by_ring),
+      cmocka_unit_test(test_stop_children),
+      cmocka_unit_test(test_child_restart_updates_pid),
+      cmocka_unit_test(test_registration_and_unregistration),
+      cmocka_unit_test(test_pid_update),
+      cmocka_unit_test(test_sync_remote),
+      cmocka_unit_test(test_migration_add),
+      cmocka_unit_test(test_cluster_join_and_leave),
+      cmocka_unit_test(test_node_down_detaches),
+      cmocka_unit_test(test_pg_messages),
+      cmocka_unit_test(test_malformed_events_dropped),
+      cmocka_unit_test(test_closure_pubsub_sync),
+      cmocka_unit_test(test_closure_which_children),
+      cmocka_unit_test(test_closure_unknown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
