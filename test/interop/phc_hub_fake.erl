@@ -1,0 +1,72 @@
+%% phc_hub_fake: a fake ProcessHub coordinator for a plain OTP node.
+%%
+%% Runs on a BEAM peer that has no ProcessHub. It owns what a BEAM hub
+%% member shows on the wire: OTP's own `pg` scope 'hub.<HubId>.event_queue_pg'
+%% and a process registered as HubId that joins the blockade groups of that
+%% scope, as ProcessHub's coordinator does. It does not act on anything it
+%% receives: every message is forwarded to a sink pid (the test case) as
+%% {fake, node(), Msg}, so the suite can assert on exactly what phc sent.
+%% It can also send on request from its own pid ({fake_send, To, Msg}).
+-module(phc_hub_fake).
+
+-export([start/3, scope/1, groups/0, members/2, send_from/3, stop/1]).
+
+groups() ->
+    [distribute_children_event, cluster_join_event, cluster_leave_event,
+     sync_remote_children_event, children_registration_event,
+     children_unregistration_event, migration_add_event,
+     child_process_pid_update_event].
+
+scope(Hub) ->
+    list_to_atom("hub." ++ atom_to_list(Hub) ++ ".event_queue_pg").
+
+%% start(HubId, Groups, Sink) -> {ok, CoordPid, ScopePid}.
+%% Called on the BEAM node (through peer:call or erpc); the fake outlives
+%% the caller.
+start(Hub, Groups, Sink) ->
+    Caller = self(),
+    Pid = spawn(fun() -> init(Caller, Hub, Groups, Sink) end),
+    receive
+        {Pid, started, ScopePid} -> {ok, Pid, ScopePid};
+        {Pid, failed, Why} -> {error, Why}
+    after 5000 -> {error, timeout}
+    end.
+
+init(Caller, Hub, Groups, Sink) ->
+    Scope = scope(Hub),
+    case pg:start_link(Scope) of
+        {ok, ScopePid} ->
+            true = register(Hub, self()),
+            [ok = pg:join(Scope, G, self()) || G <- Groups],
+            Caller ! {self(), started, ScopePid},
+            loop(Sink);
+        Err ->
+            Caller ! {self(), failed, Err}
+    end.
+
+loop(Sink) ->
+    receive
+        {fake_send, From, To, Msg} ->
+            To ! Msg,
+            From ! {self(), sent},
+            loop(Sink);
+        {fake_stop, From} ->
+            From ! {self(), stopped},
+            exit(shutdown);
+        Msg ->
+            Sink ! {fake, node(), Msg},
+            loop(Sink)
+    end.
+
+%% pg members of Group in the hub's scope, as this node sees them.
+members(Hub, Group) ->
+    pg:get_members(scope(Hub), Group).
+
+%% Send Msg to To from the fake coordinator's own pid; returns once sent.
+send_from(Fake, To, Msg) ->
+    Fake ! {fake_send, self(), To, Msg},
+    receive {Fake, sent} -> ok after 5000 -> {error, timeout} end.
+
+stop(Fake) ->
+    Fake ! {fake_stop, self()},
+    receive {Fake, stopped} -> ok after 5000 -> {error, timeout} end.
