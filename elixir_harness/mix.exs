@@ -84,9 +84,10 @@ defmodule PhcHarness.MixProject do
 
     cond do
       dir = offline_libs() ->
-        missing = for app <- ~w(process_hub blockade hash_ring),
-                      not File.dir?(Path.join([dir, app, "ebin"])),
-                      do: app
+        missing =
+          for app <- ~w(process_hub blockade hash_ring),
+              not File.dir?(Path.join([dir, app, "ebin"])),
+              do: app
 
         if missing == [] do
           {:libs, dir}

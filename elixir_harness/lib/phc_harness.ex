@@ -174,7 +174,8 @@ defmodule PhcHarness do
   end
 
   @doc "Lists `ProcessHub.nodes(hub_id, [:include_local])`, sorted."
-  def hub_nodes(hub_id \\ @default_hub), do: hub_id |> ProcessHub.nodes([:include_local]) |> Enum.sort()
+  def hub_nodes(hub_id \\ @default_hub),
+    do: hub_id |> ProcessHub.nodes([:include_local]) |> Enum.sort()
 
   @doc """
   True when `pid` (on any connected node, phc included) is alive: monitors it and waits up to

@@ -18,7 +18,12 @@ defmodule PhcHarness.BeamHubTest do
     :ok = start_hub(b)
     on_exit(fn -> stop_all() end)
 
-    eventually(fn -> hub_nodes(a) == [a, b] and hub_nodes(b) == [a, b] end, 15_000, "hub did not form")
+    eventually(
+      fn -> hub_nodes(a) == [a, b] and hub_nodes(b) == [a, b] end,
+      15_000,
+      "hub did not form"
+    )
+
     %{a: a, b: b}
   end
 
@@ -30,6 +35,7 @@ defmodule PhcHarness.BeamHubTest do
     eventually(
       fn ->
         lists = Enum.map(nodes, &plist/1)
+
         length(hd(lists)) == count and Enum.uniq(lists) |> length() == 1 and
           Enum.all?(nodes, &(misplaced(&1) == []))
       end,
@@ -42,14 +48,19 @@ defmodule PhcHarness.BeamHubTest do
     ids = for {id, _} <- plist(hd(nodes)), do: id
     missing = for id <- Process.get(:expected_ids, []), id not in ids, do: id
 
-    "missing #{inspect(missing)} " <> inspect(
-      for n <- nodes do
-        l = plist(n)
-        {n, count: {length(l), count}, misplaced: misplaced(n), hub_nodes: hub_nodes(n),
-         differs_from_first: l != plist(hd(nodes))}
-      end,
-      limit: 80
-    )
+    "missing #{inspect(missing)} " <>
+      inspect(
+        for n <- nodes do
+          l = plist(n)
+
+          {n,
+           count: {length(l), count},
+           misplaced: misplaced(n),
+           hub_nodes: hub_nodes(n),
+           differs_from_first: l != plist(hd(nodes))}
+        end,
+        limit: 80
+      )
   end
 
   test "two BEAM members form the hub and agree on process_list", %{a: a, b: b} do
@@ -70,7 +81,9 @@ defmodule PhcHarness.BeamHubTest do
   end
 
   test "twins answer GenServer.call from every node", %{a: a, b: b} do
-    assert %{status: :ok} = rpc(a, PhcHarness, :start_children, [:phc_counter, 2, [prefix: "cnt"]])
+    assert %{status: :ok} =
+             rpc(a, PhcHarness, :start_children, [:phc_counter, 2, [prefix: "cnt"]])
+
     assert %{status: :ok} = rpc(a, PhcHarness, :start_children, [:phc_kv, 1, [prefix: "kvx"]])
     assert %{status: :ok} = rpc(a, PhcHarness, :start_children, [:phc_echo, 1, [prefix: "ech"]])
     agree([a, b], count_all(a))
@@ -89,12 +102,15 @@ defmodule PhcHarness.BeamHubTest do
   test "duplicate ids give already_started", %{a: a, b: b} do
     assert %{status: :ok} = rpc(a, PhcHarness, :start_children, [:phc_echo, 1, [prefix: "dup"]])
     agree([a, b], count_all(a))
+
     assert {:error, {:already_started, ["dup_1"]}} =
              rpc(b, PhcHarness, :start_children, [:phc_echo, 1, [prefix: "dup"]])
   end
 
   test "a crashed twin is restarted and the new pid reaches every registry", %{a: a, b: b} do
-    assert %{status: :ok} = rpc(a, PhcHarness, :start_children, [:phc_counter, 1, [prefix: "crash"]])
+    assert %{status: :ok} =
+             rpc(a, PhcHarness, :start_children, [:phc_counter, 1, [prefix: "crash"]])
+
     agree([a, b], count_all(a))
     old = rpc(a, ProcessHub, :get_pid, [@hub, "crash_1"])
     rpc(a, Process, :exit, [old, :kill])
@@ -137,12 +153,14 @@ defmodule PhcHarness.BeamHubTest do
     kill_beam(d)
     eventually(fn -> hub_nodes(a) == [a, b] end, 15_000)
     agree([a, b], n)
+
     for {id, [{_node, pid}]} <- plist(a), String.starts_with?(id, "topo_") do
       assert rpc(node(pid), Process, :alive?, [pid])
     end
   end
 
-  defp count_all(n), do: length(rpc(n, ProcessHub, :process_list, [@hub, :global])) |> max_started(n)
+  defp count_all(n),
+    do: length(rpc(n, ProcessHub, :process_list, [@hub, :global])) |> max_started(n)
 
   # children started by the current test may not be registered everywhere yet; wait until
   # the starting node sees a stable count

@@ -37,6 +37,7 @@ defmodule PhcHarness.PhcInteropTest do
 
       for node <- [c.a, c.b], group <- @groups do
         members = rpc(node, :pg, :get_members, [scope, group])
+
         assert Enum.count(members, &(node(&1) == c.phc)) == 1,
                "#{group} on #{node}: #{inspect(members)}"
       end
@@ -150,7 +151,10 @@ defmodule PhcHarness.PhcInteropTest do
     test "an unknown start module on phc gives an error in the result, not a hang", c do
       id = id_owned_by(c.a, c.phc, "nomod")
       spec = %{id: id, start: {:phc_no_such_module, :start_link, []}}
-      {:ok, fut} = rpc(c.a, ProcessHub, :start_children, [@hub, [spec], [awaitable: true, timeout: 5_000]])
+
+      {:ok, fut} =
+        rpc(c.a, ProcessHub, :start_children, [@hub, [spec], [awaitable: true, timeout: 5_000]])
+
       {us, res} = :timer.tc(fn -> rpc(c.a, ProcessHub.Future, :await, [fut], 60_000) end)
       assert us < 5_000_000, "took #{div(us, 1000)} ms"
       assert res.status == :error
@@ -161,8 +165,14 @@ defmodule PhcHarness.PhcInteropTest do
 
     test "a crashed C child restarts and the new pid reaches every registry", c do
       id = id_owned_by(c.a, c.phc, "crashc")
-      assert rpc(c.a, ProcessHub, :start_child, [@hub, PhcHarness.child_spec(:phc_counter, id), [awaitable: true]])
-             |> then(&rpc(c.a, ProcessHub.Future, :await, [elem(&1, 1)])) |> Map.get(:status) == :ok
+
+      assert rpc(c.a, ProcessHub, :start_child, [
+               @hub,
+               PhcHarness.child_spec(:phc_counter, id),
+               [awaitable: true]
+             ])
+             |> then(&rpc(c.a, ProcessHub.Future, :await, [elem(&1, 1)]))
+             |> Map.get(:status) == :ok
 
       old = List.keyfind(agreed([c.a, c.b]), id, 0) |> elem(1) |> Keyword.fetch!(c.phc)
       rpc(c.a, Process, :exit, [old, :kill])
@@ -190,15 +200,25 @@ defmodule PhcHarness.PhcInteropTest do
   describe "item 6: hooks" do
     @describetag :hooks
 
-    test "registry hooks fire on phc with the same data as on BEAM members; cancel stops them", c do
+    test "registry hooks fire on phc with the same data as on BEAM members; cancel stops them",
+         c do
       key = :registry_pid_insert_hook
       cols = for n <- [c.a, c.b, c.phc], into: %{}, do: {n, :"hooks_#{:erlang.phash2(n)}"}
-      pids = for {n, name} <- cols, into: %{}, do: {n, rpc(c.a, PhcHarness.HookCollector, :start, [name])}
+
+      pids =
+        for {n, name} <- cols,
+            into: %{},
+            do: {n, rpc(c.a, PhcHarness.HookCollector, :start, [name])}
 
       for {n, pid} <- pids do
         handler = struct!(HookManager, id: :phc_test, m: :erlang, f: :send, a: [pid, :_], p: 0)
         args = [@hub, key, [handler]]
-        res = if n == c.phc, do: erpc(c.a, n, ProcessHub, :register_hook_handlers, args), else: rpc(n, ProcessHub, :register_hook_handlers, args)
+
+        res =
+          if n == c.phc,
+            do: erpc(c.a, n, ProcessHub, :register_hook_handlers, args),
+            else: rpc(n, ProcessHub, :register_hook_handlers, args)
+
         assert res == :ok
       end
 
@@ -231,7 +251,9 @@ defmodule PhcHarness.PhcInteropTest do
       same = fn f, args, norm ->
         beam = rpc(c.a, ProcessHub, f, args) |> norm.()
         phc = erpc(c.a, c.phc, ProcessHub, f, args) |> norm.()
-        assert phc == beam, "ProcessHub.#{f}#{inspect(args)}: phc #{inspect(phc)} vs BEAM #{inspect(beam)}"
+
+        assert phc == beam,
+               "ProcessHub.#{f}#{inspect(args)}: phc #{inspect(phc)} vs BEAM #{inspect(beam)}"
       end
 
       sorted = &Enum.sort/1

@@ -4,7 +4,8 @@
 alias PhcHarness.Cluster
 
 process_hub? =
-  Code.ensure_loaded?(ProcessHub) and Application.load(:process_hub) in [:ok, {:error, {:already_loaded, :process_hub}}]
+  Code.ensure_loaded?(ProcessHub) and
+    Application.load(:process_hub) in [:ok, {:error, {:already_loaded, :process_hub}}]
 
 cond do
   not process_hub? ->

@@ -155,7 +155,9 @@ defmodule PhcHarness.Cluster do
 
   @doc "Starts the hub on a BEAM member (see `PhcHarness.start_hub/1`)."
   def start_hub(node, opts \\ []) do
-    {:ok, _} = rpc(node, PhcHarness, :start_hub, [Keyword.put_new(opts, :hubs_discover_interval, 1_000)])
+    {:ok, _} =
+      rpc(node, PhcHarness, :start_hub, [Keyword.put_new(opts, :hubs_discover_interval, 1_000)])
+
     :ok
   end
 
@@ -177,7 +179,9 @@ defmodule PhcHarness.Cluster do
   def start_phc(opts \\ []) do
     ensure_epmd()
     path = phc_path() || raise "PHC_NODE is not set"
-    unless File.regular?(path), do: raise("PHC_NODE=#{path} does not exist (build phc-node first)")
+
+    unless File.regular?(path),
+      do: raise("PHC_NODE=#{path} does not exist (build phc-node first)")
 
     connect = Keyword.get(opts, :connect, beam_nodes())
     hub = Keyword.get(opts, :hub, :my_hub)
@@ -298,7 +302,9 @@ defmodule PhcHarness.Cluster do
 
       System.monotonic_time(:millisecond) > deadline ->
         message = if is_function(message, 0), do: message.(), else: message
-        raise ExUnit.AssertionError, message: "#{message}; last value: #{inspect(value, limit: 50)}"
+
+        raise ExUnit.AssertionError,
+          message: "#{message}; last value: #{inspect(value, limit: 50)}"
 
       true ->
         Process.sleep(100)

@@ -17,7 +17,12 @@ defmodule PhcHarness.PhcCase do
     :ok = connect_all([a, b])
     :ok = start_hub(a)
     :ok = start_hub(b)
-    eventually(fn -> hub_nodes(a) == [a, b] and hub_nodes(b) == [a, b] end, 15_000, "BEAM hub did not form")
+
+    eventually(
+      fn -> hub_nodes(a) == [a, b] and hub_nodes(b) == [a, b] end,
+      15_000,
+      "BEAM hub did not form"
+    )
 
     if Keyword.get(opts, :phc, true), do: join_phc([a, b])
     %{a: a, b: b, phc: phc_node()}
@@ -42,7 +47,8 @@ defmodule PhcHarness.PhcCase do
   def misplaced(node), do: rpc(node, PhcHarness, :misplaced, [@hub])
 
   @doc "process_list on phc, asked over erpc from BEAM member `via`, sorted."
-  def phc_plist(via), do: erpc(via, phc_node(), ProcessHub, :process_list, [@hub, :global]) |> Enum.sort()
+  def phc_plist(via),
+    do: erpc(via, phc_node(), ProcessHub, :process_list, [@hub, :global]) |> Enum.sort()
 
   @doc """
   Waits until `process_list` is identical on every BEAM member in `beams` and on phc (when
@@ -59,6 +65,7 @@ defmodule PhcHarness.PhcCase do
       fn ->
         views = for n <- beams, do: {n, plist(n)}
         phc_view = if phc?, do: [{:phc, catch_all(fn -> phc_plist(hd(beams)) end)}], else: []
+
         "process_list differs or misplaced children: " <>
           inspect(views ++ phc_view ++ [misplaced: misplaced(hd(beams))], limit: 200)
       end
