@@ -10,21 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "phc.h"
 
-#define MAX_CONNECT 64
-#define MAX_HUBS 16
-
-typedef struct cli_s {
-  phc_node_config_t cfg;
-  const char *connect[MAX_CONNECT];
-  int nconnect;
-  phc_hub_config_t hubs[MAX_HUBS];
-  int nhubs;
-  unsigned discover_ms, sync_ms;
-  int ring_otp;
-  int log_level;
-} cli_t;
+#include "cli.h"
 
 static const char usage[] =
     "usage: phc-node (-name NAME | -sname NAME) [options]\n"
@@ -37,6 +24,8 @@ static const char usage[] =
     "  -kernel net_ticktime N net tick time in seconds (default 60)\n"
     "  -port N                listen port (default: any free port)\n"
     "  -loglevel LEVEL        error | warn | info | debug (default info)\n"
+    "  -config FILE           read settings from FILE (Erlang terms, see "
+    "README); later flags override it\n"
     "  -hub HUB_ID            join (or start) the ProcessHub hub HUB_ID "
     "(repeatable)\n"
     "  -hubs_discover_interval MS  cluster_join_event period (default 10000)\n"
@@ -106,10 +95,14 @@ static int parse_args(int argc, char **argv, cli_t *cli) {
       if ((cli->log_level = phc_log_parse_level(val)) < 0)
         return bad("-loglevel must be error, warn, info or debug, not '%s'",
                    val ? val : "");
+    } else if (!strcmp(a, "-config")) {
+      if (!(val = need(argc, argv, &i))) return bad("%s needs a file name", a);
+      if (phc__cli_config_load(cli, val) != 0) return 2;
     } else if (!strcmp(a, "-hub")) {
       if (!(val = need(argc, argv, &i)) || !*val || strlen(val) > 200)
         return bad("%s needs a hub id (an atom name of at most 200 bytes)", a);
       if (cli->nhubs == MAX_HUBS) return bad("%s: too many hubs", a);
+      memset(&cli->hubs[cli->nhubs], 0, sizeof cli->hubs[0]);
       cli->hubs[cli->nhubs++].hub_id = val;
     } else if (!strcmp(a, "-hubs_discover_interval") ||
                !strcmp(a, "-sync_interval")) {
@@ -158,13 +151,17 @@ static void on_signal(uv_signal_t *h, int signum) {
 static int start_hubs(app_t *app) {
   cli_t *cli = app->cli;
   for (int i = 0; i < cli->nhubs; i++) {
-    cli->hubs[i].hubs_discover_interval = cli->discover_ms;
-    cli->hubs[i].sync_interval = cli->sync_ms;
-    cli->hubs[i].ring_otp = cli->ring_otp;
-    int rc = phc_hub_start(app->node, &cli->hubs[i], NULL);
+    phc_hub_config_t *hc = &cli->hubs[i];
+    if (cli->discover_ms) hc->hubs_discover_interval = cli->discover_ms;
+    if (cli->sync_ms) hc->sync_interval = cli->sync_ms;
+    if (cli->ring_otp) hc->ring_otp = cli->ring_otp;
+    phc_hub_t *hub;
+    int rc = phc_hub_start(app->node, hc, &hub);
+    if (rc == 0 && hc->child_specs)
+      rc = phc_hub_start_children(hub, hc->child_specs, hc->child_specs_len);
     if (rc) {
-      fprintf(stderr, "phc-node: cannot start hub %s: %s\n",
-              cli->hubs[i].hub_id, phc_strerror(rc));
+      fprintf(stderr, "phc-node: cannot start hub %s: %s\n", hc->hub_id,
+              phc_strerror(rc));
       return rc;
     }
   }
@@ -203,6 +200,7 @@ int main(int argc, char **argv) {
 
   uv_run(loop, UV_RUN_DEFAULT);
   phc_node_free(app.node);
+  phc__cli_free(&cli);
   uv_loop_close(loop);
   return 0;
 }

@@ -1,0 +1,46 @@
+/* cli.h - phc-node's settings, from flags and from a config file.
+ *
+ * The settings are a phc_node_config_t, the peers to connect to, and one
+ * phc_hub_config_t per hub. Flags are parsed in main.c; a config file
+ * (-config FILE) holds the same settings as Erlang terms, read like
+ * file:consult/1, so BEAM users read and write it like sys.config:
+ *
+ *   {name, 'phc@127.0.0.1'}.          % or {sname, phc}
+ *   {cookie, mycookie}.
+ *   {connect, ['node1@127.0.0.1']}.
+ *   {hidden, false}.  {net_ticktime, 60}.  {port, 0}.  {loglevel, info}.
+ *   {hub, my_hub, [{hubs_discover_interval, 10000}, {sync_interval, 15000},
+ *                  {ring_otp, 25},
+ *                  {child_specs, [#{id => <<"s1">>,
+ *                                   start => {phc_counter, start_link, [0]}}]}]}.
+ *
+ * Strings taken from the file are kept in `owned` and freed with the cli.
+ */
+#ifndef PHC_CLI_H
+#define PHC_CLI_H
+
+#include "phc.h"
+
+#define MAX_CONNECT 64
+#define MAX_HUBS 16
+#define MAX_OWNED 256
+
+typedef struct cli_s {
+  phc_node_config_t cfg;
+  const char *connect[MAX_CONNECT];
+  int nconnect;
+  phc_hub_config_t hubs[MAX_HUBS];
+  int nhubs;
+  unsigned discover_ms, sync_ms;
+  int ring_otp;
+  int log_level;
+  char *owned[MAX_OWNED];
+  int nowned;
+} cli_t;
+
+/* Load a config file into cli. On error prints one line naming the file
+ * and the problem and returns a negative error. */
+int phc__cli_config_load(cli_t *cli, const char *path);
+void phc__cli_free(cli_t *cli);
+
+#endif /* PHC_CLI_H */
