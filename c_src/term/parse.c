@@ -193,7 +193,7 @@ static int parse_container(parser_t *p, ei_x_buff *x, char open) {
     if (open == '{')
       ei_x_encode_tuple_header(x, n);
     else if (n)
-      ei_x_encode_list_header(x, n - tail);
+      ei_x_encode_list_header(x, n);
     ei_x_append_buf(x, items.buff, items.index);
     if (open == '[' && !tail) ei_x_encode_empty_list(x);
   }
