@@ -13,11 +13,13 @@
  *                reason of the last DOWN seen, or none. cast and info
  *                {add, N} add silently. Handover state: the integer.
  *   phc_kv       state map. call {put, K, V} -> ok; {get, K} -> V or nil;
- *                keys -> [K]; stop -> ok. Handover state: the map.
+ *                keys -> [K] in term order; stop -> ok. Handover state: the
+ *                map.
  */
 #include <stdlib.h>
 
 #include "../otp/otp.h"
+#include "../term/order.h"
 
 #define MOD "children"
 
@@ -274,6 +276,17 @@ static void kv_put(kv_t *kv, const char *key, int key_len, const char *val,
   e->val_len = val_len;
 }
 
+static int kv_cmp(const void *a, const void *b) {
+  const kv_entry_t *x = a, *y = b;
+  int cmp = 0;
+  phc__term_compare_exact(x->key, x->key_len, y->key, y->key_len, &cmp);
+  return cmp;
+}
+
+static void kv_sort(kv_t *kv) {
+  qsort(kv->e, (size_t)kv->n, sizeof *kv->e, kv_cmp);
+}
+
 static void kv_free(kv_t *kv) {
   for (int i = 0; i < kv->n; i++) {
     free(kv->e[i].key);
@@ -334,6 +347,7 @@ static int kv_call(phc_gs_t *gs, void *state, const char *req, int len,
     else
       ei_x_encode_atom(reply, "nil");
   } else if (is_atom(req, 1, "keys")) {
+    kv_sort(kv); /* Map.keys order, as the Elixir twin answers */
     if (kv->n) ei_x_encode_list_header(reply, kv->n);
     for (int i = 0; i < kv->n; i++)
       ei_x_append_buf(reply, kv->e[i].key, kv->e[i].key_len);
