@@ -182,7 +182,8 @@ static void reply_call(phc__hub_t *h, const char *buf, int idx) {
   ei_x_new_with_version(&r);
   char atom[PHC__ATOM_MAX];
   int t = idx, ta;
-  if (ei_decode_atom(buf, &t, atom) == 0 && !strcmp(atom, "ping")) {
+  if (ei_decode_atom(buf, &t, atom) < 0) atom[0] = 0; /* not an atom */
+  if (!strcmp(atom, "ping")) {
     ei_x_encode_atom(&r, "bong");
   } else if (!strcmp(atom, "is_locked?")) {
     ei_x_encode_atom(&r, h->locked ? "true" : "false");
@@ -312,7 +313,8 @@ static void coord_handle(phc_proc_t *self, const char *buf, int len) {
     if (ei_decode_atom(buf, &idx, node) == 0) phc__hub_node_down(h, node);
   } else if (!strcmp(tag, "nodeup") || !strcmp(tag, "EXIT")) {
     /* joins come through pg and cluster_join_event */
-  } else if (arity == 2 && !strncmp(tag + strlen(tag) - 6, "_event", 6)) {
+  } else if (arity == 2 && strlen(tag) > 6 &&
+             !strcmp(tag + strlen(tag) - 6, "_event")) {
     on_event(h, tag, buf, idx);
   } else {
     goto bad;
@@ -454,6 +456,8 @@ void phc__hubs_free(phc_node_t *n) {
       free(ho->state);
       free(ho);
     }
+    while (h->terminating) /* GONE not seen: the hub left first */
+      phc__hub_take_terminating(h, h->terminating->id);
     free(h->static_specs);
     free(h);
     h = next;

@@ -309,6 +309,10 @@ static void test_stop_children(void **state) {
   assert_non_null(m);
   assert_true(hx_has(m->buf, 1, "{error,not_found}"));
   assert_int_equal(hx_rows(x), 1);
+  /* a terminate still pending when the hub leaves is not leaked */
+  assert_int_equal(phc__hub_terminate_local(x->h, uni.buff, uni.index), 0);
+  assert_int_equal(phc__hub_terminate_local(x->h, w3.buff, w3.index),
+                   PHC_ENOPROC);
   ei_x_free(&w3);
   ei_x_free(&uni);
   hx_free(x);
@@ -526,6 +530,79 @@ static void test_node_down_detaches(void **state) {
   assert_int_equal(x->h->nnodes, 1);
   assert_int_equal(hx_rows(x), 0);
   assert_int_equal(x->h->locked, 0);
+  hx_free(x);
+}
+
+/* ---- calls to the coordinator ------------------------------------------- */
+
+/* {'$gen_call', {Pid, Ref}, Req} from ph1; returns the reply's text. */
+static char *coord_call(hx_t *x, void (*req)(ei_x_buff *)) {
+  erlang_pid from = hx_pid(HX_PH1, 300);
+  erlang_ref ref;
+  memset(&ref, 0, sizeof ref);
+  strcpy(ref.node, HX_PH1);
+  ref.len = 3;
+  ref.n[0] = 11;
+  ref.creation = 42;
+  ei_x_buff m;
+  ei_x_new_with_version(&m);
+  ei_x_encode_tuple_header(&m, 3);
+  ei_x_encode_atom(&m, "$gen_call");
+  ei_x_encode_tuple_header(&m, 2);
+  ei_x_encode_pid(&m, &from);
+  ei_x_encode_ref(&m, &ref);
+  req(&m);
+  hx_rec_clear(x);
+  hx_to_name(x, HX_HUB, m.buff, m.index);
+  ei_x_free(&m);
+  assert_int_equal(x->rec.n, 1);
+  assert_int_equal(x->rec.m[0].op, HX_SEND);
+  assert_true(phc_pid_eq(&x->rec.m[0].to, &from));
+  return hx_text(x->rec.m[0].buf, 1);
+}
+
+static void req_ping(ei_x_buff *m) { ei_x_encode_atom(m, "ping"); }
+static void req_locked(ei_x_buff *m) { ei_x_encode_atom(m, "is_locked?"); }
+static void req_nodes(ei_x_buff *m) {
+  ei_x_encode_tuple_header(m, 2);
+  ei_x_encode_atom(m, "get_nodes");
+  ei_x_encode_list_header(m, 1);
+  ei_x_encode_atom(m, "include_local");
+  ei_x_encode_empty_list(m);
+}
+static void req_other(ei_x_buff *m) {
+  ei_x_encode_tuple_header(m, 2);
+  ei_x_encode_long(m, 1);
+  ei_x_encode_long(m, 2);
+}
+
+static void test_coordinator_calls(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  char *r = coord_call(x, req_ping);
+  assert_non_null(strstr(r, ",bong}"));
+  free(r);
+  r = coord_call(x, req_locked);
+  assert_non_null(strstr(r, ",false}"));
+  free(r);
+  r = coord_call(x, req_nodes);
+  assert_non_null(strstr(r, ",['ph2@127.0.0.1']}"));
+  free(r);
+  r = coord_call(x, req_other);
+  assert_non_null(strstr(r, ",{error,unknown_call}}"));
+  free(r);
+  /* short tags with arity 2 are not events */
+  static const char *const tags[] = {"a", "ab", "event", "_event"};
+  for (size_t i = 0; i < PHC__ARRAY_LEN(tags); i++) {
+    ei_x_buff m;
+    ei_x_new_with_version(&m);
+    ei_x_encode_tuple_header(&m, 2);
+    ei_x_encode_atom(&m, tags[i]);
+    ei_x_encode_long(&m, 1);
+    hx_to_coord(x, m.buff, m.index);
+    ei_x_free(&m);
+  }
+  assert_non_null(phc_proc_lookup(&x->node, &x->h->coord));
   hx_free(x);
 }
 
@@ -847,6 +924,7 @@ int main(void) {
       cmocka_unit_test(test_migration_add),
       cmocka_unit_test(test_cluster_join_and_leave),
       cmocka_unit_test(test_node_down_detaches),
+      cmocka_unit_test(test_coordinator_calls),
       cmocka_unit_test(test_pg_messages),
       cmocka_unit_test(test_malformed_events_dropped),
       cmocka_unit_test(test_closure_pubsub_sync),
