@@ -23,6 +23,11 @@
 #define RETRY_MIN_MS 50
 #define RETRY_SPREAD_MS 200
 #define LOCK_WAIT_MS 3000
+/* How long we leave the lead to a peer that is alone (its locker acts
+ * 200 ms after its last event) when we are in sync with other nodes; see
+ * global.h ("who leads"). */
+#define LEAD_WAIT_MS 500
+#define LEAD_SPREAD_MS 100
 /* Warnings about bad input before they go to debug level. */
 #define WARN_BUDGET 20
 
@@ -496,7 +501,7 @@ static gpeer_t *peer_get(phc__global_t *g, const char *node) {
 
 int phc__global_is_synced(const phc__global_t *g, const char *node) {
   const gpeer_t *p = peer_find(g, node);
-  return p && p->known;
+  return p && (p->known || p->synced);
 }
 
 int phc__global_in_session(const phc__global_t *g, const char *node) {
@@ -645,6 +650,43 @@ static int tag_is_mine(const gpeer_t *p, const char *b, int *i) {
   return 0;
 }
 
+/* Whether the Known of a peer's init_connect names any node: OTP 25 sends
+ * its state map (nodes are the atom keys; {pending, N} and
+ * {connection_id, N} keys are not), older versions a list of nodes. Any
+ * other shape counts as "yes", which makes us lead at once. */
+static int knows_nodes(const char *b, int len) {
+  int i = 0, type, size, n;
+  if (ei_get_type(b, &i, &type, &size) < 0)
+    return 1;
+  if (type == ERL_NIL_EXT)
+    return 0;
+  if (type == ERL_MAP_EXT) {
+    if (ei_decode_map_header(b, &i, &n) < 0)
+      return 1;
+    for (int k = 0; k < n; k++) {
+      if (ei_get_type(b, &i, &type, &size) < 0)
+        return 1;
+      if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT ||
+          type == ERL_ATOM_UTF8_EXT || type == ERL_SMALL_ATOM_UTF8_EXT)
+        return 1;
+      if (ei_skip_term(b, &i) < 0 || ei_skip_term(b, &i) < 0)
+        return 1;
+    }
+    return i != len;
+  }
+  return 1; /* a non-empty list (vsn < 8) or something we do not know */
+}
+
+/* Whether we are in sync with a connected node other than p. */
+static int knows_others(const phc__global_t *g, const gpeer_t *p) {
+  const gpeer_t *q, *tmp;
+  HASH_ITER(hh, g->peers, q, tmp) {
+    if (q != p && (q->known || q->synced) && q->up)
+      return 1;
+  }
+  return 0;
+}
+
 static void on_init_connect(phc__global_t *g, const char *b, int *i) {
   int ar;
   long his_vsn;
@@ -663,9 +705,12 @@ static void on_init_connect(phc__global_t *g, const char *b, int *i) {
       bad_input(g, "init_connect");
       return;
     }
+  const char *his_known;
+  int his_known_len;
   if (decode_atom(b, i, node) < 0 || ei_decode_tuple_header(b, i, &ar) < 0 ||
       ar != 4 || ei_skip_term(b, i) < 0 || ei_skip_term(b, i) < 0 ||
-      ei_skip_term(b, i) < 0 || ei_decode_pid(b, i, &locker) < 0) {
+      raw_term(b, i, &his_known, &his_known_len) < 0 ||
+      ei_decode_pid(b, i, &locker) < 0) {
     bad_input(g, "init_connect");
     return;
   }
@@ -674,7 +719,7 @@ static void on_init_connect(phc__global_t *g, const char *b, int *i) {
     return;
   }
   gpeer_t *p = peer_get(g, node);
-  if (p->known) { /* already synced: global keeps it as a stale pre_connect */
+  if (p->known || p->synced) { /* global keeps it as a stale pre_connect */
     PHC_LOG_D(MOD, "init_connect from known node %s ignored", node);
     return;
   }
@@ -693,7 +738,10 @@ static void on_init_connect(phc__global_t *g, const char *b, int *i) {
   p->his_locker = locker;
   if (his_vsn >= 8)
     send_plain4(g, node, "init_connect_ack", tag, tag_len, p->my_tag, 1);
-  try_lock(g, p);
+  if (knows_nodes(his_known, his_known_len) || !knows_others(g, p))
+    try_lock(g, p);
+  else /* let his locker choose whom to sync with first */
+    arm_timer(g, p, LEAD_WAIT_MS + next_rand(g) % LEAD_SPREAD_MS);
 }
 
 /* lock_set, as a cast (vsn 6+) or sent straight to the locker (arity 4).
@@ -812,9 +860,12 @@ static void on_in_sync(phc__global_t *g, const char *b, int *i) {
   }
   if (strcmp(node, g->node) == 0)
     return;
+  /* As global: in_sync makes the node synced, not known. The new_nodes
+   * that announces it may come after this and must still be answered with
+   * our own in_sync, or the node's global:sync/0 waits for us forever. */
   gpeer_t *p = peer_get(g, node);
   session_cancel(g, p);
-  p->known = p->synced = 1;
+  p->synced = 1;
   PHC_LOG_D(MOD, "in_sync from %s", node);
 }
 
@@ -1034,7 +1085,7 @@ static void on_nodeup(phc__global_t *g, const char *node) {
     return;
   gpeer_t *p = peer_get(g, node);
   p->up = 1;
-  if (!p->known && !p->active)
+  if (!p->known && !p->synced && !p->active)
     session_start(g, p);
 }
 
@@ -1105,7 +1156,7 @@ static void on_remove_connection(phc__global_t *g, const char *b, int *i) {
     return;
   }
   gpeer_t *p = peer_find(g, node);
-  if (!p || !(p->known || p->active))
+  if (!p || !(p->known || p->synced || p->active))
     return;
   PHC_LOG_W(MOD, "%s asked us to disconnect (prevent_overlapping_partitions)",
             node);

@@ -21,6 +21,25 @@
  * - The locker locks only phc itself (the "spontaneous" path of global's
  *   locker), and starts at once instead of after global's 200..3000 ms
  *   back-off, so a sync with phc finishes in milliseconds.
+ * - Who leads: the one exception to "at once". When phc is already in sync
+ *   with another connected node and the new peer's init_connect shows it
+ *   knows no node yet, phc waits 500..599 ms before offering its lock
+ *   (answering the peer's own lock_set at once meanwhile). The peer's
+ *   locker then acts first (200 ms after its last event) and may sync with
+ *   a BEAM member of phc's partition, which brings phc in through
+ *   new_nodes/in_sync. Had phc synced first, the peer's locker would count
+ *   phc as known and wait 1000 + 100 * known ms before syncing with the
+ *   BEAM members phc does not report (measured: global:sync/0 on the new
+ *   node 1.1 s with phc leading at once, 0.2 s with this rule, 0.2 s with
+ *   a BEAM node in phc's place).
+ * - As in global, in_sync makes a node synced, not known; a later
+ *   new_nodes naming it is answered with phc's own in_sync (the two race
+ *   when a new node syncs through a BEAM member; without the answer its
+ *   global:sync/0 would wait for phc forever).
+ * - phc does not report its partition, so it never makes BEAM nodes that
+ *   both reach phc connect to each other (a BEAM node in phc's place
+ *   would, through the Known of `resolved`). Reporting it would claim that
+ *   phc's (empty) name exchange speaks for those nodes' names.
  * - phc behaves as a node with prevent_overlapping_partitions = false: it
  *   never multicasts lost_connection and ignores the ones it gets, so it
  *   never makes BEAM nodes drop each other. A {remove_connection, Node}
