@@ -45,7 +45,8 @@ suite() -> [{timetrap, {seconds, 60}}].
 
 all() ->
     [pg_membership_both_ways, cluster_join_and_leave_events,
-     nodedown_cleanup, phc_leave_seen_on_beam, coordinator_calls,
+     nodedown_cleanup, scope_down_drops_members, phc_leave_seen_on_beam,
+     coordinator_calls,
      registration_event_adds_rows, unregistration_event_removes_sender_node,
      pid_update_event_changes_pid, pid_update_unknown_cid_dropped,
      sync_remote_children_event_merges, start_children_cast,
@@ -58,8 +59,8 @@ all() ->
 %% the only ring member and owns every child.
 beam_in_hub(TC) ->
     lists:member(TC, [pg_membership_both_ways, cluster_join_and_leave_events,
-                      nodedown_cleanup, phc_leave_seen_on_beam,
-                      start_forwards_to_ring_owner]).
+                      nodedown_cleanup, scope_down_drops_members,
+                      phc_leave_seen_on_beam, start_forwards_to_ring_owner]).
 
 %% Only start_children_cast waits for phc's periodic sync; elsewhere a
 %% sync_remote_children_event the fake receives is NodeUp's.
@@ -323,6 +324,50 @@ nodedown_cleanup(Config) ->
     ?assertEqual(nil, ph(Phc, child_lookup, [<<"nd-beamonly">>, []])),
     ?assertEqual([{<<"nd-counter">>, NewPid}], ph(Phc, process_list, [local])),
     ?assertEqual(false, gen_server:call({?HUB, Phc}, 'is_locked?')).
+
+%% The BEAM scope dies while its node and the fake coordinator stay: phc's
+%% scope drops the groups it held for it, so phc's external events no
+%% longer reach the fake (the BEAM node was first taken out of the hub
+%% nodes, which would otherwise still get events by name). A new scope
+%% that joins the fake again is seen: the BEAM node rejoins phc's hub
+%% (NodeUp) and events reach the fake again.
+scope_down_drops_members(Config) ->
+    Phc = phc(Config), Beam = beam(Config), Fake = fake(Config),
+    NodeUp = fun() -> ?RECV({fake, Beam, {sync_remote_children_event, {[], Phc}}}) end,
+    ok = wait_until(fun() -> hub_nodes(Phc) =:= lists:sort([Phc, Beam]) end, 5000),
+    NodeUp(),
+    to_phc(Config, {cluster_leave_event, Beam}),
+    ok = wait_until(fun() -> hub_nodes(Phc) =:= [Phc] end, 5000),
+    %% baseline: the fake is a pg member, so it gets the registration
+    SA = spec(<<"sd-a">>, phc_counter, 1),
+    [{<<"sd-a">>, {ok, PA}}] = cast_start(Config, [child_data(<<"sd-a">>, SA, [Phc], #{})]),
+    ?RECV({fake, Beam, {children_registration_event, {[#{cid := <<"sd-a">>}], Phc, _}}}),
+    ok = erpc:call(Beam, phc_hub_fake, kill_scope, [?HUB]),
+    timer:sleep(500), % the scope's DOWN travels Beam -> phc, not through us
+    SB = spec(<<"sd-b">>, phc_counter, 2),
+    [{<<"sd-b">>, {ok, _}}] = cast_start(Config, [child_data(<<"sd-b">>, SB, [Phc], #{})]),
+    no_msg(fun({fake, _, _}) -> true; (_) -> false end, 500),
+    %% a new scope, the same fake in all groups
+    {ok, Scope2} = erpc:call(Beam, phc_hub_fake, restart_scope,
+                             [Fake, phc_hub_fake:groups()]),
+    ct:log("new BEAM scope ~p", [Scope2]),
+    NodeUpSync = ?RECV({fake, Beam, {sync_remote_children_event, {_, Phc}}}),
+    ct:log("NodeUp sync after the new scope: ~p", [NodeUpSync]),
+    ?assert(lists:member(Beam, hub_nodes(Phc))),
+    ok = wait_until(fun() ->
+                            lists:all(fun(G) -> length(phc_members(Beam, Phc, G)) =:= 1 end,
+                                      phc_hub_fake:groups())
+                    end, 5000),
+    %% external events reach the fake again. (NodeUp may have migrated
+    %% sd-a or sd-b to the BEAM node, depending on how the node names hash:
+    %% then phc answers not_found for it.)
+    ok = gen_server:cast({?HUB, Phc},
+                         {stop_children, [#{child_id => <<"sd-a">>, nodes => [Phc]},
+                                          #{child_id => <<"sd-b">>, nodes => [Phc]}], []}),
+    ?RECV({fake, Beam, {children_unregistration_event,
+                        {[{<<"sd-a">>, _, Phc}, {<<"sd-b">>, _, Phc}], Phc, []}}}),
+    ok = wait_until(fun() -> not is_alive_remote(PA) end, 5000),
+    ?assertEqual([], ph(Phc, process_list, [local])).
 
 %% phc stops (SIGTERM): the BEAM coordinator gets cluster_leave_event and
 %% the BEAM scope drops phc's coordinator from every group.

@@ -9,7 +9,8 @@
 %% It can also send on request from its own pid ({fake_send, To, Msg}).
 -module(phc_hub_fake).
 
--export([start/3, scope/1, groups/0, members/2, send_from/3, stop/1]).
+-export([start/3, scope/1, groups/0, members/2, send_from/3, stop/1,
+         kill_scope/1, restart_scope/2]).
 
 groups() ->
     [distribute_children_event, cluster_join_event, cluster_leave_event,
@@ -33,29 +34,42 @@ start(Hub, Groups, Sink) ->
     end.
 
 init(Caller, Hub, Groups, Sink) ->
-    Scope = scope(Hub),
-    case pg:start_link(Scope) of
+    true = register(Hub, self()),
+    case start_scope(Hub, Groups) of
         {ok, ScopePid} ->
-            true = register(Hub, self()),
-            [ok = pg:join(Scope, G, self()) || G <- Groups],
             Caller ! {self(), started, ScopePid},
-            loop(Sink);
+            loop(Hub, Sink);
         Err ->
             Caller ! {self(), failed, Err}
     end.
 
-loop(Sink) ->
+%% The scope is not linked to the fake: either can go without the other.
+start_scope(Hub, Groups) ->
+    Scope = scope(Hub),
+    case pg:start_link(Scope) of
+        {ok, ScopePid} ->
+            unlink(ScopePid),
+            [ok = pg:join(Scope, G, self()) || G <- Groups],
+            {ok, ScopePid};
+        Err ->
+            Err
+    end.
+
+loop(Hub, Sink) ->
     receive
+        {fake_restart_scope, From, Groups} ->
+            From ! {self(), restarted, start_scope(Hub, Groups)},
+            loop(Hub, Sink);
         {fake_send, From, To, Msg} ->
             To ! Msg,
             From ! {self(), sent},
-            loop(Sink);
+            loop(Hub, Sink);
         {fake_stop, From} ->
             From ! {self(), stopped},
             exit(shutdown);
         Msg ->
             Sink ! {fake, node(), Msg},
-            loop(Sink)
+            loop(Hub, Sink)
     end.
 
 %% pg members of Group in the hub's scope, as this node sees them.
@@ -70,3 +84,16 @@ send_from(Fake, To, Msg) ->
 stop(Fake) ->
     Fake ! {fake_stop, self()},
     receive {Fake, stopped} -> ok after 5000 -> {error, timeout} end.
+
+%% Kill the hub's scope (the fake coordinator stays); returns once it is
+%% dead.
+kill_scope(Hub) ->
+    Pid = whereis(scope(Hub)),
+    Ref = monitor(process, Pid),
+    exit(Pid, kill),
+    receive {'DOWN', Ref, process, Pid, _} -> ok after 5000 -> {error, timeout} end.
+
+%% Start the scope again and join the fake to Groups in it.
+restart_scope(Fake, Groups) ->
+    Fake ! {fake_restart_scope, self(), Groups},
+    receive {Fake, restarted, R} -> R after 5000 -> {error, timeout} end.
