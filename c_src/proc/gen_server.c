@@ -260,6 +260,8 @@ static void gs_system(phc_gs_t *gs, const char *buf, int idx) {
       ei_decode_atom(buf, &i2, atom) == 0 && strcmp(atom, "terminate") == 0) {
     int rlen;
     char *reason = slice_term(buf, &i2, &rlen);
+    /* sys answers ok first, then terminates (proc_lib:stop waits for both) */
+    sys_reply_atom(gs, &from, "ok");
     if (reason) phc_proc_exit(gs->p, reason, rlen);
     free(reason);
     return;
