@@ -315,6 +315,58 @@ static void enc_psd(phc__hub_t *h, const child_data_t *cd, const erlang_pid *pid
   ei_x_append_buf(x, result->buff, result->index);
 }
 
+/* ---- registry changes with their hooks --------------------------------- */
+
+static void hook_cid_owners(phc__hub_t *h, const char *key, const char *cid,
+                            int clen, const phc__reg_owner_t *o, int n) {
+  ei_x_buff d;
+  ei_x_new_with_version(&d);
+  ei_x_encode_tuple_header(&d, 2);
+  ei_x_append_buf(&d, cid, clen);
+  if (n) ei_x_encode_list_header(&d, n);
+  for (int i = 0; i < n; i++) {
+    ei_x_encode_tuple_header(&d, 2);
+    ei_x_encode_atom(&d, o[i].node);
+    ei_x_encode_pid(&d, &o[i].pid);
+  }
+  ei_x_encode_empty_list(&d);
+  phc__hub_hook(h, key, &d);
+  ei_x_free(&d);
+}
+
+/* ProcessRegistry.bulk_insert of one row: merge, then registry_pid_insert
+ * with the pairs that are new or changed (get_insert_diff's order). */
+static void reg_merge_hooked(phc__hub_t *h, const char *cid, int clen,
+                             const char *spec, int slen, const char *meta,
+                             int mlen, const phc__reg_owner_t *o, int n) {
+  phc__reg_owner_t diff[PHC__HUB_MAX_NODES];
+  int k = 0;
+  const phc__reg_row_t *row = phc__reg_find(&h->reg, cid, clen);
+  for (int i = n - 1; i >= 0 && k < PHC__HUB_MAX_NODES; i--) {
+    const phc__reg_owner_t *old = row ? phc__reg_owner(row, o[i].node) : NULL;
+    if (!old || !phc_pid_eq(&old->pid, &o[i].pid)) diff[k++] = o[i];
+  }
+  phc__reg_merge(&h->reg, cid, clen, spec, slen, meta, mlen, o, n);
+  if (k) hook_cid_owners(h, "registry_pid_insert_hook", cid, clen, diff, k);
+}
+
+/* bulk_delete of one node from one row, with registry_pid_remove. */
+static void reg_remove_hooked(phc__hub_t *h, const char *cid, int clen,
+                              const char *node) {
+  const phc__reg_row_t *row = phc__reg_find(&h->reg, cid, clen);
+  if (!row) return;
+  phc__reg_remove_node(&h->reg, cid, clen, node);
+  ei_x_buff d;
+  ei_x_new_with_version(&d);
+  ei_x_encode_tuple_header(&d, 2);
+  ei_x_append_buf(&d, cid, clen);
+  ei_x_encode_list_header(&d, 1);
+  ei_x_encode_atom(&d, node);
+  ei_x_encode_empty_list(&d);
+  phc__hub_hook(h, "registry_pid_remove_hook", &d);
+  ei_x_free(&d);
+}
+
 static void register_local(phc__hub_t *h, const child_data_t *cd,
                            const erlang_pid *pid) {
   phc__reg_owner_t o = {.pid = *pid};
@@ -322,29 +374,41 @@ static void register_local(phc__hub_t *h, const child_data_t *cd,
   ei_x_buff meta;
   ei_x_new(&meta);
   enc_meta(cd, &meta);
-  phc__reg_merge(&h->reg, cd->buf + cd->cid, cd->cid_len, cd->buf + cd->spec,
-                 cd->spec_len, meta.buff, meta.index, &o, 1);
+  reg_merge_hooked(h, cd->buf + cd->cid, cd->cid_len, cd->buf + cd->spec,
+                   cd->spec_len, meta.buff, meta.index, &o, 1);
   ei_x_free(&meta);
 }
 
 /* Forward a child that does not belong here to its owners that the
- * sender did not already cast to (StartHandle's validate step). */
-static void forward(phc__hub_t *h, const child_data_t *cd, const char *buf,
-                    int opts_idx, const char **owners, int nowners) {
+ * sender did not already cast to (StartHandle's validate step). Each
+ * forward adds {Node, [ChildData]} to hook (forwarded_migration_hook).
+ * Returns how many owners it was sent to. */
+static int forward(phc__hub_t *h, const child_data_t *cd, const char *buf,
+                   int opts_idx, const char **owners, int nowners,
+                   ei_x_buff *hook) {
+  int sent = 0;
   for (int i = 0; i < nowners; i++) {
     if (in_nodes(buf, cd->nodes, owners[i])) continue;
+    int mlen = term_len(buf, cd->map);
     ei_x_buff req;
     ei_x_new(&req);
     ei_x_encode_tuple_header(&req, 3);
     ei_x_encode_atom(&req, "start_children");
     ei_x_encode_list_header(&req, 1);
-    ei_x_append_buf(&req, buf + cd->map, term_len(buf, cd->map));
+    ei_x_append_buf(&req, buf + cd->map, mlen);
     ei_x_encode_empty_list(&req);
     ei_x_append_buf(&req, buf + opts_idx, term_len(buf, opts_idx));
     phc__hub_cast(h, owners[i], req.buff, req.index);
     ei_x_free(&req);
+    ei_x_encode_tuple_header(hook, 2);
+    ei_x_encode_atom(hook, owners[i]);
+    ei_x_encode_list_header(hook, 1);
+    ei_x_append_buf(hook, buf + cd->map, mlen);
+    ei_x_encode_empty_list(hook);
+    sent++;
     PHC_LOG_D(MOD, "%s: forwarded a start to %s", h->id, owners[i]);
   }
+  return sent;
 }
 
 static int owned_here(phc__hub_t *h, const child_data_t *cd,
@@ -377,49 +441,109 @@ static void send_start_results(phc__hub_t *h, const char *buf, int opts_idx,
   ei_x_free(&m);
 }
 
-void phc__hub_start_handle(phc__hub_t *h, const char *buf, int cidx,
-                           int opts_idx, int is_migration) {
-  int n, idx = cidx;
-  if (ei_decode_list_header(buf, &idx, &n) < 0) {
-    PHC_LOG_W(MOD, "%s: dropping a start whose children are not a list", h->id);
-    return;
+static int has_hooks(phc__hub_t *h, const char *key) {
+  const char *ids[1];
+  return phc__hooks_ids(h->hooks, key, ids, 1) > 0;
+}
+
+/* pre_children_start_hook: ProcessHub passes its StartHandle struct; phc
+ * passes a map with the same children and start_opts. */
+static void hook_pre_start(phc__hub_t *h, const char *buf, int cidx,
+                           int opts_idx) {
+  if (!has_hooks(h, "pre_children_start_hook")) return;
+  ei_x_buff d;
+  ei_x_new_with_version(&d);
+  ei_x_encode_map_header(&d, 4);
+  ei_x_encode_atom(&d, "__struct__");
+  ei_x_encode_atom(&d, "Elixir.ProcessHub.Handler.ChildrenAdd.StartHandle");
+  ei_x_encode_atom(&d, "children");
+  ei_x_append_buf(&d, buf + cidx, term_len(buf, cidx));
+  ei_x_encode_atom(&d, "hub_id");
+  ei_x_encode_atom(&d, h->id);
+  ei_x_encode_atom(&d, "start_opts");
+  ei_x_append_buf(&d, buf + opts_idx, term_len(buf, opts_idx));
+  phc__hub_hook(h, "pre_children_start_hook", &d);
+  ei_x_free(&d);
+}
+
+/* child_data_alter_hook: the handlers may return another ChildData; then
+ * *alt holds it and cd is re-pointed there. */
+static int alter_child_data(phc__hub_t *h, child_data_t *cd, ei_x_buff *alt) {
+  if (!has_hooks(h, "child_data_alter_hook")) return 0;
+  int len;
+  char *t = phc__term_with_version(cd->buf + cd->map, term_len(cd->buf, cd->map),
+                                   &len);
+  phc__hooks_alter(h->hooks, "child_data_alter_hook", t, len, alt);
+  free(t);
+  child_data_t altered;
+  if (child_data_decode(alt->buff, 1, &altered) != 0) {
+    PHC_LOG_W(MOD, "%s: child_data_alter_hook returned no child data; "
+              "keeping the original", h->id);
+    return 0;
   }
-  list_t results, psds;
-  list_init(&results);
-  list_init(&psds);
-  for (int i = 0; i < n; i++) {
-    child_data_t cd;
-    int at = idx;
-    if (ei_skip_term(buf, &idx) < 0) break;
-    if (child_data_decode(buf, at, &cd) != 0) {
-      PHC_LOG_W(MOD, "%s: dropping a malformed child data", h->id);
-      continue;
-    }
-    const char *owners[4];
-    int nowners;
-    if (!owned_here(h, &cd, owners, &nowners)) {
-      forward(h, &cd, buf, opts_idx, owners, nowners);
-      continue;
-    }
-    erlang_pid pid;
-    ei_x_buff r;
-    ei_x_new(&r);
-    int ok = start_local(h, &cd, &pid, &r);
-    ei_x_encode_tuple_header(&results.items, 2);
-    ei_x_append_buf(&results.items, buf + cd.cid, cd.cid_len);
-    ei_x_append_buf(&results.items, r.buff, r.index);
-    results.n++;
-    enc_psd(h, &cd, ok ? &pid : NULL, &r, &psds.items);
-    psds.n++;
-    if (ok) register_local(h, &cd, &pid);
-    ei_x_free(&r);
-  }
-  send_start_results(h, buf, opts_idx, &results);
-  int npsd = psds.n;
+  *cd = altered;
+  return 1;
+}
+
+/* One {Cid, Result, PidOrNil, Nodes} for post_children_start_hook. */
+static void enc_post_start(const child_data_t *cd, const erlang_pid *pid,
+                           const ei_x_buff *r, ei_x_buff *x) {
+  ei_x_encode_tuple_header(x, 4);
+  ei_x_append_buf(x, cd->buf + cd->cid, cd->cid_len);
+  ei_x_append_buf(x, r->buff, r->index);
+  pid ? ei_x_encode_pid(x, pid) : ei_x_encode_atom(x, "nil");
+  int nl = cd->nodes >= 0 ? term_len(cd->buf, cd->nodes) : -1;
+  if (nl > 0)
+    ei_x_append_buf(x, cd->buf + cd->nodes, nl);
+  else
+    ei_x_encode_empty_list(x);
+}
+
+typedef struct start_acc_s {
+  list_t results, psds, post, forwards;
+} start_acc_t;
+
+static void start_one(phc__hub_t *h, child_data_t *cd, start_acc_t *a) {
+  ei_x_buff alt, r, post;
+  int altered = alter_child_data(h, cd, &alt);
+  erlang_pid pid;
+  ei_x_new(&r);
+  int ok = start_local(h, cd, &pid, &r);
+  ei_x_encode_tuple_header(&a->results.items, 2);
+  ei_x_append_buf(&a->results.items, cd->buf + cd->cid, cd->cid_len);
+  ei_x_append_buf(&a->results.items, r.buff, r.index);
+  a->results.n++;
+  enc_psd(h, cd, ok ? &pid : NULL, &r, &a->psds.items);
+  a->psds.n++;
+  /* post_children_start data is built with [x | acc]: newest first */
+  ei_x_new(&post);
+  enc_post_start(cd, ok ? &pid : NULL, &r, &post);
+  ei_x_append_buf(&post, a->post.items.buff, a->post.items.index);
+  ei_x_free(&a->post.items);
+  a->post.items = post;
+  a->post.n++;
+  if (ok) register_local(h, cd, &pid);
+  ei_x_free(&r);
+  if (altered) ei_x_free(&alt);
+}
+
+static void hook_list(phc__hub_t *h, const char *key, const list_t *l) {
+  if (!has_hooks(h, key)) return;
+  ei_x_buff d;
+  ei_x_new_with_version(&d);
+  if (l->n) ei_x_encode_list_header(&d, l->n);
+  ei_x_append_buf(&d, l->items.buff, l->items.index);
+  ei_x_encode_empty_list(&d);
+  phc__hub_hook(h, key, &d);
+  ei_x_free(&d);
+}
+
+static void dispatch_registration(phc__hub_t *h, list_t *psds) {
+  int npsd = psds->n;
   ei_x_buff ev;
   ei_x_new(&ev);
   ei_x_encode_tuple_header(&ev, 3);
-  list_close(&psds, &ev);
+  list_close(psds, &ev);
   ei_x_encode_atom(&ev, h->n->name);
   ei_x_encode_list_header(&ev, 1);
   ei_x_encode_tuple_header(&ev, 2);
@@ -430,6 +554,45 @@ void phc__hub_start_handle(phc__hub_t *h, const char *buf, int cidx,
     phc__hub_dispatch(h, "children_registration_event", "external", ev.buff,
                       ev.index);
   ei_x_free(&ev);
+}
+
+void phc__hub_start_handle(phc__hub_t *h, const char *buf, int cidx,
+                           int opts_idx, int is_migration) {
+  int n, idx = cidx;
+  if (ei_decode_list_header(buf, &idx, &n) < 0) {
+    PHC_LOG_W(MOD, "%s: dropping a start whose children are not a list", h->id);
+    return;
+  }
+  hook_pre_start(h, buf, cidx, opts_idx);
+  start_acc_t a;
+  list_init(&a.results);
+  list_init(&a.psds);
+  list_init(&a.post);
+  list_init(&a.forwards);
+  for (int i = 0; i < n; i++) {
+    child_data_t cd;
+    int at = idx;
+    if (ei_skip_term(buf, &idx) < 0) break;
+    if (child_data_decode(buf, at, &cd) != 0) {
+      PHC_LOG_W(MOD, "%s: dropping a malformed child data", h->id);
+      continue;
+    }
+    const char *owners[4];
+    int nowners;
+    if (owned_here(h, &cd, owners, &nowners)) {
+      start_one(h, &cd, &a);
+    } else {
+      a.forwards.n += forward(h, &cd, buf, opts_idx, owners, nowners,
+                              &a.forwards.items);
+    }
+  }
+  hook_list(h, "forwarded_migration_hook", &a.forwards);
+  ei_x_free(&a.forwards.items);
+  hook_list(h, "post_children_start_hook", &a.post);
+  ei_x_free(&a.post.items);
+  send_start_results(h, buf, opts_idx, &a.results);
+  hook_list(h, "process_startups_hook", &a.psds);
+  dispatch_registration(h, &a.psds);
   int v;
   if (is_migration && kw_get(buf, opts_idx, "migration_add", &v) &&
       is_atom_val(buf, v, "true"))
@@ -518,8 +681,8 @@ void phc__hub_on_registration(phc__hub_t *h, const char *buf, int idx) {
       else if (ei_skip_term(buf, &cn) < 0)
         goto bad;
     }
-    phc__reg_merge(&h->reg, buf + cid, term_len(buf, cid), buf + spec,
-                   term_len(buf, spec), buf + meta, term_len(buf, meta), o, k);
+    reg_merge_hooked(h, buf + cid, term_len(buf, cid), buf + spec,
+                     term_len(buf, spec), buf + meta, term_len(buf, meta), o, k);
   }
   return;
 bad:
@@ -588,7 +751,7 @@ void phc__hub_on_unregistration(phc__hub_t *h, const char *buf, int idx) {
     ei_decode_tuple_header(buf, &idx, &ta);
     int cid = idx;
     ei_skip_term(buf, &idx);
-    phc__reg_remove_node(&h->reg, buf + cid, idx - cid, sender);
+    reg_remove_hooked(h, buf + cid, idx - cid, sender);
     ei_skip_term(buf, &idx);
     ei_skip_term(buf, &idx);
   }
@@ -611,8 +774,20 @@ void phc__hub_on_pid_update(phc__hub_t *h, const char *buf, int idx) {
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2 ||
       ei_decode_atom(buf, &idx, node) < 0 || ei_decode_pid(buf, &idx, &pid) < 0)
     goto bad;
-  if (phc__reg_update_pid(&h->reg, buf + cid, clen, node, &pid) != 0)
+  if (phc__reg_update_pid(&h->reg, buf + cid, clen, node, &pid) != 0) {
     PHC_LOG_W(MOD, "%s: pid update for an unknown child dropped", h->id);
+    return;
+  }
+  const phc__reg_row_t *row = phc__reg_find(&h->reg, buf + cid, clen);
+  hook_cid_owners(h, "registry_pid_insert_hook", buf + cid, clen, row->owners,
+                  row->nowners);
+  ei_x_buff d; /* {Node, Pid} */
+  ei_x_new_with_version(&d);
+  ei_x_encode_tuple_header(&d, 2);
+  ei_x_encode_atom(&d, node);
+  ei_x_encode_pid(&d, &pid);
+  phc__hub_hook(h, "child_process_pid_update_hook", &d);
+  ei_x_free(&d);
   return;
 bad:
   PHC_LOG_W(MOD, "%s: dropping a malformed child_process_pid_update_event",
@@ -678,8 +853,8 @@ void phc__hub_apply_sync(phc__hub_t *h, const char *node, const char *buf,
     else { /* sync_remote_children_event: a bulk-insert merge */
       phc__reg_owner_t o = {.pid = pid};
       snprintf(o.node, sizeof o.node, "%s", node);
-      phc__reg_merge(&h->reg, buf + cid, clen, buf + spec,
-                     term_len(buf, spec), buf + meta, idx - meta, &o, 1);
+      reg_merge_hooked(h, buf + cid, clen, buf + spec, term_len(buf, spec),
+                       buf + meta, idx - meta, &o, 1);
     }
   }
   if (detach) detach_missing(h, node, seen);
