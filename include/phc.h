@@ -278,6 +278,7 @@ typedef struct phc_hook_handler_s {
   void *arg;
   const char *tmpl; /* optional encoded argument list, with version byte */
   int tmpl_len;
+  void (*free_arg)(void *arg); /* optional: frees arg when the handler goes */
 } phc_hook_handler_t;
 
 /* Register handlers for a hook key (ProcessHub's names, e.g.

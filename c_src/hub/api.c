@@ -340,6 +340,145 @@ NATIVE(n_is_partitioned) {
   return 0;
 }
 
+/* ---- hook handlers given as %HookManager{id, m, f, a, p} -------------- */
+
+typedef struct mfa_hook_s {
+  phc_node_t *n;
+  char m[PHC__ATOM_MAX], f[PHC__ATOM_MAX];
+} mfa_hook_t;
+
+/* apply(M, F, A') where A' is the template with '_' filled in: the
+ * function must be one of phc's natives (erlang:send/2, ...). */
+static int mfa_hook(void *arg, const char *key, const char *term, int len,
+                    ei_x_buff *out) {
+  mfa_hook_t *mh = arg;
+  int idx = 1, arity;
+  if (ei_decode_list_header(term, &idx, &arity) < 0) return PHC_EINVAL;
+  phc_native_fn fn = phc__native_find(mh->n, mh->m, mh->f, arity);
+  if (!fn) {
+    PHC_LOG_W(MOD, "hook %s: %s:%s/%d is not a function phc has", key, mh->m,
+              mh->f, arity);
+    return PHC_EUNDEF;
+  }
+  ei_x_buff result;
+  ei_x_new_with_version(&result);
+  int rc = fn(mh->n, NULL, term, len, &result);
+  if (rc == 0) ei_x_append_buf(out, result.buff + 1, result.index - 1);
+  ei_x_free(&result);
+  return rc;
+}
+
+/* The handler's id term as a string: "t:" and its bytes in hex. */
+static void id_string(const char *buf, int idx, char *out, size_t max) {
+  static const char hex[] = "0123456789abcdef";
+  int end = idx;
+  size_t j = 2;
+  ei_skip_term(buf, &end);
+  out[0] = 't';
+  out[1] = ':';
+  for (int i = idx; i < end && j + 2 < max; i++) {
+    out[j++] = hex[(unsigned char)buf[i] >> 4];
+    out[j++] = hex[(unsigned char)buf[i] & 15];
+  }
+  out[j] = 0;
+}
+
+static int decode_handler(phc_node_t *n, const char *buf, int idx,
+                          phc_hook_handler_t *hd, char *id, size_t idmax) {
+  int arity, v;
+  mfa_hook_t *mh = phc__xcalloc(1, sizeof *mh);
+  mh->n = n;
+  memset(hd, 0, sizeof *hd);
+  if (ei_decode_map_header(buf, &idx, &arity) < 0) goto bad;
+  int has_id = 0;
+  for (int i = 0; i < arity; i++) {
+    char k[PHC__ATOM_MAX];
+    if (ei_decode_atom(buf, &idx, k) < 0) goto bad;
+    v = idx;
+    if (ei_skip_term(buf, &idx) < 0) goto bad;
+    long p;
+    if (!strcmp(k, "id")) {
+      id_string(buf, v, id, idmax);
+      has_id = 1;
+    } else if (!strcmp(k, "m")) {
+      if (ei_decode_atom(buf, &v, mh->m) < 0) goto bad;
+    } else if (!strcmp(k, "f")) {
+      if (ei_decode_atom(buf, &v, mh->f) < 0) goto bad;
+    } else if (!strcmp(k, "a")) {
+      hd->tmpl = phc__term_with_version(buf + v, idx - v, &hd->tmpl_len);
+    } else if (!strcmp(k, "p") && ei_decode_long(buf, &v, &p) == 0) {
+      hd->priority = (int)p;
+    }
+  }
+  if (!has_id || !*mh->m || !*mh->f) goto bad;
+  hd->id = id;
+  hd->fn = mfa_hook;
+  hd->arg = mh;
+  hd->free_arg = free;
+  return 0;
+bad:
+  free(mh);
+  free((void *)hd->tmpl);
+  hd->tmpl = NULL;
+  return PHC_EINVAL;
+}
+
+/* register_hook_handlers(Hub, Key, [%HookManager{}]) -> ok | {error, _} */
+NATIVE(n_register_hooks) {
+  PROLOGUE;
+  char key[PHC__ATOM_MAX];
+  int idx = a.arg[0], k;
+  enum { MAXH = 32 };
+  phc_hook_handler_t hd[MAXH];
+  char ids[MAXH][96];
+  int rc = ei_decode_atom(args, &idx, key) == 0 ? 0 : PHC_EINVAL;
+  idx = a.arg[1];
+  if (rc == 0 && (ei_decode_list_header(args, &idx, &k) < 0 || k > MAXH))
+    rc = PHC_EINVAL;
+  int got = 0;
+  for (int i = 0; rc == 0 && i < k; i++) {
+    int at = idx;
+    if (ei_skip_term(args, &idx) < 0 ||
+        decode_handler(n, args, at, &hd[got], ids[got], sizeof ids[got]) != 0)
+      rc = PHC_EINVAL;
+    else
+      got++;
+  }
+  if (rc == 0) rc = phc__hooks_register(a.h->hooks, key, hd, got);
+  for (int i = 0; i < got; i++) {
+    free((void *)hd[i].tmpl);
+    if (rc) free(hd[i].arg);
+  }
+  if (rc == 0) {
+    ei_x_encode_atom(result, "ok");
+  } else {
+    ei_x_encode_tuple_header(result, 2);
+    ei_x_encode_atom(result, "error");
+    ei_x_encode_atom(result, "failed_to_register_some_handlers");
+  }
+  return 0;
+}
+
+/* cancel_hook_handlers(Hub, Key, [Id]) -> ok */
+NATIVE(n_cancel_hooks) {
+  PROLOGUE;
+  char key[PHC__ATOM_MAX], id[96];
+  int idx = a.arg[0], k;
+  if (ei_decode_atom(args, &idx, key) < 0) goto bad;
+  idx = a.arg[1];
+  if (ei_decode_list_header(args, &idx, &k) < 0) goto bad;
+  for (int i = 0; i < k; i++) {
+    id_string(args, idx, id, sizeof id);
+    phc__hooks_cancel(a.h->hooks, key, id);
+    if (ei_skip_term(args, &idx) < 0) goto bad;
+  }
+  ei_x_encode_atom(result, "ok");
+  return 0;
+bad:
+  ei_x_encode_atom(result, "badarg");
+  return PHC_EINVAL;
+}
+
 int phc__hub_natives_register(phc_node_t *n) {
   static const struct {
     const char *f;
@@ -357,7 +496,9 @@ int phc__hub_natives_register(phc_node_t *n) {
            {"get_pid", 2, n_get_pid},
            {"is_alive?", 1, n_is_alive},
            {"is_locked?", 1, n_is_locked},
-           {"is_partitioned?", 1, n_is_partitioned}};
+           {"is_partitioned?", 1, n_is_partitioned},
+           {"register_hook_handlers", 3, n_register_hooks},
+           {"cancel_hook_handlers", 3, n_cancel_hooks}};
   for (size_t i = 0; i < PHC__ARRAY_LEN(t); i++) {
     int rc = phc_native_register(n, "Elixir.ProcessHub", t[i].f, t[i].arity,
                                  t[i].fn);

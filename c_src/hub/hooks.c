@@ -8,6 +8,7 @@ typedef struct hook_s {
   int priority;
   phc_hook_fn fn;
   void *arg;
+  void (*free_arg)(void *arg);
   char *tmpl;
   int tmpl_len;
 } hook_t;
@@ -26,6 +27,7 @@ struct phc__hooks_s {
 phc__hooks_t *phc__hooks_new(void) { return phc__xcalloc(1, sizeof(phc__hooks_t)); }
 
 static void hook_clear(hook_t *h) {
+  if (h->free_arg) h->free_arg(h->arg);
   free(h->id);
   free(h->tmpl);
 }
@@ -60,7 +62,8 @@ static hook_key_t *key_get(phc__hooks_t *h, const char *key) {
 
 static hook_t hook_copy(const phc_hook_handler_t *s) {
   hook_t d = {.id = phc__xstrdup(s->id), .priority = s->priority,
-              .fn = s->fn, .arg = s->arg, .tmpl_len = s->tmpl_len};
+              .fn = s->fn, .arg = s->arg, .free_arg = s->free_arg,
+              .tmpl_len = s->tmpl_len};
   if (s->tmpl && s->tmpl_len > 0)
     d.tmpl = memcpy(phc__xmalloc((size_t)s->tmpl_len), s->tmpl,
                     (size_t)s->tmpl_len);

@@ -335,11 +335,48 @@ static int native_nodes(phc_node_t *n, const phc_pid_t *caller,
   return 0;
 }
 
+/* erlang:send(Dest, Msg): a pid, a local registered name or {Name, Node};
+ * returns Msg. */
+static int native_send(phc_node_t *n, const phc_pid_t *caller,
+                       const char *args, int len, ei_x_buff *result) {
+  int idx = 1, arity, ta;
+  erlang_pid pid;
+  char name[MAXATOMLEN_UTF8], node[MAXATOMLEN_UTF8];
+  PHC__UNUSED(caller);
+  PHC__UNUSED(len);
+  if (ei_decode_list_header(args, &idx, &arity) < 0 || arity != 2) goto bad;
+  int dest = idx;
+  if (ei_skip_term(args, &idx) < 0) goto bad;
+  int msg = idx;
+  if (ei_skip_term(args, &idx) < 0) goto bad;
+  int mlen;
+  char *m = phc__term_with_version(args + msg, idx - msg, &mlen);
+  int t = dest, rc = 0;
+  if (ei_decode_pid(args, &t, &pid) == 0)
+    rc = phc_send(n, NULL, &pid, m, mlen);
+  else if ((t = dest, ei_decode_atom(args, &t, name) == 0))
+    rc = phc_send_name(n, NULL, NULL, name, m, mlen);
+  else if ((t = dest, ei_decode_tuple_header(args, &t, &ta) == 0) && ta == 2 &&
+           ei_decode_atom(args, &t, name) == 0 &&
+           ei_decode_atom(args, &t, node) == 0)
+    rc = phc_send_name(n, NULL, node, name, m, mlen);
+  else
+    rc = PHC_EINVAL;
+  free(m);
+  if (rc == PHC_EINVAL) goto bad;
+  ei_x_append_buf(result, args + msg, idx - msg);
+  return 0;
+bad:
+  ei_x_encode_atom(result, "badarg");
+  return PHC_EINVAL;
+}
+
 int phc__otp_init(phc_node_t *n) {
   n->otp = phc__xcalloc(1, sizeof *n->otp);
   int rc = 0;
   rc = rc ? rc : phc_native_register(n, "erlang", "node", 0, native_node);
   rc = rc ? rc : phc_native_register(n, "erlang", "nodes", 0, native_nodes);
+  rc = rc ? rc : phc_native_register(n, "erlang", "send", 2, native_send);
   rc = rc ? rc : phc__children_register(n);
   rc = rc ? rc : phc__net_kernel_start(n);
   rc = rc ? rc : phc__rex_start(n);
