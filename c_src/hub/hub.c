@@ -247,6 +247,14 @@ static void on_exec_cast(phc__hub_t *h, const char *buf, int idx) {
   }
 }
 
+/* Coordinators act on start casts and migrations only for a non-empty
+ * list of children (ProcessHub's `if length(children) > 0`). */
+static int nonempty_list(const char *buf, int idx) {
+  int type, size;
+  return ei_get_type(buf, &idx, &type, &size) == 0 &&
+         (type == ERL_LIST_EXT || type == ERL_STRING_EXT) && size > 0;
+}
+
 static void on_cast(phc__hub_t *h, const char *buf, int idx) {
   int arity;
   char tag[PHC__ATOM_MAX];
@@ -256,7 +264,7 @@ static void on_cast(phc__hub_t *h, const char *buf, int idx) {
   if (arity == 3 && !strcmp(tag, "start_children")) {
     int c = idx;
     if (ei_skip_term(buf, &idx) < 0) goto bad;
-    phc__hub_start_handle(h, buf, c, idx, 0);
+    if (nonempty_list(buf, c)) phc__hub_start_handle(h, buf, c, idx, 0);
   } else if (arity == 3 && !strcmp(tag, "stop_children")) {
     int c = idx;
     if (ei_skip_term(buf, &idx) < 0) goto bad;
@@ -282,6 +290,7 @@ static void on_event(phc__hub_t *h, const char *ev, const char *buf, int idx) {
     if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2) return;
     int c = idx;
     if (ei_skip_term(buf, &idx) < 0) return;
+    if (!nonempty_list(buf, c)) return; /* ProcessHub: length(children) > 0 */
     phc__hub_lock(h);
     phc__hub_start_handle(h, buf, c, idx, 1);
   } else if (!strcmp(ev, "children_registration_event")) {
