@@ -370,7 +370,7 @@ static void reg_remove_hooked(phc__hub_t *h, const char *cid, int clen,
 static void register_local(phc__hub_t *h, const child_data_t *cd,
                            const erlang_pid *pid) {
   phc__reg_owner_t o = {.pid = *pid};
-  snprintf(o.node, sizeof o.node, "%s", h->n->name);
+  o.node = phc__intern(h->n->name);
   ei_x_buff meta;
   ei_x_new(&meta);
   enc_meta(cd, &meta);
@@ -670,12 +670,14 @@ void phc__hub_on_registration(phc__hub_t *h, const char *buf, int idx) {
         !map_get(buf, at, "child_nodes", &cn) || !map_get(buf, at, "metadata", &meta))
       goto bad;
     phc__reg_owner_t o[PHC__HUB_MAX_NODES];
+    char onode[PHC__ATOM_MAX];
     int k = 0, cnt, ta;
     if (ei_decode_list_header(buf, &cn, &cnt) < 0) goto bad;
     for (int j = 0; j < cnt && k < PHC__HUB_MAX_NODES; j++) {
       if (ei_decode_tuple_header(buf, &cn, &ta) < 0 || ta != 2 ||
-          ei_decode_atom(buf, &cn, o[k].node) < 0)
+          ei_decode_atom(buf, &cn, onode) < 0)
         goto bad;
+      o[k].node = phc__intern(onode);
       if (ei_decode_pid(buf, &cn, &o[k].pid) == 0)
         k++;
       else if (ei_skip_term(buf, &cn) < 0)
@@ -852,7 +854,7 @@ void phc__hub_apply_sync(phc__hub_t *h, const char *node, const char *buf,
                        term_len(buf, spec), buf + meta, idx - meta, node, &pid);
     else { /* sync_remote_children_event: a bulk-insert merge */
       phc__reg_owner_t o = {.pid = pid};
-      snprintf(o.node, sizeof o.node, "%s", node);
+      o.node = phc__intern(node);
       reg_merge_hooked(h, buf + cid, clen, buf + spec, term_len(buf, spec),
                        buf + meta, idx - meta, &o, 1);
     }

@@ -147,7 +147,7 @@ int phc__reg_update_pid(phc__reg_t *r, const char *cid, int cid_len,
   phc__reg_owner_t *m = phc__xmalloc((size_t)(row->nowners + 1) * sizeof *m);
   int k = 1;
   m[0].pid = *pid;
-  snprintf(m[0].node, sizeof m[0].node, "%s", node);
+  m[0].node = phc__intern(node);
   for (int i = 0; i < row->nowners; i++)
     if (strcmp(row->owners[i].node, node) != 0) m[k++] = row->owners[i];
   set_owners(row, m, k);
@@ -161,7 +161,7 @@ void phc__reg_set_pid(phc__reg_t *r, const char *cid, int cid_len,
                       const char *spec, int spec_len, const char *meta,
                       int meta_len, const char *node, const erlang_pid *pid) {
   phc__reg_owner_t o = {.pid = *pid};
-  snprintf(o.node, sizeof o.node, "%s", node);
+  o.node = phc__intern(node);
   phc__reg_row_t *row = phc__reg_find(r, cid, cid_len);
   if (!row) {
     phc__reg_insert(r, cid, cid_len, spec, spec_len, meta, meta_len, &o, 1);

@@ -19,7 +19,7 @@
 #include "../common.h"
 
 typedef struct phc__reg_owner_s {
-  char node[PHC__ATOM_MAX];
+  const char *node; /* interned (phc__intern): rows hold no name copies */
   erlang_pid pid;
 } phc__reg_owner_t;
 

@@ -12,7 +12,7 @@ static void enc_bin(ei_x_buff *x, const char *s) {
 static phc__reg_owner_t owner(const char *node, unsigned num) {
   phc__reg_owner_t o;
   memset(&o, 0, sizeof o);
-  snprintf(o.node, sizeof o.node, "%s", node);
+  o.node = phc__intern(node);
   snprintf(o.pid.node, sizeof o.pid.node, "%s", node);
   o.pid.num = num;
   o.pid.creation = 1;
