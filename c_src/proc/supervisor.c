@@ -19,7 +19,7 @@ typedef struct sup_child_s {
   void *start_arg;
   int restart;
   int shutdown_ms;
-  erlang_pid pid;
+  phc__cpid_t cpid; /* the running (or last) pid, compact */
   int running;
   int terminating;
   int has_timer;
@@ -50,6 +50,12 @@ static const phc_proc_ops_t sup_ops;
 
 /* ---- children ----------------------------------------------------------- */
 
+static erlang_pid child_pid(const sup_child_t *c) {
+  erlang_pid p;
+  phc__cpid_get(&c->cpid, &p);
+  return p;
+}
+
 static sup_child_t *child_by_id(phc__sup_t *s, const char *id) {
   sup_child_t *c = NULL;
   HASH_FIND(hh_id, s->by_id, id, strlen(id), c);
@@ -60,7 +66,7 @@ static sup_child_t *child_by_pid(phc__sup_t *s, const erlang_pid *pid) {
   unsigned key[2] = {pid->num, pid->serial};
   sup_child_t *c = NULL;
   HASH_FIND(hh_pid, s->by_pid, key, sizeof key, c);
-  return c && c->running && phc_pid_eq(&c->pid, pid) ? c : NULL;
+  return c && c->running && phc__cpid_eq(&c->cpid, pid) ? c : NULL;
 }
 
 static void pid_index_clear(phc__sup_t *s, sup_child_t *c) {
@@ -71,8 +77,8 @@ static void pid_index_clear(phc__sup_t *s, sup_child_t *c) {
 
 static void pid_index_set(phc__sup_t *s, sup_child_t *c) {
   pid_index_clear(s, c);
-  c->pidkey[0] = c->pid.num;
-  c->pidkey[1] = c->pid.serial;
+  c->pidkey[0] = c->cpid.num;
+  c->pidkey[1] = c->cpid.serial;
   HASH_ADD(hh_pid, s->by_pid, pidkey, sizeof c->pidkey, c);
   c->pid_indexed = 1;
 }
@@ -97,7 +103,7 @@ static int child_spawn(phc__sup_t *s, sup_child_t *c) {
     rc = phc_gs_start(s->n, c->module, c->args, c->args_len, &s->pid, 1,
                       &pid);
   if (rc < 0) return rc;
-  c->pid = pid;
+  phc__cpid_set(&c->cpid, &pid);
   c->running = 1;
   c->terminating = 0;
   pid_index_set(s, c);
@@ -159,14 +165,15 @@ static void exit_atom(phc__sup_t *s, const erlang_pid *to, const char *atom) {
 static void child_terminate(phc__sup_t *s, sup_child_t *c) {
   if (!c->running || c->terminating) return;
   c->terminating = 1;
+  erlang_pid pid = child_pid(c);
   if (c->shutdown_ms == PHC__SUP_BRUTAL_KILL) {
-    exit_atom(s, &c->pid, "kill");
+    exit_atom(s, &pid, "kill");
     return;
   }
-  exit_atom(s, &c->pid, "shutdown");
+  exit_atom(s, &pid, "shutdown");
   if (c->shutdown_ms > 0) {
     if (!c->timer) c->timer = phc__xmalloc(sizeof *c->timer);
-    send_self_pid_msg(s, "$phc_sup_kill", &c->pid, (unsigned)c->shutdown_ms,
+    send_self_pid_msg(s, "$phc_sup_kill", &pid, (unsigned)c->shutdown_ms,
                       c->timer);
     c->has_timer = 1;
   }
@@ -240,18 +247,19 @@ static void try_restart(phc__sup_t *s, sup_child_t *c, const erlang_pid *old) {
     return;
   }
   if (child_spawn(s, c) == 0) {
-    emit(s, PHC__SUP_CHILD_RESTARTED, c->id, old, &c->pid, NULL, 0);
+    erlang_pid np = child_pid(c);
+    emit(s, PHC__SUP_CHILD_RESTARTED, c->id, old, &np, NULL, 0);
     return;
   }
   /* Start failed: try again from the mailbox; it counts as a restart. */
   PHC_LOG_W(SUP_MOD, "child %s: restart failed, retrying", c->id);
-  c->pid = *old;
+  phc__cpid_set(&c->cpid, old);
   send_self_pid_msg(s, "$phc_sup_retry", old, 0, NULL);
 }
 
 static void child_exited(phc__sup_t *s, sup_child_t *c, const char *reason,
                          int len) {
-  erlang_pid old = c->pid;
+  erlang_pid old = child_pid(c);
   c->running = 0;
   pid_index_clear(s, c);
   if (c->has_timer) phc_cancel_timer(s->n, c->timer);
@@ -292,13 +300,13 @@ static void on_kill_timer(phc__sup_t *s, const erlang_pid *pid) {
   if (!c || !c->terminating) return;
   c->has_timer = 0;
   PHC_LOG_I(SUP_MOD, "child %s: shutdown timed out, killing", c->id);
-  exit_atom(s, &c->pid, "kill");
+  exit_atom(s, pid, "kill");
 }
 
 static void on_retry(phc__sup_t *s, const erlang_pid *old) {
   sup_child_t *c;
   TAILQ_FOREACH(c, &s->children, next) {
-    if (!c->running && phc_pid_eq(&c->pid, old)) {
+    if (!c->running && phc__cpid_eq(&c->cpid, old)) {
       if (!s->stopping) try_restart(s, c, old);
       return;
     }
@@ -332,7 +340,8 @@ static void sup_terminate(phc_proc_t *p, const char *reason, int len) {
   sup_child_t *c;
   while ((c = TAILQ_LAST(&s->children, sup_child_head))) {
     /* Still running (the supervisor was killed): the broken link ends it. */
-    if (c->running) emit(s, PHC__SUP_CHILD_GONE, c->id, &c->pid, NULL, reason, len);
+    erlang_pid cp = child_pid(c);
+    if (c->running) emit(s, PHC__SUP_CHILD_GONE, c->id, &cp, NULL, reason, len);
     child_free(s, c);
   }
   emit(s, PHC__SUP_STOPPED, NULL, &s->pid, NULL, reason, len);
@@ -421,7 +430,7 @@ int phc__sup_start_child(phc__sup_t *s, const phc__sup_spec_t *spec,
     child_free(s, c);
     return rc;
   }
-  if (out) *out = c->pid;
+  if (out) *out = child_pid(c);
   return 0;
 }
 
@@ -440,7 +449,7 @@ int phc__sup_restart_child(phc__sup_t *s, const char *id, phc_pid_t *out) {
   if (!c) return PHC_ENOPROC;
   if (c->running || s->stopping) return PHC_ESTATE;
   int rc = child_spawn(s, c);
-  if (rc == 0 && out) *out = c->pid;
+  if (rc == 0 && out) *out = child_pid(c);
   return rc;
 }
 
@@ -458,7 +467,7 @@ int phc__sup_which_child(phc__sup_t *s, const char *id, phc_pid_t *out) {
   sup_child_t *c = child_by_id(s, id);
   if (!c) return PHC_ENOPROC;
   if (!c->running) return PHC_ESTATE;
-  if (out) *out = c->pid;
+  if (out) *out = child_pid(c);
   return 0;
 }
 
