@@ -110,7 +110,7 @@ int phc__hooks_register(phc__hooks_t *h, const char *key,
   hook_key_t *k = key_get(h, key);
   hook_t *v = phc__xmalloc((size_t)(n + k->n + 1) * sizeof *v);
   for (int i = 0; i < n; i++) v[i] = hook_copy(&handlers[i]);
-  memcpy(v + n, k->v, (size_t)k->n * sizeof *v);
+  if (k->n) memcpy(v + n, k->v, (size_t)k->n * sizeof *v);
   free(k->v);
   k->v = v;
   k->n += n;
