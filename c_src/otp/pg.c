@@ -126,7 +126,8 @@ static void send_discover(phc__pg_t *pg, const erlang_pid *to,
   }
 }
 
-static void send_sync(phc__pg_t *pg, const erlang_pid *to) {
+/* {'$gen_cast', {sync, Self, Groups}}; with no groups it leaves them all. */
+static void send_sync(phc__pg_t *pg, const erlang_pid *to, int empty) {
   ei_x_buff x;
   ei_x_new_with_version(&x);
   ei_x_encode_tuple_header(&x, 2);
@@ -134,7 +135,7 @@ static void send_sync(phc__pg_t *pg, const erlang_pid *to) {
   ei_x_encode_tuple_header(&x, 3);
   ei_x_encode_atom(&x, "sync");
   ei_x_encode_pid(&x, &pg->self);
-  encode_groups(&x, pg->local);
+  encode_groups(&x, empty ? NULL : pg->local);
   send_x(pg, to, &x);
 }
 
@@ -244,7 +245,7 @@ static void handle_discover(phc__pg_t *pg, const char *buf, int *idx) {
     PHC_LOG_W(MOD, "%s: dropping a malformed discover", pg->scope);
     return;
   }
-  send_sync(pg, &peer);
+  send_sync(pg, &peer, 0);
   if (!peer_find(pg, &peer)) {
     peer_add(pg, &peer);
     send_discover(pg, &peer, NULL);
@@ -405,17 +406,7 @@ int phc__pg_start(phc_node_t *n, const char *scope, phc__pg_t **out) {
 }
 
 void phc__pg_stop(phc__pg_t *pg) {
-  for (pg_peer_t *p = pg->peers; p; p = p->next) {
-    ei_x_buff x; /* a sync with no groups leaves everything at once */
-    ei_x_new_with_version(&x);
-    ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom(&x, "$gen_cast");
-    ei_x_encode_tuple_header(&x, 3);
-    ei_x_encode_atom(&x, "sync");
-    ei_x_encode_pid(&x, &pg->self);
-    ei_x_encode_empty_list(&x);
-    send_x(pg, &p->scope, &x);
-  }
+  for (pg_peer_t *p = pg->peers; p; p = p->next) send_sync(pg, &p->scope, 1);
   phc_proc_t *p = self_proc(pg);
   if (p) phc_proc_exit_atom(p, "normal");
 }
