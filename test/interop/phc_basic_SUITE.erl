@@ -22,12 +22,7 @@ all() ->
      connect_flag, hidden_flag, cli_help, cli_bad_flag, sigterm_graceful].
 
 init_per_suite(Config) ->
-    ok = phc_interop:ensure_dist(),
-    Exe = phc_interop:phc_path(),
-    case filelib:is_regular(Exe) of
-        true -> Config;
-        false -> {skip, {phc_node_not_built, Exe}}
-    end.
+    phc_interop:init_suite(Config).
 
 end_per_suite(_Config) -> ok.
 

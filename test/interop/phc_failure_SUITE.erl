@@ -25,13 +25,9 @@ all() ->
      garbage_after_handshake_dropped, garbage_before_handshake_dropped].
 
 init_per_suite(Config) ->
-    ok = phc_interop:ensure_dist(),
+    Result = phc_interop:init_suite(Config),
     ?assertEqual(phc_interop:ticktime(), net_kernel:get_net_ticktime()),
-    Exe = phc_interop:phc_path(),
-    case filelib:is_regular(Exe) of
-        true -> Config;
-        false -> {skip, {phc_node_not_built, Exe}}
-    end.
+    Result.
 
 end_per_suite(_Config) -> ok.
 

@@ -68,12 +68,7 @@ sync_interval(start_children_cast) -> "1000";
 sync_interval(_) -> "60000".
 
 init_per_suite(Config) ->
-    ok = phc_interop:ensure_dist(),
-    Exe = phc_interop:phc_path(),
-    case filelib:is_regular(Exe) of
-        true -> Config;
-        false -> {skip, {phc_node_not_built, Exe}}
-    end.
+    phc_interop:init_suite(Config).
 
 end_per_suite(_Config) -> ok.
 

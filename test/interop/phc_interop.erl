@@ -8,7 +8,7 @@
 %% net_ticktime, whichever runner (ct_run or rebar3 ct) started it.
 -module(phc_interop).
 
--export([cookie/0, ticktime/0, ensure_dist/0, phc_path/0,
+-export([init_suite/1, cookie/0, ticktime/0, ensure_dist/0, phc_path/0,
          start_phc/2, start_phc/3, stop_phc/1, signal_phc/2, phc_alive/1,
          wait_exit/2, phc_log/1, sanitizer_report/1,
          start_peer/1, start_peer/2, stop_peer/1, peer_os_pid/1, os_signal/2,
@@ -263,3 +263,13 @@ counter(Node) ->
     true = is_pid(Pid),
     Node = node(Pid),
     Pid.
+
+%% init_per_suite of every suite: distribution up, and skip (with the path)
+%% when phc-node is not built.
+init_suite(Config) ->
+    ok = ensure_dist(),
+    Exe = phc_path(),
+    case filelib:is_regular(Exe) of
+        true -> Config;
+        false -> {skip, {phc_node_not_built, Exe}}
+    end.

@@ -27,12 +27,7 @@ all() ->
      child_monitors_beam_process, child_monitor_on_dead_beam_pid].
 
 init_per_suite(Config) ->
-    ok = phc_interop:ensure_dist(),
-    Exe = phc_interop:phc_path(),
-    case filelib:is_regular(Exe) of
-        true -> Config;
-        false -> {skip, {phc_node_not_built, Exe}}
-    end.
+    phc_interop:init_suite(Config).
 
 end_per_suite(_Config) -> ok.
 
