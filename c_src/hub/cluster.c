@@ -183,14 +183,10 @@ void phc__hub_node_down(phc__hub_t *h, const char *node) {
   phc__hub_lock(h);
   hook_pair(h, "pre_nodes_redistribution_hook", "nodedown", node);
   phc__reg_row_t **rows;
-  int n = phc__reg_sorted(&h->reg, &rows), k = 0, gone = 0;
+  int n = phc__reg_sorted(&h->reg, &rows), k = 0;
   phc__reg_row_t **mine = phc__xmalloc((size_t)(n ? n : 1) * sizeof *mine);
-  ei_x_buff cids; /* the ids of the rows to detach, copied: rows may go */
-  ei_x_new(&cids);
   for (int i = 0; i < n; i++) {
     if (!phc__reg_owner(rows[i], node)) continue;
-    ei_x_append_buf(&cids, rows[i]->cid, rows[i]->cid_len);
-    gone++;
     const char *p = primary(h, rows[i]);
     if (!phc__reg_owner(rows[i], me) && p && !strcmp(p, me))
       mine[k++] = rows[i];
@@ -198,12 +194,7 @@ void phc__hub_node_down(phc__hub_t *h, const char *node) {
   if (k) redistribute(h, mine, k);
   free(mine);
   free(rows);
-  for (int i = 0, at = 0; i < gone; i++) {
-    int start = at;
-    if (ei_skip_term(cids.buff, &at) < 0) break;
-    phc__reg_remove_node(&h->reg, cids.buff + start, at - start, node);
-  }
-  ei_x_free(&cids);
+  phc__reg_detach_node(&h->reg, node, NULL, NULL);
   phc__hub_unlock(h);
   hook_pair(h, "post_nodes_redistribution_hook", "nodedown", node);
   hook_atom(h, "post_cluster_leave_hook", node);

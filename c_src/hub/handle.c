@@ -804,27 +804,14 @@ typedef struct cid_seen_s { /* a set of child ids (encoded bytes) */
 
 /* Rows that list node but whose id the peer no longer reports lose node
  * (Synchronizer.detach_data). */
+static int still_listed(const phc__reg_row_t *row, void *arg) {
+  cid_seen_t *seen = arg, *s = NULL;
+  HASH_FIND(hh, seen, row->cid, (unsigned)row->cid_len, s);
+  return s != NULL;
+}
+
 static void detach_missing(phc__hub_t *h, const char *node, cid_seen_t *seen) {
-  phc__reg_row_t **v;
-  int n = phc__reg_sorted(&h->reg, &v);
-  ei_x_buff gone;
-  ei_x_new(&gone);
-  int k = 0;
-  for (int i = 0; i < n; i++) {
-    cid_seen_t *s = NULL;
-    HASH_FIND(hh, seen, v[i]->cid, (unsigned)v[i]->cid_len, s);
-    if (!s && phc__reg_owner(v[i], node)) {
-      ei_x_append_buf(&gone, v[i]->cid, v[i]->cid_len);
-      k++;
-    }
-  }
-  free(v);
-  for (int i = 0, at = 0; i < k; i++) {
-    int start = at;
-    if (ei_skip_term(gone.buff, &at) < 0) break;
-    phc__reg_remove_node(&h->reg, gone.buff + start, at - start, node);
-  }
-  ei_x_free(&gone);
+  phc__reg_detach_node(&h->reg, node, still_listed, seen);
 }
 
 void phc__hub_apply_sync(phc__hub_t *h, const char *node, const char *buf,

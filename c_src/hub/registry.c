@@ -140,6 +140,16 @@ int phc__reg_remove_node(phc__reg_t *r, const char *cid, int cid_len,
 }
 
 /* Keyword.put: the node's old pair goes, the new one comes first. */
+void phc__reg_detach_node(phc__reg_t *r, const char *node,
+                          int (*keep)(const phc__reg_row_t *row, void *arg),
+                          void *arg) {
+  phc__reg_row_t *row, *tmp;
+  HASH_ITER(hh, r->rows, row, tmp) { /* deleting the current row is safe */
+    if (!phc__reg_owner(row, node) || (keep && keep(row, arg))) continue;
+    phc__reg_remove_node(r, row->cid, row->cid_len, node);
+  }
+}
+
 int phc__reg_update_pid(phc__reg_t *r, const char *cid, int cid_len,
                         const char *node, const erlang_pid *pid) {
   phc__reg_row_t *row = phc__reg_find(r, cid, cid_len);

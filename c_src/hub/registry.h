@@ -69,6 +69,11 @@ void phc__reg_set_pid(phc__reg_t *r, const char *cid, int cid_len,
                       const char *spec, int spec_len, const char *meta,
                       int meta_len, const char *node, const erlang_pid *pid);
 void phc__reg_delete(phc__reg_t *r, const char *cid, int cid_len);
+/* Remove node from every row that lists it, except rows for which keep
+ * (may be NULL) returns nonzero; rows left without owners go. */
+void phc__reg_detach_node(phc__reg_t *r, const char *node,
+                          int (*keep)(const phc__reg_row_t *row, void *arg),
+                          void *arg);
 const phc__reg_owner_t *phc__reg_owner(const phc__reg_row_t *row,
                                        const char *node);
 
