@@ -90,19 +90,22 @@ int phc__x_atom_term(ei_x_buff *x, const char *atom) {
 const char *phc_strerror(int err) {
   switch (err) {
   case 0: return "ok";
-  case PHC_EINVAL: return "invalid argument";
-  case PHC_ENOMEM: return "out of memory";
-  case PHC_ENOPROC: return "no such process";
-  case PHC_EEXIST: return "already exists";
-  case PHC_ENOTCONN: return "not connected";
-  case PHC_EIO: return "i/o or protocol error";
-  case PHC_EAUTH: return "authentication failed";
-  case PHC_ETIMEDOUT: return "timed out";
-  case PHC_EDECODE: return "cannot decode term";
-  case PHC_EUNDEF: return "undefined function or type";
-  case PHC_ESTATE: return "wrong state";
-  case PHC_ELIMIT: return "limit reached";
+#define PHC__ERRNO_MSG(name, value, msg) \
+  case PHC_##name: return msg;
+    PHC_ERRNO_MAP(PHC__ERRNO_MSG)
+#undef PHC__ERRNO_MSG
   default: return "unknown error";
+  }
+}
+
+const char *phc_err_name(int err) {
+  switch (err) {
+  case 0: return "0";
+#define PHC__ERRNO_NAME(name, value, msg) \
+  case PHC_##name: return "PHC_" #name;
+    PHC_ERRNO_MAP(PHC__ERRNO_NAME)
+#undef PHC__ERRNO_NAME
+  default: return "PHC_E?";
   }
 }
 

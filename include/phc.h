@@ -27,20 +27,34 @@ extern "C" {
 
 /* ---- errors ------------------------------------------------------------ */
 
-#define PHC_EINVAL     (-1)  /* bad argument or malformed term */
-#define PHC_ENOMEM     (-2)  /* out of memory */
-#define PHC_ENOPROC    (-3)  /* no such process or name */
-#define PHC_EEXIST     (-4)  /* name or id already taken */
-#define PHC_ENOTCONN   (-5)  /* no connection to that node */
-#define PHC_EIO        (-6)  /* socket or protocol error */
-#define PHC_EAUTH      (-7)  /* cookie mismatch */
-#define PHC_ETIMEDOUT  (-8)  /* a timer ran out */
-#define PHC_EDECODE    (-9)  /* a term could not be decoded */
-#define PHC_EUNDEF     (-10) /* no such function or child type */
-#define PHC_ESTATE     (-11) /* not allowed in the current state */
-#define PHC_ELIMIT     (-12) /* a fixed limit was reached */
+/* Every error code phc returns, in one table: XX(name, value, message).
+ * PHC_<name> is the code; phc_err_name() gives "PHC_<name>", phc_strerror()
+ * the message. (libuv's UV_ERRNO_MAP pattern.) */
+#define PHC_ERRNO_MAP(XX)                                          \
+  XX(EINVAL, -1, "invalid argument")      /* bad argument */       \
+  XX(ENOMEM, -2, "out of memory")                                  \
+  XX(ENOPROC, -3, "no such process")      /* or name */            \
+  XX(EEXIST, -4, "already exists")        /* name or id taken */   \
+  XX(ENOTCONN, -5, "not connected")       /* no such node link */  \
+  XX(EIO, -6, "i/o or protocol error")                             \
+  XX(EAUTH, -7, "authentication failed")  /* cookie mismatch */    \
+  XX(ETIMEDOUT, -8, "timed out")                                   \
+  XX(EDECODE, -9, "cannot decode term")   /* malformed input */    \
+  XX(EUNDEF, -10, "undefined function or type")                    \
+  XX(ESTATE, -11, "wrong state")          /* not allowed now */    \
+  XX(ELIMIT, -12, "limit reached")        /* a fixed limit */
 
+enum phc_errno {
+#define PHC__ERRNO_ENUM(name, value, msg) PHC_##name = (value),
+  PHC_ERRNO_MAP(PHC__ERRNO_ENUM)
+#undef PHC__ERRNO_ENUM
+  PHC_ERRNO_END__ = -13
+};
+
+/* "invalid argument" for PHC_EINVAL, "ok" for 0, "unknown error" else. */
 const char *phc_strerror(int err);
+/* "PHC_EINVAL" for PHC_EINVAL, "0" for 0, "PHC_E?" else. */
+const char *phc_err_name(int err);
 
 /* ---- logging ----------------------------------------------------------- */
 
