@@ -1,0 +1,144 @@
+/* strategy.h - the hub's strategy seam: five tables, one per ProcessHub
+ * strategy protocol.
+ *
+ * ProcessHub configures a hub with five strategies, each an Elixir struct
+ * implementing a protocol (ProcessHub.Strategy.<Kind>.Base):
+ *
+ *   distribution        belongs_to/4, children_init/4   which nodes own a child
+ *   redundancy          replication_factor/1,           how many copies, and
+ *                       master_node/4                   which one is active
+ *   migration           handle_migration/5              moving children to a
+ *                                                       node that joined
+ *   synchronization     propagate/6, init_sync/3,       keeping the registry
+ *                       handle_synchronization/4        equal on every member
+ *   partition tolerance toggle_lock?/3,                 when the hub stops
+ *                       toggle_unlock?/3                serving (quorums)
+ *
+ * Every protocol also has init/2. Strategies that react to the cluster
+ * (ConsistentHashing keeps its ring, the quorums count nodes) register
+ * HookManager handlers in init/2 on ProcessHub; here they fill node_join /
+ * node_leave in their base, which the hub calls at the same moments as
+ * ProcessHub's pre_cluster_join / pre_cluster_leave hooks.
+ *
+ * A strategy is one file in this folder that defines one const table, named
+ * by its Elixir module ('Elixir.ProcessHub.Strategy.Redundancy.Singularity'),
+ * and is listed in strategy.c. The hub holds, per kind, the table and a
+ * zeroed state block of the table's state_size; it never looks inside a
+ * strategy's state, and a strategy touches the hub only through hub.h's
+ * functions. Adding a strategy: write the file, add its table to the list in
+ * strategy.c, add cmocka cases to test/unit/test_strategy.c.
+ *
+ * This folder is part of the hub layer: strategies include hub.h, and the
+ * hub core includes only this header.
+ */
+#ifndef PHC_HUB_STRATEGY_STRATEGY_H
+#define PHC_HUB_STRATEGY_STRATEGY_H
+
+#include <stddef.h>
+
+typedef struct phc__hub_s phc__hub_t;
+typedef struct phc__reg_row_s phc__reg_row_t;
+
+typedef enum phc__strat_kind {
+  PHC__STRAT_DISTRIBUTION = 0,
+  PHC__STRAT_REDUNDANCY,
+  PHC__STRAT_MIGRATION,
+  PHC__STRAT_SYNCHRONIZATION,
+  PHC__STRAT_PARTITION,
+  PHC__STRAT_KINDS
+} phc__strat_kind_t;
+
+/* What every strategy table starts with. */
+typedef struct phc__strat_base_s {
+  phc__strat_kind_t kind;
+  const char *module; /* the Elixir module atom, UTF-8 */
+  size_t state_size;  /* bytes of per-hub state (zeroed before init) */
+  /* opts: the strategy struct's fields as an encoded keyword list or map
+   * at buf[idx] (no version byte), or buf NULL for the defaults. Returns 0
+   * or a negative PHC_E* code (unknown or invalid option). */
+  int (*init)(phc__hub_t *h, void *st, const char *buf, int idx);
+  void (*close)(phc__hub_t *h, void *st);                   /* may be NULL */
+  void (*node_join)(phc__hub_t *h, void *st, const char *node);  /* NULL */
+  void (*node_leave)(phc__hub_t *h, void *st, const char *node); /* NULL */
+} phc__strat_base_t;
+
+typedef struct phc__strat_dist_s {
+  phc__strat_base_t base;
+  /* Nodes that own child id cid (encoded, no version byte), at most max of
+   * them, primary first. Returns how many, or a negative PHC_E* code. */
+  int (*belongs_to)(phc__hub_t *h, void *st, const char *cid, int cid_len,
+                    int rf, const char **out, int max);
+  /* Validate a start's children (list at buf[children_idx]) and opts.
+   * 0, or a negative PHC_E* code that fails the start. NULL: always 0. */
+  int (*children_init)(phc__hub_t *h, void *st, const char *buf,
+                       int children_idx, int opts_idx);
+} phc__strat_dist_t;
+
+typedef struct phc__strat_red_s {
+  phc__strat_base_t base;
+  int (*replication_factor)(phc__hub_t *h, void *st);
+  /* The active replica among a child's nodes (n >= 1). */
+  const char *(*master_node)(phc__hub_t *h, void *st, const char *cid,
+                             int cid_len, const char *const *nodes, int n);
+} phc__strat_red_t;
+
+typedef struct phc__strat_mig_s {
+  phc__strat_base_t base;
+  /* rows: this node's children that now belong to added_node. */
+  void (*handle_migration)(phc__hub_t *h, void *st, phc__reg_row_t **rows,
+                           int n, const char *added_node);
+} phc__strat_mig_t;
+
+typedef enum phc__strat_sync_op {
+  PHC__STRAT_SYNC_ADD = 0, /* children registered on node */
+  PHC__STRAT_SYNC_REM      /* children unregistered from node */
+} phc__strat_sync_op_t;
+
+typedef struct phc__strat_sync_s {
+  phc__strat_base_t base;
+  /* Tell the members picked by `members` ("global", "external", "local"
+   * or a node name) about children (an encoded list, no version byte)
+   * that were added to or removed from node. */
+  void (*propagate)(phc__hub_t *h, void *st, const char *children, int len,
+                    const char *node, phc__strat_sync_op_t op,
+                    const char *members);
+  /* One periodic round (every sync_interval). */
+  void (*init_sync)(phc__hub_t *h, void *st);
+  /* A peer's data arrived (buf[idx], no version byte). */
+  void (*handle_synchronization)(phc__hub_t *h, void *st, const char *buf,
+                                 int idx, const char *node);
+} phc__strat_sync_t;
+
+typedef struct phc__strat_part_s {
+  phc__strat_base_t base;
+  /* 1: the hub enters partition mode after node went down. */
+  int (*toggle_lock)(phc__hub_t *h, void *st, const char *down_node);
+  /* 1: the hub leaves partition mode after node came up. */
+  int (*toggle_unlock)(phc__hub_t *h, void *st, const char *up_node);
+} phc__strat_part_t;
+
+/* One hub's strategies: a table and its state per kind. */
+typedef struct phc__strategies_s {
+  const phc__strat_base_t *table[PHC__STRAT_KINDS];
+  void *state[PHC__STRAT_KINDS];
+} phc__strategies_t;
+
+/* The table of kind `kind` named `module`, or NULL. */
+const phc__strat_base_t *phc__strat_find(phc__strat_kind_t kind,
+                                         const char *module);
+/* The default of each kind (ProcessHub's defaults). */
+const phc__strat_base_t *phc__strat_default(phc__strat_kind_t kind);
+
+/* Set s's `kind` to `t` (NULL: the default) with options buf[idx] (buf
+ * NULL: defaults): allocates the state and runs init. */
+int phc__strategies_set(phc__hub_t *h, phc__strategies_t *s,
+                        const phc__strat_base_t *t, const char *buf, int idx);
+/* Run close and free every state. */
+void phc__strategies_close(phc__hub_t *h, phc__strategies_t *s);
+/* Call node_join / node_leave of every kind that has one, in kind order. */
+void phc__strategies_node_join(phc__hub_t *h, phc__strategies_t *s,
+                               const char *node);
+void phc__strategies_node_leave(phc__hub_t *h, phc__strategies_t *s,
+                                const char *node);
+
+#endif /* PHC_HUB_STRATEGY_STRATEGY_H */
