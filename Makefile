@@ -4,6 +4,7 @@
 #   make unit       the unit tests only (build/test/test_*, run from test/unit)
 #   make interop    the interop tests only (test/interop/run)
 #   make test-san   the same as make test under ASan+UBSan (build-san/)
+#   make probe      build/dist_probe, a dev-only driver for c_src/dist
 #   make demo       a local demo cluster (erl + phc-node)
 #   make bench      benchmarks (ratios against a BEAM node); not part of CI
 # SAN=1 builds anything above into build-san/ with ASan+UBSan.
@@ -45,9 +46,12 @@ TSUP_OBJ := $(TSUP_SRC:%.c=$(BUILD)/%.o)
 TESTLIB  := $(BUILD)/test/libphctest.a
 FIXTURES := $(shell find test/fixtures -type f 2>/dev/null)
 
-DEPS := $(patsubst %.o,%.d,$(LIB_OBJ) $(CLI_OBJ) $(UNIT_OBJ) $(TSUP_OBJ))
+PROBE     := $(BUILD)/dist_probe
+PROBE_OBJ := $(BUILD)/test/dist_probe.o
 
-.PHONY: all test unit interop test-san demo bench clean
+DEPS := $(patsubst %.o,%.d,$(LIB_OBJ) $(CLI_OBJ) $(UNIT_OBJ) $(TSUP_OBJ) $(PROBE_OBJ))
+
+.PHONY: all test unit interop test-san probe demo bench clean
 all: $(BUILD)/phc-node $(LIB)
 
 $(BUILD)/%.o: %.c
@@ -77,6 +81,11 @@ $(UNIT_BIN): $(BUILD)/test/%: $(BUILD)/test/unit/%.o $(TESTLIB) $(LIB)
 unit: $(UNIT_BIN) $(FIXTURES)
 	@fail=0; for t in $(UNIT_BIN); do \
 	  echo "== $$t"; (cd test/unit && ../../$$t) || fail=1; done; exit $$fail
+
+probe: $(PROBE)
+
+$(PROBE): $(PROBE_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 interop: all
 	PHC_NODE=$(CURDIR)/$(BUILD)/phc-node test/interop/run
