@@ -1,15 +1,22 @@
 # phc - build, test, demo, bench.
 #   make            build/phc-node and build/libphc.a
 #   make test       unit tests (cmocka) + interop tests against real OTP nodes
-#   make test-san   the same under ASan+UBSan (build-san/)
+#   make unit       the unit tests only (build/test/test_*, run from test/unit)
+#   make interop    the interop tests only (test/interop/run)
+#   make test-san   the same as make test under ASan+UBSan (build-san/)
+#   make probe      build/dist_probe, a dev-only driver for c_src/dist
 #   make demo       a local demo cluster (erl + phc-node)
 #   make bench      benchmarks (ratios against a BEAM node); not part of CI
+# SAN=1 builds anything above into build-san/ with ASan+UBSan.
 CC      ?= cc
 BUILD   ?= build
 EI_DIR  := $(shell erl -noshell -eval 'io:format("~s",[code:lib_dir(erl_interface)]),halt().' 2>/dev/null)
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers \
            -Iinclude -Ic_src -I$(EI_DIR)/include
+# Each object gets a .d file next to it listing the headers it includes
+# (-MP adds an empty rule per header, so a deleted header is no error).
+DEPFLAGS = -MMD -MP
 LDLIBS  += -L$(EI_DIR)/lib -lei -luv -lcrypto -lpthread -lm
 
 ifeq ($(SAN),1)
@@ -18,37 +25,67 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 LDFLAGS += -fsanitize=address,undefined
 endif
 
+# The library: every .c under these folders (a folder that does not exist
+# yet adds nothing).
 LIB_SRC := $(wildcard c_src/*.c c_src/term/*.c c_src/dist/*.c c_src/proc/*.c \
-                      c_src/otp/*.c c_src/hub/*.c c_src/children/*.c)
+                      c_src/otp/*.c c_src/hub/*.c c_src/hub/strategy/*.c \
+                      c_src/children/*.c)
 CLI_SRC := $(wildcard c_src/cli/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+LIB     := $(BUILD)/libphc.a
+
+# Unit tests: one program per test/unit/test_*.c. The other .c files in
+# test/unit (node fixtures, helpers) make the test support library every
+# test links. The tests read their fixtures from test/fixtures.
 UNIT_SRC := $(wildcard test/unit/test_*.c)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
-HDRS    := $(wildcard include/*.h c_src/*.h c_src/*/*.h)
+TSUP_SRC := $(filter-out $(UNIT_SRC),$(wildcard test/unit/*.c))
+TSUP_OBJ := $(TSUP_SRC:%.c=$(BUILD)/%.o)
+TESTLIB  := $(BUILD)/test/libphctest.a
+FIXTURES := $(shell find test/fixtures -type f 2>/dev/null)
 
-.PHONY: all test unit interop test-san demo bench clean
-all: $(BUILD)/phc-node $(BUILD)/libphc.a
+PROBE     := $(BUILD)/dist_probe
+PROBE_OBJ := $(BUILD)/test/dist_probe.o
 
-$(BUILD)/%.o: %.c $(HDRS)
+DEPS := $(patsubst %.o,%.d,$(LIB_OBJ) $(CLI_OBJ) $(UNIT_OBJ) $(TSUP_OBJ) $(PROBE_OBJ))
+
+.PHONY: all test unit interop test-san probe demo bench clean
+all: $(BUILD)/phc-node $(LIB)
+
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"
-	@$(CC) $(CFLAGS) -c $< -o $@
+	@$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/libphc.a: $(LIB_OBJ)
+$(UNIT_OBJ) $(TSUP_OBJ): CFLAGS += -Itest/unit
+
+$(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/phc-node: $(CLI_OBJ) $(BUILD)/libphc.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libphc.a $(LDLIBS)
+$(BUILD)/phc-node: $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
 
-$(BUILD)/test/%: test/unit/%.c $(BUILD)/libphc.a test/unit/phc_test.h
+$(TESTLIB): $(TSUP_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itest/unit $(LDFLAGS) -o $@ $< $(BUILD)/libphc.a $(LDLIBS) -lcmocka
+	@rm -f $@
+	ar rcs $@ $^
 
-unit: $(UNIT_BIN)
+$(UNIT_BIN): $(BUILD)/test/%: $(BUILD)/test/unit/%.o $(TESTLIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB) $(LIB) $(LDLIBS) -lcmocka
+
+# The fixtures are prerequisites so a missing one stops make before any
+# test runs; every test runs each time.
+unit: $(UNIT_BIN) $(FIXTURES)
 	@fail=0; for t in $(UNIT_BIN); do \
 	  echo "== $$t"; (cd test/unit && ../../$$t) || fail=1; done; exit $$fail
+
+probe: $(PROBE)
+
+$(PROBE): $(PROBE_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 interop: all
 	PHC_NODE=$(CURDIR)/$(BUILD)/phc-node test/interop/run
@@ -67,3 +104,5 @@ bench: all
 
 clean:
 	rm -rf build build-san
+
+-include $(DEPS)

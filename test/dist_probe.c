@@ -1,7 +1,6 @@
 /* dist_probe.c - dev-only driver for c_src/dist against real OTP nodes.
- * Build: gcc -std=c11 -D_GNU_SOURCE -Iinclude -Ic_src -I$EI/include \
- *   test/dist_probe.c c_src/common.c c_src/dist/[a-z]*.c -L$EI/lib -lei -luv
- *   -lcrypto -lpthread -o /tmp/dist_probe
+ * Build: make probe (writes build/dist_probe; SAN=1 make probe writes
+ *   build-san/dist_probe).
  * Usage: dist_probe NAME COOKIE TICKTIME [PEER...]
  * Logs nodeup/nodedown and every message; connects to each PEER (by
  * sending it a REG_SEND to 'phc_probe' carrying the atom hello). */

@@ -9,7 +9,8 @@
  * at the first vnode whose hash is >= H(K) (wrapping to the first vnode);
  * owners are collected walking forward and recording each node the first
  * time it is seen, until rf distinct nodes (or every node) are found. The
- * first owner is the primary. See section 6 of the wire-protocol reference.
+ * first owner is the primary. See "Consistent hashing" in
+ * docs/processhub-wire-protocol.md.
  *
  * The ring depends only on the set of node atoms and on how the BEAM
  * nodes encode atoms in term_to_binary: OTP 25 writes latin-1 atoms as

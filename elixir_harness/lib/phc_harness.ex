@@ -2,7 +2,7 @@ defmodule PhcHarness do
   @moduledoc """
   iex helpers for running a ProcessHub hub next to `phc-node`.
 
-  The hub uses the defaults phc supports (issue 3): ConsistentHashing + Singularity +
+  The hub uses the defaults phc supports as a hub member: ConsistentHashing + Singularity +
   ColdSwap + PubSub + Divergence. Only `hub_id`, `hubs_discover_interval` and the PubSub
   `sync_interval` are configurable here.
 

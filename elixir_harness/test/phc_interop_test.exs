@@ -1,9 +1,10 @@
 defmodule PhcHarness.PhcInteropTest do
   @moduledoc """
-  Issue 3, items 1-4, 6 and 7, black-box: two BEAM members run real ProcessHub, phc-node
-  joins as the third member. One cluster for the whole module; every test uses its own child
-  ids. Select with `mix test --only phc` or by item tag (`--only membership`, `ring`,
-  `registry`, `children`, `hooks`, `api`). Topology (item 5) is in phc_topology_test.exs.
+  phc as a hub member (membership, ring parity, registry mirror, children, hooks, ProcessHub's
+  API over erpc), black-box: two BEAM members run real ProcessHub, phc-node joins as the third
+  member. One cluster for the whole module; every test uses its own child ids. Select with
+  `mix test --only phc` or by tag (`--only membership`, `ring`, `registry`, `children`,
+  `hooks`, `api`). Topology (join, leave, kill) is in phc_topology_test.exs.
   """
   use ExUnit.Case, async: false
   import PhcHarness.Cluster
@@ -22,7 +23,7 @@ defmodule PhcHarness.PhcInteropTest do
     start_cluster()
   end
 
-  describe "item 1: membership" do
+  describe "membership" do
     @describetag :membership
 
     test "phc is a hub member on every BEAM node and sees the same members", c do
@@ -49,7 +50,7 @@ defmodule PhcHarness.PhcInteropTest do
     end
   end
 
-  describe "item 2: ring parity" do
+  describe "ring parity" do
     @describetag :ring
 
     test "every child runs on the node ProcessHub's ring picks, phc included", c do
@@ -66,7 +67,7 @@ defmodule PhcHarness.PhcInteropTest do
     end
   end
 
-  describe "item 3: registry mirror" do
+  describe "registry mirror" do
     @describetag :registry
 
     test "process_list, registry_dump and tag_query are identical on all three nodes", c do
@@ -93,7 +94,7 @@ defmodule PhcHarness.PhcInteropTest do
     end
   end
 
-  describe "item 4: children" do
+  describe "children" do
     @describetag :children
 
     test "C children answer GenServer.call from every BEAM node", c do
@@ -197,7 +198,7 @@ defmodule PhcHarness.PhcInteropTest do
     end
   end
 
-  describe "item 6: hooks" do
+  describe "hooks" do
     @describetag :hooks
 
     test "registry hooks fire on phc with the same data as on BEAM members; cancel stops them",
@@ -239,7 +240,7 @@ defmodule PhcHarness.PhcInteropTest do
     end
   end
 
-  describe "item 7: ProcessHub-style API over erpc" do
+  describe "ProcessHub-style API over erpc" do
     @describetag :api
 
     test "query functions on phc return what they return on a BEAM member", c do

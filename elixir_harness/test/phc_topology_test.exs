@@ -1,6 +1,6 @@
 defmodule PhcHarness.PhcTopologyTest do
   @moduledoc """
-  Issue 3, item 5 (and formation order from item 1), black-box. Each test builds a fresh
+  Topology (join, leave, kill) and formation order, black-box. Each test builds a fresh
   cluster (a, b, phc) and checks that after the topology change every child is running
   exactly where the ring says and `process_list` agrees everywhere.
   Select with `mix test --only topology`.

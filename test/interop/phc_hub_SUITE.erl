@@ -17,7 +17,8 @@
 %% PostStartData phc dispatches, undef, already_started, forwarding to the
 %% ring owner); malformed events dropped with phc up and the registry
 %% unchanged. Terms are written as ProcessHub 0.4.1 sends them
-%% (/work/shared/docs/processhub-wire-protocol.md, sections 3-5).
+%% (docs/processhub-wire-protocol.md: "Message catalogue", "Flows" and
+%% "Data shapes").
 -module(phc_hub_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
@@ -167,7 +168,7 @@ to_phc(Config, Msg) -> {?HUB, phc(Config)} ! Msg, ok.
 barrier(Config) ->
     ?assertEqual(bong, gen_server:call({?HUB, phc(Config)}, ping, 5000)).
 
-%% PostStartData as a BEAM node dispatches it (section 5.4).
+%% PostStartData as a BEAM node dispatches it ("PostStartData").
 psd(Cid, Spec, Node, Pid, Meta) ->
     #{'__struct__' => ?PSD, cid => Cid, pid => Pid, child_spec => Spec,
       result => {ok, Pid}, for_node => {Node, [{migration, false}]},
@@ -176,12 +177,13 @@ psd(Cid, Spec, Node, Pid, Meta) ->
 
 spec(Cid, Mod, Arg) -> #{id => Cid, start => {Mod, start_link, [Arg]}}.
 
-%% ChildData of a start cast (section 5.2).
+%% ChildData of a start cast ("ChildData").
 child_data(Cid, Spec, Nodes, Meta) ->
     #{hub_id => ?HUB, child_id => Cid, child_spec => Spec, nodes => Nodes,
       metadata => Meta}.
 
-%% Start options of an awaitable start (captured, section 4.4).
+%% Start options of an awaitable start (captured; "start_children and
+%% StartHandle").
 start_opts(ReplyTo, Cids, Nodes) ->
     [{reply_to, [ReplyTo]}, {required_cids, Cids}, {collect_from, Nodes},
      {await_timeout, 60000}, {metadata, #{}}, {on_failure, continue},
@@ -381,7 +383,8 @@ phc_leave_seen_on_beam(Config) ->
     ?assertEqual([fake(Config)],
                  erpc:call(Beam, phc_hub_fake, members, [?HUB, cluster_join_event])).
 
-%% The calls a BEAM node makes to a coordinator (section 4.14).
+%% The calls a BEAM node makes to a coordinator ("Calling a BEAM
+%% coordinator").
 coordinator_calls(Config) ->
     Phc = phc(Config),
     ?assertEqual(bong, gen_server:call({?HUB, Phc}, ping)),
@@ -466,7 +469,8 @@ unregistration_event_removes_sender_node(Config) ->
     ?assertEqual(#{<<"un-1">> => {S1, [{Me, L1}], #{}}}, dump(Phc)),
     ?assertEqual(nil, ph(Phc, child_lookup, [<<"un-2">>, []])),
     no_msg(fun({collect_stop_results, _, _}) -> true; (_) -> false end, 300),
-    %% the self_exit shape of a child that ended for good (section 4.11)
+    %% the self_exit shape of a child that ended for good ("Child restart
+    %% and exit")
     to_phc(Config, {children_unregistration_event,
                     {[{<<"un-1">>, self_exit, Me}], Me, []}}),
     barrier(Config),

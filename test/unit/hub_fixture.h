@@ -4,7 +4,8 @@
  * (phc__otp_init), and hub "lab" started on it. Messages are fed in as if
  * they arrived from a peer (phc__proc_in_send*) and the loop is drained.
  * Fixtures are term_to_binary files under test/fixtures/hub (see
- * gen_fixtures.erl there). Header-only; static functions. */
+ * gen_fixtures.erl there). The code is in hub_fixture.c, compiled into the
+ * test support library (build/test/libphctest.a). */
 #ifndef PHC_HUB_FIXTURE_H
 #define PHC_HUB_FIXTURE_H
 
@@ -14,6 +15,7 @@
 #include "otp/otp.h"
 #include "proc/proc_int.h"
 
+/* Kept for tests that mark their own helpers with it. */
 #define HX_UNUSED __attribute__((unused))
 #define HX_NODE "ph2@127.0.0.1" /* the trace's ph2: fixtures need no rewrite */
 #define HX_PH1 "ph1@127.0.0.1"
@@ -23,6 +25,7 @@
 
 enum { HX_SEND = 1, HX_SEND_NAME, HX_OTHER };
 
+/* One message the node sent to another node. */
 typedef struct hx_msg_s {
   int op;
   erlang_pid to;
@@ -37,74 +40,6 @@ typedef struct hx_rec_s {
   int n;
 } hx_rec_t;
 
-static hx_msg_t *hx_add(void *ctx, int op, const char *buf, int len) {
-  hx_rec_t *r = ctx;
-  assert_true(r->n < HX_MAX);
-  hx_msg_t *m = &r->m[r->n++];
-  memset(m, 0, sizeof *m);
-  m->op = op;
-  if (buf && len > 0) {
-    m->buf = malloc((size_t)len);
-    memcpy(m->buf, buf, (size_t)len);
-    m->len = len;
-  }
-  return m;
-}
-
-static int hx_send(void *ctx, const erlang_pid *from, const erlang_pid *to,
-                   const char *buf, int len) {
-  (void)from;
-  hx_add(ctx, HX_SEND, buf, len)->to = *to;
-  return 0;
-}
-static int hx_send_name(void *ctx, const erlang_pid *from, const char *node,
-                        const char *name, const char *buf, int len) {
-  (void)from;
-  hx_msg_t *m = hx_add(ctx, HX_SEND_NAME, buf, len);
-  snprintf(m->node, sizeof m->node, "%s", node);
-  snprintf(m->name, sizeof m->name, "%s", name);
-  return 0;
-}
-static int hx_send_alias(void *ctx, const erlang_pid *from,
-                         const erlang_ref *alias, const char *buf, int len) {
-  (void)from, (void)alias;
-  hx_add(ctx, HX_OTHER, buf, len);
-  return 0;
-}
-static int hx_pair(void *ctx, const erlang_pid *from, const erlang_pid *to) {
-  (void)from, (void)to;
-  hx_add(ctx, HX_OTHER, NULL, 0);
-  return 0;
-}
-static int hx_id(void *ctx, uint64_t id, const erlang_pid *from,
-                 const erlang_pid *to) {
-  (void)id;
-  return hx_pair(ctx, from, to);
-}
-static int hx_exit(void *ctx, const erlang_pid *from, const erlang_pid *to,
-                   const char *reason, int len) {
-  (void)from, (void)to;
-  hx_add(ctx, HX_OTHER, reason, len);
-  return 0;
-}
-static int hx_mon(void *ctx, const erlang_pid *from, const erlang_pid *to,
-                  const char *to_name, const char *node,
-                  const erlang_ref *ref) {
-  (void)to_name, (void)node, (void)ref;
-  return hx_pair(ctx, from, to);
-}
-static int hx_mon_exit(void *ctx, const erlang_pid *watched,
-                       const char *watched_name, const erlang_pid *watcher,
-                       const erlang_ref *ref, const char *reason, int len) {
-  (void)watched, (void)watched_name, (void)watcher, (void)ref;
-  hx_add(ctx, HX_OTHER, reason, len);
-  return 0;
-}
-
-static const phc__remote_ops_t hx_ops = {
-    hx_send, hx_send_name, hx_send_alias, hx_pair, hx_id, hx_id,
-    hx_exit, hx_exit, hx_mon, hx_mon, hx_mon_exit};
-
 typedef struct hx_s {
   phc_node_t node;
   uv_loop_t loop;
@@ -113,188 +48,59 @@ typedef struct hx_s {
   phc__hub_t *h; /* the same hub, its internals */
 } hx_t;
 
+/* ---- the node ----------------------------------------------------------- */
+
+/* Node HX_NODE with hub HX_HUB started; the start's messages are cleared. */
+hx_t *hx_new(void);
+void hx_free(hx_t *x);
 /* Deliver everything queued (timers are not waited for). */
-HX_UNUSED static void hx_drain(hx_t *x) {
-  for (int i = 0; i < 10000 && x->node.rt && !TAILQ_EMPTY(&x->node.rt->runq);
-       i++)
-    uv_run(&x->loop, UV_RUN_NOWAIT);
-}
-
-HX_UNUSED static void hx_rec_clear(hx_t *x) {
-  for (int i = 0; i < x->rec.n; i++) free(x->rec.m[i].buf);
-  x->rec.n = 0;
-}
-
-HX_UNUSED static hx_t *hx_new(void) {
-  hx_t *x = calloc(1, sizeof *x);
-  assert_non_null(x);
-  assert_int_equal(uv_loop_init(&x->loop), 0);
-  x->node.loop = &x->loop;
-  strcpy(x->node.name, HX_NODE);
-  x->node.creation = 1700000001;
-  x->node.remote = &hx_ops;
-  x->node.remote_ctx = &x->rec;
-  assert_int_equal(phc__rt_init(&x->node), 0);
-  assert_int_equal(phc__otp_init(&x->node), 0);
-  phc_hub_config_t cfg = {.hub_id = HX_HUB};
-  assert_int_equal(phc_hub_start(&x->node, &cfg, &x->hub), 0);
-  x->h = (phc__hub_t *)x->hub;
-  hx_drain(x);
-  hx_rec_clear(x);
-  return x;
-}
-
-HX_UNUSED static void hx_free(hx_t *x) {
-  phc_hub_stop(x->hub);
-  hx_drain(x);
-  phc__otp_close(&x->node);
-  phc__rt_close(&x->node);
-  uv_run(&x->loop, UV_RUN_DEFAULT);
-  if (x->node.hubs_free) x->node.hubs_free(&x->node);
-  assert_int_equal(uv_loop_close(&x->loop), 0);
-  hx_rec_clear(x);
-  free(x);
-}
-
+void hx_drain(hx_t *x);
+/* Forget the recorded messages. */
+void hx_rec_clear(hx_t *x);
 /* A pid on a peer node (the trace nodes: creation does not matter). */
-HX_UNUSED static erlang_pid hx_pid(const char *node, unsigned num) {
-  erlang_pid p;
-  memset(&p, 0, sizeof p);
-  snprintf(p.node, sizeof p.node, "%s", node);
-  p.num = num;
-  p.creation = 42;
-  return p;
-}
+erlang_pid hx_pid(const char *node, unsigned num);
 
-/* ---- fixtures and delivery -------------------------------------------- */
+/* ---- fixtures and delivery ---------------------------------------------- */
 
 typedef struct hx_term_s {
   char *b; /* with version byte */
   int len;
 } hx_term_t;
 
-HX_UNUSED static hx_term_t hx_load(const char *name) {
-  char path[256];
-  size_t len = 0;
-  snprintf(path, sizeof path, "../fixtures/hub/%s.etf", name);
-  hx_term_t t = {phc_test_read_file(path, &len), 0};
-  if (!t.b) fail_msg("missing fixture %s", path);
-  t.len = (int)len;
-  return t;
-}
-
+/* test/fixtures/hub/NAME.etf (fails the test if missing); free .b. */
+hx_term_t hx_load(const char *name);
 /* A message to the coordinator's pid, from a process on ph1. */
-HX_UNUSED static void hx_to_coord(hx_t *x, const char *buf, int len) {
-  erlang_pid from = hx_pid(HX_PH1, 133);
-  phc__proc_in_send(&x->node, &from, &x->h->coord, buf, len);
-  hx_drain(x);
-}
-
+void hx_to_coord(hx_t *x, const char *buf, int len);
 /* A message to a registered name (the hub id, the pg scope). */
-HX_UNUSED static void hx_to_name(hx_t *x, const char *name, const char *buf,
-                                 int len) {
-  erlang_pid from = hx_pid(HX_PH1, 133);
-  phc__proc_in_send_name(&x->node, &from, name, buf, len);
-  hx_drain(x);
-}
-
+void hx_to_name(hx_t *x, const char *name, const char *buf, int len);
 /* Feed a fixture by name to the coordinator's pid (how blockade sends
- * events) or, for '$gen_cast' fixtures, to {lab, Node}. */
-HX_UNUSED static void hx_feed(hx_t *x, const char *fixture) {
-  hx_term_t t = hx_load(fixture);
-  if (!strncmp(fixture, "start_", 6) || !strncmp(fixture, "stop_", 5))
-    hx_to_name(x, HX_HUB, t.b, t.len);
-  else if (!strncmp(fixture, "pg_", 3))
-    hx_to_name(x, x->h->pg_name, t.b, t.len);
-  else
-    hx_to_coord(x, t.b, t.len);
-  free(t.b);
-}
+ * events) or, for '$gen_cast' fixtures, to {lab, Node}; pg_* fixtures go
+ * to the pg scope. */
+void hx_feed(hx_t *x, const char *fixture);
 
-/* ---- looking at what went out ------------------------------------------ */
+/* ---- looking at what went out ------------------------------------------- */
 
 /* The head atom of a recorded message: {Head, ...} or
  * {'$gen_cast', {Head, ...}} (then cast is set). */
-HX_UNUSED static int hx_head(const hx_msg_t *m, char *head, int *cast) {
-  int idx = 1, ar;
-  *cast = 0;
-  if (!m->buf || ei_decode_tuple_header(m->buf, &idx, &ar) < 0 ||
-      ei_decode_atom(m->buf, &idx, head) < 0)
-    return 0;
-  if (!strcmp(head, "$gen_cast") &&
-      ei_decode_tuple_header(m->buf, &idx, &ar) == 0 &&
-      ei_decode_atom(m->buf, &idx, head) == 0)
-    *cast = 1;
-  return 1;
-}
-
+int hx_head(const hx_msg_t *m, char *head, int *cast);
 /* The k-th (0-based) recorded message with this head, or NULL. */
-HX_UNUSED static hx_msg_t *hx_find(hx_t *x, const char *head, int k) {
-  for (int i = 0; i < x->rec.n; i++) {
-    char h[PHC__ATOM_MAX];
-    int cast;
-    if (hx_head(&x->rec.m[i], h, &cast) && !strcmp(h, head) && k-- == 0)
-      return &x->rec.m[i];
-  }
-  return NULL;
-}
-
-HX_UNUSED static int hx_count(hx_t *x, const char *head) {
-  int k = 0;
-  while (hx_find(x, head, k)) k++;
-  return k;
-}
-
+hx_msg_t *hx_find(hx_t *x, const char *head, int k);
+int hx_count(hx_t *x, const char *head);
 /* The term as text (ei_s_print_term, without the blank it writes after
  * each comma); caller frees. */
-HX_UNUSED static char *hx_text(const char *buf, int idx) {
-  char *s = NULL;
-  int i = idx;
-  if (ei_s_print_term(&s, buf, &i) < 0) return strdup("<bad term>");
-  char *w = s;
-  for (const char *r = s; *r; r++)
-    if (!(*r == ' ' && r > s && r[-1] == ',')) *w++ = *r;
-  *w = 0;
-  return s;
-}
+char *hx_text(const char *buf, int idx);
+/* hx_text contains needle (prints the text when it does not). */
+int hx_has(const char *buf, int idx, const char *needle);
 
-HX_UNUSED static int hx_has(const char *buf, int idx, const char *needle) {
-  char *s = hx_text(buf, idx);
-  int hit = strstr(s, needle) != NULL;
-  if (!hit) print_message("'%s' not in %s\n", needle, s);
-  free(s);
-  return hit;
-}
+/* ---- query results ------------------------------------------------------ */
 
-/* Query results as text. */
-HX_UNUSED static char *hx_dump(hx_t *x) {
-  ei_x_buff b;
-  ei_x_new(&b);
-  phc_hub_registry_dump(x->hub, &b);
-  char *s = hx_text(b.buff, 0);
-  ei_x_free(&b);
-  return s;
-}
-
-HX_UNUSED static size_t hx_rows(hx_t *x) { return phc__reg_count(&x->h->reg); }
-
+/* phc_hub_registry_dump as text; caller frees. */
+char *hx_dump(hx_t *x);
+size_t hx_rows(hx_t *x);
 /* The registry row of a child id given as an encoded term. */
-HX_UNUSED static phc__reg_row_t *hx_row(hx_t *x, const ei_x_buff *cid) {
-  return phc__reg_find(&x->h->reg, cid->buff, cid->index);
-}
-
-HX_UNUSED static ei_x_buff hx_bin_cid(const char *s) {
-  ei_x_buff b;
-  ei_x_new(&b);
-  ei_x_encode_binary(&b, s, (int)strlen(s));
-  return b;
-}
-
-HX_UNUSED static ei_x_buff hx_atom_cid(const char *s) {
-  ei_x_buff b;
-  ei_x_new(&b);
-  ei_x_encode_atom(&b, s);
-  return b;
-}
+phc__reg_row_t *hx_row(hx_t *x, const ei_x_buff *cid);
+/* Child ids as encoded terms (no version byte); ei_x_free them. */
+ei_x_buff hx_bin_cid(const char *s);
+ei_x_buff hx_atom_cid(const char *s);
 
 #endif /* PHC_HUB_FIXTURE_H */

@@ -1,4 +1,6 @@
-/* phc_test.h - shared helpers for the cmocka unit tests. */
+/* phc_test.h - shared helpers for the cmocka unit tests. The code is in
+ * phc_test.c, compiled into the test support library
+ * (build/test/libphctest.a) that every unit test links. */
 #ifndef PHC_TEST_H
 #define PHC_TEST_H
 
@@ -13,24 +15,8 @@
 #include <cmocka.h>
 
 /* Read a whole file (a fixture under test/fixtures, relative to
- * test/unit where the tests run). Returns malloc'ed bytes or NULL. */
-static inline char *phc_test_read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *b = malloc((size_t)n + 1);
-  if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-    free(b);
-    b = NULL;
-  }
-  fclose(f);
-  if (b) {
-    b[n] = 0;
-    *len = (size_t)n;
-  }
-  return b;
-}
+ * test/unit where the tests run). Returns malloc'ed bytes, NUL-terminated
+ * (not counted in *len), or NULL. */
+char *phc_test_read_file(const char *path, size_t *len);
 
 #endif

@@ -289,7 +289,7 @@ static void test_vnodes(void **state) {
   assert_int_equal(b, 512);
 }
 
-/* The vectors of section 6.7 of the wire-protocol reference. */
+/* The vectors of "Ring test vectors" in docs/processhub-wire-protocol.md. */
 static void test_reference_vectors(void **state) {
   (void)state;
   uint32_t h;

@@ -6,7 +6,7 @@
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 %% Not linked: phc's start_link started through rpc/erpc must outlive the
-%% rpc process (issue 2: rpc start_link, then calls work). On a BEAM node
+%% rpc process (rpc start_link, then calls to the server work). On a BEAM node
 %% the erpc process exits with a non-normal reason and would take a
 %% linked child with it, so the stand-in does not link.
 start_link(N) -> gen_server:start(?MODULE, N, []).
