@@ -20,6 +20,7 @@
 
 #include "../otp/otp.h"
 #include "../term/order.h"
+#include "../term/term.h"
 
 #define MOD "children"
 
