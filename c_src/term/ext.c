@@ -708,6 +708,17 @@ static int reencode(ei_x_buff *x, const char *buf, int len, int *index,
   phc__ext_item_t it;
   int i = *index, rc;
   if ((rc = phc__ext_read(buf, len, &i, &it))) return rc;
+  if (enc == PHC__ETF_CANON &&
+      (it.cls == PHC__EXT_FUN ||
+       (it.cls == PHC__EXT_MAP && it.arity > MAX_FLATMAP))) {
+    /* not reproduced: the bytes as they came (a map: walked whole) */
+    if (it.cls == PHC__EXT_MAP) i = *index;
+    if ((it.cls == PHC__EXT_MAP && (rc = phc__term_skip(buf, len, &i))) ||
+        (rc = put(x, buf + *index, (size_t)(i - *index))))
+      return rc;
+    *index = i;
+    return 0;
+  }
   switch (it.cls) {
   case PHC__EXT_NUMBER:
     rc = it.is_float ? phc__ext_double(x, it.d)

@@ -19,8 +19,9 @@
  * larger (hash) maps, and on OTP 26+ any map of 2 or more keys (atom keys
  * are ordered by the node's atom index), cannot be reproduced and are
  * refused with PHC_EINVAL, as are funs. Checked against real
- * term_to_binary/1 on OTP 25 and OTP 27.3. Walking and skipping terms is
- * term.h's; this module builds on it.
+ * term_to_binary/1 on OTP 25 and OTP 27.3. The same re-encoder, in its
+ * PHC__ETF_CANON mode, gives the canonical bytes global compares lock ids
+ * by. Walking and skipping terms is term.h's; this module builds on it.
  *
  * The module owns nothing; it only appends to buffers the caller owns.
  */
@@ -37,7 +38,11 @@
 /* Which release's term_to_binary/1 to reproduce. */
 typedef enum phc__etf_enc {
   PHC__ETF_OTP25 = 0, /* latin-1 ATOM_EXT when every char is <= U+00FF */
-  PHC__ETF_OTP26 = 1  /* UTF-8 atoms always (minor_version 2) */
+  PHC__ETF_OTP26 = 1, /* UTF-8 atoms always (minor_version 2) */
+  /* Not a release: canonical bytes for telling equal terms apart (global's
+   * lock ids), never for hashing. UTF-8 atoms, flatmaps in key order,
+   * funs and maps of more than 32 keys copied as they came. */
+  PHC__ETF_CANON = 2
 } phc__etf_enc_t;
 
 /* ---- writers: append one canonical item -------------------------------- */
@@ -115,7 +120,8 @@ int phc__ext_read(const char *buf, int len, int *index, phc__ext_item_t *it);
  * term_to_binary/1 body in encoding enc. *index moves past the term.
  * Returns 0, PHC_EDECODE for malformed input (or nested deeper than
  * PHC__TERM_MAX_DEPTH), PHC_EINVAL for a term this module does not
- * reproduce (funs, maps of more than 32 keys). */
+ * reproduce (funs, maps of more than 32 keys; PHC__ETF_CANON copies
+ * those). */
 int phc__ext_reencode(ei_x_buff *x, const char *buf, int len, int *index,
                       phc__etf_enc_t enc);
 
