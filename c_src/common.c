@@ -70,14 +70,6 @@ char *phc__xstrdup(const char *s) {
   return memcpy(phc__xmalloc(n), s, n);
 }
 
-char *phc__term_with_version(const char *term, int term_len, int *out_len) {
-  char *b = phc__xmalloc((size_t)term_len + 1);
-  b[0] = (char)131;
-  memcpy(b + 1, term, (size_t)term_len);
-  *out_len = term_len + 1;
-  return b;
-}
-
 int phc__x_atom_term(ei_x_buff *x, const char *atom) {
   if (ei_x_new_with_version(x) < 0) return PHC_ENOMEM;
   if (ei_x_encode_atom(x, atom) < 0) {

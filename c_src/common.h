@@ -54,10 +54,6 @@ void phc__cpid_set(phc__cpid_t *c, const erlang_pid *p);
 void phc__cpid_get(const phc__cpid_t *c, erlang_pid *p);
 int phc__cpid_eq(const phc__cpid_t *c, const erlang_pid *p);
 
-/* Copy an encoded term (no version byte) into a new buffer that starts with
- * the version byte. *out_len gets the total length. */
-char *phc__term_with_version(const char *term, int term_len, int *out_len);
-
 /* Encode a single atom as a full term (version byte + atom) into x. */
 int phc__x_atom_term(ei_x_buff *x, const char *atom);
 

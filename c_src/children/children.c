@@ -20,6 +20,7 @@
 
 #include "../otp/otp.h"
 #include "../term/order.h"
+#include "../term/term.h"
 
 #define MOD "children"
 
@@ -50,11 +51,6 @@ static int decode_tagged(const char *buf, int *idx, const char *tag,
   return 1;
 }
 
-static int is_atom(const char *buf, int idx, const char *name) {
-  char atom[MAXATOMLEN_UTF8];
-  return ei_decode_atom(buf, &idx, atom) == 0 && !strcmp(atom, name);
-}
-
 static int reply_unknown(ei_x_buff *reply, const char *req, int len) {
   ei_x_encode_tuple_header(reply, 2);
   ei_x_encode_atom(reply, "error");
@@ -79,7 +75,7 @@ static int echo_call(phc_gs_t *gs, void *state, const char *req, int len,
   PHC__UNUSED(gs);
   PHC__UNUSED(state);
   PHC__UNUSED(from);
-  if (is_atom(req, 1, "stop")) {
+  if (phc__term_is_atom(req, len, "stop")) {
     ei_x_encode_atom(reply, "ok");
     return PHC_GS_STOP;
   }
@@ -145,9 +141,9 @@ static int counter_call(phc_gs_t *gs, void *state, const char *req, int len,
   PHC__UNUSED(from);
   if (counter_add(c, req)) {
     ei_x_encode_longlong(reply, c->value);
-  } else if (is_atom(req, 1, "get")) {
+  } else if (phc__term_is_atom(req, len, "get")) {
     ei_x_encode_longlong(reply, c->value);
-  } else if (is_atom(req, 1, "stop")) {
+  } else if (phc__term_is_atom(req, len, "stop")) {
     ei_x_encode_atom(reply, "ok");
     return PHC_GS_STOP;
   } else if (decode_tagged(req, &idx, "crash", 2)) {
@@ -155,7 +151,7 @@ static int counter_call(phc_gs_t *gs, void *state, const char *req, int len,
     return PHC_GS_ERROR;
   } else if (counter_monitor(gs, req)) {
     ei_x_encode_atom(reply, "ok");
-  } else if (is_atom(req, 1, "last_down")) {
+  } else if (phc__term_is_atom(req, len, "last_down")) {
     if (c->last_down)
       ei_x_append_buf(reply, c->last_down + 1, c->last_down_len - 1);
     else
@@ -254,10 +250,6 @@ static kv_entry_t *kv_find(kv_t *kv, const char *key, int key_len) {
   return NULL;
 }
 
-static char *dup_bytes(const char *b, int n) {
-  return memcpy(phc__xmalloc((size_t)n), b, (size_t)n);
-}
-
 static void kv_put(kv_t *kv, const char *key, int key_len, const char *val,
                    int val_len) {
   kv_entry_t *e = kv_find(kv, key, key_len);
@@ -267,12 +259,12 @@ static void kv_put(kv_t *kv, const char *key, int key_len, const char *val,
       kv->e = phc__xrealloc(kv->e, (size_t)kv->cap * sizeof *kv->e);
     }
     e = &kv->e[kv->n++];
-    e->key = dup_bytes(key, key_len);
+    e->key = phc__term_dup(key, key_len);
     e->key_len = key_len;
   } else {
     free(e->val);
   }
-  e->val = dup_bytes(val, val_len);
+  e->val = phc__term_dup(val, val_len);
   e->val_len = val_len;
 }
 
@@ -346,13 +338,13 @@ static int kv_call(phc_gs_t *gs, void *state, const char *req, int len,
       ei_x_append_buf(reply, e->val, e->val_len);
     else
       ei_x_encode_atom(reply, "nil");
-  } else if (is_atom(req, 1, "keys")) {
+  } else if (phc__term_is_atom(req, len, "keys")) {
     kv_sort(kv); /* Map.keys order, as the Elixir twin answers */
     if (kv->n) ei_x_encode_list_header(reply, kv->n);
     for (int i = 0; i < kv->n; i++)
       ei_x_append_buf(reply, kv->e[i].key, kv->e[i].key_len);
     ei_x_encode_empty_list(reply);
-  } else if (is_atom(req, 1, "stop")) {
+  } else if (phc__term_is_atom(req, len, "stop")) {
     ei_x_encode_atom(reply, "ok");
     return PHC_GS_STOP;
   } else {

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "term/parse.h"
+#include "term/term.h"
 
 typedef struct load_s {
   cli_t *cli;
@@ -127,7 +128,8 @@ static int entry(void *arg, const char *b, int len) {
     return connect_list(l, b, idx);
   } else if (!strcmp(key, "hidden")) {
     char a[8];
-    if (ei_decode_atom(b, &idx, a) < 0 || (strcmp(a, "true") && strcmp(a, "false")))
+    if (phc__term_atom(b, &idx, a, sizeof a) < 0 ||
+        (strcmp(a, "true") && strcmp(a, "false")))
       return bad(l, "needs true or false", key);
     cli->cfg.hidden = !strcmp(a, "true");
   } else if (!strcmp(key, "net_ticktime")) {
@@ -138,7 +140,8 @@ static int entry(void *arg, const char *b, int len) {
     cli->cfg.port = (unsigned short)v;
   } else if (!strcmp(key, "loglevel")) {
     char a[16];
-    if (ei_decode_atom(b, &idx, a) < 0 || (cli->log_level = phc_log_parse_level(a)) < 0)
+    if (phc__term_atom(b, &idx, a, sizeof a) < 0 ||
+        (cli->log_level = phc_log_parse_level(a)) < 0)
       return bad(l, "needs error, warn, info or debug", key);
   } else if (!strcmp(key, "ring_otp")) {
     if (uint_at(b, &idx, 99, &v) || v < 20) return bad(l, "needs an OTP release", key);

@@ -5,20 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/frame.h"
+#include "term/term.h"
 
 /* ---- decoding helpers -------------------------------------------------- */
 
 /* A whole buffer must be exactly one term with the version byte. */
 static int check_term(const char *buf, int len) {
   if (!buf || len < 2 || (unsigned char)buf[0] != 131) return PHC_EDECODE;
-  size_t i = 1;
-  if (phc__term_skip(buf, (size_t)len, &i) < 0 || i != (size_t)len)
-    return PHC_EDECODE;
+  int i = 1;
+  if (phc__term_skip(buf, len, &i) < 0 || i != len) return PHC_EDECODE;
   return 0;
 }
 
-int phc__term_dup(const char *buf, int *idx, char **out, int *out_len) {
+/* The term at buf[*idx] in a new buffer with the version byte. */
+static int copy_term(const char *buf, int *idx, char **out, int *out_len) {
   int start = *idx;
   if (ei_skip_term(buf, idx) < 0) return PHC_EDECODE;
   *out = phc__term_with_version(buf + start, *idx - start, out_len);
@@ -33,10 +33,6 @@ static int dec_ref(const char *b, int *i, erlang_ref *r) {
   return ei_decode_ref(b, i, r) < 0 ? PHC_EDECODE : 0;
 }
 
-static int dec_atom(const char *b, int *i, char *out) {
-  return ei_decode_atom(b, i, out) < 0 ? PHC_EDECODE : 0;
-}
-
 static int skip(const char *b, int *i) {
   return ei_skip_term(b, i) < 0 ? PHC_EDECODE : 0;
 }
@@ -49,7 +45,7 @@ static int dec_proc(const char *b, int *i, erlang_pid *pid, int *is_name,
   if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT ||
       type == ERL_ATOM_UTF8_EXT || type == ERL_SMALL_ATOM_UTF8_EXT) {
     *is_name = 1;
-    return dec_atom(b, i, name);
+    return phc__term_atom(b, i, name, PHC__ATOM_MAX);
   }
   *is_name = 0;
   return dec_pid(b, i, pid);
@@ -135,7 +131,7 @@ static int dec_exit(const char *b, int *i, long op, phc__ctrl_t *c,
   }
   if (c->has_token && skip(b, i) < 0) return PHC_EDECODE;
   if (is_payload_exit(op)) return payload_reason(c, payload, plen);
-  return phc__term_dup(b, i, &c->reason, &c->reason_len);
+  return copy_term(b, i, &c->reason, &c->reason_len);
 }
 
 static int dec_spawn_request(const char *b, int *i, phc__ctrl_t *c,
@@ -145,11 +141,12 @@ static int dec_spawn_request(const char *b, int *i, phc__ctrl_t *c,
   if (dec_ref(b, i, &c->ref) < 0 || dec_pid(b, i, &c->from) < 0 ||
       dec_pid(b, i, &c->group_leader) < 0 ||
       ei_decode_tuple_header(b, i, &ar) < 0 || ar != 3 ||
-      dec_atom(b, i, c->mod) < 0 || dec_atom(b, i, c->fun) < 0 ||
+      phc__term_atom(b, i, c->mod, sizeof c->mod) < 0 ||
+      phc__term_atom(b, i, c->fun, sizeof c->fun) < 0 ||
       ei_decode_long(b, i, &arity) < 0 || arity < 0 || arity > 255)
     return PHC_EDECODE;
   c->arity = (int)arity;
-  if (phc__term_dup(b, i, &c->spawn_opts, &c->spawn_opts_len) < 0)
+  if (copy_term(b, i, &c->spawn_opts, &c->spawn_opts_len) < 0)
     return PHC_EDECODE;
   if (c->has_token && skip(b, i) < 0) return PHC_EDECODE;
   return need_payload(c, payload, plen);
@@ -161,7 +158,7 @@ static int dec_spawn_reply(const char *b, int *i, phc__ctrl_t *c) {
       ei_decode_long(b, i, &flags) < 0)
     return PHC_EDECODE;
   c->spawn_flags = (int)flags;
-  if (phc__term_dup(b, i, &c->spawn_result, &c->spawn_result_len) < 0)
+  if (copy_term(b, i, &c->spawn_result, &c->spawn_result_len) < 0)
     return PHC_EDECODE;
   return c->has_token ? skip(b, i) : 0;
 }
@@ -188,7 +185,7 @@ static int dec_body(const char *b, int *i, long op, phc__ctrl_t *c,
   case PHC_DOP_REG_SEND:
     c->to_is_name = 1;
     if (dec_pid(b, i, &c->from) < 0 || skip(b, i) < 0 ||
-        dec_atom(b, i, c->to_name) < 0)
+        phc__term_atom(b, i, c->to_name, sizeof c->to_name) < 0)
       return PHC_EDECODE;
     if (c->has_token && skip(b, i) < 0) return PHC_EDECODE;
     return need_payload(c, payload, plen);

@@ -114,8 +114,4 @@ int phc__ctrl_enc_spawn_reply(ei_x_buff *x, const erlang_ref *req_id,
                               const erlang_pid *to, int flags,
                               const char *result, int len);
 
-/* Copy one encoded term (at buf[*idx], no version byte) into a new buffer
- * that has the version byte; advances *idx. */
-int phc__term_dup(const char *buf, int *idx, char **out, int *out_len);
-
 #endif /* PHC_CTRL_H */

@@ -2,8 +2,11 @@
  * (see frame.h). */
 #include "dist/frame.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "term/term.h"
 
 #define MAX_FRAG_SEQS 64
 
@@ -77,129 +80,14 @@ int phc__frame_rd_next(phc__frame_rd_t *rd, const uint8_t **pkt,
   return 1;
 }
 
-/* ---- bounded term skipper ---------------------------------------------- */
+/* ---- term skipping ----------------------------------------------------- */
 
-static int need(size_t len, size_t idx, size_t n) {
-  return idx <= len && len - idx >= n;
-}
-
-/* Skip a node atom inside a pid/port/ref: any atom tag. */
-static int skip_atom(const uint8_t *b, size_t len, size_t *i) {
-  if (!need(len, *i, 1)) return -1;
-  uint8_t tag = b[(*i)++];
-  size_t n;
-  if (tag == 100 || tag == 118) {
-    if (!need(len, *i, 2)) return -1;
-    n = ((size_t)b[*i] << 8) | b[*i + 1];
-    *i += 2;
-  } else if (tag == 115 || tag == 119) {
-    if (!need(len, *i, 1)) return -1;
-    n = b[(*i)++];
-  } else {
-    return -1;
-  }
-  if (!need(len, *i, n)) return -1;
-  *i += n;
-  return 0;
-}
-
-/* One tag; adds the number of sub-terms still to skip to *pending. */
-static int skip_one(const uint8_t *b, size_t len, size_t *i,
-                    uint64_t *pending) {
-  if (!need(len, *i, 1)) return -1;
-  uint8_t tag = b[(*i)++];
-  uint64_t n;
-  switch (tag) {
-  case 97: n = 1; break;                        /* SMALL_INTEGER */
-  case 98: n = 4; break;                        /* INTEGER */
-  case 70: n = 8; break;                        /* NEW_FLOAT */
-  case 99: n = 31; break;                       /* FLOAT */
-  case 106: n = 0; break;                       /* NIL */
-  case 82: n = 1; break;                        /* ATOM_CACHE_REF */
-  case 100: case 118: case 115: case 119:
-    (*i)--;
-    return skip_atom(b, len, i);
-  case 104:                                     /* SMALL_TUPLE */
-    if (!need(len, *i, 1)) return -1;
-    *pending += b[(*i)++];
-    return 0;
-  case 105:                                     /* LARGE_TUPLE */
-    if (!need(len, *i, 4)) return -1;
-    *pending += get32(b + *i);
-    *i += 4;
-    return 0;
-  case 108:                                     /* LIST: elems + tail */
-    if (!need(len, *i, 4)) return -1;
-    *pending += (uint64_t)get32(b + *i) + 1;
-    *i += 4;
-    return 0;
-  case 116:                                     /* MAP */
-    if (!need(len, *i, 4)) return -1;
-    *pending += 2 * (uint64_t)get32(b + *i);
-    *i += 4;
-    return 0;
-  case 107:                                     /* STRING */
-    if (!need(len, *i, 2)) return -1;
-    n = 2 + (((size_t)b[*i] << 8) | b[*i + 1]);
-    break;
-  case 109:                                     /* BINARY */
-    if (!need(len, *i, 4)) return -1;
-    n = 4 + (uint64_t)get32(b + *i);
-    break;
-  case 77:                                      /* BIT_BINARY */
-    if (!need(len, *i, 5)) return -1;
-    n = 5 + (uint64_t)get32(b + *i);
-    break;
-  case 110:                                     /* SMALL_BIG */
-    if (!need(len, *i, 1)) return -1;
-    n = 2 + (uint64_t)b[*i];
-    break;
-  case 111:                                     /* LARGE_BIG */
-    if (!need(len, *i, 4)) return -1;
-    n = 5 + (uint64_t)get32(b + *i);
-    break;
-  case 112:                                     /* NEW_FUN: size covers it */
-    if (!need(len, *i, 4)) return -1;
-    n = get32(b + *i);
-    if (n < 4) return -1;
-    break;
-  case 113:                                     /* EXPORT: M, F, A */
-    *pending += 3;
-    return 0;
-  case 88: case 103: case 89: case 102: case 120: /* pids and ports */
-    if (skip_atom(b, len, i) < 0) return -1;
-    n = tag == 88 ? 12 : tag == 103 ? 9 : tag == 89 ? 8 : tag == 120 ? 12 : 5;
-    break;
-  case 101:                                     /* REFERENCE */
-    if (skip_atom(b, len, i) < 0) return -1;
-    n = 5;
-    break;
-  case 114: case 90: {                          /* NEW_REF, NEWER_REF */
-    if (!need(len, *i, 2)) return -1;
-    uint64_t words = ((size_t)b[*i] << 8) | b[*i + 1];
-    *i += 2;
-    if (skip_atom(b, len, i) < 0) return -1;
-    n = (tag == 114 ? 1 : 4) + 4 * words;
-    break;
-  }
-  default:
-    return -1;
-  }
-  if (n > len || !need(len, *i, (size_t)n)) return -1;
-  *i += (size_t)n;
-  return 0;
-}
-
-int phc__term_skip(const char *buf, size_t len, size_t *idx) {
-  const uint8_t *b = (const uint8_t *)buf;
-  size_t i = *idx;
-  uint64_t pending = 1;
-  while (pending > 0) {
-    pending--;
-    if (pending > len) return PHC_EDECODE; /* more terms than bytes */
-    if (skip_one(b, len, &i, &pending) < 0) return PHC_EDECODE;
-  }
-  *idx = i;
+/* term.h's bounded walker over a size_t buffer. */
+static int frame_skip(const char *buf, size_t len, size_t *idx) {
+  int i = (int)*idx;
+  if (len > INT_MAX || phc__term_skip(buf, (int)len, &i) < 0)
+    return PHC_EDECODE;
+  *idx = (size_t)i;
   return 0;
 }
 
@@ -210,12 +98,12 @@ static int split_versioned(const char *data, size_t len,
                            phc__frame_msg_t *msg) {
   size_t i = 1;
   if (len < 2 || (uint8_t)data[0] != 131) return PHC_EDECODE;
-  if (phc__term_skip(data, len, &i) < 0) return PHC_EDECODE;
+  if (frame_skip(data, len, &i) < 0) return PHC_EDECODE;
   msg->ctrl = data;
   msg->ctrl_len = (int)i;
   if (i == len) return 1;
   size_t p = i + 1;
-  if ((uint8_t)data[i] != 131 || phc__term_skip(data, len, &p) < 0 ||
+  if ((uint8_t)data[i] != 131 || frame_skip(data, len, &p) < 0 ||
       p != len)
     return PHC_EDECODE;
   msg->payload = data + i;
@@ -226,14 +114,14 @@ static int split_versioned(const char *data, size_t len,
 /* data holds "ctrl [payload]" without version bytes: add them. */
 static int split_bare(const char *data, size_t len, phc__frame_msg_t *msg) {
   size_t i = 0;
-  if (phc__term_skip(data, len, &i) < 0) return PHC_EDECODE;
+  if (frame_skip(data, len, &i) < 0) return PHC_EDECODE;
   char *b = phc__xmalloc(len + 2);
   b[0] = (char)131;
   memcpy(b + 1, data, i);
   size_t out = 1 + i;
   if (i < len) {
     size_t p = i;
-    if (phc__term_skip(data, len, &p) < 0 || p != len) {
+    if (frame_skip(data, len, &p) < 0 || p != len) {
       free(b);
       return PHC_EDECODE;
     }

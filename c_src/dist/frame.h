@@ -4,10 +4,10 @@
  * packet is a tick), splitting a message packet (131 68 0 header form or
  * 'p' pass-through) into its control term and optional payload, reassembly of fragmented messages (the
  * 131,69 DIST_FRAG_HEADER / 131,70 DIST_FRAG_CONT headers with zero
- * atom-cache refs, as sent to a peer without DIST_HDR_ATOM_CACHE), and a
- * bounds-checked term skipper so that garbage from the wire is caught
- * before ei ever reads it. A reader owns its input buffer; a reassembler
- * owns the partial messages it holds.
+ * atom-cache refs, as sent to a peer without DIST_HDR_ATOM_CACHE). Every
+ * control term and payload passes term.h's bounded walker here, so that
+ * garbage from the wire is caught before ei ever reads it. A reader owns
+ * its input buffer; a reassembler owns the partial messages it holds.
  */
 #ifndef PHC_DIST_FRAME_H
 #define PHC_DIST_FRAME_H
@@ -79,9 +79,5 @@ void phc__reasm_free(phc__reasm_t *r);
  * PHC_EDECODE when the packet is garbage (the caller drops the peer). */
 int phc__frame_parse(phc__reasm_t *r, const uint8_t *pkt, size_t len,
                      phc__frame_msg_t *msg);
-
-/* Skip one encoded term at buf[*idx] (no version byte) without reading
- * past len. Returns 0 and advances *idx, or PHC_EDECODE. */
-int phc__term_skip(const char *buf, size_t len, size_t *idx);
 
 #endif /* PHC_DIST_FRAME_H */

@@ -202,25 +202,6 @@ static int arg_len(const args_t *a, int i) {
   return ei_skip_term(a->buf, &end) < 0 ? 0 : end - a->arg[i];
 }
 
-static int arg_is_atom(const args_t *a, int i, const char *name) {
-  char atom[PHC__ATOM_MAX];
-  int idx = a->arg[i];
-  return ei_decode_atom(a->buf, &idx, atom) == 0 && !strcmp(atom, name);
-}
-
-/* Does the list argument i contain the atom name? */
-static int arg_has_atom(const args_t *a, int i, const char *name) {
-  int idx = a->arg[i], n;
-  if (ei_decode_list_header(a->buf, &idx, &n) < 0) return 0;
-  for (int j = 0; j < n; j++) {
-    char atom[PHC__ATOM_MAX];
-    int t = idx;
-    if (ei_decode_atom(a->buf, &t, atom) == 0 && !strcmp(atom, name)) return 1;
-    if (ei_skip_term(a->buf, &idx) < 0) return 0;
-  }
-  return 0;
-}
-
 #define NATIVE(name) \
   static int name(phc_node_t *n, const phc_pid_t *caller, const char *args, \
                   int len, ei_x_buff *result)
@@ -233,7 +214,8 @@ static int arg_has_atom(const args_t *a, int i, const char *name) {
 
 NATIVE(n_process_list) {
   PROLOGUE;
-  return phc_hub_process_list((phc_hub_t *)a.h, !arg_is_atom(&a, 0, "local"),
+  return phc_hub_process_list((phc_hub_t *)a.h,
+                              !phc__term_atom_eq(a.buf, a.arg[0], "local"),
                               result);
 }
 
@@ -265,7 +247,8 @@ NATIVE(n_nodes1) {
 
 NATIVE(n_nodes2) {
   PROLOGUE;
-  return phc_hub_nodes((phc_hub_t *)a.h, arg_has_atom(&a, 0, "include_local"),
+  return phc_hub_nodes((phc_hub_t *)a.h,
+                       phc__term_has_atom(a.buf, a.arg[0], "include_local"),
                        result);
 }
 

@@ -30,21 +30,14 @@ static int ends_with(const char *s, const char *suffix) {
 
 /* The hub named by a %ProcessHub.Hub{hub_id: Id} map at buf[idx]. */
 static phc__hub_t *hub_of_struct(phc_node_t *n, const char *buf, int idx) {
-  int arity, is_hub = 0;
+  int v;
   char id[PHC__ATOM_MAX] = "";
-  if (ei_decode_map_header(buf, &idx, &arity) < 0) return NULL;
-  for (int i = 0; i < arity; i++) {
-    char key[PHC__ATOM_MAX], val[PHC__ATOM_MAX];
-    int k = ei_decode_atom(buf, &idx, key);
-    int v = idx;
-    if (ei_skip_term(buf, &idx) < 0) return NULL;
-    if (k < 0) continue;
-    if (!strcmp(key, "__struct__") && ei_decode_atom(buf, &v, val) == 0)
-      is_hub = !strcmp(val, HUB_STRUCT);
-    else if (!strcmp(key, "hub_id"))
-      ei_decode_atom(buf, &v, id);
-  }
-  return is_hub && *id ? phc__hub_find(n, id) : NULL;
+  if (phc__term_map_get(buf, idx, "__struct__", &v) < 0 ||
+      !phc__term_atom_eq(buf, v, HUB_STRUCT) ||
+      phc__term_map_get(buf, idx, "hub_id", &v) < 0 ||
+      phc__term_atom(buf, &v, id, sizeof id) < 0)
+    return NULL;
+  return *id ? phc__hub_find(n, id) : NULL;
 }
 
 typedef struct env_s {
@@ -53,24 +46,27 @@ typedef struct env_s {
   char node[PHC__ATOM_MAX];
 } env_t;
 
-static void scan_env(phc_node_t *n, const erlang_fun *f, env_t *env) {
+/* The free variables are walked by term.h's bounded walker, each before
+ * anything reads it: a fun that declares more variables than it carries,
+ * or garbage ones, is refused (PHC_EDECODE). */
+static int scan_env(phc_node_t *n, const erlang_fun *f, env_t *env) {
   const char *b = f->u.closure.free_vars;
-  int idx = 0;
+  int len = f->u.closure.free_var_len, idx = 0;
   memset(env, 0, sizeof *env);
   env->list = -1;
+  if (len < 0 || (len > 0 && !b)) return PHC_EDECODE;
   for (long i = 0; i < f->u.closure.n_free_vars; i++) {
-    int type, size, at = idx;
-    if (ei_get_type(b, &at, &type, &size) < 0) return;
-    if (type == ERL_MAP_EXT && !env->hub) env->hub = hub_of_struct(n, b, idx);
-    if ((type == ERL_LIST_EXT || type == ERL_NIL_EXT) && env->list < 0)
-      env->list = idx;
-    if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT ||
-        type == ERL_ATOM_UTF8_EXT || type == ERL_SMALL_ATOM_UTF8_EXT) {
-      int t = idx;
-      ei_decode_atom(b, &t, env->node);
-    }
-    if (ei_skip_term(b, &idx) < 0) return;
+    int at = idx, t = idx;
+    char atom[PHC__ATOM_MAX];
+    if (phc__term_skip(b, len, &idx) < 0) return PHC_EDECODE;
+    uint8_t tag = (uint8_t)b[at];
+    if (tag == PHC__TAG_MAP && !env->hub) env->hub = hub_of_struct(n, b, at);
+    if ((tag == PHC__TAG_LIST || tag == PHC__TAG_NIL) && env->list < 0)
+      env->list = at;
+    if (phc__term_atom(b, &t, atom, sizeof atom) == 0)
+      memcpy(env->node, atom, strlen(atom) + 1);
   }
+  return idx == len ? 0 : PHC_EDECODE;
 }
 
 /* Supervisor.which_children of the hub's children here, newest first. */
@@ -111,8 +107,7 @@ static void enc_which_children(phc__hub_t *h, ei_x_buff *x) {
 
 int phc__hub_closure(phc_node_t *n, const erlang_fun *f, ei_x_buff *result) {
   env_t env;
-  scan_env(n, f, &env);
-  if (!env.hub) return PHC_EUNDEF;
+  if (scan_env(n, f, &env) < 0 || !env.hub) return PHC_EUNDEF;
   if (ends_with(f->module, "Synchronization.PubSub") && env.list >= 0 &&
       *env.node) {
     phc__hub_apply_sync(env.hub, env.node, f->u.closure.free_vars, env.list,

@@ -13,59 +13,9 @@
 
 /* ---- term helpers ---------------------------------------------------- */
 
-/* Find key (an atom) in the map at buf[idx]; *val gets the value's index. */
-static int map_get(const char *buf, int idx, const char *key, int *val) {
-  int arity;
-  if (ei_decode_map_header(buf, &idx, &arity) < 0) return 0;
-  for (int i = 0; i < arity; i++) {
-    char atom[PHC__ATOM_MAX];
-    int k = idx;
-    int hit = ei_decode_atom(buf, &k, atom) == 0 && !strcmp(atom, key);
-    if (ei_skip_term(buf, &idx) < 0) return 0;
-    if (hit) {
-      *val = idx;
-      return 1;
-    }
-    if (ei_skip_term(buf, &idx) < 0) return 0;
-  }
-  return 0;
-}
-
-/* Keyword list lookup (first occurrence wins). */
-static int kw_get(const char *buf, int idx, const char *key, int *val) {
-  int arity, type, size;
-  if (ei_get_type(buf, &idx, &type, &size) < 0 || type != ERL_LIST_EXT ||
-      ei_decode_list_header(buf, &idx, &arity) < 0)
-    return 0;
-  for (int i = 0; i < arity; i++) {
-    int ta, t = idx;
-    char atom[PHC__ATOM_MAX];
-    if (ei_decode_tuple_header(buf, &t, &ta) == 0 && ta == 2 &&
-        ei_decode_atom(buf, &t, atom) == 0 && !strcmp(atom, key)) {
-      *val = t;
-      return 1;
-    }
-    if (ei_skip_term(buf, &idx) < 0) return 0;
-  }
-  return 0;
-}
-
 static int term_len(const char *buf, int idx) {
   int end = idx;
   return ei_skip_term(buf, &end) < 0 ? -1 : end - idx;
-}
-
-static int is_atom_val(const char *buf, int idx, const char *name) {
-  char atom[PHC__ATOM_MAX];
-  return ei_decode_atom(buf, &idx, atom) == 0 && !strcmp(atom, name);
-}
-
-static int decode_pids(const char *buf, int idx, erlang_pid *out, int max) {
-  int arity, k = 0;
-  if (ei_decode_list_header(buf, &idx, &arity) < 0) return 0;
-  for (int i = 0; i < arity && k < max; i++)
-    if (ei_decode_pid(buf, &idx, &out[k]) == 0) k++;
-  return k;
 }
 
 /* Supervisor ids are the child id's bytes in hex. */
@@ -123,14 +73,14 @@ static int child_data_decode(const char *buf, int idx, child_data_t *cd) {
   cd->buf = buf;
   cd->map = idx;
   cd->meta = cd->nodes = -1;
-  if (!map_get(buf, idx, "child_spec", &cd->spec) ||
+  if (phc__term_map_get(buf, idx, "child_spec", &cd->spec) < 0 ||
       (cd->spec_len = term_len(buf, cd->spec)) < 0 ||
-      !map_get(buf, cd->spec, "id", &cd->cid) ||
+      phc__term_map_get(buf, cd->spec, "id", &cd->cid) < 0 ||
       (cd->cid_len = term_len(buf, cd->cid)) < 0)
     return PHC_EDECODE;
-  if (map_get(buf, idx, "metadata", &cd->meta))
+  if (phc__term_map_get(buf, idx, "metadata", &cd->meta) == 0)
     cd->meta_len = term_len(buf, cd->meta);
-  if (!map_get(buf, idx, "nodes", &cd->nodes)) cd->nodes = -1;
+  if (phc__term_map_get(buf, idx, "nodes", &cd->nodes) < 0) cd->nodes = -1;
   return 0;
 }
 
@@ -141,20 +91,11 @@ static void enc_meta(const child_data_t *cd, ei_x_buff *x) {
     ei_x_encode_map_header(x, 0);
 }
 
-static int in_nodes(const char *buf, int idx, const char *node) {
-  int arity;
-  if (idx < 0 || ei_decode_list_header(buf, &idx, &arity) < 0) return 0;
-  for (int i = 0; i < arity; i++)
-    if (is_atom_val(buf, idx, node)) return 1;
-    else if (ei_skip_term(buf, &idx) < 0) return 0;
-  return 0;
-}
-
 static int spec_restart(const child_data_t *cd) {
   int v;
-  if (map_get(cd->buf, cd->spec, "restart", &v)) {
-    if (is_atom_val(cd->buf, v, "transient")) return PHC__SUP_TRANSIENT;
-    if (is_atom_val(cd->buf, v, "temporary")) return PHC__SUP_TEMPORARY;
+  if (phc__term_map_get(cd->buf, cd->spec, "restart", &v) == 0) {
+    if (phc__term_atom_eq(cd->buf, v, "transient")) return PHC__SUP_TRANSIENT;
+    if (phc__term_atom_eq(cd->buf, v, "temporary")) return PHC__SUP_TEMPORARY;
   }
   return PHC__SUP_PERMANENT;
 }
@@ -162,9 +103,10 @@ static int spec_restart(const child_data_t *cd) {
 static int spec_shutdown(const child_data_t *cd) {
   int v;
   long ms;
-  if (!map_get(cd->buf, cd->spec, "shutdown", &v)) return 5000;
-  if (is_atom_val(cd->buf, v, "brutal_kill")) return PHC__SUP_BRUTAL_KILL;
-  if (is_atom_val(cd->buf, v, "infinity")) return PHC__SUP_INFINITY;
+  if (phc__term_map_get(cd->buf, cd->spec, "shutdown", &v) < 0) return 5000;
+  if (phc__term_atom_eq(cd->buf, v, "brutal_kill"))
+    return PHC__SUP_BRUTAL_KILL;
+  if (phc__term_atom_eq(cd->buf, v, "infinity")) return PHC__SUP_INFINITY;
   return ei_decode_long(cd->buf, &v, &ms) == 0 && ms > 0 ? (int)ms : 5000;
 }
 
@@ -246,7 +188,7 @@ static int start_local(phc__hub_t *h, const child_data_t *cd, erlang_pid *pid,
     return 1;
   }
   int mfa = -1, idx = 0, arity;
-  int has_start = map_get(buf, cd->spec, "start", &mfa);
+  int has_start = phc__term_map_get(buf, cd->spec, "start", &mfa) == 0;
   idx = mfa;
   if (!has_start || ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 3 ||
       ei_decode_atom(buf, &idx, m) < 0 || ei_decode_atom(buf, &idx, f) < 0 ||
@@ -388,7 +330,7 @@ static int forward(phc__hub_t *h, const child_data_t *cd, const char *buf,
                    ei_x_buff *hook) {
   int sent = 0;
   for (int i = 0; i < nowners; i++) {
-    if (in_nodes(buf, cd->nodes, owners[i])) continue;
+    if (phc__term_has_atom(buf, cd->nodes, owners[i])) continue;
     int mlen = term_len(buf, cd->map);
     ei_x_buff req;
     ei_x_new(&req);
@@ -428,8 +370,9 @@ static void send_start_results(phc__hub_t *h, const char *buf, int opts_idx,
                                list_t *results) {
   erlang_pid reply_to[MAX_REPLY_TO];
   int v, k = 0;
-  if (kw_get(buf, opts_idx, "reply_to", &v))
-    k = decode_pids(buf, v, reply_to, MAX_REPLY_TO);
+  if (phc__term_kw_get(buf, opts_idx, "reply_to", &v) == 0)
+    k = phc__term_pids(buf, &v, reply_to, MAX_REPLY_TO);
+  if (k > MAX_REPLY_TO) k = MAX_REPLY_TO; /* negative: none */
   ei_x_buff m;
   ei_x_new_with_version(&m);
   ei_x_encode_tuple_header(&m, 3);
@@ -594,8 +537,9 @@ void phc__hub_start_handle(phc__hub_t *h, const char *buf, int cidx,
   hook_list(h, "process_startups_hook", &a.psds);
   dispatch_registration(h, &a.psds);
   int v;
-  if (is_migration && kw_get(buf, opts_idx, "migration_add", &v) &&
-      is_atom_val(buf, v, "true"))
+  if (is_migration &&
+      phc__term_kw_get(buf, opts_idx, "migration_add", &v) == 0 &&
+      phc__term_atom_eq(buf, v, "true"))
     phc__hub_unlock(h);
 }
 
@@ -620,7 +564,7 @@ void phc__hub_stop_handle(phc__hub_t *h, const char *buf, int cidx,
   for (int i = 0; i < n; i++) {
     int cid, at = idx;
     if (ei_skip_term(buf, &idx) < 0) break;
-    if (!map_get(buf, at, "child_id", &cid)) continue;
+    if (phc__term_map_get(buf, at, "child_id", &cid) < 0) continue;
     int len = term_len(buf, cid);
     int rc = phc__hub_terminate_local(h, buf + cid, len);
     ei_x_encode_tuple_header(&res.items, 3);
@@ -645,7 +589,7 @@ void phc__hub_stop_handle(phc__hub_t *h, const char *buf, int cidx,
   int v;
   const char *members = "global";
   char m[PHC__ATOM_MAX];
-  if (kw_get(buf, opts_idx, "members", &v) &&
+  if (phc__term_kw_get(buf, opts_idx, "members", &v) == 0 &&
       ei_decode_atom(buf, &v, m) == 0)
     members = m;
   phc__hub_dispatch(h, "children_unregistration_event", members, ev.buff,
@@ -664,10 +608,13 @@ void phc__hub_on_registration(phc__hub_t *h, const char *buf, int idx) {
   for (int i = 0; i < n; i++) {
     int at = idx, v, cid, spec, cn, meta;
     if (ei_skip_term(buf, &idx) < 0) goto bad;
-    if (!map_get(buf, at, "has_errors", &v) || !is_atom_val(buf, v, "false"))
+    if (phc__term_map_get(buf, at, "has_errors", &v) < 0 ||
+        !phc__term_atom_eq(buf, v, "false"))
       continue;
-    if (!map_get(buf, at, "cid", &cid) || !map_get(buf, at, "child_spec", &spec) ||
-        !map_get(buf, at, "child_nodes", &cn) || !map_get(buf, at, "metadata", &meta))
+    if (phc__term_map_get(buf, at, "cid", &cid) < 0 ||
+        phc__term_map_get(buf, at, "child_spec", &spec) < 0 ||
+        phc__term_map_get(buf, at, "child_nodes", &cn) < 0 ||
+        phc__term_map_get(buf, at, "metadata", &meta) < 0)
       goto bad;
     phc__reg_owner_t o[PHC__HUB_MAX_NODES];
     char onode[PHC__ATOM_MAX];
@@ -695,8 +642,9 @@ static void reply_stop_results(phc__hub_t *h, const char *buf, int results,
                                int nres, int opts) {
   erlang_pid reply_to[MAX_REPLY_TO];
   int v, k = 0;
-  if (!kw_get(buf, opts, "reply_to", &v)) return;
-  k = decode_pids(buf, v, reply_to, MAX_REPLY_TO);
+  if (phc__term_kw_get(buf, opts, "reply_to", &v) < 0) return;
+  k = phc__term_pids(buf, &v, reply_to, MAX_REPLY_TO);
+  if (k > MAX_REPLY_TO) k = MAX_REPLY_TO; /* negative: none */
   list_t l;
   list_init(&l);
   int idx = results, n;
@@ -829,7 +777,7 @@ void phc__hub_apply_sync(phc__hub_t *h, const char *node, const char *buf,
     if (!has_pid && ei_skip_term(buf, &idx) < 0) goto bad;
     int meta = idx;
     if (ei_skip_term(buf, &idx) < 0) goto bad;
-    if (!map_get(buf, spec, "id", &cid)) continue;
+    if (phc__term_map_get(buf, spec, "id", &cid) < 0) continue;
     int clen = term_len(buf, cid);
     s = phc__xcalloc(1, sizeof *s);
     s->cid = buf + cid;

@@ -22,6 +22,7 @@
 #include "../node.h"
 #include "../otp/pg.h"
 #include "../proc/supervisor.h"
+#include "../term/term.h"
 #include "hooks.h"
 #include "registry.h"
 #include "ring.h"

@@ -5,10 +5,7 @@
 #include <stdlib.h>
 
 #include "../term/order.h"
-
-static char *dup_bytes(const char *b, int n) {
-  return memcpy(phc__xmalloc(n ? (size_t)n : 1), b, (size_t)n);
-}
+#include "../term/term.h"
 
 void phc__reg_init(phc__reg_t *r) { r->rows = NULL; }
 
@@ -49,9 +46,9 @@ static void set_spec_meta(phc__reg_row_t *row, const char *spec, int spec_len,
                           const char *meta, int meta_len) {
   free(row->spec);
   free(row->meta);
-  row->spec = dup_bytes(spec, spec_len);
+  row->spec = phc__term_dup(spec, spec_len);
   row->spec_len = spec_len;
-  row->meta = dup_bytes(meta, meta_len);
+  row->meta = phc__term_dup(meta, meta_len);
   row->meta_len = meta_len;
 }
 
@@ -61,7 +58,7 @@ void phc__reg_insert(phc__reg_t *r, const char *cid, int cid_len,
   phc__reg_row_t *row = phc__reg_find(r, cid, cid_len);
   if (!row) {
     row = phc__xcalloc(1, sizeof *row);
-    row->cid = dup_bytes(cid, cid_len);
+    row->cid = phc__term_dup(cid, cid_len);
     row->cid_len = cid_len;
     HASH_ADD_KEYPTR(hh, r->rows, row->cid, (unsigned)cid_len, row);
   }

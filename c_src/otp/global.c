@@ -13,6 +13,7 @@
 #include <uthash.h>
 
 #include "../dist/dist.h"
+#include "../term/ext.h"
 
 #define MOD "global"
 #define GNS "global_name_server"
@@ -108,10 +109,6 @@ int phc__global_pid_cmp(const erlang_pid *a, const erlang_pid *b) {
   return 0;
 }
 
-static int decode_atom(const char *b, int *i, char *out) {
-  return ei_decode_atom_as(b, i, out, PHC__ATOM_MAX, ERLANG_UTF8, NULL, NULL);
-}
-
 /* Skip one term and report where it was. */
 static int raw_term(const char *b, int *i, const char **start, int *len) {
   int s = *i;
@@ -124,135 +121,22 @@ static int raw_term(const char *b, int *i, const char **start, int *len) {
   return 0;
 }
 
-/* Re-encode one term so that equal terms get equal bytes whatever encoding
- * the sender chose (atom tags, pid/ref generations, STRING_EXT vs list).
- * Terms it does not normalise (floats, binaries, maps, funs, big numbers)
- * are copied as they are. */
-static int canon(const char *b, int *i, ei_x_buff *x) {
-  int type, size;
-  if (ei_get_type(b, i, &type, &size) < 0)
-    return -1;
-  switch (type) {
-  case ERL_ATOM_EXT:
-  case ERL_SMALL_ATOM_EXT:
-  case ERL_ATOM_UTF8_EXT:
-  case ERL_SMALL_ATOM_UTF8_EXT: {
-    char a[PHC__ATOM_MAX];
-    if (decode_atom(b, i, a) < 0)
-      return -1;
-    return ei_x_encode_atom(x, a);
-  }
-  case ERL_SMALL_INTEGER_EXT:
-  case ERL_INTEGER_EXT:
-  case ERL_SMALL_BIG_EXT:
-  case ERL_LARGE_BIG_EXT: {
-    long long v;
-    int save = *i;
-    if (ei_decode_longlong(b, i, &v) == 0)
-      return ei_x_encode_longlong(x, v);
-    *i = save;
-    break;
-  }
-  case ERL_PID_EXT:
-  case ERL_NEW_PID_EXT: {
-    erlang_pid p;
-    if (ei_decode_pid(b, i, &p) < 0)
-      return -1;
-    return ei_x_encode_pid(x, &p);
-  }
-  case ERL_REFERENCE_EXT:
-  case ERL_NEW_REFERENCE_EXT:
-  case ERL_NEWER_REFERENCE_EXT: {
-    erlang_ref r;
-    if (ei_decode_ref(b, i, &r) < 0)
-      return -1;
-    return ei_x_encode_ref(x, &r);
-  }
-  case ERL_SMALL_TUPLE_EXT:
-  case ERL_LARGE_TUPLE_EXT: {
-    int ar;
-    if (ei_decode_tuple_header(b, i, &ar) < 0)
-      return -1;
-    if (ei_x_encode_tuple_header(x, ar) < 0)
-      return -1;
-    for (int k = 0; k < ar; k++)
-      if (canon(b, i, x) < 0)
-        return -1;
-    return 0;
-  }
-  case ERL_NIL_EXT: {
-    int ar;
-    if (ei_decode_list_header(b, i, &ar) < 0)
-      return -1;
-    return ei_x_encode_empty_list(x);
-  }
-  case ERL_STRING_EXT: {
-    char *s = phc__xmalloc((size_t)size + 1);
-    int rc = ei_decode_string(b, i, s);
-    if (rc == 0) {
-      rc = ei_x_encode_list_header(x, size);
-      for (int k = 0; rc == 0 && k < size; k++)
-        rc = ei_x_encode_longlong(x, (unsigned char)s[k]);
-      if (rc == 0)
-        rc = ei_x_encode_empty_list(x);
-    }
-    free(s);
-    return rc;
-  }
-  case ERL_LIST_EXT: {
-    int ar;
-    if (ei_decode_list_header(b, i, &ar) < 0)
-      return -1;
-    if (ei_x_encode_list_header(x, ar) < 0)
-      return -1;
-    for (int k = 0; k < ar; k++)
-      if (canon(b, i, x) < 0)
-        return -1;
-    return canon(b, i, x); /* the tail: [] or an improper tail */
-  }
-  default:
-    break;
-  }
-  const char *s;
-  int len;
-  if (raw_term(b, i, &s, &len) < 0)
-    return -1;
-  return ei_x_append_buf(x, s, len);
-}
-
-/* Canonical bytes of the term at b (no version byte). Caller frees. */
-static char *canon_dup(const char *b, int len, int *out_len) {
-  ei_x_buff x;
-  int i = 0;
-  if (ei_x_new(&x) < 0)
-    return NULL;
-  if (canon(b, &i, &x) < 0 || i != len) {
-    ei_x_free(&x);
-    return NULL;
-  }
-  char *r = phc__xmalloc((size_t)x.index ? (size_t)x.index : 1);
-  memcpy(r, x.buff, (size_t)x.index);
-  *out_len = x.index;
-  ei_x_free(&x);
-  return r;
-}
-
+/* Equal terms get equal canonical bytes whatever encoding the sender
+ * chose (atom tags, pid/ref generations, STRING_EXT vs list, map order):
+ * term/ext.h's re-encoder in its PHC__ETF_CANON mode. */
 static int same_term(const char *a, int alen, const char *b, int blen) {
-  int la, lb, eq = 0;
-  char *ca = canon_dup(a, alen, &la);
-  char *cb = canon_dup(b, blen, &lb);
-  if (ca && cb)
-    eq = la == lb && memcmp(ca, cb, (size_t)la) == 0;
-  free(ca);
-  free(cb);
+  ei_x_buff ca, cb;
+  int ia = 0, ib = 0, eq = 0;
+  ei_x_new(&ca);
+  ei_x_new(&cb);
+  if (phc__ext_reencode(&ca, a, alen, &ia, PHC__ETF_CANON) == 0 &&
+      ia == alen &&
+      phc__ext_reencode(&cb, b, blen, &ib, PHC__ETF_CANON) == 0 && ib == blen)
+    eq = ca.index == cb.index &&
+         memcmp(ca.buff, cb.buff, (size_t)ca.index) == 0;
+  ei_x_free(&ca);
+  ei_x_free(&cb);
   return eq;
-}
-
-static char *memdup(const char *s, int len) {
-  char *r = phc__xmalloc(len > 0 ? (size_t)len : 1);
-  if (len > 0)
-    memcpy(r, s, (size_t)len);
-  return r;
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -391,9 +275,9 @@ static int lock_take(phc__global_t *g, const char *res, int res_len,
     return 0;
   if (!l) {
     l = phc__xcalloc(1, sizeof *l);
-    l->res = memdup(res, res_len);
+    l->res = phc__term_dup(res, res_len);
     l->res_len = res_len;
-    l->req = memdup(req, req_len);
+    l->req = phc__term_dup(req, req_len);
     l->req_len = req_len;
     HASH_ADD_KEYPTR(hh, g->locks, l->res, (unsigned)l->res_len, l);
   }
@@ -459,13 +343,20 @@ static void session_lock_id(phc__global_t *g, gpeer_t *p, ei_x_buff *res,
     a = b;
     b = t;
   }
+  ei_x_buff x;
+  int i = 0;
+  ei_x_new(&x);
+  ei_x_encode_atom(&x, "global");
+  ei_x_encode_list_header(&x, 2);
+  ei_x_encode_pid(&x, a);
+  ei_x_encode_pid(&x, b);
+  ei_x_encode_empty_list(&x);
+  /* the canonical bytes a peer's set_lock of this id gets */
   ei_x_new(res);
-  ei_x_encode_atom(res, "global");
   ei_x_new(req);
-  ei_x_encode_list_header(req, 2);
-  ei_x_encode_pid(req, a);
-  ei_x_encode_pid(req, b);
-  ei_x_encode_empty_list(req);
+  phc__ext_reencode(res, x.buff, x.index, &i, PHC__ETF_CANON);
+  phc__ext_reencode(req, x.buff, x.index, &i, PHC__ETF_CANON);
+  ei_x_free(&x);
 }
 
 static int own_lock(phc__global_t *g, gpeer_t *p, int take) {
@@ -577,12 +468,12 @@ static int each_node(phc__global_t *g, const char *b, int len, node_fn fn) {
     long vsn = 0;
     int ar, save = i;
     if (ei_decode_tuple_header(b, &i, &ar) == 0) {
-      if (ar != 2 || decode_atom(b, &i, node) < 0 ||
+      if (ar != 2 || phc__term_atom(b, &i, node, sizeof node) < 0 ||
           ei_decode_long(b, &i, &vsn) < 0)
         return -1;
     } else {
       i = save;
-      if (decode_atom(b, &i, node) < 0)
+      if (phc__term_atom(b, &i, node, sizeof node) < 0)
         return -1;
     }
     if (strcmp(node, g->node) != 0)
@@ -707,8 +598,9 @@ static void on_init_connect(phc__global_t *g, const char *b, int *i) {
     }
   const char *his_known;
   int his_known_len;
-  if (decode_atom(b, i, node) < 0 || ei_decode_tuple_header(b, i, &ar) < 0 ||
-      ar != 4 || ei_skip_term(b, i) < 0 || ei_skip_term(b, i) < 0 ||
+  if (phc__term_atom(b, i, node, sizeof node) < 0 ||
+      ei_decode_tuple_header(b, i, &ar) < 0 || ar != 4 ||
+      ei_skip_term(b, i) < 0 || ei_skip_term(b, i) < 0 ||
       raw_term(b, i, &his_known, &his_known_len) < 0 ||
       ei_decode_pid(b, i, &locker) < 0) {
     bad_input(g, "init_connect");
@@ -733,7 +625,7 @@ static void on_init_connect(phc__global_t *g, const char *b, int *i) {
   }
   p->have_his = 1;
   p->his_vsn = his_vsn > PHC__GLOBAL_VSN ? PHC__GLOBAL_VSN : (int)his_vsn;
-  p->his_tag = memdup(tag, tag_len);
+  p->his_tag = phc__term_dup(tag, tag_len);
   p->his_tag_len = tag_len;
   p->his_locker = locker;
   if (his_vsn >= 8)
@@ -795,7 +687,7 @@ static void on_lock_set(phc__global_t *g, const char *b, int *i, int has_tag) {
 
 static void on_exchange(phc__global_t *g, const char *b, int *i) {
   char node[PHC__ATOM_MAX];
-  if (decode_atom(b, i, node) < 0 || ei_skip_term(b, i) < 0 ||
+  if (phc__term_atom(b, i, node, sizeof node) < 0 || ei_skip_term(b, i) < 0 ||
       ei_skip_term(b, i) < 0) {
     bad_input(g, "exchange");
     return;
@@ -813,7 +705,7 @@ static void on_resolved(phc__global_t *g, const char *b, int *i) {
   char node[PHC__ATOM_MAX];
   const char *known;
   int known_len;
-  if (decode_atom(b, i, node) < 0 || ei_skip_term(b, i) < 0 ||
+  if (phc__term_atom(b, i, node, sizeof node) < 0 || ei_skip_term(b, i) < 0 ||
       raw_term(b, i, &known, &known_len) < 0 || ei_skip_term(b, i) < 0 ||
       ei_skip_term(b, i) < 0) {
     bad_input(g, "resolved");
@@ -823,7 +715,7 @@ static void on_resolved(phc__global_t *g, const char *b, int *i) {
   if (!p || !tag_is_mine(p, b, i) || p->resolved_rcvd)
     return;
   free(p->his_known);
-  p->his_known = memdup(known, known_len);
+  p->his_known = phc__term_dup(known, known_len);
   p->his_known_len = known_len;
   p->resolved_rcvd = 1;
   if (p->resolved_sent)
@@ -843,7 +735,7 @@ static void on_new_nodes(phc__global_t *g, const char *b, int *i) {
   char node[PHC__ATOM_MAX];
   const char *nodes;
   int nodes_len;
-  if (decode_atom(b, i, node) < 0 || ei_skip_term(b, i) < 0 ||
+  if (phc__term_atom(b, i, node, sizeof node) < 0 || ei_skip_term(b, i) < 0 ||
       ei_skip_term(b, i) < 0 || raw_term(b, i, &nodes, &nodes_len) < 0) {
     bad_input(g, "new_nodes");
     return;
@@ -854,7 +746,7 @@ static void on_new_nodes(phc__global_t *g, const char *b, int *i) {
 
 static void on_in_sync(phc__global_t *g, const char *b, int *i) {
   char node[PHC__ATOM_MAX];
-  if (decode_atom(b, i, node) < 0) {
+  if (phc__term_atom(b, i, node, sizeof node) < 0) {
     bad_input(g, "in_sync");
     return;
   }
@@ -873,7 +765,7 @@ static void on_cast(phc__global_t *g, const char *b, int *i) {
   int ar;
   char tag[PHC__ATOM_MAX];
   if (ei_decode_tuple_header(b, i, &ar) < 0 || ar < 1 ||
-      decode_atom(b, i, tag) < 0) {
+      phc__term_atom(b, i, tag, sizeof tag) < 0) {
     bad_input(g, "a cast that is not a tagged tuple");
     return;
   }
@@ -927,7 +819,7 @@ static void reply(phc__global_t *g, const from_t *f, const char *r, int rlen) {
         ei_decode_list_header(t, &i, &n) < 0 || n != 1)
       break;
     int save = i;
-    if (decode_atom(t, &i, a) == 0) {
+    if (phc__term_atom(t, &i, a, sizeof a) == 0) {
       have_alias = !strcmp(a, "alias") && ei_decode_ref(t, &i, &alias) == 0;
       break;
     }
@@ -955,12 +847,14 @@ static void reply_atom(phc__global_t *g, const from_t *f, const char *atom) {
 /* {Lock, ...}: Lock = {ResourceId, LockRequesterId}, canonicalised. */
 static int decode_lock_id(const char *b, int *i, ei_x_buff *res,
                           ei_x_buff *req) {
-  int ar;
-  if (ei_decode_tuple_header(b, i, &ar) < 0 || ar != 2)
+  int ar, end = *i;
+  if (ei_skip_term(b, &end) < 0 || ei_decode_tuple_header(b, i, &ar) < 0 ||
+      ar != 2)
     return -1;
   ei_x_new(res);
   ei_x_new(req);
-  if (canon(b, i, res) < 0 || canon(b, i, req) < 0) {
+  if (phc__ext_reencode(res, b, end, i, PHC__ETF_CANON) < 0 ||
+      phc__ext_reencode(req, b, end, i, PHC__ETF_CANON) < 0) {
     ei_x_free(res);
     ei_x_free(req);
     return -1;
@@ -1021,7 +915,7 @@ static void on_call(phc__global_t *g, const char *b, int *i) {
       return;
     }
   }
-  if (decode_atom(b, i, tag) < 0) {
+  if (phc__term_atom(b, i, tag, sizeof tag) < 0) {
     bad_input(g, "call");
     return;
   }
@@ -1101,7 +995,7 @@ static void on_nodedown(phc__global_t *g, const char *node) {
 static void on_timer(phc__global_t *g, const char *b, int *i) {
   char node[PHC__ATOM_MAX];
   unsigned long seq;
-  if (decode_atom(b, i, node) < 0)
+  if (phc__term_atom(b, i, node, sizeof node) < 0)
     return;
   gpeer_t *p = peer_find(g, node);
   if (!p || !tag_is_mine(p, b, i) || ei_decode_ulong(b, i, &seq) < 0 ||
@@ -1118,7 +1012,7 @@ static void on_init_connect_ack(phc__global_t *g, const char *b, int *i) {
   char node[PHC__ATOM_MAX];
   const char *his_his;
   int his_his_len;
-  if (decode_atom(b, i, node) < 0) {
+  if (phc__term_atom(b, i, node, sizeof node) < 0) {
     bad_input(g, "init_connect_ack");
     return;
   }
@@ -1140,7 +1034,7 @@ static void on_init_connect_ack(phc__global_t *g, const char *b, int *i) {
 
 static void on_cancel_connect(phc__global_t *g, const char *b, int *i) {
   char node[PHC__ATOM_MAX];
-  if (decode_atom(b, i, node) < 0) {
+  if (phc__term_atom(b, i, node, sizeof node) < 0) {
     bad_input(g, "cancel_connect");
     return;
   }
@@ -1151,7 +1045,7 @@ static void on_cancel_connect(phc__global_t *g, const char *b, int *i) {
 
 static void on_remove_connection(phc__global_t *g, const char *b, int *i) {
   char node[PHC__ATOM_MAX];
-  if (decode_atom(b, i, node) < 0) {
+  if (phc__term_atom(b, i, node, sizeof node) < 0) {
     bad_input(g, "remove_connection");
     return;
   }
@@ -1180,7 +1074,7 @@ void phc__global_handle(phc__global_t *g, const char *buf, int len) {
   char tag[PHC__ATOM_MAX], node[PHC__ATOM_MAX];
   if (ei_decode_version(buf, &i, &ver) < 0 ||
       ei_decode_tuple_header(buf, &i, &ar) < 0 || ar < 1 ||
-      decode_atom(buf, &i, tag) < 0) {
+      phc__term_atom(buf, &i, tag, sizeof tag) < 0) {
     bad_input(g, "a message that is not a tagged tuple");
     return;
   }
@@ -1204,7 +1098,8 @@ void phc__global_handle(phc__global_t *g, const char *buf, int len) {
   else if (!strcmp(tag, "DOWN") && ar == 5)
     on_down(g, buf, &i);
   else if ((!strcmp(tag, "nodeup") || !strcmp(tag, "nodedown")) &&
-           (ar == 2 || ar == 3) && decode_atom(buf, &i, node) == 0) {
+           (ar == 2 || ar == 3) &&
+           phc__term_atom(buf, &i, node, sizeof node) == 0) {
     if (tag[4] == 'u')
       on_nodeup(g, node);
     else

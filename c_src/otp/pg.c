@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "../proc/proc.h"
+#include "../term/term.h"
 
 #define MOD "pg"
 
@@ -197,19 +198,6 @@ static void peer_remove(phc__pg_t *pg, pg_peer_t *p) {
   free(p);
 }
 
-/* Decode a pid or a list of pids at buf[*idx]. Returns the count. */
-static int decode_pids(const char *buf, int *idx, erlang_pid *out, int max) {
-  int arity, type, size;
-  if (ei_get_type(buf, idx, &type, &size) < 0) return -1;
-  if (type == ERL_PID_EXT || type == ERL_NEW_PID_EXT)
-    return ei_decode_pid(buf, idx, &out[0]) < 0 ? -1 : 1;
-  if (ei_decode_list_header(buf, idx, &arity) < 0 || arity > max) return -1;
-  for (int i = 0; i < arity; i++)
-    if (ei_decode_pid(buf, idx, &out[i]) < 0) return -1;
-  if (arity && ei_skip_term(buf, idx) < 0) return -1; /* the tail [] */
-  return arity;
-}
-
 #define PG_MAX_PIDS 1024
 
 /* {sync, Peer, [{Group, [Pid]}]}: replace everything known of Peer. */
@@ -228,7 +216,8 @@ static void handle_sync(phc__pg_t *pg, const char *buf, int *idx) {
     char group[PHC__ATOM_MAX];
     if (ei_decode_tuple_header(buf, idx, &ta) < 0 || ta != 2 ||
         ei_decode_atom(buf, idx, group) < 0 ||
-        (k = decode_pids(buf, idx, pids, PG_MAX_PIDS)) < 0)
+        (k = phc__term_pids(buf, idx, pids, PG_MAX_PIDS)) < 0 ||
+        k > PG_MAX_PIDS)
       goto bad;
     pg_group_t *g = group_get(&p->groups, group);
     for (int j = 0; j < k; j++) group_add(g, &pids[j]);
@@ -258,7 +247,8 @@ static void handle_join(phc__pg_t *pg, const char *buf, int *idx) {
   int k;
   if (ei_decode_pid(buf, idx, &scope) < 0 ||
       ei_decode_atom(buf, idx, group) < 0 ||
-      (k = decode_pids(buf, idx, pids, PG_MAX_PIDS)) < 0) {
+      (k = phc__term_pids(buf, idx, pids, PG_MAX_PIDS)) < 0 ||
+      k > PG_MAX_PIDS) {
     PHC_LOG_W(MOD, "%s: dropping a malformed join", pg->scope);
     return;
   }
@@ -273,7 +263,8 @@ static void handle_leave(phc__pg_t *pg, const char *buf, int *idx) {
   erlang_pid scope, pids[PG_MAX_PIDS];
   int k, arity;
   if (ei_decode_pid(buf, idx, &scope) < 0 ||
-      (k = decode_pids(buf, idx, pids, PG_MAX_PIDS)) < 0 ||
+      (k = phc__term_pids(buf, idx, pids, PG_MAX_PIDS)) < 0 ||
+      k > PG_MAX_PIDS ||
       ei_decode_list_header(buf, idx, &arity) < 0) {
     PHC_LOG_W(MOD, "%s: dropping a malformed leave", pg->scope);
     return;

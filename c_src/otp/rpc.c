@@ -8,6 +8,7 @@
 
 #include "../proc/proc.h"
 #include "global.h"
+#include "../term/term.h"
 
 #define MOD "rpc"
 

@@ -22,26 +22,6 @@ char *phc__ref_key(const erlang_ref *r, int *len) {
   return k;
 }
 
-void phc__term_body(const char *buf, int len, const char **body, int *blen) {
-  if (len > 0 && (unsigned char)buf[0] == 131) {
-    *body = buf + 1;
-    *blen = len - 1;
-  } else {
-    *body = buf;
-    *blen = len;
-  }
-}
-
-int phc__term_is_atom(const char *buf, int len, const char *atom) {
-  char a[MAXATOMLEN_UTF8];
-  int idx = 0, ver;
-  if (!buf || len <= 0) return 0;
-  if ((unsigned char)buf[0] == 131 && ei_decode_version(buf, &idx, &ver) < 0)
-    return 0;
-  if (ei_decode_atom(buf, &idx, a) < 0) return 0;
-  return strcmp(a, atom) == 0;
-}
-
 static int pid_on_node(const erlang_pid *pid, const char *node) {
   return strcmp(pid->node, node) == 0;
 }

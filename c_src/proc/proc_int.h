@@ -13,6 +13,7 @@
 #include <sys/queue.h>
 #include <uthash.h>
 
+#include "../term/term.h"
 #include "proc.h"
 
 #define PHC__PROC_MOD "proc"
@@ -175,10 +176,6 @@ struct phc__rt_s {
 
 /* Key bytes for hashing a ref: malloc'ed, length in *len. */
 char *phc__ref_key(const erlang_ref *r, int *len);
-/* The encoded body of a term (after the version byte, if any). */
-void phc__term_body(const char *buf, int len, const char **body, int *blen);
-/* Is the term (with version byte) the atom `atom`? */
-int phc__term_is_atom(const char *buf, int len, const char *atom);
 /* Queue an ordinary message (copied) for a live local process. */
 void phc__proc_enqueue_msg(phc_proc_t *p, const char *buf, int len);
 /* Look up a live local process by pid (NULL when dead or not ours). */

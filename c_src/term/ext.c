@@ -9,7 +9,6 @@
 #include "term/order.h"
 
 #define MOD "ext"
-#define MAX_DEPTH 1000
 #define MAX_FLATMAP 32
 
 /* ---- writers ------------------------------------------------------------ */
@@ -383,23 +382,12 @@ static int read_bits(rd_t *r, int tag, phc__ext_item_t *it) {
   return 0;
 }
 
-static int skip_depth(const char *buf, int len, int *index, int depth);
-
-/* Funs are skipped whole; their contents are not interpreted. */
-static int read_fun(rd_t *r, int tag, phc__ext_item_t *it) {
+/* Funs are walked whole (term.h); their contents are not interpreted. */
+static int read_fun(rd_t *r, phc__ext_item_t *it) {
   it->cls = PHC__EXT_FUN;
-  if (tag == PHC__TAG_NEW_FUN) {
-    if (need(r, 4)) return PHC_EDECODE;
-    int start = r->i - 1;
-    uint32_t size = get_u32(r);
-    if (size < 5 || (uint64_t)start + size > (uint64_t)r->len)
-      return PHC_EDECODE;
-    r->i = start + (int)size;
-    return 0;
-  }
-  int rc;
-  for (int k = 0; k < 3; k++) /* module, function, arity */
-    if ((rc = skip_depth((const char *)r->b, r->len, &r->i, 1))) return rc;
+  int i = r->i - 1; /* the tag */
+  if (phc__term_skip((const char *)r->b, r->len, &i)) return PHC_EDECODE;
+  r->i = i;
   return 0;
 }
 
@@ -449,7 +437,7 @@ int phc__ext_read(const char *buf, int len, int *index, phc__ext_item_t *it) {
   case PHC__TAG_NEW_FUN:
   case PHC__TAG_EXPORT:
     r.i++;
-    rc = read_fun(&r, tag, it);
+    rc = read_fun(&r, it);
     break;
   case PHC__TAG_PID:
   case PHC__TAG_NEW_PID:
@@ -471,8 +459,6 @@ int phc__ext_read(const char *buf, int len, int *index, phc__ext_item_t *it) {
   *index = r.i;
   return 0;
 }
-
-static int skip_depth(const char *buf, int len, int *index, int depth);
 
 /* ---- list walking ------------------------------------------------------- */
 
@@ -545,49 +531,9 @@ int phc__ext_list_next(phc__ext_list_iter_t *it) {
   it->elem_buf = it->buf;
   it->elem_len = it->len;
   it->elem_index = it->index;
-  return skip_depth(it->buf, it->len, &it->index, it->depth + 1) < 0
+  return phc__term_skip_at(it->buf, it->len, &it->index, it->depth + 1) < 0
              ? PHC_EDECODE
              : 1;
-}
-
-/* ---- skipping ----------------------------------------------------------- */
-
-static int skip_depth(const char *buf, int len, int *index, int depth) {
-  if (depth > MAX_DEPTH) return PHC_EDECODE;
-  phc__ext_item_t it;
-  int i = *index, rc;
-  if ((rc = phc__ext_read(buf, len, &i, &it))) return rc;
-  if (it.cls == PHC__EXT_TUPLE || it.cls == PHC__EXT_MAP) {
-    uint64_t n = (uint64_t)it.arity * (it.cls == PHC__EXT_MAP ? 2 : 1);
-    if (n > (uint64_t)(len - i)) return PHC_EDECODE; /* >= 1 byte each */
-    for (uint64_t k = 0; k < n; k++)
-      if ((rc = skip_depth(buf, len, &i, depth + 1))) return rc;
-  } else if (it.cls == PHC__EXT_LIST || it.cls == PHC__EXT_NIL) {
-    phc__ext_list_iter_t li;
-    phc__ext_list_begin(&li, buf, len, i);
-    li.depth = depth;
-    while ((rc = phc__ext_list_next(&li)) == 1) {
-      /* list_next skips elements itself (recursion through skip) */
-    }
-    if (rc < 0) return rc;
-    if (li.tail_implicit) {
-      i = li.index;
-    } else {
-      i = li.tail_index;
-      int probe = i;
-      if ((rc = phc__ext_read(buf, len, &probe, &it))) return rc;
-      if (it.cls == PHC__EXT_NIL) /* nil or an empty string */
-        i += buf[i] == (char)PHC__TAG_NIL ? 1 : 3;
-      else if ((rc = skip_depth(buf, len, &i, depth + 1)))
-        return rc;
-    }
-  }
-  *index = i;
-  return 0;
-}
-
-int phc__ext_skip(const char *buf, int len, int *index) {
-  return skip_depth(buf, len, index, 0);
 }
 
 /* ---- re-encoding -------------------------------------------------------- */
@@ -740,9 +686,9 @@ static int reencode_map(ei_x_buff *x, const char *buf, int len, int *index,
     pairs[k].buf = buf;
     pairs[k].len = len;
     pairs[k].key = i;
-    if ((rc = phc__ext_skip(buf, len, &i))) return rc;
+    if ((rc = phc__term_skip(buf, len, &i))) return rc;
     pairs[k].value = i;
-    if ((rc = phc__ext_skip(buf, len, &i))) return rc;
+    if ((rc = phc__term_skip(buf, len, &i))) return rc;
   }
   qsort(pairs, n, sizeof pairs[0], cmp_pairs_exact);
   if ((rc = put_u8(x, PHC__TAG_MAP)) || (rc = put_u32(x, n))) return rc;
@@ -758,10 +704,21 @@ static int reencode_map(ei_x_buff *x, const char *buf, int len, int *index,
 
 static int reencode(ei_x_buff *x, const char *buf, int len, int *index,
                     phc__etf_enc_t enc, int depth) {
-  if (depth > MAX_DEPTH) return PHC_EDECODE;
+  if (depth > PHC__TERM_MAX_DEPTH) return PHC_EDECODE;
   phc__ext_item_t it;
   int i = *index, rc;
   if ((rc = phc__ext_read(buf, len, &i, &it))) return rc;
+  if (enc == PHC__ETF_CANON &&
+      (it.cls == PHC__EXT_FUN ||
+       (it.cls == PHC__EXT_MAP && it.arity > MAX_FLATMAP))) {
+    /* not reproduced: the bytes as they came (a map: walked whole) */
+    if (it.cls == PHC__EXT_MAP) i = *index;
+    if ((it.cls == PHC__EXT_MAP && (rc = phc__term_skip(buf, len, &i))) ||
+        (rc = put(x, buf + *index, (size_t)(i - *index))))
+      return rc;
+    *index = i;
+    return 0;
+  }
   switch (it.cls) {
   case PHC__EXT_NUMBER:
     rc = it.is_float ? phc__ext_double(x, it.d)

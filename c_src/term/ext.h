@@ -19,7 +19,9 @@
  * larger (hash) maps, and on OTP 26+ any map of 2 or more keys (atom keys
  * are ordered by the node's atom index), cannot be reproduced and are
  * refused with PHC_EINVAL, as are funs. Checked against real
- * term_to_binary/1 on OTP 25 and OTP 27.3.
+ * term_to_binary/1 on OTP 25 and OTP 27.3. The same re-encoder, in its
+ * PHC__ETF_CANON mode, gives the canonical bytes global compares lock ids
+ * by. Walking and skipping terms is term.h's; this module builds on it.
  *
  * The module owns nothing; it only appends to buffers the caller owns.
  */
@@ -31,41 +33,16 @@
 
 #include <ei.h>
 
-/* External term format tags used here. */
-#define PHC__TAG_VERSION 131
-#define PHC__TAG_NEW_FLOAT 70
-#define PHC__TAG_BIT_BINARY 77
-#define PHC__TAG_NEW_PID 88
-#define PHC__TAG_NEW_PORT 89
-#define PHC__TAG_NEWER_REF 90
-#define PHC__TAG_SMALL_INT 97
-#define PHC__TAG_INT 98
-#define PHC__TAG_FLOAT 99
-#define PHC__TAG_ATOM 100
-#define PHC__TAG_REF 101
-#define PHC__TAG_PORT 102
-#define PHC__TAG_PID 103
-#define PHC__TAG_SMALL_TUPLE 104
-#define PHC__TAG_LARGE_TUPLE 105
-#define PHC__TAG_NIL 106
-#define PHC__TAG_STRING 107
-#define PHC__TAG_LIST 108
-#define PHC__TAG_BINARY 109
-#define PHC__TAG_SMALL_BIG 110
-#define PHC__TAG_LARGE_BIG 111
-#define PHC__TAG_NEW_FUN 112
-#define PHC__TAG_EXPORT 113
-#define PHC__TAG_NEW_REF 114
-#define PHC__TAG_SMALL_ATOM 115
-#define PHC__TAG_MAP 116
-#define PHC__TAG_ATOM_UTF8 118
-#define PHC__TAG_SMALL_ATOM_UTF8 119
-#define PHC__TAG_V4_PORT 120
+#include "term/term.h"
 
 /* Which release's term_to_binary/1 to reproduce. */
 typedef enum phc__etf_enc {
   PHC__ETF_OTP25 = 0, /* latin-1 ATOM_EXT when every char is <= U+00FF */
-  PHC__ETF_OTP26 = 1  /* UTF-8 atoms always (minor_version 2) */
+  PHC__ETF_OTP26 = 1, /* UTF-8 atoms always (minor_version 2) */
+  /* Not a release: canonical bytes for telling equal terms apart (global's
+   * lock ids), never for hashing. UTF-8 atoms, flatmaps in key order,
+   * funs and maps of more than 32 keys copied as they came. */
+  PHC__ETF_CANON = 2
 } phc__etf_enc_t;
 
 /* ---- writers: append one canonical item -------------------------------- */
@@ -132,18 +109,19 @@ typedef struct phc__ext_item {
 /* Read the item at buf[*index] (len bytes in buf). Leaves: *index moves
  * past the item. Tuples and maps: past the header (elements follow).
  * Lists, strings and nil: *index does not move; walk them with the list
- * iterator. Funs: cls FUN and *index moves past the whole fun. */
+ * iterator. Funs: cls FUN and *index moves past the whole fun (walked by
+ * phc__term_skip). To move past one whole term, use phc__term_skip. */
 int phc__ext_read(const char *buf, int len, int *index, phc__ext_item_t *it);
-/* Move *index past one whole term. */
-int phc__ext_skip(const char *buf, int len, int *index);
 
 /* ---- re-encoding -------------------------------------------------------- */
 
 /* Read one term at buf[*index] (len bytes in buf, no version byte at
  * *index) and append its
  * term_to_binary/1 body in encoding enc. *index moves past the term.
- * Returns 0, PHC_EDECODE for malformed input, PHC_EINVAL for a term this
- * module does not reproduce (funs, maps of more than 32 keys). */
+ * Returns 0, PHC_EDECODE for malformed input (or nested deeper than
+ * PHC__TERM_MAX_DEPTH), PHC_EINVAL for a term this module does not
+ * reproduce (funs, maps of more than 32 keys; PHC__ETF_CANON copies
+ * those). */
 int phc__ext_reencode(ei_x_buff *x, const char *buf, int len, int *index,
                       phc__etf_enc_t enc);
 

@@ -8,7 +8,6 @@
 #include "common.h"
 #include "term/ext.h"
 
-#define MAX_DEPTH 1000
 
 typedef struct side {
   const char *buf;
@@ -223,9 +222,9 @@ static int map_pairs(side_t *s, uint32_t n, kv_t **out) {
   int rc = 0;
   for (uint32_t k = 0; k < n && rc == 0; k++) {
     kv[k] = (kv_t){s->buf, s->len, s->i, 0};
-    rc = phc__ext_skip(s->buf, s->len, &s->i);
+    rc = phc__term_skip(s->buf, s->len, &s->i);
     kv[k].value = s->i;
-    if (rc == 0) rc = phc__ext_skip(s->buf, s->len, &s->i);
+    if (rc == 0) rc = phc__term_skip(s->buf, s->len, &s->i);
   }
   if (rc) {
     free(kv);
@@ -258,7 +257,7 @@ static int cmp_map(side_t *a, side_t *b, uint32_t n, int exact, int depth,
 /* ---- dispatch ----------------------------------------------------------- */
 
 static int cmp_term(side_t *a, side_t *b, int exact, int depth, int *out) {
-  if (depth > MAX_DEPTH) return PHC_EDECODE;
+  if (depth > PHC__TERM_MAX_DEPTH) return PHC_EDECODE;
   phc__ext_item_t *x = phc__xmalloc(2 * sizeof *x), *y = x + 1;
   int rc = phc__ext_read(a->buf, a->len, &a->i, x);
   if (rc == 0) rc = phc__ext_read(b->buf, b->len, &b->i, y);

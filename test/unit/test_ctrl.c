@@ -352,26 +352,12 @@ static void test_roundtrip(void **s) {
   ei_x_free(&x);
 }
 
-static void test_term_dup(void **s) {
-  (void)s;
-  int i = 1 + 2 + 2; /* v_msg: version, tuple hdr, then 'hello' at 3 */
-  i = 3;
-  char *out;
-  int len;
-  assert_int_equal(phc__term_dup((const char *)v_msg, &i, &out, &len), 0);
-  assert_int_equal(len, 1 + 8);
-  assert_int_equal((unsigned char)out[0], 131);
-  assert_int_equal(i, 11);
-  free(out);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reg_send),   cmocka_unit_test(test_sends),
       cmocka_unit_test(test_link_unlink), cmocka_unit_test(test_exits),
       cmocka_unit_test(test_monitors),   cmocka_unit_test(test_spawn),
       cmocka_unit_test(test_malformed),  cmocka_unit_test(test_roundtrip),
-      cmocka_unit_test(test_term_dup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

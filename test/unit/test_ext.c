@@ -267,6 +267,75 @@ static void test_refused(void **state) {
   ei_x_free(&x);
 }
 
+/* PHC__ETF_CANON (global's lock ids): the same term in different
+ * encodings gives the same bytes; funs and hash maps are copied as they
+ * came. */
+static int canon(const char *b, int len, ei_x_buff *out) {
+  int i = 0;
+  ei_x_new(out);
+  int rc = phc__ext_reencode(out, b, len, &i, PHC__ETF_CANON);
+  return rc ? rc : i == len ? 0 : PHC_EDECODE;
+}
+
+static void test_canon(void **state) {
+  (void)state;
+  ei_x_buff a, b, ca, cb;
+  /* {global, "ab", [1 | 2], #{k => 1, j => 2}} as ei writes it ... */
+  ei_x_new(&a);
+  ei_x_format_wo_ver(&a, "{global, \"ab\", 1}");
+  a.buff[1] = 4; /* room for the map */
+  a.index -= 2;  /* [1 | 2] instead of 1 */
+  ei_x_encode_list_header(&a, 1);
+  ei_x_encode_long(&a, 1);
+  ei_x_encode_long(&a, 2);
+  ei_x_encode_map_header(&a, 2);
+  ei_x_format_wo_ver(&a, "k");
+  ei_x_encode_long(&a, 1);
+  ei_x_format_wo_ver(&a, "j");
+  ei_x_encode_long(&a, 2);
+  /* ... and as an older or foreign peer might: latin-1 atoms, a list of
+   * bytes for the string, the map's keys the other way round */
+  const char old[] = "\x68\x04\x64\x00\x06global"
+                     "\x6c\x00\x00\x00\x02\x61\x61\x61\x62\x6a"
+                     "\x6c\x00\x00\x00\x01\x61\x01\x61\x02"
+                     "\x74\x00\x00\x00\x02\x73\x01j\x62\x00\x00\x00\x02"
+                     "\x73\x01k\x61\x01";
+  b = (ei_x_buff){0};
+  ei_x_new(&b);
+  ei_x_append_buf(&b, old, sizeof old - 1);
+  assert_int_equal(canon(a.buff, a.index, &ca), 0);
+  assert_int_equal(canon(b.buff, b.index, &cb), 0);
+  assert_int_equal(ca.index, cb.index);
+  assert_memory_equal(ca.buff, cb.buff, (size_t)ca.index);
+  ei_x_free(&ca);
+  ei_x_free(&cb);
+  /* funs and maps of more than 32 keys: their own bytes */
+  const char fun[] = "\x71\x77\x05lists\x77\x04sort\x61\x01";
+  assert_int_equal(canon(fun, sizeof fun - 1, &ca), 0);
+  assert_int_equal(ca.index, sizeof fun - 1);
+  assert_memory_equal(ca.buff, fun, sizeof fun - 1);
+  ei_x_free(&ca);
+  ei_x_buff m;
+  ei_x_new(&m);
+  ei_x_encode_tuple_header(&m, 2);
+  ei_x_encode_map_header(&m, 33);
+  for (int k = 0; k < 33; k++) {
+    ei_x_encode_long(&m, k);
+    ei_x_encode_long(&m, k);
+  }
+  ei_x_encode_atom(&m, "after");
+  assert_int_equal(canon(m.buff, m.index, &ca), 0);
+  assert_int_equal(ca.index, m.index);
+  assert_memory_equal(ca.buff, m.buff, (size_t)m.index);
+  ei_x_free(&ca);
+  /* still bounded: a truncated map is refused */
+  assert_true(canon(m.buff, m.index - 8, &ca) < 0);
+  ei_x_free(&ca);
+  ei_x_free(&m);
+  ei_x_free(&a);
+  ei_x_free(&b);
+}
+
 int main(void) {
   phc_log_set_level(PHC_LOG_ERROR);
   const struct CMUnitTest tests[] = {
@@ -274,6 +343,7 @@ int main(void) {
       cmocka_unit_test(test_writers),
       cmocka_unit_test(test_from_ei),
       cmocka_unit_test(test_refused),
+      cmocka_unit_test(test_canon),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

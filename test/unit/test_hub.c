@@ -911,6 +911,72 @@ static void test_closure_unknown(void **state) {
   hx_free(x);
 }
 
+/* A closure that declares more free variables than it carries (or
+ * carries garbage ones): ei decodes it, since it trusts the fun's Size;
+ * the gate refuses it, and so does the recogniser, without reading past
+ * the free variables (ASan). */
+static void test_closure_bad_free_vars(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  hx_term_t t = hx_load("closure_which_children");
+  /* NumFree: after 131, the tag, Size(4), Arity(1), Uniq(16), Index(4) */
+  uint8_t *nf = (uint8_t *)t.b + 1 + 1 + 4 + 1 + 16 + 4;
+  uint32_t carried = ((uint32_t)nf[0] << 24) | ((uint32_t)nf[1] << 16) |
+                     ((uint32_t)nf[2] << 8) | nf[3];
+  for (int round = 0; round < 2; round++) {
+    uint32_t declared = round == 0 ? carried + 5 : carried;
+    nf[0] = (uint8_t)(declared >> 24);
+    nf[1] = (uint8_t)(declared >> 16);
+    nf[2] = (uint8_t)(declared >> 8);
+    nf[3] = (uint8_t)declared;
+    int i = 1;
+    assert_int_equal(phc__term_skip(t.b, t.len, &i), PHC_EDECODE);
+    erlang_fun f;
+    int idx = 0, v;
+    assert_int_equal(ei_decode_version(t.b, &idx, &v), 0);
+    assert_int_equal(ei_decode_fun(t.b, &idx, &f), 0);
+    assert_int_equal(f.u.closure.n_free_vars, (long)declared);
+    ei_x_buff res;
+    ei_x_new_with_version(&res);
+    assert_int_equal(phc__hub_closure(&x->node, &f, &res), PHC_EUNDEF);
+    ei_x_free(&res);
+    free_fun(&f);
+    /* the same term through the spawn-request path (erpc) */
+    ei_x_buff args, ref, reason;
+    ei_x_new(&args);
+    ei_x_encode_list_header(&args, 2);
+    ei_x_append_buf(&args, t.b + 1, t.len - 1);
+    ei_x_encode_empty_list(&args);
+    ei_x_encode_empty_list(&args);
+    ei_x_new(&ref);
+    ei_x_encode_atom(&ref, "tag");
+    erlang_pid caller = hx_pid(HX_PH1, 761);
+    phc__otp_erpc_reason(&x->node, &caller, ref.buff, ref.index, "erlang",
+                         "apply", args.buff, args.index, &reason);
+    /* {tag, error, ...}, not {tag, return, ...} (not printed: ei's printer
+     * leaks the fun in the stack) */
+    int ri = 1, rar;
+    assert_int_equal(ei_decode_tuple_header(reason.buff, &ri, &rar), 0);
+    assert_int_equal(phc__term_skip(reason.buff, reason.index, &ri), 0);
+    assert_false(phc__term_atom_eq(reason.buff, ri, "return"));
+    ei_x_free(&reason);
+    ei_x_free(&args);
+    ei_x_free(&ref);
+    if (round == 1) break;
+    /* round 2: the right count, but the first free variable is garbage
+     * (an ATOM_CACHE_REF where the hub struct map starts) */
+    uint8_t *var = nf + 4;
+    int atom_len = var[1];
+    var += 2 + atom_len + 2 + 5; /* module, OldIndex (int), OldUniq */
+    assert_int_equal(var[0], PHC__TAG_NEW_PID);
+    var += 1 + 2 + var[2] + 12; /* the pid: its node and 3 words */
+    assert_int_equal(var[0], PHC__TAG_MAP);
+    var[0] = PHC__TAG_ATOM_CACHE_REF;
+  }
+  free(t.b);
+  hx_free(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_start_unknown_module_is_undef),
@@ -930,6 +996,7 @@ int main(void) {
       cmocka_unit_test(test_closure_pubsub_sync),
       cmocka_unit_test(test_closure_which_children),
       cmocka_unit_test(test_closure_unknown),
+      cmocka_unit_test(test_closure_bad_free_vars),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
