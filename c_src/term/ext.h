@@ -113,6 +113,15 @@ typedef struct phc__ext_item {
  * phc__term_skip). To move past one whole term, use phc__term_skip. */
 int phc__ext_read(const char *buf, int len, int *index, phc__ext_item_t *it);
 
+/* ---- shared by the writers and the reader (ext.c, ext_read.c) -------- */
+
+/* Counts the characters of UTF-8 bytes; *max_cp gets the largest code
+ * point. PHC_EINVAL for invalid UTF-8. */
+int phc__ext_utf8_scan(const char *s, size_t n, size_t *chars,
+                       uint32_t *max_cp);
+/* Little-endian magnitude of |v| into out[8]; returns the byte count. */
+size_t phc__ext_mag_of(int64_t v, uint8_t out[8]);
+
 /* ---- re-encoding -------------------------------------------------------- */
 
 /* Read one term at buf[*index] (len bytes in buf, no version byte at

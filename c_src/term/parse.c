@@ -1,5 +1,5 @@
 /* parse.c - Erlang term text to ei-encoded terms (see parse.h). */
-#include "parse.h"
+#include "term/parse.h"
 
 #include <ctype.h>
 #include <errno.h>

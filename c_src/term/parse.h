@@ -11,7 +11,7 @@
 #ifndef PHC_TERM_PARSE_H
 #define PHC_TERM_PARSE_H
 
-#include "../common.h"
+#include "common.h"
 
 /* Called once per term; term is encoded with the version byte. Return 0
  * to go on, or an error to stop parsing with it. */

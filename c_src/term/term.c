@@ -115,22 +115,9 @@ static int term_walk_fun(term_rd_t *r, int depth) {
   return r->i - start == size ? 0 : PHC_EDECODE;
 }
 
-static int term_walk(term_rd_t *r, int depth) {
-  if (depth > PHC__TERM_MAX_DEPTH || !term_need(r, 1)) return PHC_EDECODE;
-  uint32_t tag = r->b[r->i], n;
-  switch (tag) {
-  case PHC__TAG_ATOM:
-  case PHC__TAG_SMALL_ATOM:
-  case PHC__TAG_ATOM_UTF8:
-  case PHC__TAG_SMALL_ATOM_UTF8:
-    return term_walk_atom(r);
-  case PHC__TAG_PID:
-  case PHC__TAG_NEW_PID:
-    return term_walk_pid(r);
-  default:
-    break;
-  }
-  r->i++;
+/* Numbers, nil, strings, binaries: sizes only. Unknown tags end here. */
+static int term_walk_leaf(term_rd_t *r, uint32_t tag) {
+  uint32_t n;
   switch (tag) {
   case PHC__TAG_SMALL_INT:
     return term_take(r, 1);
@@ -142,25 +129,6 @@ static int term_walk(term_rd_t *r, int depth) {
     return term_take(r, 31);
   case PHC__TAG_NIL:
     return 0;
-  case PHC__TAG_SMALL_TUPLE:
-    if (!term_need(r, 1)) return PHC_EDECODE;
-    return term_walk_n(r, term_u8(r), depth + 1);
-  case PHC__TAG_LARGE_TUPLE:
-    if (!term_need(r, 4)) return PHC_EDECODE;
-    return term_walk_n(r, term_u32(r), depth + 1);
-  case PHC__TAG_MAP:
-    if (!term_need(r, 4)) return PHC_EDECODE;
-    return term_walk_n(r, 2 * (uint64_t)term_u32(r), depth + 1);
-  case PHC__TAG_LIST:
-    for (;;) {
-      if (!term_need(r, 4)) return PHC_EDECODE;
-      n = term_u32(r);
-      if (!term_need(r, (uint64_t)n + 1) || term_walk_n(r, n, depth + 1) ||
-          !term_need(r, 1))
-        return PHC_EDECODE; /* the elements, then at least a tail byte */
-      if (r->b[r->i] != PHC__TAG_LIST) return term_walk(r, depth + 1);
-      r->i++; /* a LIST_EXT tail continues the same list */
-    }
   case PHC__TAG_STRING:
     if (!term_need(r, 2)) return PHC_EDECODE;
     return term_take(r, term_u16(r));
@@ -182,6 +150,15 @@ static int term_walk(term_rd_t *r, int depth) {
     if (!term_need(r, 5)) return PHC_EDECODE;
     n = term_u32(r);
     return term_take(r, 1 + (uint64_t)n);
+  default: /* ATOM_CACHE_REF, LOCAL_EXT, FUN_EXT, anything unknown */
+    return PHC_EDECODE;
+  }
+}
+
+/* Ports, refs and exports: a node or module atom and fixed fields. */
+static int term_walk_ident(term_rd_t *r, uint32_t tag) {
+  uint32_t n;
+  switch (tag) {
   case PHC__TAG_PORT:
   case PHC__TAG_NEW_PORT:
   case PHC__TAG_V4_PORT:
@@ -198,15 +175,74 @@ static int term_walk(term_rd_t *r, int depth) {
     n = term_u16(r);
     if (n < 1 || n > 5 || term_walk_atom(r)) return PHC_EDECODE; /* as ei */
     return term_take(r, (tag == PHC__TAG_NEW_REF ? 1 : 4) + 4 * (uint64_t)n);
-  case PHC__TAG_EXPORT: /* Module, Function, Arity */
+  default: /* PHC__TAG_EXPORT: Module, Function, Arity */
     if (term_walk_atom(r) || term_walk_atom(r) || !term_need(r, 1) ||
         term_u8(r) != PHC__TAG_SMALL_INT)
       return PHC_EDECODE;
     return term_take(r, 1);
+  }
+}
+
+/* Tuples, maps and lists: their elements, one level deeper. */
+static int term_walk_container(term_rd_t *r, uint32_t tag, int depth) {
+  uint32_t n;
+  switch (tag) {
+  case PHC__TAG_SMALL_TUPLE:
+    if (!term_need(r, 1)) return PHC_EDECODE;
+    return term_walk_n(r, term_u8(r), depth + 1);
+  case PHC__TAG_LARGE_TUPLE:
+    if (!term_need(r, 4)) return PHC_EDECODE;
+    return term_walk_n(r, term_u32(r), depth + 1);
+  case PHC__TAG_MAP:
+    if (!term_need(r, 4)) return PHC_EDECODE;
+    return term_walk_n(r, 2 * (uint64_t)term_u32(r), depth + 1);
+  default: /* PHC__TAG_LIST */
+    for (;;) {
+      if (!term_need(r, 4)) return PHC_EDECODE;
+      n = term_u32(r);
+      if (!term_need(r, (uint64_t)n + 1) || term_walk_n(r, n, depth + 1) ||
+          !term_need(r, 1))
+        return PHC_EDECODE; /* the elements, then at least a tail byte */
+      if (r->b[r->i] != PHC__TAG_LIST) return term_walk(r, depth + 1);
+      r->i++; /* a LIST_EXT tail continues the same list */
+    }
+  }
+}
+
+static int term_walk(term_rd_t *r, int depth) {
+  if (depth > PHC__TERM_MAX_DEPTH || !term_need(r, 1)) return PHC_EDECODE;
+  uint32_t tag = r->b[r->i];
+  switch (tag) {
+  case PHC__TAG_ATOM:
+  case PHC__TAG_SMALL_ATOM:
+  case PHC__TAG_ATOM_UTF8:
+  case PHC__TAG_SMALL_ATOM_UTF8:
+    return term_walk_atom(r);
+  case PHC__TAG_PID:
+  case PHC__TAG_NEW_PID:
+    return term_walk_pid(r);
+  default:
+    break;
+  }
+  r->i++;
+  switch (tag) {
+  case PHC__TAG_SMALL_TUPLE:
+  case PHC__TAG_LARGE_TUPLE:
+  case PHC__TAG_MAP:
+  case PHC__TAG_LIST:
+    return term_walk_container(r, tag, depth);
+  case PHC__TAG_PORT:
+  case PHC__TAG_NEW_PORT:
+  case PHC__TAG_V4_PORT:
+  case PHC__TAG_REF:
+  case PHC__TAG_NEW_REF:
+  case PHC__TAG_NEWER_REF:
+  case PHC__TAG_EXPORT:
+    return term_walk_ident(r, tag);
   case PHC__TAG_NEW_FUN:
     return term_walk_fun(r, depth);
-  default: /* ATOM_CACHE_REF, LOCAL_EXT, FUN_EXT, anything unknown */
-    return PHC_EDECODE;
+  default:
+    return term_walk_leaf(r, tag);
   }
 }
 

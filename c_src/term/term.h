@@ -26,7 +26,7 @@
 
 #include <stddef.h>
 
-#include "../common.h"
+#include "common.h"
 
 /* How deep terms may nest (tuples, lists, maps, fun environments). */
 #define PHC__TERM_MAX_DEPTH 1000
