@@ -1,0 +1,23 @@
+/* enc.c - the checked ei_x encoders (see term/enc.h). */
+#include "term/enc.h"
+
+#include <stdlib.h>
+
+#include "term/ext.h"
+
+#define PHC__ENC_MOD "enc"
+
+void phc__x_oom(void) {
+  PHC_LOG_E(PHC__ENC_MOD, "out of memory while encoding a term");
+  abort();
+}
+
+int phc__x_atom_len(ei_x_buff *x, const char *utf8, int len) {
+  size_t chars;
+  uint32_t max_cp;
+  if (len < 0 || phc__ext_utf8_scan(utf8, (size_t)len, &chars, &max_cp) ||
+      chars > 255)
+    return PHC_EINVAL;
+  return phc__x_ok(
+      ei_x_encode_atom_len_as(x, utf8, len, ERLANG_UTF8, ERLANG_UTF8));
+}
