@@ -161,8 +161,11 @@ static phc__frag_t *frag_find(phc__reasm_t *r, uint64_t seq) {
   return NULL;
 }
 
+/* An empty fragment appends nothing: f->buf may still be NULL then, and
+ * neither pointer arithmetic nor memcpy may be done on it. */
 static int frag_append(phc__frag_t *f, const uint8_t *data, size_t len) {
   if (f->len + len > PHC__FRAME_MAX) return PHC_EDECODE;
+  if (len == 0) return 0;
   if (f->len + len > f->cap) {
     f->cap = (f->len + len) * 2;
     f->buf = phc__xrealloc(f->buf, f->cap);
