@@ -15,7 +15,9 @@ static void epmd_put16(uint8_t *p, unsigned v) {
   p[1] = (uint8_t)v;
 }
 
-static unsigned epmd_get16(const uint8_t *p) { return ((unsigned)p[0] << 8) | p[1]; }
+static unsigned epmd_get16(const uint8_t *p) {
+  return ((unsigned)p[0] << 8) | p[1];
+}
 
 static uint32_t epmd_get32(const uint8_t *p) {
   return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
