@@ -1,5 +1,6 @@
 /* ctrl.c - control message codec (see ctrl.h). Input is bounds-checked
- * with phc__term_skip() before ei reads it. */
+ * with phc__term_check() (the bounded walker over the whole buffer) before
+ * ei reads it. */
 #include "dist/ctrl.h"
 
 #include <stdlib.h>
@@ -8,14 +9,6 @@
 #include "term/term.h"
 
 /* ---- decoding helpers -------------------------------------------------- */
-
-/* A whole buffer must be exactly one term with the version byte. */
-static int check_term(const char *buf, int len) {
-  if (!buf || len < 2 || (unsigned char)buf[0] != 131) return PHC_EDECODE;
-  int i = 1;
-  if (phc__term_skip(buf, len, &i) < 0 || i != len) return PHC_EDECODE;
-  return 0;
-}
 
 /* The term at buf[*idx] in a new buffer with the version byte. */
 static int copy_term(const char *buf, int *idx, char **out, int *out_len) {
@@ -53,14 +46,14 @@ static int dec_proc(const char *b, int *i, erlang_pid *pid, int *is_name,
 
 /* The message that travels as payload (SEND*, REG_SEND, ALIAS_SEND). */
 static int need_payload(phc__ctrl_t *c, const char *payload, int len) {
-  if (!payload || check_term(payload, len) < 0) return PHC_EDECODE;
+  if (!payload || phc__term_check(payload, len) < 0) return PHC_EDECODE;
   c->payload = payload;
   c->payload_len = len;
   return 0;
 }
 
 static int payload_reason(phc__ctrl_t *c, const char *payload, int len) {
-  if (!payload || check_term(payload, len) < 0) return PHC_EDECODE;
+  if (!payload || phc__term_check(payload, len) < 0) return PHC_EDECODE;
   c->reason = phc__xmalloc((size_t)len);
   memcpy(c->reason, payload, (size_t)len);
   c->reason_len = len;
@@ -221,7 +214,7 @@ static int dec_body(const char *b, int *i, long op, phc__ctrl_t *c,
 int phc__ctrl_decode(const char *ctrl, int ctrl_len, const char *payload,
                      int payload_len, phc__ctrl_t *out) {
   memset(out, 0, sizeof *out);
-  if (check_term(ctrl, ctrl_len) < 0) return PHC_EDECODE;
+  if (phc__term_check(ctrl, ctrl_len) < 0) return PHC_EDECODE;
   int i = 1, arity, want;
   long op;
   if (ei_decode_tuple_header(ctrl, &i, &arity) < 0 || arity < 1 ||

@@ -10,7 +10,7 @@
 #ifndef PHC_CTRL_H
 #define PHC_CTRL_H
 
-#include "../common.h"
+#include "common.h"
 
 enum phc__dop {
   PHC_DOP_LINK = 1,

@@ -34,11 +34,16 @@
  *   other handles on the loop may run meanwhile.
  * - phc__dist_free() only frees memory: call phc__dist_close() first and
  *   let the loop run until done() fires (a never-started dist too).
+ *
+ * The files: dist.c (this API, the listener, outgoing connects), conn.c
+ * (a connection's lifetime, handshake, reading, writing and ticks; both
+ * share dist_int.h), epmd.c (the epmd client: registration and port
+ * lookups), handshake.c, frame.c and ctrl.c (pure byte work).
  */
 #ifndef PHC_DIST_H
 #define PHC_DIST_H
 
-#include "../common.h"
+#include "common.h"
 
 /* Distribution flags (kernel/include/dist.hrl). */
 #define PHC_DFLAG_PUBLISHED 0x01ULL

@@ -10,12 +10,12 @@
 
 #define MAX_FRAG_SEQS 64
 
-static uint32_t get32(const uint8_t *p) {
+static uint32_t frame_get32(const uint8_t *p) {
   return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
          ((uint32_t)p[2] << 8) | p[3];
 }
-static uint64_t get64(const uint8_t *p) {
-  return ((uint64_t)get32(p) << 32) | get32(p + 4);
+static uint64_t frame_get64(const uint8_t *p) {
+  return ((uint64_t)frame_get32(p) << 32) | frame_get32(p + 4);
 }
 
 void phc__frame_put_len(uint8_t out[4], uint32_t len) {
@@ -71,7 +71,7 @@ int phc__frame_rd_next(phc__frame_rd_t *rd, const uint8_t **pkt,
                        size_t *len) {
   size_t avail = rd->len - rd->pos;
   if (avail < 4) return 0;
-  uint32_t n = get32(rd->buf + rd->pos);
+  uint32_t n = frame_get32(rd->buf + rd->pos);
   if (n > PHC__FRAME_MAX) return PHC_ELIMIT;
   if (avail < 4 + (size_t)n) return 0;
   *pkt = rd->buf + rd->pos + 4;
@@ -161,8 +161,11 @@ static phc__frag_t *frag_find(phc__reasm_t *r, uint64_t seq) {
   return NULL;
 }
 
+/* An empty fragment appends nothing: f->buf may still be NULL then, and
+ * neither pointer arithmetic nor memcpy may be done on it. */
 static int frag_append(phc__frag_t *f, const uint8_t *data, size_t len) {
   if (f->len + len > PHC__FRAME_MAX) return PHC_EDECODE;
+  if (len == 0) return 0;
   if (f->len + len > f->cap) {
     f->cap = (f->len + len) * 2;
     f->buf = phc__xrealloc(f->buf, f->cap);
@@ -193,7 +196,7 @@ static int on_frag_header(phc__reasm_t *r, const uint8_t *p, size_t len,
                           phc__frame_msg_t *msg) {
   /* 131 69 Seq(8) FragId(8) NumberOfAtomCacheRefs(1) ... */
   if (len < 19 || p[18] != 0) return PHC_EDECODE; /* no atom cache here */
-  uint64_t seq = get64(p + 2), id = get64(p + 10);
+  uint64_t seq = frame_get64(p + 2), id = frame_get64(p + 10);
   if (id == 0 || frag_find(r, seq) || r->count >= MAX_FRAG_SEQS)
     return PHC_EDECODE;
   phc__frag_t *f = phc__xcalloc(1, sizeof *f);
@@ -209,7 +212,7 @@ static int on_frag_cont(phc__reasm_t *r, const uint8_t *p, size_t len,
                         phc__frame_msg_t *msg) {
   /* 131 70 Seq(8) FragId(8) data */
   if (len < 18) return PHC_EDECODE;
-  uint64_t seq = get64(p + 2), id = get64(p + 10);
+  uint64_t seq = frame_get64(p + 2), id = frame_get64(p + 10);
   phc__frag_t *f = frag_find(r, seq);
   if (!f || id == 0 || id != f->next_id) return PHC_EDECODE;
   f->next_id = id - 1;

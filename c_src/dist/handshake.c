@@ -20,23 +20,25 @@ enum {
   ST_FAILED
 };
 
-static void put16(uint8_t *p, unsigned v) {
+static void hs_put16(uint8_t *p, unsigned v) {
   p[0] = (uint8_t)(v >> 8);
   p[1] = (uint8_t)v;
 }
-static void put32(uint8_t *p, uint32_t v) {
+static void hs_put32(uint8_t *p, uint32_t v) {
   for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (24 - 8 * i));
 }
-static void put64(uint8_t *p, uint64_t v) {
+static void hs_put64(uint8_t *p, uint64_t v) {
   for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (56 - 8 * i));
 }
-static unsigned get16(const uint8_t *p) { return ((unsigned)p[0] << 8) | p[1]; }
-static uint32_t get32(const uint8_t *p) {
+static unsigned hs_get16(const uint8_t *p) {
+  return ((unsigned)p[0] << 8) | p[1];
+}
+static uint32_t hs_get32(const uint8_t *p) {
   return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
          ((uint32_t)p[2] << 8) | p[3];
 }
-static uint64_t get64(const uint8_t *p) {
-  return ((uint64_t)get32(p) << 32) | get32(p + 4);
+static uint64_t hs_get64(const uint8_t *p) {
+  return ((uint64_t)hs_get32(p) << 32) | hs_get32(p + 4);
 }
 
 void phc__hs_digest(const char *cookie, uint32_t challenge, uint8_t out[16]) {
@@ -53,7 +55,7 @@ static void out_packet(phc__hs_t *hs, const uint8_t *body, size_t len) {
     hs->out_cap = (hs->out_len + len + 2) * 2;
     hs->out = phc__xrealloc(hs->out, hs->out_cap);
   }
-  put16(hs->out + hs->out_len, (unsigned)len);
+  hs_put16(hs->out + hs->out_len, (unsigned)len);
   memcpy(hs->out + hs->out_len + 2, body, len);
   hs->out_len += len + 2;
 }
@@ -66,7 +68,7 @@ static void out_status(phc__hs_t *hs, const char *st) {
   out_packet(hs, b, n + 1);
 }
 
-static int fail(phc__hs_t *hs, int err, const char *fmt, const char *arg) {
+static int hs_fail(phc__hs_t *hs, int err, const char *fmt, const char *arg) {
   snprintf(hs->err, sizeof hs->err, fmt, arg);
   hs->state = ST_FAILED;
   return err;
@@ -90,9 +92,9 @@ void phc__hs_init(phc__hs_t *hs, int initiator, const char *my_name,
   size_t nlen = strlen(hs->my_name);
   uint8_t b[1 + 8 + 4 + 2 + PHC__ATOM_MAX];
   b[0] = 'N';
-  put64(b + 1, my_flags);
-  put32(b + 9, creation);
-  put16(b + 13, (unsigned)nlen);
+  hs_put64(b + 1, my_flags);
+  hs_put32(b + 9, creation);
+  hs_put16(b + 13, (unsigned)nlen);
   memcpy(b + 15, hs->my_name, nlen);
   out_packet(hs, b, 15 + nlen);
   hs->state = ST_I_STATUS;
@@ -113,25 +115,25 @@ static int take_peer_flags(phc__hs_t *hs, uint64_t flags) {
   if (missing) {
     char hex[32];
     snprintf(hex, sizeof hex, "0x%" PRIx64, missing);
-    return fail(hs, PHC_EIO, "peer lacks mandatory distribution flags %s",
-                hex);
+    return hs_fail(hs, PHC_EIO, "peer lacks mandatory distribution flags %s",
+                   hex);
   }
   return 0;
 }
 
 static int copy_name(phc__hs_t *hs, const uint8_t *p, size_t avail) {
-  if (avail < 2) return fail(hs, PHC_EIO, "%s", "short name field");
-  size_t nlen = get16(p);
+  if (avail < 2) return hs_fail(hs, PHC_EIO, "%s", "short name field");
+  size_t nlen = hs_get16(p);
   if (nlen == 0 || nlen + 2 > avail || nlen >= sizeof hs->peer_name)
-    return fail(hs, PHC_EIO, "%s", "bad name length");
+    return hs_fail(hs, PHC_EIO, "%s", "bad name length");
   char name[PHC__ATOM_MAX];
   memcpy(name, p + 2, nlen);
   name[nlen] = 0;
   if (!strchr(name, '@'))
-    return fail(hs, PHC_EIO, "peer %s asks for a dynamic name (unsupported)",
-                name);
+    return hs_fail(hs, PHC_EIO, "peer %s asks for a dynamic name (unsupported)",
+                   name);
   if (hs->initiator && hs->peer_name[0] && strcmp(name, hs->peer_name) != 0)
-    return fail(hs, PHC_EIO, "peer answered with another name (%s)", name);
+    return hs_fail(hs, PHC_EIO, "peer answered with another name (%s)", name);
   memcpy(hs->peer_name, name, nlen + 1);
   return 0;
 }
@@ -140,10 +142,10 @@ static void out_challenge(phc__hs_t *hs) {
   size_t nlen = strlen(hs->my_name);
   uint8_t b[1 + 8 + 4 + 4 + 2 + PHC__ATOM_MAX];
   b[0] = 'N';
-  put64(b + 1, hs->my_flags);
-  put32(b + 9, hs->my_challenge);
-  put32(b + 13, hs->my_creation);
-  put16(b + 17, (unsigned)nlen);
+  hs_put64(b + 1, hs->my_flags);
+  hs_put32(b + 9, hs->my_challenge);
+  hs_put32(b + 13, hs->my_creation);
+  hs_put16(b + 17, (unsigned)nlen);
   memcpy(b + 19, hs->my_name, nlen);
   out_packet(hs, b, 19 + nlen);
 }
@@ -151,13 +153,13 @@ static void out_challenge(phc__hs_t *hs) {
 static int on_a_name(phc__hs_t *hs, const uint8_t *p, size_t n) {
   if (n < 1 || p[0] != 'N') {
     if (n >= 1 && p[0] == 'n')
-      return fail(hs, PHC_EIO, "%s", "peer uses the pre-OTP-23 handshake");
-    return fail(hs, PHC_EIO, "%s", "expected send_name");
+      return hs_fail(hs, PHC_EIO, "%s", "peer uses the pre-OTP-23 handshake");
+    return hs_fail(hs, PHC_EIO, "%s", "expected send_name");
   }
-  if (n < 15) return fail(hs, PHC_EIO, "%s", "short send_name");
-  hs->peer_creation = get32(p + 9);
+  if (n < 15) return hs_fail(hs, PHC_EIO, "%s", "short send_name");
+  hs->peer_creation = hs_get32(p + 9);
   if (copy_name(hs, p + 13, n - 13) < 0) return PHC_EIO;
-  if (take_peer_flags(hs, get64(p + 1)) < 0) return PHC_EIO;
+  if (take_peer_flags(hs, hs_get64(p + 1)) < 0) return PHC_EIO;
   hs->state = ST_A_STATUS;
   return PHC__HS_NEED_STATUS;
 }
@@ -169,20 +171,20 @@ static int on_a_alive(phc__hs_t *hs, const uint8_t *p, size_t n) {
     hs->state = ST_A_REPLY;
     return PHC__HS_CONTINUE;
   }
-  return fail(hs, PHC_ESTATE, "%s",
-              "peer did not confirm the new connection (alive -> false)");
+  return hs_fail(hs, PHC_ESTATE, "%s",
+                 "peer did not confirm the new connection (alive -> false)");
 }
 
 static int on_a_reply(phc__hs_t *hs, const uint8_t *p, size_t n) {
   if (n != 21 || p[0] != 'r')
-    return fail(hs, PHC_EIO, "%s", "expected challenge reply");
-  hs->peer_challenge = get32(p + 1);
+    return hs_fail(hs, PHC_EIO, "%s", "expected challenge reply");
+  hs->peer_challenge = hs_get32(p + 1);
   uint8_t want[16];
   phc__hs_digest(hs->cookie, hs->my_challenge, want);
   if (memcmp(want, p + 5, 16) != 0)
-    return fail(hs, PHC_EAUTH,
-                "cookie mismatch: connection from %s refused (bad digest)",
-                hs->peer_name);
+    return hs_fail(hs, PHC_EAUTH,
+                   "cookie mismatch: connection from %s refused (bad digest)",
+                   hs->peer_name);
   uint8_t b[17];
   b[0] = 'a';
   phc__hs_digest(hs->cookie, hs->peer_challenge, b + 1);
@@ -192,7 +194,8 @@ static int on_a_reply(phc__hs_t *hs, const uint8_t *p, size_t n) {
 }
 
 static int on_i_status(phc__hs_t *hs, const uint8_t *p, size_t n) {
-  if (n < 1 || p[0] != 's') return fail(hs, PHC_EIO, "%s", "expected status");
+  if (n < 1 || p[0] != 's')
+    return hs_fail(hs, PHC_EIO, "%s", "expected status");
   char st[32];
   size_t sl = n - 1 < sizeof st - 1 ? n - 1 : sizeof st - 1;
   memcpy(st, p + 1, sl);
@@ -213,20 +216,20 @@ static int on_i_status(phc__hs_t *hs, const uint8_t *p, size_t n) {
     return PHC__HS_NOK;
   }
   if (strcmp(st, "not_allowed") == 0)
-    return fail(hs, PHC_EAUTH, "%s", "peer answered not_allowed");
-  return fail(hs, PHC_EIO, "unexpected status %s", st);
+    return hs_fail(hs, PHC_EAUTH, "%s", "peer answered not_allowed");
+  return hs_fail(hs, PHC_EIO, "unexpected status %s", st);
 }
 
 static int on_i_challenge(phc__hs_t *hs, const uint8_t *p, size_t n) {
   if (n < 19 || p[0] != 'N')
-    return fail(hs, PHC_EIO, "%s", "expected challenge");
-  hs->peer_challenge = get32(p + 9);
-  hs->peer_creation = get32(p + 13);
+    return hs_fail(hs, PHC_EIO, "%s", "expected challenge");
+  hs->peer_challenge = hs_get32(p + 9);
+  hs->peer_creation = hs_get32(p + 13);
   if (copy_name(hs, p + 17, n - 17) < 0) return PHC_EIO;
-  if (take_peer_flags(hs, get64(p + 1)) < 0) return PHC_EIO;
+  if (take_peer_flags(hs, hs_get64(p + 1)) < 0) return PHC_EIO;
   uint8_t b[21];
   b[0] = 'r';
-  put32(b + 1, hs->my_challenge);
+  hs_put32(b + 1, hs->my_challenge);
   phc__hs_digest(hs->cookie, hs->peer_challenge, b + 5);
   out_packet(hs, b, 21);
   hs->state = ST_I_ACK;
@@ -235,13 +238,13 @@ static int on_i_challenge(phc__hs_t *hs, const uint8_t *p, size_t n) {
 
 static int on_i_ack(phc__hs_t *hs, const uint8_t *p, size_t n) {
   if (n != 17 || p[0] != 'a')
-    return fail(hs, PHC_EIO, "%s", "expected challenge ack");
+    return hs_fail(hs, PHC_EIO, "%s", "expected challenge ack");
   uint8_t want[16];
   phc__hs_digest(hs->cookie, hs->my_challenge, want);
   if (memcmp(want, p + 1, 16) != 0)
-    return fail(hs, PHC_EAUTH,
-                "cookie mismatch: connection to %s refused (bad ack digest)",
-                hs->peer_name);
+    return hs_fail(hs, PHC_EAUTH,
+                   "cookie mismatch: connection to %s refused (bad ack digest)",
+                   hs->peer_name);
   hs->state = ST_DONE;
   return PHC__HS_DONE;
 }
@@ -254,7 +257,8 @@ static int on_packet(phc__hs_t *hs, const uint8_t *p, size_t n) {
   case ST_I_STATUS: return on_i_status(hs, p, n);
   case ST_I_CHALLENGE: return on_i_challenge(hs, p, n);
   case ST_I_ACK: return on_i_ack(hs, p, n);
-  default: return fail(hs, PHC_ESTATE, "%s", "data in wrong handshake state");
+  default:
+    return hs_fail(hs, PHC_ESTATE, "%s", "data in wrong handshake state");
   }
 }
 
@@ -272,7 +276,7 @@ int phc__hs_feed(phc__hs_t *hs, const uint8_t *data, size_t len,
   int rc = PHC__HS_CONTINUE;
   while (hs->state != ST_A_STATUS && hs->state != ST_DONE) {
     if (hs->in_len - off < 2) break;
-    size_t plen = get16(hs->in + off);
+    size_t plen = hs_get16(hs->in + off);
     if (hs->in_len - off < 2 + plen) break;
     rc = on_packet(hs, hs->in + off + 2, plen);
     off += 2 + plen;

@@ -10,7 +10,7 @@
  * {'EXIT', Parent, Reason} ends with that reason, as gen_server does.
  * Replies are {Tag, Reply}; a Tag of the
  * form [alias | Ref] (OTP 24+ gen:call) is answered through the alias. */
-#include "proc_int.h"
+#include "proc/proc_int.h"
 
 #include <stdlib.h>
 
@@ -144,16 +144,18 @@ static char *slice_term(const char *buf, int *idx, int *out_len) {
   return phc__term_with_version(buf + start, *idx - start, out_len);
 }
 
-/* From = {Pid, Tag} */
+/* From = {Pid, Tag}: 0, or PHC_EDECODE when it is not (or its tag does not
+ * fit in from->tag). */
 static int decode_from(const char *buf, int *idx, phc_from_t *from) {
   int arity;
   memset(from, 0, sizeof *from);
-  if (ei_decode_tuple_header(buf, idx, &arity) < 0 || arity != 2) return -1;
-  if (ei_decode_pid(buf, idx, &from->pid) < 0) return -1;
+  if (ei_decode_tuple_header(buf, idx, &arity) < 0 || arity != 2)
+    return PHC_EDECODE;
+  if (ei_decode_pid(buf, idx, &from->pid) < 0) return PHC_EDECODE;
   int start = *idx;
-  if (ei_skip_term(buf, idx) < 0) return -1;
+  if (ei_skip_term(buf, idx) < 0) return PHC_EDECODE;
   int tl = *idx - start;
-  if (tl <= 0 || tl > (int)sizeof from->tag) return -1;
+  if (tl <= 0 || tl > (int)sizeof from->tag) return PHC_EDECODE;
   memcpy(from->tag, buf + start, (size_t)tl);
   from->tag_len = tl;
   return 0;

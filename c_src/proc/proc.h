@@ -39,7 +39,7 @@
 #ifndef PHC_PROC_H
 #define PHC_PROC_H
 
-#include "../node.h"
+#include "node.h"
 
 /* How the runtime sends signals to other nodes. ctx is n->remote_ctx.
  * watched_name/to_name: a registered name (then the pid argument is NULL).

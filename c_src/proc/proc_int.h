@@ -1,6 +1,10 @@
-/* proc_int.h - the process runtime's internal structures, shared by the
- * files of c_src/proc (proc.c, timer.c, gen_server.c, supervisor.c) and by
- * nothing else. Other modules use proc.h and phc.h.
+/* proc_int.h - the process runtime's internal structures and helpers,
+ * shared by the files of c_src/proc and by nothing else. Other modules use
+ * proc.h and phc.h. The files: proc.c (lifecycle, the process table,
+ * mailboxes and the run queue, sending), signal.c (links, exit signals,
+ * what an exit takes down, monitors), name.c (names and aliases),
+ * remote.c (signals from other nodes), timer.c, gen_server.c and
+ * supervisor.c.
  *
  * Ownership: the runtime (struct phc__rt_s, one per node) owns every
  * process, every queued message, every table (pids, names, aliases, monitors
@@ -13,8 +17,8 @@
 #include <sys/queue.h>
 #include <uthash.h>
 
-#include "../term/term.h"
-#include "proc.h"
+#include "proc/proc.h"
+#include "term/term.h"
 
 #define PHC__PROC_MOD "proc"
 
@@ -174,12 +178,68 @@ struct phc__rt_s {
 
 /* ---- helpers shared by the files of c_src/proc ------------------------ */
 
+/* Can signals leave for other nodes (the node filled n->remote in)? */
+static inline int phc__remote_ok(const phc_node_t *n) {
+  return n->remote != NULL;
+}
+
+/* proc.c */
 /* Key bytes for hashing a ref: malloc'ed, length in *len. */
 char *phc__ref_key(const erlang_ref *r, int *len);
+int phc__pid_on_node(const erlang_pid *pid, const char *node);
+/* A pid of an earlier incarnation of this node: it is dead for sure. */
+int phc__pid_is_stale(const phc_node_t *n, const erlang_pid *pid);
+/* An atom term (version byte included) in a buffer the caller frees. */
+char *phc__proc_atom_term(const char *atom, int *len);
 /* Queue an ordinary message (copied) for a live local process. */
 void phc__proc_enqueue_msg(phc_proc_t *p, const char *buf, int len);
+/* Queue an exit signal (reason copied) for a live local process. */
+void phc__proc_enqueue_sig(phc_proc_t *p, const erlang_pid *from,
+                           const char *reason, int len, int exit2, int forced);
+/* Run p's handle_msg on one message. 1 if p is still alive afterwards. */
+int phc__proc_call_handle_msg(phc_proc_t *p, const char *buf, int len);
 /* Look up a live local process by pid (NULL when dead or not ours). */
 phc_proc_t *phc__proc_find(phc_node_t *n, const erlang_pid *pid);
+/* Free a process that has exited (its mailbox too). */
+void phc__proc_free(phc_proc_t *p);
+
+/* signal.c */
+/* The process ends: terminate, every signal its death causes, free. */
+void phc__proc_do_exit(phc_proc_t *p, const char *reason, int len);
+/* The same with an atom reason. */
+void phc__proc_kill_atom(phc_proc_t *p, const char *atom);
+/* Consumes one exit signal. 1 if p is still alive afterwards. */
+int phc__proc_exit_signal(phc_proc_t *p, const phc__msg_t *m);
+/* An exit signal with an atom reason. */
+void phc__proc_sig_atom(phc_proc_t *p, const erlang_pid *from,
+                        const char *atom, int exit2, int forced);
+/* {'DOWN', Ref, process, Pid | {Name, Node}, Reason} into w's mailbox. */
+void phc__proc_send_down(phc_proc_t *w, const erlang_ref *ref,
+                         const erlang_pid *pid, const char *name,
+                         const char *node, const char *reason, int len);
+void phc__proc_send_down_atom(phc_proc_t *w, const erlang_ref *ref,
+                              const erlang_pid *pid, const char *name,
+                              const char *node, const char *atom);
+phc__link_t *phc__link_find(phc_proc_t *p, const erlang_pid *other);
+void phc__link_del(phc_proc_t *p, phc__link_t *l);
+/* Adds (or reactivates) a link entry; 1 if it was not active before. */
+int phc__link_add(phc_proc_t *p, const erlang_pid *other);
+/* A monitor on target held by watcher (by name when name is set); NULL
+ * when ref is already in use. */
+phc__mon_in_t *phc__mon_in_add(phc_node_t *n, phc_proc_t *target,
+                               const erlang_pid *watcher, const char *name,
+                               const erlang_ref *ref);
+phc__mon_in_t *phc__mon_in_find(struct phc__rt_s *rt, const erlang_ref *r);
+void phc__mon_in_free(struct phc__rt_s *rt, phc__mon_in_t *m);
+phc__mon_out_t *phc__mon_out_find(phc_proc_t *p, const erlang_ref *r);
+void phc__mon_out_free(phc_proc_t *p, phc__mon_out_t *o);
+
+/* name.c */
+/* The live local process registered as name, or NULL. */
+phc_proc_t *phc__name_find(phc_node_t *n, const char *name);
+phc__alias_t *phc__alias_find(phc_node_t *n, const erlang_ref *r);
+/* A dying process gives up its name and its aliases. */
+void phc__name_proc_exit(phc_proc_t *p);
 
 /* timer.c */
 void phc__timers_proc_exit(phc_proc_t *p);

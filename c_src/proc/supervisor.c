@@ -1,11 +1,11 @@
 /* supervisor.c - one_for_one supervision (see supervisor.h). */
-#include "supervisor.h"
+#include "proc/supervisor.h"
 
 #include <stdlib.h>
 #include <sys/queue.h>
 #include <uthash.h>
 
-#include "proc_int.h"
+#include "proc/proc_int.h"
 
 #define SUP_MOD "supervisor"
 

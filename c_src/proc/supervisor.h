@@ -19,7 +19,7 @@
 #ifndef PHC_SUPERVISOR_H
 #define PHC_SUPERVISOR_H
 
-#include "proc.h"
+#include "proc/proc.h"
 
 typedef struct phc__sup_s phc__sup_t;
 

@@ -1,7 +1,7 @@
 /* timer.c - erlang:send_after/cancel_timer and C callback timers, one
  * uv_timer_t each. A send_after timer aimed at a local pid is cancelled
  * when that process exits, as on the BEAM. */
-#include "proc_int.h"
+#include "proc/proc_int.h"
 
 #include <stdlib.h>
 

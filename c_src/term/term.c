@@ -259,6 +259,14 @@ int phc__term_skip(const char *buf, int len, int *index) {
   return phc__term_skip_at(buf, len, index, 0);
 }
 
+int phc__term_check(const char *buf, int len) {
+  if (!buf || len < 2 || (unsigned char)buf[0] != PHC__TAG_VERSION)
+    return PHC_EDECODE;
+  int i = 1;
+  if (phc__term_skip(buf, len, &i) < 0 || i != len) return PHC_EDECODE;
+  return 0;
+}
+
 /* A reader over a term that has already passed the walker. */
 static term_rd_t term_in(const char *buf, int index) {
   term_rd_t r = {(const uint8_t *)buf, SIZE_MAX, (size_t)index};

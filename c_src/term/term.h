@@ -75,6 +75,10 @@ int phc__term_skip(const char *buf, int len, int *index);
 /* The same for a term already nested depth levels deep (for walkers that
  * keep their own depth, such as ext.h's list iterator). */
 int phc__term_skip_at(const char *buf, int len, int *index, int depth);
+/* 0 when buf (len bytes) is exactly one term after its version byte, as
+ * phc__term_skip walks it; PHC_EDECODE for NULL, no version byte, a term
+ * the walker refuses, or bytes left over. */
+int phc__term_check(const char *buf, int len);
 
 /* ---- atoms -------------------------------------------------------------- */
 

@@ -60,11 +60,15 @@ static void test_sends(void **s) {
   assert_int_equal(c.op, PHC_DOP_SEND_SENDER);
   check_pid(&c.from, 9);
   check_pid(&c.to, 77);
+  assert_int_equal(c.payload_len, sizeof v_msg);
+  assert_memory_equal(c.payload, v_msg, sizeof v_msg);
   phc__ctrl_clear(&c);
   assert_int_equal(phc__ctrl_decode(V(v_send_tt), V(v_msg), &c), 0);
   assert_int_equal(c.op, PHC_DOP_SEND);
   assert_true(c.has_token);
   check_pid(&c.to, 77);
+  assert_int_equal(c.payload_len, sizeof v_msg);
+  assert_memory_equal(c.payload, v_msg, sizeof v_msg);
   phc__ctrl_clear(&c);
   assert_int_equal(phc__ctrl_decode(V(v_alias_send), V(v_msg), &c), 0);
   assert_int_equal(c.op, PHC_DOP_ALIAS_SEND);
@@ -72,6 +76,8 @@ static void test_sends(void **s) {
   assert_string_equal(c.ref.node, NODE);
   assert_int_equal(c.ref.len, 3);
   assert_int_equal(c.ref.n[0], 245215);
+  assert_int_equal(c.payload_len, sizeof v_msg);
+  assert_memory_equal(c.payload, v_msg, sizeof v_msg);
   phc__ctrl_clear(&c);
 }
 
@@ -85,6 +91,8 @@ static void test_link_unlink(void **s) {
   assert_int_equal(phc__ctrl_decode(V(v_unlink_id), NULL, 0, &c), 0);
   assert_int_equal(c.op, PHC_DOP_UNLINK_ID);
   assert_true(c.unlink_id == 1234567890123ULL);
+  check_pid(&c.from, 9);
+  check_pid(&c.to, 77);
   assert_int_equal(phc__ctrl_decode(V(v_unlink_id_ack), NULL, 0, &c), 0);
   assert_int_equal(c.op, PHC_DOP_UNLINK_ID_ACK);
   assert_true(c.unlink_id == 7);
@@ -107,9 +115,19 @@ static void test_exits(void **s) {
   phc__ctrl_t c;
   assert_int_equal(phc__ctrl_decode(V(v_exit), NULL, 0, &c), 0);
   assert_int_equal(c.op, PHC_DOP_EXIT);
+  check_pid(&c.from, 9);
+  check_pid(&c.to, 77);
+  /* the reason is {shutdown, 1} (OTP 25 wrote the atom as ATOM_EXT) */
   int i = 1, ar;
+  char atom[MAXATOMLEN_UTF8];
+  long one;
   assert_int_equal(ei_decode_tuple_header(c.reason, &i, &ar), 0);
   assert_int_equal(ar, 2);
+  assert_int_equal(ei_decode_atom(c.reason, &i, atom), 0);
+  assert_string_equal(atom, "shutdown");
+  assert_int_equal(ei_decode_long(c.reason, &i, &one), 0);
+  assert_int_equal(one, 1);
+  assert_int_equal(i, c.reason_len);
   phc__ctrl_clear(&c);
   assert_int_equal(phc__ctrl_decode(V(v_exit2_tt), NULL, 0, &c), 0);
   assert_int_equal(c.op, PHC_DOP_EXIT2);
@@ -131,18 +149,24 @@ static void test_monitors(void **s) {
   phc__ctrl_t c;
   assert_int_equal(phc__ctrl_decode(V(v_monitor_name), NULL, 0, &c), 0);
   assert_int_equal(c.op, PHC_DOP_MONITOR_P);
+  check_pid(&c.from, 9);
   assert_true(c.to_is_name);
   assert_string_equal(c.to_name, "Elixir.Foo");
+  assert_string_equal(c.ref.node, NODE);
   assert_int_equal(c.ref.n[0], 245214);
+  erlang_ref mon_ref = c.ref;
   assert_int_equal(phc__ctrl_decode(V(v_demonitor), NULL, 0, &c), 0);
   assert_int_equal(c.op, PHC_DOP_DEMONITOR_P);
+  check_pid(&c.from, 9);
   assert_false(c.to_is_name);
   check_pid(&c.to, 77);
+  assert_true(phc_ref_eq(&c.ref, &mon_ref));
   assert_int_equal(phc__ctrl_decode(V(v_monitor_exit_name), NULL, 0, &c), 0);
   assert_int_equal(c.op, PHC_DOP_MONITOR_P_EXIT);
   assert_true(c.from_is_name);
   assert_string_equal(c.from_name, "Elixir.Foo");
   check_pid(&c.to, 9);
+  assert_true(phc_ref_eq(&c.ref, &mon_ref));
   expect_reason(&c, "noproc");
   phc__ctrl_clear(&c);
   assert_int_equal(
@@ -150,6 +174,8 @@ static void test_monitors(void **s) {
   assert_int_equal(c.op, PHC_DOP_MONITOR_P_EXIT);
   assert_false(c.from_is_name);
   check_pid(&c.from, 77);
+  check_pid(&c.to, 9);
+  assert_true(phc_ref_eq(&c.ref, &mon_ref));
   expect_reason(&c, "normal");
   phc__ctrl_clear(&c);
 }
@@ -165,9 +191,17 @@ static void test_spawn(void **s) {
   assert_string_equal(c.fun, "execute_call");
   assert_int_equal(c.arity, 4);
   assert_ptr_equal(c.payload, (const char *)v_spawn_args);
+  assert_int_equal(c.payload_len, sizeof v_spawn_args);
+  /* the options are [monitor] */
   int i = 1, n;
+  char opt[MAXATOMLEN_UTF8];
   assert_int_equal(ei_decode_list_header(c.spawn_opts, &i, &n), 0);
   assert_int_equal(n, 1);
+  assert_int_equal(ei_decode_atom(c.spawn_opts, &i, opt), 0);
+  assert_string_equal(opt, "monitor");
+  assert_int_equal(ei_decode_list_header(c.spawn_opts, &i, &n), 0);
+  assert_int_equal(n, 0);
+  assert_int_equal(i, c.spawn_opts_len);
   phc__ctrl_clear(&c);
   assert_int_equal(phc__ctrl_decode(V(v_spawn_reply), NULL, 0, &c), 0);
   assert_int_equal(c.op, PHC_DOP_SPAWN_REPLY);
@@ -176,6 +210,7 @@ static void test_spawn(void **s) {
   erlang_pid p;
   i = 1;
   assert_int_equal(ei_decode_pid(c.spawn_result, &i, &p), 0);
+  assert_int_equal(i, c.spawn_result_len);
   check_pid(&p, 77);
   phc__ctrl_clear(&c);
 }
@@ -217,8 +252,10 @@ static void test_malformed(void **s) {
   memcpy(trail, v_link, sizeof v_link);
   trail[sizeof v_link] = 106;
   assert_int_equal(phc__ctrl_decode(V(trail), NULL, 0, &c), PHC_EDECODE);
-  /* a bad payload */
+  /* a payload is any whole term; a truncated one is refused */
   assert_int_equal(phc__ctrl_decode(V(v_reg_send), V(bad_arity), &c), 0);
+  assert_ptr_equal(c.payload, (const char *)bad_arity);
+  assert_int_equal(c.payload_len, sizeof bad_arity);
   phc__ctrl_clear(&c);
   assert_int_equal(phc__ctrl_decode(V(v_reg_send), (const char *)v_msg,
                                     (int)sizeof v_msg - 1, &c),
@@ -262,6 +299,7 @@ static void test_roundtrip(void **s) {
   assert_int_equal(phc__ctrl_decode(x.buff, x.index, V(v_msg), &c), 0);
   assert_int_equal(c.op, PHC_DOP_SEND);
   assert_true(phc_pid_eq(&c.to, &b));
+  assert_ptr_equal(c.payload, (const char *)v_msg);
 
   assert_int_equal(phc__ctrl_enc_send(&x, &a, &b, 1), 0);
   assert_int_equal(phc__ctrl_decode(x.buff, x.index, V(v_msg), &c), 0);
@@ -278,6 +316,7 @@ static void test_roundtrip(void **s) {
   assert_int_equal(phc__ctrl_enc_alias_send(&x, &a, &r), 0);
   assert_int_equal(phc__ctrl_decode(x.buff, x.index, V(v_msg), &c), 0);
   assert_int_equal(c.op, PHC_DOP_ALIAS_SEND);
+  assert_true(phc_pid_eq(&c.from, &a));
   assert_true(phc_ref_eq(&c.ref, &r));
 
   assert_int_equal(phc__ctrl_enc_link(&x, &a, &b), 0);
@@ -290,12 +329,14 @@ static void test_roundtrip(void **s) {
     assert_int_equal(phc__ctrl_decode(x.buff, x.index, NULL, 0, &c), 0);
     assert_int_equal(c.op, ack ? PHC_DOP_UNLINK_ID_ACK : PHC_DOP_UNLINK_ID);
     assert_true(c.unlink_id == 0xfedcba9876543210ULL);
+    assert_true(phc_pid_eq(&c.from, &a) && phc_pid_eq(&c.to, &b));
   }
 
   for (int e2 = 0; e2 <= 1; e2++) {
     assert_int_equal(phc__ctrl_enc_exit(&x, &a, &b, reason.buff, reason.index, e2), 0);
     assert_int_equal(phc__ctrl_decode(x.buff, x.index, NULL, 0, &c), 0);
     assert_int_equal(c.op, e2 ? PHC_DOP_EXIT2 : PHC_DOP_EXIT);
+    assert_true(phc_pid_eq(&c.from, &a) && phc_pid_eq(&c.to, &b));
     expect_reason(&c, "shutdown");
     phc__ctrl_clear(&c);
   }
@@ -311,6 +352,7 @@ static void test_roundtrip(void **s) {
     assert_int_equal(phc__ctrl_decode(x.buff, x.index, NULL, 0, &c), 0);
     assert_true(c.to_is_name);
     assert_string_equal(c.to_name, "my_name");
+    assert_true(phc_pid_eq(&c.from, &a) && phc_ref_eq(&c.ref, &r));
   }
 
   assert_int_equal(phc__ctrl_enc_monitor_exit(&x, &b, NULL, &a, &r, reason.buff, reason.index), 0);
@@ -323,6 +365,8 @@ static void test_roundtrip(void **s) {
   assert_int_equal(phc__ctrl_decode(x.buff, x.index, NULL, 0, &c), 0);
   assert_true(c.from_is_name);
   assert_string_equal(c.from_name, "reg");
+  assert_true(phc_pid_eq(&c.to, &a) && phc_ref_eq(&c.ref, &r));
+  expect_reason(&c, "shutdown");
   phc__ctrl_clear(&c);
 
   ei_x_buff res;
@@ -343,6 +387,7 @@ static void test_roundtrip(void **s) {
   assert_int_equal(phc__ctrl_enc_link(&z, &a, &b), 0);
   assert_int_equal(phc__ctrl_decode(z.buff, z.index, NULL, 0, &c), 0);
   assert_int_equal(c.op, PHC_DOP_LINK);
+  assert_true(phc_pid_eq(&c.from, &a) && phc_pid_eq(&c.to, &b));
   ei_x_free(&z);
 
   /* a reason without version byte is refused */

@@ -79,10 +79,14 @@ static void test_pass_through(void **s) {
   phc__frame_msg_t m;
   assert_int_equal(phc__frame_parse(&r, b, sizeof b, &m), 1);
   assert_ptr_equal(m.ctrl, (const char *)b + 1);
+  assert_int_equal(m.ctrl_len, sizeof ctrl);
   assert_null(m.owned);
   assert_int_equal(m.payload_len, sizeof msg);
+  assert_memory_equal(m.payload, msg, sizeof msg);
   /* control only */
   assert_int_equal(phc__frame_parse(&r, b, 1 + sizeof ctrl, &m), 1);
+  assert_int_equal(m.ctrl_len, sizeof ctrl);
+  assert_memory_equal(m.ctrl, ctrl, sizeof ctrl);
   assert_null(m.payload);
   /* a truncated message term is garbage */
   assert_int_equal(phc__frame_parse(&r, b, sizeof b - 1, &m), PHC_EDECODE);
@@ -101,7 +105,7 @@ static size_t frag(uint8_t *out, int first, uint64_t seq, uint64_t id,
   put64(out + 10, id);
   size_t h = 18;
   if (first) out[h++] = 0; /* no atom-cache refs */
-  memcpy(out + h, data, n);
+  if (n) memcpy(out + h, data, n);
   return h + n;
 }
 
@@ -140,7 +144,10 @@ static void test_fragments(void **s) {
   memcpy(vbody, ctrl, sizeof ctrl);
   memcpy(vbody + sizeof ctrl, msg, sizeof msg);
   assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 1, 5, 1, vbody, sizeof vbody), &m), 1);
+  assert_int_equal(m.ctrl_len, sizeof ctrl);
+  assert_memory_equal(m.ctrl, ctrl, sizeof ctrl);
   assert_int_equal(m.payload_len, sizeof msg);
+  assert_memory_equal(m.payload, msg, sizeof msg);
   free(m.owned);
   /* out of order, unknown sequence, atom-cache refs: garbage */
   assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 1, 9, 3, body, cut1), &m), 0);
@@ -155,6 +162,29 @@ static void test_fragments(void **s) {
   phc__reasm_free(&r); /* frees the unfinished sequence 9 */
 }
 
+/* A fragment may carry no data at all (a header that only opens the
+ * sequence): nothing is appended to the still-empty buffer, and the
+ * message is whole once the rest arrives. */
+static void test_empty_fragment(void **s) {
+  (void)s;
+  phc__reasm_t r;
+  phc__reasm_init(&r);
+  phc__frame_msg_t m;
+  uint8_t pkt[256];
+  assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 1, 3, 3, NULL, 0), &m), 0);
+  assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 0, 3, 2, NULL, 0), &m), 0);
+  assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 0, 3, 1, ctrl, sizeof ctrl), &m), 1);
+  assert_int_equal(m.ctrl_len, sizeof ctrl);
+  assert_memory_equal(m.ctrl, ctrl, sizeof ctrl);
+  assert_null(m.payload);
+  free(m.owned);
+  /* a sequence made only of empty fragments is no message */
+  assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 1, 4, 1, NULL, 0), &m),
+                   PHC_EDECODE);
+  assert_int_equal(r.count, 0);
+  phc__reasm_free(&r);
+}
+
 /* Every term passes term.h's walker here (test_term.c covers the walker):
  * what ei and the walker could disagree on never gets past the gate. */
 static void test_gate(void **s) {
@@ -167,6 +197,7 @@ static void test_gate(void **s) {
   memcpy(b + 1, ctrl, sizeof ctrl);
   memcpy(b + 1 + sizeof ctrl, msg, sizeof msg);
   assert_int_equal(phc__frame_parse(&r, b, sizeof b, &m), 1);
+  assert_memory_equal(m.payload, msg, sizeof msg);
   /* the message's atom 'hello' as an ATOM_CACHE_REF (82, index 0) */
   const uint8_t cached[] = {'p', 131, 104, 1, 97, 6, 131, 104, 2, 82, 0, 106};
   assert_int_equal(phc__frame_parse(&r, cached, sizeof cached, &m),
@@ -174,6 +205,10 @@ static void test_gate(void **s) {
   /* the same packet with [] there is fine */
   const uint8_t plain[] = {'p', 131, 104, 1, 97, 6, 131, 104, 2, 106, 106};
   assert_int_equal(phc__frame_parse(&r, plain, sizeof plain, &m), 1);
+  assert_int_equal(m.ctrl_len, 5);
+  assert_memory_equal(m.ctrl, plain + 1, 5);
+  assert_int_equal(m.payload_len, 5);
+  assert_memory_equal(m.payload, plain + 6, 5);
   /* header form 131 68 0 with a bare control term holding LOCAL_EXT */
   const uint8_t local[] = {131, 68, 0, 104, 1, 121, 97, 1};
   assert_int_equal(phc__frame_parse(&r, local, sizeof local, &m),
@@ -186,6 +221,7 @@ int main(void) {
       cmocka_unit_test(test_reader_partial_and_ticks),
       cmocka_unit_test(test_pass_through),
       cmocka_unit_test(test_fragments),
+      cmocka_unit_test(test_empty_fragment),
       cmocka_unit_test(test_gate),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,7 @@
 static int g_terminated;
 static char g_reason[64];
 static int g_info;
+static term_t g_infos[4]; /* the first handle_info messages */
 static phc_from_t g_later;
 static int g_has_later;
 
@@ -88,10 +89,24 @@ static int t_cast(phc_gs_t *gs, void *state, const char *req, int len) {
 static int t_info(phc_gs_t *gs, void *state, const char *msg, int len) {
   (void)gs;
   (void)state;
-  (void)msg;
-  (void)len;
+  if (g_info < (int)PHC__ARRAY_LEN(g_infos) && len <= (int)sizeof g_infos[0].b) {
+    memcpy(g_infos[g_info].b, msg, (size_t)len);
+    g_infos[g_info].len = len;
+  }
   g_info++;
   return PHC_GS_NOREPLY;
+}
+
+/* The term (version byte included) ei_x_format makes of a constant. */
+static term_t t_fmt(const char *fmt) {
+  ei_x_buff x;
+  ei_x_new(&x);
+  assert_int_equal(ei_x_format(&x, fmt), 0);
+  return t_from_x(&x);
+}
+
+static int t_eq(const char *buf, int len, const term_t *want) {
+  return len == want->len && memcmp(buf, want->b, (size_t)len) == 0;
 }
 
 static void t_terminate(phc_gs_t *gs, void *state, const char *reason,
@@ -353,13 +368,8 @@ static void test_cast_info_stop(void **state) {
   phc_send(&f->node, NULL, &gs, c.b, c.len);
   term_t info = t_atom("random_info");
   phc_send(&f->node, NULL, &gs, info.b, info.len);
-  ei_x_buff wx; /* {'$gen_call', 1, get}: malformed From, dropped */
-  ei_x_new_with_version(&wx);
-  ei_x_encode_tuple_header(&wx, 3);
-  ei_x_encode_atom(&wx, "$gen_call");
-  ei_x_encode_long(&wx, 1);
-  ei_x_encode_atom(&wx, "get");
-  term_t weird = t_from_x(&wx);
+  /* a malformed From: dropped */
+  term_t weird = t_fmt("{'$gen_call', 1, get}");
   term_t two = t_pair("$gen_call", 1); /* a 2-tuple is just info */
   phc_send(&f->node, NULL, &gs, two.b, two.len);
   phc_send(&f->node, NULL, &gs, weird.b, weird.len);
@@ -372,6 +382,8 @@ static void test_cast_info_stop(void **state) {
   phc_send(&f->node, NULL, &gs, g.b, g.len); /* after stop: never answered */
   fx_drain(f);
   assert_int_equal(g_info, 2);
+  assert_true(t_eq(g_infos[0].b, g_infos[0].len, &info));
+  assert_true(t_eq(g_infos[1].b, g_infos[1].len, &two));
   assert_int_equal(caller->count, 2);
   assert_true(t_reply_long(caller->msgs[0], &ref, 0, 42));
   assert_true(t_reply_atom(caller->msgs[1], &ref, 0, "bye"));
@@ -478,9 +490,24 @@ static void test_system_messages(void **state) {
   }
   fx_drain(f);
   assert_int_equal(caller->count, 4); /* the unknown one is ignored */
+  /* get_state answers the module's name (the C state is not a term) */
+  assert_true(t_reply_atom(caller->msgs[0], &alias, 1, "t_counter"));
+  /* get_status: {status, Pid, {module, gen_server},
+   *              [Pdict, running, Parent, [], Misc]}; no parent: self */
   int idx;
   assert_true(t_reply_tag(caller->msgs[1], &alias, 1, &idx));
+  ei_x_buff sx;
+  ei_x_new(&sx);
+  assert_int_equal(ei_x_format(&sx,
+                               "{status, ~p, {module, gen_server}, "
+                               "[[], running, ~p, [], [{module, t_counter}]]}",
+                               &gs, &gs),
+                   0);
+  term_t st = t_from_x(&sx);
+  assert_int_equal(caller->lens[1] - idx, st.len - 1);
+  assert_memory_equal(caller->msgs[1] + idx, st.b + 1, st.len - 1);
   assert_true(t_reply_atom(caller->msgs[2], &alias, 1, "ok"));
+  assert_true(t_reply_atom(caller->msgs[3], &alias, 1, "ok"));
   assert_non_null(phc_proc_lookup(&f->node, &gs));
   assert_int_equal(g_info, 0);
   fx_free(f);

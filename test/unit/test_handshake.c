@@ -40,6 +40,11 @@ static int pump(phc__hs_t *from, phc__hs_t *to) {
   return rc;
 }
 
+/* The 8 bytes of flags as they go on the wire (big-endian). */
+static void be64(uint64_t v, uint8_t out[8]) {
+  for (int i = 0; i < 8; i++) out[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
 static void setup_pair(phc__hs_t *a, phc__hs_t *b, const char *ck_a,
                        const char *ck_b, uint64_t flags_a) {
   phc__hs_init(a, 1, "a@127.0.0.1", ck_a, flags_a, 11, 1000, "b@127.0.0.1");
@@ -52,7 +57,10 @@ static void test_full_handshake(void **s) {
   setup_pair(&a, &b, "c", "c", FLAGS);
   /* send_name: 'N' Flags(8) Creation(4) Nlen(2) Name */
   assert_int_equal(a.out_len, 2 + 15 + 11);
-  assert_int_equal(a.out[2], 'N');
+  uint8_t want[2 + 15 + 11] = {0, 26, 'N'};
+  be64(FLAGS, want + 3);
+  memcpy(want + 11, "\0\0\0\13\0\13a@127.0.0.1", 4 + 2 + 11);
+  assert_memory_equal(a.out, want, sizeof want);
   assert_int_equal(pump(&a, &b), PHC__HS_NEED_STATUS);
   assert_string_equal(b.peer_name, "a@127.0.0.1");
   assert_int_equal(b.peer_creation, 11);
@@ -64,10 +72,19 @@ static void test_full_handshake(void **s) {
   assert_int_equal(pump(&b, &a), PHC__HS_CONTINUE);
   assert_int_equal(a.peer_challenge, 4294967295u);
   assert_int_equal(a.peer_creation, 22);
-  assert_int_equal(a.out[2], 'r');
+  /* challenge reply: 'r' our challenge (1000) md5("c" ++ "4294967295") */
+  uint8_t digest[16];
+  phc__hs_digest("c", 4294967295u, digest);
+  assert_int_equal(a.out_len, 2 + 21);
+  assert_memory_equal(a.out, "\0\25r\0\0\3\350", 7);
+  assert_memory_equal(a.out + 7, digest, 16);
   assert_int_equal(pump(&a, &b), PHC__HS_DONE);
   assert_int_equal(b.peer_challenge, 1000);
-  assert_int_equal(b.out[2], 'a');
+  /* ack: 'a' md5("c" ++ "1000") */
+  phc__hs_digest("c", 1000, digest);
+  assert_int_equal(b.out_len, 2 + 17);
+  assert_memory_equal(b.out, "\0\21a", 3);
+  assert_memory_equal(b.out + 3, digest, 16);
   assert_int_equal(pump(&b, &a), PHC__HS_DONE);
   phc__hs_free(&a);
   phc__hs_free(&b);
@@ -171,6 +188,9 @@ static void test_wire_bytes(void **s) {
   const uint8_t *ch = b.out + 18;
   assert_int_equal((ch[0] << 8) | ch[1], 19 + 13);
   assert_int_equal(ch[2], 'N');
+  uint8_t flags[8];
+  be64(FLAGS, flags);
+  assert_memory_equal(ch + 3, flags, 8);
   assert_memory_equal(ch + 2 + 9, "\1\2\3\4\0\0\0\7\0\15phc@127.0.0.1", 4 + 4 + 2 + 13);
   /* an old 'n' name is refused */
   phc__hs_t c;

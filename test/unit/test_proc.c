@@ -1,6 +1,9 @@
-/* test_proc.c - the process runtime (c_src/proc/proc.c): pids, refs,
- * mailboxes, names, aliases, links and exit signals, monitors, node
- * up/down, and every signal that leaves for another node. */
+/* test_proc.c - the process runtime: pids, refs, mailboxes and sending
+ * (c_src/proc/proc.c), names and aliases (name.c), links, exit signals and
+ * monitors (signal.c), signals from other nodes and node up/down
+ * (remote.c), and every signal that leaves for another node. These files
+ * are one module, tested here together; timers, gen_server and the
+ * supervisor have their own test files. */
 #include "proc_fixture.h"
 
 /* ---- pids and refs ------------------------------------------------------ */
@@ -88,6 +91,23 @@ static void test_mailbox_order(void **state) {
   /* A term without the version byte is refused. */
   char bad[2] = {'d', 0};
   assert_int_equal(phc_send(&f->node, NULL, &a->pid, bad, 2), PHC_EINVAL);
+  /* So is a message that is not exactly one term: cut short, or with
+   * bytes after it; by name and by alias too. */
+  term_t t = t_pair("k", 5);
+  assert_int_equal(phc_send(&f->node, NULL, &a->pid, t.b, t.len - 1),
+                   PHC_EINVAL);
+  t.b[t.len] = 106;
+  assert_int_equal(phc_send(&f->node, NULL, &a->pid, t.b, t.len + 1),
+                   PHC_EINVAL);
+  assert_int_equal(phc_register(&f->node, "mbox", &a->pid), 0);
+  assert_int_equal(
+      phc_send_name(&f->node, NULL, NULL, "mbox", t.b, t.len + 1), PHC_EINVAL);
+  erlang_ref al;
+  assert_int_equal(phc__alias_make(a->self, &al), 0);
+  assert_int_equal(phc_send_alias(&f->node, NULL, &al, t.b, t.len - 1),
+                   PHC_EINVAL);
+  fx_drain(f);
+  assert_int_equal(a->count, 100);
   fx_free(f);
   probe_free(a);
 }
@@ -101,6 +121,8 @@ static void test_mailbox_no_reentry(void **state) {
   phc_send(&f->node, NULL, &a->pid, t.b, t.len);
   fx_drain(f);
   assert_int_equal(a->count, 2);
+  assert_true(t_is_atom(a->msgs[0], a->lens[0], "ping"));
+  assert_true(t_is_atom(a->msgs[1], a->lens[1], "ping"));
   assert_int_equal(a->max_depth, 1);
   /* Messages copied: the sender's buffer may change after the send. */
   term_t u = t_atom("one");
@@ -121,6 +143,7 @@ static void test_exit_inside_handle_msg(void **state) {
   for (int i = 0; i < 3; i++) phc_send(&f->node, NULL, &a->pid, t.b, t.len);
   fx_drain(f);
   assert_int_equal(a->count, 1); /* the later two die with it */
+  assert_true(t_is_atom(a->msgs[0], a->lens[0], "x"));
   assert_true(probe_died_with(a, "boom"));
   assert_int_equal(phc__rt_count(&f->node), 0);
   /* Sending to a dead pid is not an error; the message is dropped. */
@@ -170,6 +193,8 @@ static void test_names(void **state) {
   phc__proc_in_send_name(&f->node, &r, "nobody", t.b, t.len);
   fx_drain(f);
   assert_int_equal(a->count, 3);
+  for (int i = 0; i < 3; i++)
+    assert_true(t_is_atom(a->msgs[i], a->lens[i], "hi"));
   assert_int_equal(b->count, 0);
 
   assert_int_equal(phc_unregister(&f->node, "srv"), 0);
@@ -207,17 +232,23 @@ static void test_remote_sends(void **state) {
   assert_string_equal(c->node, FX_PEER);
   assert_string_equal(c->name, "reg");
   assert_true(phc_pid_eq(&c->from, &a->pid));
+  assert_int_equal(c->len, t.len);
+  assert_memory_equal(c->buf, t.b, t.len);
 
   erlang_ref al = fx_remote_ref(3);
   assert_int_equal(phc_send_alias(&f->node, &a->pid, &al, t.b, t.len), 0);
   c = fx_last(f, R_SEND_ALIAS);
   assert_non_null(c);
   assert_true(phc_ref_eq(&c->ref, &al));
+  assert_true(c->has_from && phc_pid_eq(&c->from, &a->pid));
+  assert_int_equal(c->len, t.len);
+  assert_memory_equal(c->buf, t.b, t.len);
 
   /* An incoming send reaches the process. */
   phc__proc_in_send(&f->node, &r, &a->pid, t.b, t.len);
   fx_drain(f);
   assert_int_equal(a->count, 1);
+  assert_true(t_is_atom(a->msgs[0], a->lens[0], "hello"));
   assert_int_equal(f->rec.n, 3); /* nothing else went out */
   fx_free(f);
   probe_free(a);
@@ -239,6 +270,8 @@ static void test_aliases(void **state) {
   phc__proc_in_send_alias(&f->node, &r, &al2, t.b, t.len);
   fx_drain(f);
   assert_int_equal(a->count, 2);
+  assert_true(t_is_atom(a->msgs[0], a->lens[0], "via_alias"));
+  assert_true(t_is_atom(a->msgs[1], a->lens[1], "via_alias"));
   phc__alias_remove(&f->node, &al);
   phc_send_alias(&f->node, NULL, &al, t.b, t.len);
   phc__proc_in_send_alias(&f->node, &r, &al, t.b, t.len);
@@ -455,6 +488,7 @@ static void test_remote_links(void **state) {
   c = fx_last(f, R_EXIT2);
   assert_non_null(c);
   assert_true(phc_pid_eq(&c->from, &d->pid) && phc_pid_eq(&c->to, &r));
+  assert_true(t_is_atom(c->buf, c->len, "remote_boom"));
   fx_free(f);
   probe_free(a);
   probe_free(b);
@@ -564,8 +598,10 @@ static void test_monitor_remote_out(void **state) {
   assert_int_equal(phc_monitor_name(w->self, "reg", FX_PEER, &ref2), 0);
   c = fx_last(f, R_MONITOR);
   assert_false(c->has_to);
+  assert_true(phc_pid_eq(&c->from, &w->pid));
   assert_string_equal(c->name, "reg");
   assert_string_equal(c->node, FX_PEER);
+  assert_true(phc_ref_eq(&c->ref, &ref2));
 
   term_t why = t_atom("gone");
   phc__proc_in_monitor_exit(&f->node, &r, NULL, NULL, &w->pid, &ref, why.b,
@@ -628,7 +664,8 @@ static void test_monitor_remote_in(void **state) {
   c = &f->rec.calls[1];
   assert_false(c->has_from);
   assert_string_equal(c->name, "named");
-  assert_true(phc_ref_eq(&c->ref, &m2));
+  assert_true(phc_pid_eq(&c->to, &r) && phc_ref_eq(&c->ref, &m2));
+  assert_true(t_is_atom(c->buf, c->len, "bye"));
   phc_proc_exit_atom(u->self, "bye"); /* demonitored: nothing */
   assert_int_equal(fx_count(f, R_MONITOR_EXIT), 2);
 
@@ -636,6 +673,7 @@ static void test_monitor_remote_in(void **state) {
   phc__proc_in_monitor(&f->node, &r, &t->pid, NULL, &m4);
   c = fx_last(f, R_MONITOR_EXIT);
   assert_true(phc_pid_eq(&c->from, &t->pid) && phc_ref_eq(&c->ref, &m4));
+  assert_true(phc_pid_eq(&c->to, &r));
   assert_true(t_is_atom(c->buf, c->len, "noproc"));
   phc__proc_in_monitor(&f->node, &r, NULL, "ghost", &m5);
   c = fx_last(f, R_MONITOR_EXIT);

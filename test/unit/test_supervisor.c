@@ -137,8 +137,13 @@ static void test_permanent_restart(void **state) {
   assert_true(phc_pid_eq(&cur, &e->new_pid));
   assert_non_null(phc_proc_lookup(&f->node, &cur));
   /* Even a normal exit restarts a permanent child. */
+  phc_pid_t before = cur;
   kill_child(f, &cur, "normal");
   assert_int_equal(count_ev(PHC__SUP_CHILD_RESTARTED, "a"), 2);
+  e = last_ev(PHC__SUP_CHILD_RESTARTED);
+  assert_true(phc_pid_eq(&e->old_pid, &before));
+  assert_int_equal(phc__sup_which_child(s, "a", &cur), 0);
+  assert_true(phc_pid_eq(&cur, &e->new_pid));
   int running;
   assert_int_equal(phc__sup_count(s, &running), 1);
   assert_int_equal(running, 1);
@@ -230,7 +235,11 @@ static void test_intensity_zero(void **state) {
   kill_child(f, &p, "boom");
   fx_drain(f);
   assert_int_equal(count_ev(PHC__SUP_CHILD_RESTARTED, NULL), 0);
+  assert_int_equal(count_ev(PHC__SUP_CHILD_GONE, "a"), 1);
+  assert_true(phc_pid_eq(&last_ev(PHC__SUP_CHILD_GONE)->old_pid, &p));
+  assert_string_equal(last_ev(PHC__SUP_CHILD_GONE)->reason, "shutdown");
   assert_int_equal(count_ev(PHC__SUP_STOPPED, NULL), 1);
+  assert_string_equal(last_ev(PHC__SUP_STOPPED)->reason, "shutdown");
   assert_int_equal(phc__rt_count(&f->node), 0);
   sup_fx_free(f);
 }
@@ -353,6 +362,7 @@ static void test_restart_failure_retries(void **state) {
   fx_run(f);
   assert_int_equal(count_ev(PHC__SUP_CHILD_RESTARTED, NULL), 0);
   assert_int_equal(count_ev(PHC__SUP_STOPPED, NULL), 1);
+  assert_string_equal(last_ev(PHC__SUP_STOPPED)->reason, "shutdown");
   assert_null(phc_proc_lookup(&f->node, &spid));
   sup_fx_free(f);
 }
@@ -377,8 +387,13 @@ static void test_parent_exit_stops(void **state) {
   fx_drain(f);
   /* Last started first, each with shutdown; then the supervisor exits. */
   assert_int_equal(nev, 3);
+  assert_int_equal(evs[0].event, PHC__SUP_CHILD_GONE);
   assert_string_equal(evs[0].id, "b");
+  assert_true(phc_pid_eq(&evs[0].old_pid, &pb));
+  assert_string_equal(evs[0].reason, "shutdown");
+  assert_int_equal(evs[1].event, PHC__SUP_CHILD_GONE);
   assert_string_equal(evs[1].id, "a");
+  assert_true(phc_pid_eq(&evs[1].old_pid, &pa));
   assert_string_equal(evs[1].reason, "shutdown");
   assert_int_equal(evs[2].event, PHC__SUP_STOPPED);
   assert_string_equal(evs[2].reason, "going_away");
@@ -402,8 +417,13 @@ static void test_sup_stop_and_kill(void **state) {
   phc__sup_start_child(s, &sp, &p);
   phc__sup_stop(s, "shutdown");
   fx_run(f);
+  assert_int_equal(nev, 2);
+  assert_int_equal(evs[0].event, PHC__SUP_CHILD_GONE);
+  assert_string_equal(evs[0].id, "stub");
+  assert_true(phc_pid_eq(&evs[0].old_pid, &p));
   assert_string_equal(evs[0].reason, "killed");
   assert_int_equal(evs[1].event, PHC__SUP_STOPPED);
+  assert_string_equal(evs[1].reason, "shutdown");
   assert_int_equal(phc__rt_count(&f->node), 0);
 
   /* A supervisor killed outright: its children follow through the link. */

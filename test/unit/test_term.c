@@ -682,6 +682,32 @@ static void test_pids(void **state) {
 
 /* ---- copies ---------------------------------------------------------- */
 
+/* phc__term_check: exactly one term after its version byte, nothing else
+ * (control terms and payloads in ctrl.c, messages handed to phc_send). */
+static void test_check(void **state) {
+  (void)state;
+  ei_x_buff x;
+  ei_x_new_with_version(&x);
+  ei_x_format_wo_ver(&x, "{ok, [1, 2], \"str\", abc}");
+  int n = x.index;
+  char *b = malloc((size_t)n + 1);
+  memcpy(b, x.buff, (size_t)n);
+  ei_x_free(&x);
+  assert_int_equal(phc__term_check(b, n), 0);
+  for (int k = 0; k < n; k++) /* every truncation */
+    assert_int_equal(phc__term_check(b, k), PHC_EDECODE);
+  b[n] = 106; /* a byte left over */
+  assert_int_equal(phc__term_check(b, n + 1), PHC_EDECODE);
+  b[0] = 104; /* no version byte */
+  assert_int_equal(phc__term_check(b, n), PHC_EDECODE);
+  free(b);
+  assert_int_equal(phc__term_check(NULL, 4), PHC_EDECODE);
+  const char cached[] = {(char)131, 82, 0}; /* ATOM_CACHE_REF: refused */
+  assert_int_equal(phc__term_check(cached, sizeof cached), PHC_EDECODE);
+  const char nil[] = {(char)131, 106};
+  assert_int_equal(phc__term_check(nil, sizeof nil), 0);
+}
+
 static void test_copies(void **state) {
   (void)state;
   char *d = phc__term_dup("abc", 3);
@@ -717,6 +743,7 @@ int main(void) {
       cmocka_unit_test(test_atoms),
       cmocka_unit_test(test_map_and_kw),
       cmocka_unit_test(test_pids),
+      cmocka_unit_test(test_check),
       cmocka_unit_test(test_copies),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
