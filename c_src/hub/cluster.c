@@ -4,12 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../proc/proc.h"
-#include "hub.h"
+#include "hub/hub.h"
+#include "proc/proc.h"
 
 #define MOD "hub"
 
-static void hook_atom(phc__hub_t *h, const char *key, const char *atom) {
+static void hook_atom(phc_hub_t *h, const char *key, const char *atom) {
   ei_x_buff d;
   ei_x_new_with_version(&d);
   ei_x_encode_atom(&d, atom);
@@ -17,7 +17,7 @@ static void hook_atom(phc__hub_t *h, const char *key, const char *atom) {
   ei_x_free(&d);
 }
 
-static void hook_pair(phc__hub_t *h, const char *key, const char *tag,
+static void hook_pair(phc_hub_t *h, const char *key, const char *tag,
                       const char *node) {
   ei_x_buff d;
   ei_x_new_with_version(&d);
@@ -29,7 +29,7 @@ static void hook_pair(phc__hub_t *h, const char *key, const char *tag,
 }
 
 /* The ring owner (RF 1) of a registry row. */
-static const char *primary(phc__hub_t *h, const phc__reg_row_t *row) {
+static const char *primary(phc_hub_t *h, const phc__reg_row_t *row) {
   char term[1024];
   const char *owner = NULL;
   if (row->cid_len + 1 > (int)sizeof term) return NULL;
@@ -41,7 +41,7 @@ static const char *primary(phc__hub_t *h, const phc__reg_row_t *row) {
 }
 
 /* #{child_id, child_spec, hub_id, metadata, migration_add, nodes => [N]} */
-static void enc_child_data(phc__hub_t *h, const phc__reg_row_t *row,
+static void enc_child_data(phc_hub_t *h, const phc__reg_row_t *row,
                            const char *node, ei_x_buff *x) {
   ei_x_encode_map_header(x, 6);
   ei_x_encode_atom(x, "child_id");
@@ -69,7 +69,7 @@ static void enc_migration_opts(ei_x_buff *x) {
 }
 
 /* ColdSwap: stop the children, unregister them, send them to `to`. */
-static void migrate(phc__hub_t *h, phc__reg_row_t **rows, int n,
+static void migrate(phc_hub_t *h, phc__reg_row_t **rows, int n,
                     const char *to) {
   const char *me = h->n->name;
   ei_x_buff unreg, add, hook;
@@ -111,7 +111,7 @@ static void migrate(phc__hub_t *h, phc__reg_row_t **rows, int n,
   ei_x_free(&hook);
 }
 
-static void node_up(phc__hub_t *h, const char *node) {
+static void node_up(phc_hub_t *h, const char *node) {
   const char *me = h->n->name;
   hook_pair(h, "pre_nodes_redistribution_hook", "nodeup", node);
   phc__reg_row_t **rows;
@@ -136,7 +136,7 @@ static void node_up(phc__hub_t *h, const char *node) {
   hook_pair(h, "post_nodes_redistribution_hook", "nodeup", node);
 }
 
-void phc__hub_join_node(phc__hub_t *h, const char *node) {
+void phc__hub_join_node(phc_hub_t *h, const char *node) {
   if (h->leaving || !strcmp(node, h->n->name) || phc__hub_has_node(h, node))
     return;
   if (h->nnodes == PHC__HUB_MAX_NODES) {
@@ -154,7 +154,7 @@ void phc__hub_join_node(phc__hub_t *h, const char *node) {
 }
 
 /* Restart here the rows of `node` that now hash here. */
-static void redistribute(phc__hub_t *h, phc__reg_row_t **rows, int n) {
+static void redistribute(phc_hub_t *h, phc__reg_row_t **rows, int n) {
   const char *me = h->n->name;
   ei_x_buff m;
   ei_x_new(&m);
@@ -169,7 +169,7 @@ static void redistribute(phc__hub_t *h, phc__reg_row_t **rows, int n) {
   ei_x_free(&m);
 }
 
-void phc__hub_node_down(phc__hub_t *h, const char *node) {
+void phc__hub_node_down(phc_hub_t *h, const char *node) {
   const char *me = h->n->name;
   if (h->leaving || !strcmp(node, me) || !phc__hub_has_node(h, node)) return;
   hook_atom(h, "pre_cluster_leave_hook", node);
@@ -200,7 +200,7 @@ void phc__hub_node_down(phc__hub_t *h, const char *node) {
   hook_atom(h, "post_cluster_leave_hook", node);
 }
 
-void phc__hub_leave(phc__hub_t *h) {
+void phc__hub_leave(phc_hub_t *h) {
   const char *me = h->n->name;
   hook_atom(h, "coordinator_shutdown_hook", "shutdown");
   h->leaving = 1;

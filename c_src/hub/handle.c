@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../proc/proc.h"
-#include "hub.h"
+#include "hub/hub.h"
+#include "proc/proc.h"
 
 #define MOD "hub"
 #define PSD_STRUCT "Elixir.ProcessHub.Handler.ChildrenAdd.PostStartData"
@@ -140,7 +140,7 @@ static void enc_undef(ei_x_buff *r, const char *buf, int mfa) {
   ei_x_encode_empty_list(r);
 }
 
-static void deliver_handover(phc__hub_t *h, const child_data_t *cd,
+static void deliver_handover(phc_hub_t *h, const child_data_t *cd,
                              const erlang_pid *pid) {
   for (phc__hub_handover_t **p = &h->handovers; *p; p = &(*p)->next) {
     phc__hub_handover_t *ho = *p;
@@ -168,7 +168,7 @@ static void deliver_handover(phc__hub_t *h, const child_data_t *cd,
 
 /* Start a child locally. *pid set on success (and on already_started).
  * The result term goes to r. Returns 1 if *pid is valid. */
-static int start_local(phc__hub_t *h, const child_data_t *cd, erlang_pid *pid,
+static int start_local(phc_hub_t *h, const child_data_t *cd, erlang_pid *pid,
                        ei_x_buff *r) {
   char id[2 * 256 + 1], m[PHC__ATOM_MAX], f[PHC__ATOM_MAX];
   const char *buf = cd->buf;
@@ -217,7 +217,7 @@ static int start_local(phc__hub_t *h, const child_data_t *cd, erlang_pid *pid,
   return 1;
 }
 
-static void enc_psd(phc__hub_t *h, const child_data_t *cd, const erlang_pid *pid,
+static void enc_psd(phc_hub_t *h, const child_data_t *cd, const erlang_pid *pid,
                     const ei_x_buff *result, ei_x_buff *x) {
   const char *me = h->n->name;
   ei_x_encode_map_header(x, 10);
@@ -259,7 +259,7 @@ static void enc_psd(phc__hub_t *h, const child_data_t *cd, const erlang_pid *pid
 
 /* ---- registry changes with their hooks --------------------------------- */
 
-static void hook_cid_owners(phc__hub_t *h, const char *key, const char *cid,
+static void hook_cid_owners(phc_hub_t *h, const char *key, const char *cid,
                             int clen, const phc__reg_owner_t *o, int n) {
   ei_x_buff d;
   ei_x_new_with_version(&d);
@@ -278,7 +278,7 @@ static void hook_cid_owners(phc__hub_t *h, const char *key, const char *cid,
 
 /* ProcessRegistry.bulk_insert of one row: merge, then registry_pid_insert
  * with the pairs that are new or changed (get_insert_diff's order). */
-static void reg_merge_hooked(phc__hub_t *h, const char *cid, int clen,
+static void reg_merge_hooked(phc_hub_t *h, const char *cid, int clen,
                              const char *spec, int slen, const char *meta,
                              int mlen, const phc__reg_owner_t *o, int n) {
   phc__reg_owner_t diff[PHC__HUB_MAX_NODES];
@@ -293,7 +293,7 @@ static void reg_merge_hooked(phc__hub_t *h, const char *cid, int clen,
 }
 
 /* bulk_delete of one node from one row, with registry_pid_remove. */
-static void reg_remove_hooked(phc__hub_t *h, const char *cid, int clen,
+static void reg_remove_hooked(phc_hub_t *h, const char *cid, int clen,
                               const char *node) {
   const phc__reg_row_t *row = phc__reg_find(&h->reg, cid, clen);
   if (!row) return;
@@ -309,7 +309,7 @@ static void reg_remove_hooked(phc__hub_t *h, const char *cid, int clen,
   ei_x_free(&d);
 }
 
-static void register_local(phc__hub_t *h, const child_data_t *cd,
+static void register_local(phc_hub_t *h, const child_data_t *cd,
                            const erlang_pid *pid) {
   phc__reg_owner_t o = {.pid = *pid};
   o.node = phc__intern(h->n->name);
@@ -325,7 +325,7 @@ static void register_local(phc__hub_t *h, const child_data_t *cd,
  * sender did not already cast to (StartHandle's validate step). Each
  * forward adds {Node, [ChildData]} to hook (forwarded_migration_hook).
  * Returns how many owners it was sent to. */
-static int forward(phc__hub_t *h, const child_data_t *cd, const char *buf,
+static int forward(phc_hub_t *h, const child_data_t *cd, const char *buf,
                    int opts_idx, const char **owners, int nowners,
                    ei_x_buff *hook) {
   int sent = 0;
@@ -353,7 +353,7 @@ static int forward(phc__hub_t *h, const child_data_t *cd, const char *buf,
   return sent;
 }
 
-static int owned_here(phc__hub_t *h, const child_data_t *cd,
+static int owned_here(phc_hub_t *h, const child_data_t *cd,
                       const char **owners, int *n) {
   char term[1024];
   if (cd->cid_len + 1 > (int)sizeof term) return 1;
@@ -366,7 +366,7 @@ static int owned_here(phc__hub_t *h, const child_data_t *cd,
   return 0;
 }
 
-static void send_start_results(phc__hub_t *h, const char *buf, int opts_idx,
+static void send_start_results(phc_hub_t *h, const char *buf, int opts_idx,
                                list_t *results) {
   erlang_pid reply_to[MAX_REPLY_TO];
   int v, k = 0;
@@ -384,14 +384,14 @@ static void send_start_results(phc__hub_t *h, const char *buf, int opts_idx,
   ei_x_free(&m);
 }
 
-static int has_hooks(phc__hub_t *h, const char *key) {
+static int has_hooks(phc_hub_t *h, const char *key) {
   const char *ids[1];
   return phc__hooks_ids(h->hooks, key, ids, 1) > 0;
 }
 
 /* pre_children_start_hook: ProcessHub passes its StartHandle struct; phc
  * passes a map with the same children and start_opts. */
-static void hook_pre_start(phc__hub_t *h, const char *buf, int cidx,
+static void hook_pre_start(phc_hub_t *h, const char *buf, int cidx,
                            int opts_idx) {
   if (!has_hooks(h, "pre_children_start_hook")) return;
   ei_x_buff d;
@@ -411,7 +411,7 @@ static void hook_pre_start(phc__hub_t *h, const char *buf, int cidx,
 
 /* child_data_alter_hook: the handlers may return another ChildData; then
  * *alt holds it and cd is re-pointed there. */
-static int alter_child_data(phc__hub_t *h, child_data_t *cd, ei_x_buff *alt) {
+static int alter_child_data(phc_hub_t *h, child_data_t *cd, ei_x_buff *alt) {
   if (!has_hooks(h, "child_data_alter_hook")) return 0;
   int len;
   char *t = phc__term_with_version(cd->buf + cd->map, term_len(cd->buf, cd->map),
@@ -446,7 +446,7 @@ typedef struct start_acc_s {
   list_t results, psds, post, forwards;
 } start_acc_t;
 
-static void start_one(phc__hub_t *h, child_data_t *cd, start_acc_t *a) {
+static void start_one(phc_hub_t *h, child_data_t *cd, start_acc_t *a) {
   ei_x_buff alt, r, post;
   int altered = alter_child_data(h, cd, &alt);
   erlang_pid pid;
@@ -470,7 +470,7 @@ static void start_one(phc__hub_t *h, child_data_t *cd, start_acc_t *a) {
   if (altered) ei_x_free(&alt);
 }
 
-static void hook_list(phc__hub_t *h, const char *key, const list_t *l) {
+static void hook_list(phc_hub_t *h, const char *key, const list_t *l) {
   if (!has_hooks(h, key)) return;
   ei_x_buff d;
   ei_x_new_with_version(&d);
@@ -481,7 +481,7 @@ static void hook_list(phc__hub_t *h, const char *key, const list_t *l) {
   ei_x_free(&d);
 }
 
-static void dispatch_registration(phc__hub_t *h, list_t *psds) {
+static void dispatch_registration(phc_hub_t *h, list_t *psds) {
   int npsd = psds->n;
   ei_x_buff ev;
   ei_x_new(&ev);
@@ -499,7 +499,7 @@ static void dispatch_registration(phc__hub_t *h, list_t *psds) {
   ei_x_free(&ev);
 }
 
-void phc__hub_start_handle(phc__hub_t *h, const char *buf, int cidx,
+void phc__hub_start_handle(phc_hub_t *h, const char *buf, int cidx,
                            int opts_idx, int is_migration) {
   int n, idx = cidx;
   if (ei_decode_list_header(buf, &idx, &n) < 0) {
@@ -545,7 +545,7 @@ void phc__hub_start_handle(phc__hub_t *h, const char *buf, int cidx,
 
 /* ---- stopping -------------------------------------------------------- */
 
-int phc__hub_terminate_local(phc__hub_t *h, const char *cid, int cid_len) {
+int phc__hub_terminate_local(phc_hub_t *h, const char *cid, int cid_len) {
   char id[2 * 256 + 1];
   if (cid_len > 256) return PHC_EINVAL;
   cid_to_id(cid, cid_len, id, sizeof id);
@@ -555,7 +555,7 @@ int phc__hub_terminate_local(phc__hub_t *h, const char *cid, int cid_len) {
   return phc__sup_terminate_child(h->sup, id);
 }
 
-void phc__hub_stop_handle(phc__hub_t *h, const char *buf, int cidx,
+void phc__hub_stop_handle(phc_hub_t *h, const char *buf, int cidx,
                           int opts_idx) {
   int n, idx = cidx;
   if (ei_decode_list_header(buf, &idx, &n) < 0) return;
@@ -600,7 +600,7 @@ void phc__hub_stop_handle(phc__hub_t *h, const char *buf, int cidx,
 /* ---- registry events ------------------------------------------------- */
 
 /* {[PostStartData], Node, Opts} */
-void phc__hub_on_registration(phc__hub_t *h, const char *buf, int idx) {
+void phc__hub_on_registration(phc_hub_t *h, const char *buf, int idx) {
   int arity, n;
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 3 ||
       ei_decode_list_header(buf, &idx, &n) < 0)
@@ -638,7 +638,7 @@ bad:
   PHC_LOG_W(MOD, "%s: dropping a malformed children_registration_event", h->id);
 }
 
-static void reply_stop_results(phc__hub_t *h, const char *buf, int results,
+static void reply_stop_results(phc_hub_t *h, const char *buf, int results,
                                int nres, int opts) {
   erlang_pid reply_to[MAX_REPLY_TO];
   int v, k = 0;
@@ -678,7 +678,7 @@ static void reply_stop_results(phc__hub_t *h, const char *buf, int results,
 }
 
 /* {[{Cid, Result, Node}], SenderNode, Opts} */
-void phc__hub_on_unregistration(phc__hub_t *h, const char *buf, int idx) {
+void phc__hub_on_unregistration(phc_hub_t *h, const char *buf, int idx) {
   int arity, n;
   char sender[PHC__ATOM_MAX];
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 3) goto bad;
@@ -713,7 +713,7 @@ bad:
 }
 
 /* {Cid, {Node, Pid}} */
-void phc__hub_on_pid_update(phc__hub_t *h, const char *buf, int idx) {
+void phc__hub_on_pid_update(phc_hub_t *h, const char *buf, int idx) {
   int arity;
   char node[PHC__ATOM_MAX];
   erlang_pid pid;
@@ -758,11 +758,11 @@ static int still_listed(const phc__reg_row_t *row, void *arg) {
   return s != NULL;
 }
 
-static void detach_missing(phc__hub_t *h, const char *node, cid_seen_t *seen) {
+static void detach_missing(phc_hub_t *h, const char *node, cid_seen_t *seen) {
   phc__reg_detach_node(&h->reg, node, still_listed, seen);
 }
 
-void phc__hub_apply_sync(phc__hub_t *h, const char *node, const char *buf,
+void phc__hub_apply_sync(phc_hub_t *h, const char *node, const char *buf,
                          int idx, int detach) {
   int n;
   cid_seen_t *seen = NULL, *s, *tmp;
@@ -809,7 +809,7 @@ bad:
 }
 
 /* {[{ChildSpec, Pid, Meta}], Node} */
-void phc__hub_on_sync_remote(phc__hub_t *h, const char *buf, int idx) {
+void phc__hub_on_sync_remote(phc_hub_t *h, const char *buf, int idx) {
   int arity;
   char node[PHC__ATOM_MAX];
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2) goto bad;
@@ -822,7 +822,7 @@ bad:
   PHC_LOG_W(MOD, "%s: dropping a malformed sync_remote_children_event", h->id);
 }
 
-void phc__hub_enc_local_sync(phc__hub_t *h, ei_x_buff *x) {
+void phc__hub_enc_local_sync(phc_hub_t *h, ei_x_buff *x) {
   phc__reg_row_t **v;
   int n = phc__reg_sorted(&h->reg, &v), k = 0;
   for (int i = 0; i < n; i++) k += phc__reg_owner(v[i], h->n->name) != NULL;
@@ -841,7 +841,7 @@ void phc__hub_enc_local_sync(phc__hub_t *h, ei_x_buff *x) {
 
 /* ---- supervisor events ----------------------------------------------- */
 
-static void dispatch_pid_update(phc__hub_t *h, const char *cid, int clen,
+static void dispatch_pid_update(phc_hub_t *h, const char *cid, int clen,
                                 const erlang_pid *pid) {
   ei_x_buff p;
   ei_x_new(&p);
@@ -855,7 +855,7 @@ static void dispatch_pid_update(phc__hub_t *h, const char *cid, int clen,
   ei_x_free(&p);
 }
 
-static void dispatch_self_exit(phc__hub_t *h, const char *cid, int clen) {
+static void dispatch_self_exit(phc_hub_t *h, const char *cid, int clen) {
   ei_x_buff p;
   ei_x_new(&p);
   ei_x_encode_tuple_header(&p, 3);
@@ -872,14 +872,14 @@ static void dispatch_self_exit(phc__hub_t *h, const char *cid, int clen) {
   ei_x_free(&p);
 }
 
-void phc__hub_mark_terminating(phc__hub_t *h, const char *id) {
+void phc__hub_mark_terminating(phc_hub_t *h, const char *id) {
   phc__hub_term_t *t = phc__xcalloc(1, sizeof *t);
   t->id = phc__xstrdup(id);
   t->next = h->terminating;
   h->terminating = t;
 }
 
-int phc__hub_take_terminating(phc__hub_t *h, const char *id) {
+int phc__hub_take_terminating(phc_hub_t *h, const char *id) {
   for (phc__hub_term_t **p = &h->terminating; *p; p = &(*p)->next) {
     if (strcmp((*p)->id, id) != 0) continue;
     phc__hub_term_t *t = *p;
@@ -894,7 +894,7 @@ int phc__hub_take_terminating(phc__hub_t *h, const char *id) {
 void phc__hub_sup_event(phc__sup_t *sup, int event, const char *id,
                         const phc_pid_t *old_pid, const phc_pid_t *new_pid,
                         const char *reason, int len, void *arg) {
-  phc__hub_t *h = arg;
+  phc_hub_t *h = arg;
   char cid[256];
   PHC__UNUSED(sup);
   PHC__UNUSED(old_pid);

@@ -16,20 +16,18 @@
  * The handlers follow ProcessHub 0.4.1 with the default strategies:
  * ConsistentHashing, Singularity, ColdSwap, PubSub, Divergence.
  */
-#ifndef PHC_HUB_H
-#define PHC_HUB_H
+#ifndef PHC_HUB_HUB_H
+#define PHC_HUB_HUB_H
 
-#include "../node.h"
-#include "../otp/pg.h"
-#include "../proc/supervisor.h"
-#include "../term/term.h"
-#include "hooks.h"
-#include "registry.h"
-#include "ring.h"
+#include "node.h"
+#include "otp/pg.h"
+#include "proc/supervisor.h"
+#include "term/term.h"
+#include "hub/hooks.h"
+#include "hub/registry.h"
+#include "hub/ring.h"
 
 #define PHC__HUB_MAX_NODES 64
-
-typedef struct phc__hub_s phc__hub_t;
 
 /* A handover state that arrived before its child (HotSwap exec_cast). */
 typedef struct phc__hub_handover_s {
@@ -45,7 +43,7 @@ typedef struct phc__hub_term_s { /* a child the hub is terminating */
   struct phc__hub_term_s *next;
 } phc__hub_term_t;
 
-struct phc__hub_s {
+struct phc_hub_s {
   phc_node_t *n;
   char id[PHC__ATOM_MAX];
   char eq_name[PHC__ATOM_MAX];
@@ -72,11 +70,11 @@ struct phc__hub_s {
   phc__hub_term_t *terminating;
   char *static_specs; /* encoded list with version byte, or NULL */
   int static_specs_len;
-  phc__hub_t *next;
+  phc_hub_t *next;
 };
 
 struct phc__hubs_s {
-  phc__hub_t *list;
+  phc_hub_t *list;
   int ring_otp; /* 0 auto, 25 or 26: forced encoding for new hubs */
   char last_peer[PHC__ATOM_MAX]; /* the peer whose release we last learned */
   int last_release;
@@ -84,52 +82,52 @@ struct phc__hubs_s {
 
 /* ---- hub.c: lifecycle, events ---------------------------------------- */
 
-phc__hub_t *phc__hub_find(phc_node_t *n, const char *id);
+phc_hub_t *phc__hub_find(phc_node_t *n, const char *id);
 /* Send {Event, Payload} (payload: encoded, no version byte) to the pg
  * members of group Event picked by members: "global", "local",
  * "external", or a node name (members_node). */
-void phc__hub_dispatch(phc__hub_t *h, const char *event, const char *members,
+void phc__hub_dispatch(phc_hub_t *h, const char *event, const char *members,
                        const char *payload, int len);
 /* Send {'$gen_cast', Req} to {HubId, node}. req: no version byte. */
-void phc__hub_cast(phc__hub_t *h, const char *node, const char *req, int len);
-void phc__hub_lock(phc__hub_t *h);
-void phc__hub_unlock(phc__hub_t *h);
-void phc__hub_hook(phc__hub_t *h, const char *key, const ei_x_buff *data);
-int phc__hub_has_node(const phc__hub_t *h, const char *node);
+void phc__hub_cast(phc_hub_t *h, const char *node, const char *req, int len);
+void phc__hub_lock(phc_hub_t *h);
+void phc__hub_unlock(phc_hub_t *h);
+void phc__hub_hook(phc_hub_t *h, const char *key, const ei_x_buff *data);
+int phc__hub_has_node(const phc_hub_t *h, const char *node);
 
 /* ---- handle.c: StartHandle, StopHandle, registry events -------------- */
 
 /* {start_children, Children, Opts} cast or migration_add_event. children
  * and opts point into buf (no version byte). */
-void phc__hub_start_handle(phc__hub_t *h, const char *buf, int children_idx,
+void phc__hub_start_handle(phc_hub_t *h, const char *buf, int children_idx,
                            int opts_idx, int is_migration);
-void phc__hub_stop_handle(phc__hub_t *h, const char *buf, int children_idx,
+void phc__hub_stop_handle(phc_hub_t *h, const char *buf, int children_idx,
                           int opts_idx);
-void phc__hub_on_registration(phc__hub_t *h, const char *buf, int idx);
-void phc__hub_on_unregistration(phc__hub_t *h, const char *buf, int idx);
-void phc__hub_on_pid_update(phc__hub_t *h, const char *buf, int idx);
-void phc__hub_on_sync_remote(phc__hub_t *h, const char *buf, int idx);
+void phc__hub_on_registration(phc_hub_t *h, const char *buf, int idx);
+void phc__hub_on_unregistration(phc_hub_t *h, const char *buf, int idx);
+void phc__hub_on_pid_update(phc_hub_t *h, const char *buf, int idx);
+void phc__hub_on_sync_remote(phc_hub_t *h, const char *buf, int idx);
 /* Apply a peer's full local child list (PubSub sync, sync_remote):
  * list of {ChildSpec, Pid, Meta}; detach: drop the peer from rows it no
  * longer lists. */
-void phc__hub_apply_sync(phc__hub_t *h, const char *node, const char *buf,
+void phc__hub_apply_sync(phc_hub_t *h, const char *node, const char *buf,
                          int idx, int detach);
 /* Supervisor callback: a child restarted or ended. */
 void phc__hub_sup_event(phc__sup_t *sup, int event, const char *id,
                         const phc_pid_t *old_pid, const phc_pid_t *new_pid,
                         const char *reason, int len, void *arg);
 /* Terminate a local child without telling anyone (migration, leave). */
-int phc__hub_terminate_local(phc__hub_t *h, const char *cid, int cid_len);
-void phc__hub_mark_terminating(phc__hub_t *h, const char *id);
-int phc__hub_take_terminating(phc__hub_t *h, const char *id);
+int phc__hub_terminate_local(phc_hub_t *h, const char *cid, int cid_len);
+void phc__hub_mark_terminating(phc_hub_t *h, const char *id);
+int phc__hub_take_terminating(phc_hub_t *h, const char *id);
 /* Encode [{ChildSpec, Pid, Meta}] for the local children. */
-void phc__hub_enc_local_sync(phc__hub_t *h, ei_x_buff *x);
+void phc__hub_enc_local_sync(phc_hub_t *h, ei_x_buff *x);
 
 /* ---- cluster.c: joins, leaves, redistribution ------------------------ */
 
-void phc__hub_join_node(phc__hub_t *h, const char *node);
-void phc__hub_node_down(phc__hub_t *h, const char *node);
-void phc__hub_leave(phc__hub_t *h);
+void phc__hub_join_node(phc_hub_t *h, const char *node);
+void phc__hub_node_down(phc_hub_t *h, const char *node);
+void phc__hub_leave(phc_hub_t *h);
 
 /* ---- closures.c: ProcessHub closures from spawn requests ------------ */
 
@@ -139,4 +137,4 @@ int phc__hub_closure(phc_node_t *n, const erlang_fun *f, ei_x_buff *result);
 
 int phc__hub_natives_register(phc_node_t *n);
 
-#endif /* PHC_HUB_H */
+#endif /* PHC_HUB_HUB_H */

@@ -93,15 +93,14 @@ hx_t *hx_new(void) {
   assert_int_equal(phc__rt_init(&x->node), 0);
   assert_int_equal(phc__otp_init(&x->node), 0);
   phc_hub_config_t cfg = {.hub_id = HX_HUB};
-  assert_int_equal(phc_hub_start(&x->node, &cfg, &x->hub), 0);
-  x->h = (phc__hub_t *)x->hub;
+  assert_int_equal(phc_hub_start(&x->node, &cfg, &x->h), 0);
   hx_drain(x);
   hx_rec_clear(x);
   return x;
 }
 
 void hx_free(hx_t *x) {
-  phc_hub_stop(x->hub);
+  phc_hub_stop(x->h);
   hx_drain(x);
   phc__otp_close(&x->node);
   phc__rt_close(&x->node);
@@ -220,7 +219,7 @@ int hx_has(const char *buf, int idx, const char *needle) {
 char *hx_dump(hx_t *x) {
   ei_x_buff b;
   ei_x_new(&b);
-  phc_hub_registry_dump(x->hub, &b);
+  phc_hub_registry_dump(x->h, &b);
   char *s = hx_text(b.buff, 0);
   ei_x_free(&b);
   return s;

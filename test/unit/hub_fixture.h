@@ -44,8 +44,7 @@ typedef struct hx_s {
   phc_node_t node;
   uv_loop_t loop;
   hx_rec_t rec;
-  phc_hub_t *hub;
-  phc__hub_t *h; /* the same hub, its internals */
+  phc_hub_t *h; /* the hub (its struct is hub/hub.h's) */
 } hx_t;
 
 /* ---- the node ----------------------------------------------------------- */

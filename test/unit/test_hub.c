@@ -177,7 +177,7 @@ static void test_start_children_ok_and_duplicate(void **state) {
   assert_true(hx_has(row->meta, 0, "#{tag => #Bin<119,111,114,107,101,114,115>}"));
   ei_x_buff pl;
   ei_x_new(&pl);
-  phc_hub_process_list(x->hub, 0, &pl);
+  phc_hub_process_list(x->h, 0, &pl);
   assert_true(hx_has(pl.buff, 0, "w_3"));
   ei_x_free(&pl);
   /* the registration event reaches the external member with 10-key PSDs */
@@ -363,7 +363,7 @@ static void test_registration_and_unregistration(void **state) {
   assert_non_null(hx_row(x, &s2));
   ei_x_buff pl;
   ei_x_new(&pl);
-  phc_hub_process_list(x->hub, 0, &pl); /* local: none of ours */
+  phc_hub_process_list(x->h, 0, &pl); /* local: none of ours */
   assert_true(hx_has(pl.buff, 0, "[]"));
   ei_x_free(&pl);
   /* the same event again changes nothing */
@@ -505,7 +505,7 @@ static void test_cluster_join_and_leave(void **state) {
   assert_int_equal(hx_rows(x), 7);
   ei_x_buff nodes;
   ei_x_new(&nodes);
-  phc_hub_nodes(x->hub, 1, &nodes);
+  phc_hub_nodes(x->h, 1, &nodes);
   assert_true(hx_has(nodes.buff, 0, "['ph2@127.0.0.1','ph1@127.0.0.1']"));
   ei_x_free(&nodes);
   hx_free(x);
