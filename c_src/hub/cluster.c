@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "hub/child_data.h"
 #include "hub/hub.h"
 #include "proc/proc.h"
 
@@ -40,34 +41,6 @@ static const char *primary(phc_hub_t *h, const phc__reg_row_t *row) {
              : NULL;
 }
 
-/* #{child_id, child_spec, hub_id, metadata, migration_add, nodes => [N]} */
-static void enc_child_data(phc_hub_t *h, const phc__reg_row_t *row,
-                           const char *node, ei_x_buff *x) {
-  ei_x_encode_map_header(x, 6);
-  ei_x_encode_atom(x, "child_id");
-  ei_x_append_buf(x, row->cid, row->cid_len);
-  ei_x_encode_atom(x, "child_spec");
-  ei_x_append_buf(x, row->spec, row->spec_len);
-  ei_x_encode_atom(x, "hub_id");
-  ei_x_encode_atom(x, h->id);
-  ei_x_encode_atom(x, "metadata");
-  ei_x_append_buf(x, row->meta, row->meta_len);
-  ei_x_encode_atom(x, "migration_add");
-  ei_x_encode_atom(x, "true");
-  ei_x_encode_atom(x, "nodes");
-  ei_x_encode_list_header(x, 1);
-  ei_x_encode_atom(x, node);
-  ei_x_encode_empty_list(x);
-}
-
-static void enc_migration_opts(ei_x_buff *x) {
-  ei_x_encode_list_header(x, 1);
-  ei_x_encode_tuple_header(x, 2);
-  ei_x_encode_atom(x, "migration_add");
-  ei_x_encode_atom(x, "true");
-  ei_x_encode_empty_list(x);
-}
-
 /* ColdSwap: stop the children, unregister them, send them to `to`. */
 static void migrate(phc_hub_t *h, phc__reg_row_t **rows, int n,
                     const char *to) {
@@ -89,7 +62,7 @@ static void migrate(phc_hub_t *h, phc__reg_row_t **rows, int n,
     ei_x_append_buf(&unreg, rows[i]->cid, rows[i]->cid_len);
     ei_x_encode_atom(&unreg, "ok");
     ei_x_encode_atom(&unreg, me);
-    enc_child_data(h, rows[i], to, &add);
+    phc__child_data_enc(h, rows[i], to, &add);
     ei_x_encode_tuple_header(&hook, 2);
     ei_x_append_buf(&hook, rows[i]->spec, rows[i]->spec_len);
     ei_x_append_buf(&hook, rows[i]->meta, rows[i]->meta_len);
@@ -98,7 +71,7 @@ static void migrate(phc_hub_t *h, phc__reg_row_t **rows, int n,
   ei_x_encode_atom(&unreg, me);
   ei_x_encode_empty_list(&unreg);
   ei_x_encode_empty_list(&add);
-  enc_migration_opts(&add);
+  phc__child_data_enc_migration_opts(&add);
   ei_x_encode_empty_list(&hook);
   for (int i = 0; i < n; i++)
     phc__reg_remove_node(&h->reg, rows[i]->cid, rows[i]->cid_len, me);
@@ -161,10 +134,10 @@ static void redistribute(phc_hub_t *h, phc__reg_row_t **rows, int n) {
   ei_x_encode_tuple_header(&m, 2);
   int children = m.index;
   ei_x_encode_list_header(&m, n);
-  for (int i = 0; i < n; i++) enc_child_data(h, rows[i], me, &m);
+  for (int i = 0; i < n; i++) phc__child_data_enc(h, rows[i], me, &m);
   ei_x_encode_empty_list(&m);
   int opts = m.index;
-  enc_migration_opts(&m);
+  phc__child_data_enc_migration_opts(&m);
   phc__hub_start_handle(h, m.buff, children, opts, 1);
   ei_x_free(&m);
 }

@@ -28,6 +28,7 @@
 #include "hub/ring.h"
 
 #define PHC__HUB_MAX_NODES 64
+#define PHC__HUB_MAX_REPLY_TO 16 /* reply_to pids answered per start/stop */
 
 /* A handover state that arrived before its child (HotSwap exec_cast). */
 typedef struct phc__hub_handover_s {
@@ -95,14 +96,24 @@ void phc__hub_unlock(phc_hub_t *h);
 void phc__hub_hook(phc_hub_t *h, const char *key, const ei_x_buff *data);
 int phc__hub_has_node(const phc_hub_t *h, const char *node);
 
-/* ---- handle.c: StartHandle, StopHandle, registry events -------------- */
+/* ---- start.c: StartHandle -------------------------------------------- */
 
 /* {start_children, Children, Opts} cast or migration_add_event. children
  * and opts point into buf (no version byte). */
 void phc__hub_start_handle(phc_hub_t *h, const char *buf, int children_idx,
                            int opts_idx, int is_migration);
+
+/* ---- stop.c: StopHandle, local terminations ------------------------- */
+
 void phc__hub_stop_handle(phc_hub_t *h, const char *buf, int children_idx,
                           int opts_idx);
+/* Terminate a local child without telling anyone (migration, leave). */
+int phc__hub_terminate_local(phc_hub_t *h, const char *cid, int cid_len);
+void phc__hub_mark_terminating(phc_hub_t *h, const char *id);
+int phc__hub_take_terminating(phc_hub_t *h, const char *id);
+
+/* ---- events.c: registry events, supervisor events -------------------- */
+
 void phc__hub_on_registration(phc_hub_t *h, const char *buf, int idx);
 void phc__hub_on_unregistration(phc_hub_t *h, const char *buf, int idx);
 void phc__hub_on_pid_update(phc_hub_t *h, const char *buf, int idx);
@@ -112,14 +123,15 @@ void phc__hub_on_sync_remote(phc_hub_t *h, const char *buf, int idx);
  * longer lists. */
 void phc__hub_apply_sync(phc_hub_t *h, const char *node, const char *buf,
                          int idx, int detach);
+/* ProcessRegistry.bulk_insert of one row, with registry_pid_insert_hook
+ * for the pairs that are new or changed. */
+void phc__hub_reg_merge(phc_hub_t *h, const char *cid, int clen,
+                        const char *spec, int slen, const char *meta, int mlen,
+                        const phc__reg_owner_t *o, int n);
 /* Supervisor callback: a child restarted or ended. */
 void phc__hub_sup_event(phc__sup_t *sup, int event, const char *id,
                         const phc_pid_t *old_pid, const phc_pid_t *new_pid,
                         const char *reason, int len, void *arg);
-/* Terminate a local child without telling anyone (migration, leave). */
-int phc__hub_terminate_local(phc_hub_t *h, const char *cid, int cid_len);
-void phc__hub_mark_terminating(phc_hub_t *h, const char *id);
-int phc__hub_take_terminating(phc_hub_t *h, const char *id);
 /* Encode [{ChildSpec, Pid, Meta}] for the local children. */
 void phc__hub_enc_local_sync(phc_hub_t *h, ei_x_buff *x);
 
