@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "hub/child_data.h"
 #include "hub/hub.h"
 #include "otp/otp.h"
 
@@ -73,61 +74,57 @@ static void enc_default_opts(ei_x_buff *x) {
   ei_x_encode_empty_list(x);
 }
 
-/* Distributor.init_children without await: one cast per owner. */
+/* {start_children, [#{child_id, child_spec, hub_id, metadata => #{},
+ * nodes => Owners}], [{check_existing, true}]} to each owner. */
+static void cast_start(phc_hub_t *h, const char *spec, int slen,
+                       const char *cid, int clen, const char **owners, int k) {
+  ei_x_buff req;
+  ei_x_new(&req);
+  ei_x_encode_tuple_header(&req, 3);
+  ei_x_encode_atom(&req, "start_children");
+  ei_x_encode_list_header(&req, 1);
+  ei_x_encode_map_header(&req, 5);
+  ei_x_encode_atom(&req, "child_id");
+  ei_x_append_buf(&req, cid, clen);
+  ei_x_encode_atom(&req, "child_spec");
+  ei_x_append_buf(&req, spec, slen);
+  ei_x_encode_atom(&req, "hub_id");
+  ei_x_encode_atom(&req, h->id);
+  ei_x_encode_atom(&req, "metadata");
+  ei_x_encode_map_header(&req, 0);
+  ei_x_encode_atom(&req, "nodes");
+  ei_x_encode_list_header(&req, k);
+  for (int i = 0; i < k; i++) ei_x_encode_atom(&req, owners[i]);
+  ei_x_encode_empty_list(&req);
+  ei_x_encode_empty_list(&req);
+  enc_default_opts(&req);
+  for (int i = 0; i < k; i++) phc__hub_cast(h, owners[i], req.buff, req.index);
+  ei_x_free(&req);
+}
+
+/* Distributor.init_children without await: the distribution validates the
+ * children (children_init) and places each (belongs_to with the
+ * replication factor); one cast per owner. */
 int phc_hub_start_children(phc_hub_t *h, const char *specs, int len) {
   int idx = 1, n;
   PHC__UNUSED(len);
   if (ei_decode_list_header(specs, &idx, &n) < 0) return PHC_EINVAL;
   if (n == 0) return PHC_EINVAL;
+  int rc = phc__strat_children_init(h, &h->strat, specs, 1, -1);
+  if (rc) return rc;
   for (int i = 0; i < n; i++) {
-    int spec = idx, cid, arity;
+    int spec = idx, cid;
     if (ei_skip_term(specs, &idx) < 0) return PHC_EDECODE;
-    int slen = idx - spec;
-    /* the spec's id */
-    int k = spec, found = 0;
-    if (ei_decode_map_header(specs, &k, &arity) < 0) return PHC_EINVAL;
-    for (int j = 0; j < arity && !found; j++) {
-      char a[PHC__ATOM_MAX];
-      int t = k;
-      found = ei_decode_atom(specs, &t, a) == 0 && !strcmp(a, "id");
-      ei_skip_term(specs, &k);
-      if (!found) ei_skip_term(specs, &k);
-    }
-    if (!found) return PHC_EINVAL;
-    cid = k;
-    int cend = k;
-    ei_skip_term(specs, &cend);
-    int clen = cend - cid;
+    if (phc__term_map_get(specs, spec, "id", &cid) < 0) return PHC_EINVAL;
+    int clen = phc__hub_term_len(specs, cid);
+    if (clen < 0) return PHC_EDECODE;
     if (phc__reg_find(&h->reg, specs + cid, clen)) return PHC_EEXIST;
-    char term[1024];
-    if (clen + 1 > (int)sizeof term) return PHC_EINVAL;
-    term[0] = (char)131;
-    memcpy(term + 1, specs + cid, (size_t)clen);
-    const char *owner;
-    if (phc__ring_owners(&h->ring, term, clen + 1, &owner, 1) != 1)
-      return PHC_ESTATE;
-    ei_x_buff req;
-    ei_x_new(&req);
-    ei_x_encode_tuple_header(&req, 3);
-    ei_x_encode_atom(&req, "start_children");
-    ei_x_encode_list_header(&req, 1);
-    ei_x_encode_map_header(&req, 5);
-    ei_x_encode_atom(&req, "child_id");
-    ei_x_append_buf(&req, specs + cid, clen);
-    ei_x_encode_atom(&req, "child_spec");
-    ei_x_append_buf(&req, specs + spec, slen);
-    ei_x_encode_atom(&req, "hub_id");
-    ei_x_encode_atom(&req, h->id);
-    ei_x_encode_atom(&req, "metadata");
-    ei_x_encode_map_header(&req, 0);
-    ei_x_encode_atom(&req, "nodes");
-    ei_x_encode_list_header(&req, 1);
-    ei_x_encode_atom(&req, owner);
-    ei_x_encode_empty_list(&req);
-    ei_x_encode_empty_list(&req);
-    enc_default_opts(&req);
-    phc__hub_cast(h, owner, req.buff, req.index);
-    ei_x_free(&req);
+    const char *owners[PHC__HUB_MAX_NODES];
+    int k = phc__strat_belongs_to(h, &h->strat, specs + cid, clen, owners,
+                                  PHC__HUB_MAX_NODES);
+    if (k == PHC_ELIMIT) return PHC_EINVAL; /* an id too long to place */
+    if (k < 1) return PHC_ESTATE;
+    cast_start(h, specs + spec, idx - spec, specs + cid, clen, owners, k);
   }
   return 0;
 }

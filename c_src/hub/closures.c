@@ -6,9 +6,9 @@
  * environment, and carries out their effect natively:
  *
  *   PubSub periodic sync (module ...Synchronization.PubSub, env holds the
- *     hub struct, the sender's [{ChildSpec, Pid, Meta}] and its node):
- *     append and detach the sender's rows (Synchronizer.append_data and
- *     detach_data); returns ok.
+ *     hub struct, the sender's [{ChildSpec, Pid, Meta}] and its node): the
+ *     hub's synchronization strategy handles it (handle_synchronization;
+ *     PubSub appends and detaches the sender's rows); returns ok.
  *   which_children(:global) (module ProcessHub.Service.Distributor, env
  *     holds the hub struct): returns {node(), [{Id, Pid, worker, [Mod]}]}.
  *
@@ -110,8 +110,8 @@ int phc__hub_closure(phc_node_t *n, const erlang_fun *f, ei_x_buff *result) {
   if (scan_env(n, f, &env) < 0 || !env.hub) return PHC_EUNDEF;
   if (ends_with(f->module, "Synchronization.PubSub") && env.list >= 0 &&
       *env.node) {
-    phc__hub_apply_sync(env.hub, env.node, f->u.closure.free_vars, env.list,
-                        1);
+    phc__strat_handle_sync(env.hub, &env.hub->strat, f->u.closure.free_vars,
+                           env.list, env.node);
     PHC_LOG_D(MOD, "%s: periodic sync from %s applied", env.hub->id, env.node);
     ei_x_encode_atom(result, "ok");
     return 0;

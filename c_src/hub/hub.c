@@ -138,23 +138,13 @@ static void announce_join(phc_hub_t *h) {
   ei_x_free(&p);
 }
 
-/* PubSub's periodic sync reaches BEAM nodes by closures phc cannot send;
- * instead phc re-sends its local children as sync_remote_children_event,
- * which BEAM members merge (add or update only). */
+/* The synchronization strategy's periodic round (IntervalSyncInit: not
+ * while the hub is locked). */
 static void sync_tick(phc_node_t *n, void *arg) {
   phc_hub_t *h = arg;
   h->sync_timer = 0;
   if (h->leaving) return;
-  if (!h->locked) {
-    ei_x_buff p;
-    ei_x_new(&p);
-    ei_x_encode_tuple_header(&p, 2);
-    phc__hub_enc_local_sync(h, &p);
-    ei_x_encode_atom(&p, n->name);
-    phc__hub_dispatch(h, "sync_remote_children_event", "external", p.buff,
-                      p.index);
-    ei_x_free(&p);
-  }
+  if (!h->locked) phc__strat_init_sync(h, &h->strat);
   h->sync_timer = phc__timer_start(n, h->sync_ms, sync_tick, h);
 }
 
@@ -407,9 +397,15 @@ int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg,
   int otp = cfg->ring_otp ? cfg->ring_otp : n->hubs->ring_otp;
   h->ring_fixed = otp != 0;
   phc__ring_init(&h->ring, otp >= 26 ? PHC_RING_OTP26 : PHC_RING_OTP25);
-  phc__ring_add(&h->ring, n->name);
   snprintf(h->nodes[0], PHC__ATOM_MAX, "%s", n->name);
   h->nnodes = 1;
+  for (int k = 0; k < PHC__STRAT_KINDS && !rc; k++)
+    rc = phc__strategies_set(h, &h->strat, (phc__strat_kind_t)k, NULL, NULL, 0);
+  if (rc) {
+    PHC_LOG_E(MOD, "%s: cannot set its strategies: %s", h->id,
+              phc_strerror(rc));
+    return rc;
+  }
   phc__reg_init(&h->reg);
   h->hooks = phc__hooks_new();
   if (cfg->child_specs && cfg->child_specs_len > 1) {
@@ -454,7 +450,7 @@ void phc__hubs_free(phc_node_t *n) {
   phc_hub_t *h = n->hubs->list;
   while (h) {
     phc_hub_t *next = h->next;
-    phc__ring_free(&h->ring);
+    phc__strategies_close(h, &h->strat);
     phc__reg_clear(&h->reg);
     phc__hooks_free(h->hooks);
     while (h->handovers) {

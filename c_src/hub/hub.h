@@ -5,27 +5,51 @@
  * exec_cast casts and the eight blockade events), a sink registered as
  * 'hub.<HubId>.event_queue', the pg scope 'hub.<HubId>.event_queue_pg'
  * (c_src/otp/pg), the hash ring (ring.h), the registry mirror
- * (registry.h), the hook handlers (hooks.h), hub_nodes, and a one_for_one
- * supervisor (c_src/proc/supervisor) hosting the C children that hash here.
+ * (registry.h), the hook handlers (hooks.h), hub_nodes, its five
+ * strategies (strategy/strategy.h), and a one_for_one supervisor
+ * (c_src/proc/supervisor) hosting the C children that belong here.
  *
  * Everything a BEAM coordinator hands to tasks runs here synchronously, on
  * the loop, in the order the messages arrive: a C node has no task to
  * interleave, so handlers never race each other. Events are sent as plain
  * {Event, Payload} messages to the pg members the blockade selection
  * (global / local / external / [Node]) picks, exactly as blockade does.
- * The handlers follow ProcessHub 0.4.1 with the default strategies:
- * ConsistentHashing, Singularity, ColdSwap, PubSub, Divergence.
+ * The handlers follow ProcessHub 0.4.1's coordinator and handlers, one
+ * file each:
+ *
+ *   hub.c        lifecycle, the coordinator process, event dispatch, the
+ *                lock, the periodic timers, the ring's atom encoding
+ *   start.c      StartHandle: starting children, forwarding, start results
+ *   stop.c       StopHandle and local terminations
+ *   events.c     registry events (registration, unregistration, pid update,
+ *                sync) and the supervisor's events about its children
+ *   cluster.c    hub joins and leaves (NodeUp, NodeDown), our own leave
+ *   closures.c   ProcessHub closures that arrive by spawn request
+ *   api.c        the C API and the 'Elixir.ProcessHub' natives for erpc
+ *   child_data.c ChildData maps and the helpers these files share
+ *
+ * What ProcessHub leaves to its strategies goes through the strategy seam
+ * (strategy/strategy.h) and nowhere else: which nodes own a child
+ * (distribution belongs_to with the redundancy's replication_factor), what
+ * a join migrates (migration handle_migration), how registrations,
+ * unregistrations and the periodic sync reach the members
+ * (synchronization propagate, init_sync, handle_synchronization), and
+ * whether a node going down locks the hub (partition toggle_lock). Every
+ * hub starts with ProcessHub's defaults, one file each in strategy/:
+ * ConsistentHashing (the only code that changes the ring's nodes),
+ * Singularity, ColdSwap, PubSub and Divergence.
  */
 #ifndef PHC_HUB_HUB_H
 #define PHC_HUB_HUB_H
 
+#include "hub/hooks.h"
+#include "hub/registry.h"
+#include "hub/ring.h"
+#include "hub/strategy/strategy.h"
 #include "node.h"
 #include "otp/pg.h"
 #include "proc/supervisor.h"
 #include "term/term.h"
-#include "hub/hooks.h"
-#include "hub/registry.h"
-#include "hub/ring.h"
 
 #define PHC__HUB_MAX_NODES 64
 #define PHC__HUB_MAX_REPLY_TO 16 /* reply_to pids answered per start/stop */
@@ -52,8 +76,9 @@ struct phc_hub_s {
   erlang_pid coord;
   erlang_pid eq;
   phc__pg_t *pg;
-  phc__ring_t ring;
+  phc__ring_t ring;     /* the distribution's (ConsistentHashing) */
   int ring_fixed;       /* encoding given by config, not by peers */
+  phc__strategies_t strat;
   char nodes[PHC__HUB_MAX_NODES][PHC__ATOM_MAX]; /* hub_nodes, in order */
   int nnodes;
   phc__reg_t reg;

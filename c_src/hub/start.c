@@ -234,13 +234,14 @@ static int forward(phc_hub_t *h, const phc__child_data_t *cd, const char *buf,
   return sent;
 }
 
+/* StartHandle's validate step: the child belongs here when the
+ * distribution's nodes for it (belongs_to with the replication factor)
+ * include this node; *n gets how many there are. A child the strategy
+ * cannot place starts here. */
 static int owned_here(phc_hub_t *h, const phc__child_data_t *cd,
-                      const char **owners, int *n) {
-  char term[1024];
-  if (cd->cid_len + 1 > (int)sizeof term) return 1;
-  term[0] = (char)131;
-  memcpy(term + 1, cd->buf + cd->cid, (size_t)cd->cid_len);
-  *n = phc__ring_owners(&h->ring, term, cd->cid_len + 1, owners, 1);
+                      const char **owners, int max, int *n) {
+  *n = phc__strat_belongs_to(h, &h->strat, cd->buf + cd->cid, cd->cid_len,
+                             owners, max);
   if (*n <= 0) return 1;
   for (int i = 0; i < *n; i++)
     if (!strcmp(owners[i], h->n->name)) return 1;
@@ -365,22 +366,24 @@ static void hook_list(phc_hub_t *h, const char *key, const phc__hub_list_t *l) {
   ei_x_free(&d);
 }
 
+/* SynchronizationStrategy.propagate(:add) of what was started, with
+ * [{members, external}] (nothing when nothing was started). */
 static void dispatch_registration(phc_hub_t *h, phc__hub_list_t *psds) {
   int npsd = psds->n;
-  ei_x_buff ev;
+  ei_x_buff ev, opts;
   ei_x_new(&ev);
-  ei_x_encode_tuple_header(&ev, 3);
+  ei_x_new(&opts);
   phc__hub_list_close(psds, &ev);
-  ei_x_encode_atom(&ev, h->n->name);
-  ei_x_encode_list_header(&ev, 1);
-  ei_x_encode_tuple_header(&ev, 2);
-  ei_x_encode_atom(&ev, "members");
-  ei_x_encode_atom(&ev, "external");
-  ei_x_encode_empty_list(&ev);
+  ei_x_encode_list_header(&opts, 1);
+  ei_x_encode_tuple_header(&opts, 2);
+  ei_x_encode_atom(&opts, "members");
+  ei_x_encode_atom(&opts, "external");
+  ei_x_encode_empty_list(&opts);
   if (npsd)
-    phc__hub_dispatch(h, "children_registration_event", "external", ev.buff,
-                      ev.index);
+    phc__strat_propagate(h, &h->strat, ev.buff, ev.index, h->n->name,
+                         PHC__STRAT_SYNC_ADD, opts.buff, opts.index);
   ei_x_free(&ev);
+  ei_x_free(&opts);
 }
 
 void phc__hub_start_handle(phc_hub_t *h, const char *buf, int cidx,
@@ -404,9 +407,9 @@ void phc__hub_start_handle(phc_hub_t *h, const char *buf, int cidx,
       PHC_LOG_W(MOD, "%s: dropping a malformed child data", h->id);
       continue;
     }
-    const char *owners[4];
+    const char *owners[PHC__HUB_MAX_NODES];
     int nowners;
-    if (owned_here(h, &cd, owners, &nowners)) {
+    if (owned_here(h, &cd, owners, PHC__HUB_MAX_NODES, &nowners)) {
       start_one(h, &cd, &a);
     } else {
       a.forwards.n +=

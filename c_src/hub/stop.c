@@ -43,21 +43,13 @@ void phc__hub_stop_handle(phc_hub_t *h, const char *buf, int cidx,
     ei_x_encode_atom(&res.items, h->n->name);
     res.n++;
   }
+  /* Distributor.children_terminate: propagate(:rem) with the stop opts */
   ei_x_buff ev;
   ei_x_new(&ev);
-  ei_x_encode_tuple_header(&ev, 3);
   phc__hub_list_close(&res, &ev);
-  ei_x_encode_atom(&ev, h->n->name);
-  int olen = phc__hub_term_len(buf, opts_idx);
-  ei_x_append_buf(&ev, buf + opts_idx, olen);
-  int v;
-  const char *members = "global";
-  char m[PHC__ATOM_MAX];
-  if (phc__term_kw_get(buf, opts_idx, "members", &v) == 0 &&
-      ei_decode_atom(buf, &v, m) == 0)
-    members = m;
-  phc__hub_dispatch(h, "children_unregistration_event", members, ev.buff,
-                    ev.index);
+  phc__strat_propagate(h, &h->strat, ev.buff, ev.index, h->n->name,
+                       PHC__STRAT_SYNC_REM, buf + opts_idx,
+                       phc__hub_term_len(buf, opts_idx));
   ei_x_free(&ev);
 }
 
