@@ -215,6 +215,37 @@ int hx_has(const char *buf, int idx, const char *needle) {
   return hit;
 }
 
+/* ---- building terms ---------------------------------------------------- */
+
+static int hx_keep(void *arg, const char *term, int len) {
+  ei_x_buff *x = arg;
+  ei_x_append_buf(x, term, len);
+  return 0;
+}
+
+ei_x_buff hx_term(const char *text) {
+  ei_x_buff x;
+  char err[128], *src;
+  size_t n = strlen(text);
+  ei_x_new(&x);
+  src = malloc(n + 2);
+  memcpy(src, text, n);
+  memcpy(src + n, ".", 2);
+  if (phc__parse_terms(src, n + 1, hx_keep, &x, err, sizeof err) != 0 ||
+      x.index == 0)
+    fail_msg("hx_term(%s): %s", text, err);
+  free(src);
+  return x;
+}
+
+void hx_append(ei_x_buff *x, const char *text) {
+  ei_x_buff t = hx_term(text);
+  ei_x_append_buf(x, t.buff + 1, t.index - 1);
+  ei_x_free(&t);
+}
+
+/* ---- query results ------------------------------------------------------ */
+
 /* Query results as text. */
 char *hx_dump(hx_t *x) {
   ei_x_buff b;

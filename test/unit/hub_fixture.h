@@ -9,11 +9,11 @@
 #ifndef PHC_HUB_FIXTURE_H
 #define PHC_HUB_FIXTURE_H
 
-#include "phc_test.h"
-
 #include "hub/hub.h"
 #include "otp/otp.h"
+#include "phc_test.h"
 #include "proc/proc_int.h"
+#include "term/parse.h"
 
 /* Kept for tests that mark their own helpers with it. */
 #define HX_UNUSED __attribute__((unused))
@@ -90,6 +90,15 @@ int hx_count(hx_t *x, const char *head);
 char *hx_text(const char *buf, int idx);
 /* hx_text contains needle (prints the text when it does not). */
 int hx_has(const char *buf, int idx, const char *needle);
+
+/* ---- building terms ----------------------------------------------------- */
+
+/* One term from Erlang text (term/parse.h: atoms, numbers, "strings",
+ * <<"binaries">>, tuples, lists, maps; no full stop), encoded with the
+ * version byte; ei_x_free it. A syntax error fails the test. */
+ei_x_buff hx_term(const char *text);
+/* The same term appended to x, without a version byte. */
+void hx_append(ei_x_buff *x, const char *text);
 
 /* ---- query results ------------------------------------------------------ */
 

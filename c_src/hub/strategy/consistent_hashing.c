@@ -10,7 +10,7 @@
  * coordinator_shutdown. It has no options and no state of its own. */
 #include "hub/hub.h"
 
-#define CH_MAX_KEY 1024 /* bytes of a child id with its version byte */
+#define CH_MAX_KEY 1024 /* room for a child id and its version byte */
 
 static int ch_init(phc_hub_t *h, void *st, const char *buf, int idx) {
   const char *names[PHC__HUB_MAX_NODES];
@@ -37,7 +37,8 @@ static void ch_node_leave(phc_hub_t *h, void *st, const char *node) {
 }
 
 /* Ring.key_to_nodes(ring, child_id, rf). Ids of CH_MAX_KEY bytes or more
- * are not hashed (PHC_ELIMIT). */
+ * (no room left for the version byte) are not hashed: PHC_ELIMIT (the hub
+ * starts such a child where it is asked to). */
 static int ch_belongs_to(phc_hub_t *h, void *st, const char *cid, int cid_len,
                          int rf, const char **out, int max) {
   char term[CH_MAX_KEY];
