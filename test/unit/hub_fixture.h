@@ -9,9 +9,10 @@
 #ifndef PHC_HUB_FIXTURE_H
 #define PHC_HUB_FIXTURE_H
 
+#include "phc_test.h"
+
 #include "hub/hub.h"
 #include "otp/otp.h"
-#include "phc_test.h"
 #include "proc/proc_int.h"
 #include "term/parse.h"
 
