@@ -109,7 +109,7 @@ static int add_one(void *arg, const char *key, const char *term, int len,
   (void)len;
   long v;
   int idx = 1;
-  if (ei_decode_long(term, &idx, &v) < 0) return -1;
+  if (ei_decode_long(term, &idx, &v) < 0) return PHC_EINVAL;
   ei_x_encode_long(out, v + 1);
   return 0;
 }

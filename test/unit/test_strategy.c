@@ -146,13 +146,13 @@ static void test_set_and_close(void **state) {
 /* "..." with \\ and \" escapes. */
 static int unquote(const char *s, char *out, size_t max) {
   size_t n = 0;
-  if (*s++ != '"') return -1;
+  if (*s++ != '"') return PHC_EINVAL;
   while (*s && *s != '"' && n + 1 < max) {
     if (*s == '\\' && s[1]) s++;
     out[n++] = *s++;
   }
   out[n] = 0;
-  return *s == '"' && s[1] == 0 ? (int)n : -1;
+  return *s == '"' && s[1] == 0 ? (int)n : PHC_EINVAL;
 }
 
 /* A golden child id (bin:"..", atom:"..", int:N) encoded as it arrives,
