@@ -244,6 +244,13 @@ void hx_append(ei_x_buff *x, const char *text) {
   ei_x_free(&t);
 }
 
+ei_x_buff hx_body(const char *text) {
+  ei_x_buff x;
+  ei_x_new(&x);
+  hx_append(&x, text);
+  return x;
+}
+
 /* ---- query results ------------------------------------------------------ */
 
 /* Query results as text. */

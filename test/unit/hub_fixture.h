@@ -100,6 +100,8 @@ int hx_has(const char *buf, int idx, const char *needle);
 ei_x_buff hx_term(const char *text);
 /* The same term appended to x, without a version byte. */
 void hx_append(ei_x_buff *x, const char *text);
+/* The term alone without a version byte (as registry rows keep terms). */
+ei_x_buff hx_body(const char *text);
 
 /* ---- query results ------------------------------------------------------ */
 
