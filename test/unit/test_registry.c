@@ -162,8 +162,9 @@ static void test_process_list_order_and_local(void **state) {
   ei_x_buff x;
   ei_x_new(&x);
   phc__reg_enc_process_list(&f->r, NULL, &x);
-  assert_text(&x, "[{#Bin<97>, [{a@h, <a@h.1.0>}]}, "
-                  "{#Bin<98>, [{b@h, <b@h.2.0>}]}]");
+  assert_text(&x,
+              "[{#Bin<97>, [{a@h, <a@h.1.0>}]}, "
+              "{#Bin<98>, [{b@h, <b@h.2.0>}]}]");
   ei_x_free(&x);
 
   /* local to b@h: [{Cid, Pid}] of the rows b@h owns */

@@ -401,9 +401,11 @@ static void test_set_semantics(void **state) {
   assert_int_equal(phc__ring_add(&e, "\xff\xfe"), PHC_EINVAL);
   assert_int_equal(e.n_nodes, 0);
   /* undecodable key terms are refused, not crashed on */
-  assert_int_equal(
-      phc__ring_owners(&c, "\x83\x6d\x00\x00\x00\x09" "ab", 8, o, 2),
-      PHC_EDECODE);
+  assert_int_equal(phc__ring_owners(&c,
+                                    "\x83\x6d\x00\x00\x00\x09"
+                                    "ab",
+                                    8, o, 2),
+                   PHC_EDECODE);
   assert_int_equal(phc__ring_owners(&c, "\x84\x6a", 2, o, 2), PHC_EDECODE);
   phc__ring_free(&a);
   phc__ring_free(&b);
