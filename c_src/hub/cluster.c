@@ -85,7 +85,7 @@ void phc__hub_join_node(phc_hub_t *h, const char *node) {
   phc__hub_unlock(h);
 }
 
-/* Restart here the rows of `node` that now hash here. */
+/* Restart here the rows of a node that went down that now belong here. */
 static void redistribute(phc_hub_t *h, phc__reg_row_t **rows, int n) {
   const char *me = h->n->name;
   ei_x_buff m;
@@ -127,7 +127,8 @@ void phc__hub_node_down(phc_hub_t *h, const char *node) {
   free(rows);
   phc__reg_detach_node(&h->reg, node, NULL, NULL);
   /* NodeDown's handle_locking: a strategy that asks for the lock keeps
-   * the hub locked (phc has no partition mode beyond that). */
+   * the hub locked, until deadlock_recovery_timeout (phc has no partition
+   * mode beyond that). */
   if (phc__strat_toggle_lock(h, &h->strat, node))
     PHC_LOG_W(MOD, "%s: %s went down; the hub stays locked", h->id, node);
   else
