@@ -3,26 +3,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../otp/otp.h"
-#include "hub.h"
+#include "hub/child_data.h"
+#include "hub/hub.h"
+#include "otp/otp.h"
 
 #define MOD "hub"
 
 /* ---- C API ----------------------------------------------------------- */
 
-int phc_hub_process_list(phc_hub_t *hub, int global, ei_x_buff *out) {
-  phc__hub_t *h = (phc__hub_t *)hub;
+int phc_hub_process_list(phc_hub_t *h, int global, ei_x_buff *out) {
   phc__reg_enc_process_list(&h->reg, global ? NULL : h->n->name, out);
   return 0;
 }
 
-int phc_hub_registry_dump(phc_hub_t *hub, ei_x_buff *out) {
-  phc__reg_enc_dump(&((phc__hub_t *)hub)->reg, out);
+int phc_hub_registry_dump(phc_hub_t *h, ei_x_buff *out) {
+  phc__reg_enc_dump(&h->reg, out);
   return 0;
 }
 
-int phc_hub_nodes(phc_hub_t *hub, int include_local, ei_x_buff *out) {
-  phc__hub_t *h = (phc__hub_t *)hub;
+int phc_hub_nodes(phc_hub_t *h, int include_local, ei_x_buff *out) {
   int k = 0;
   for (int i = 0; i < h->nnodes; i++)
     k += include_local || strcmp(h->nodes[i], h->n->name) != 0;
@@ -34,22 +33,21 @@ int phc_hub_nodes(phc_hub_t *hub, int include_local, ei_x_buff *out) {
   return 0;
 }
 
-int phc_hub_child_lookup(phc_hub_t *hub, const char *cid, int cid_len,
+int phc_hub_child_lookup(phc_hub_t *h, const char *cid, int cid_len,
                          int with_metadata, ei_x_buff *out) {
-  phc__reg_enc_lookup(&((phc__hub_t *)hub)->reg, cid, cid_len, with_metadata,
-                      out);
+  phc__reg_enc_lookup(&h->reg, cid, cid_len, with_metadata, out);
   return 0;
 }
 
-int phc_hub_tag_query(phc_hub_t *hub, const char *tag, int tag_len,
+int phc_hub_tag_query(phc_hub_t *h, const char *tag, int tag_len,
                       ei_x_buff *out) {
-  phc__reg_enc_tag_query(&((phc__hub_t *)hub)->reg, tag, tag_len, out);
+  phc__reg_enc_tag_query(&h->reg, tag, tag_len, out);
   return 0;
 }
 
-int phc_hub_get_pids(phc_hub_t *hub, const char *cid, int cid_len,
+int phc_hub_get_pids(phc_hub_t *h, const char *cid, int cid_len,
                      ei_x_buff *out) {
-  phc__reg_row_t *row = phc__reg_find(&((phc__hub_t *)hub)->reg, cid, cid_len);
+  phc__reg_row_t *row = phc__reg_find(&h->reg, cid, cid_len);
   int n = row ? row->nowners : 0;
   if (n) ei_x_encode_list_header(out, n);
   for (int i = 0; i < n; i++) ei_x_encode_pid(out, &row->owners[i].pid);
@@ -57,13 +55,13 @@ int phc_hub_get_pids(phc_hub_t *hub, const char *cid, int cid_len,
   return 0;
 }
 
-int phc_hub_register_hooks(phc_hub_t *hub, const char *key,
+int phc_hub_register_hooks(phc_hub_t *h, const char *key,
                            const phc_hook_handler_t *handlers, int n) {
-  return phc__hooks_register(((phc__hub_t *)hub)->hooks, key, handlers, n);
+  return phc__hooks_register(h->hooks, key, handlers, n);
 }
 
-int phc_hub_cancel_hook(phc_hub_t *hub, const char *key, const char *id) {
-  return phc__hooks_cancel(((phc__hub_t *)hub)->hooks, key, id);
+int phc_hub_cancel_hook(phc_hub_t *h, const char *key, const char *id) {
+  return phc__hooks_cancel(h->hooks, key, id);
 }
 
 /* ---- starting and stopping from phc ---------------------------------- */
@@ -76,68 +74,62 @@ static void enc_default_opts(ei_x_buff *x) {
   ei_x_encode_empty_list(x);
 }
 
-/* Distributor.init_children without await: one cast per owner. */
-int phc_hub_start_children(phc_hub_t *hub, const char *specs, int len) {
-  phc__hub_t *h = (phc__hub_t *)hub;
+/* {start_children, [#{child_id, child_spec, hub_id, metadata => #{},
+ * nodes => Owners}], [{check_existing, true}]} to each owner. */
+static void cast_start(phc_hub_t *h, const char *spec, int slen,
+                       const char *cid, int clen, const char **owners, int k) {
+  ei_x_buff req;
+  ei_x_new(&req);
+  ei_x_encode_tuple_header(&req, 3);
+  ei_x_encode_atom(&req, "start_children");
+  ei_x_encode_list_header(&req, 1);
+  ei_x_encode_map_header(&req, 5);
+  ei_x_encode_atom(&req, "child_id");
+  ei_x_append_buf(&req, cid, clen);
+  ei_x_encode_atom(&req, "child_spec");
+  ei_x_append_buf(&req, spec, slen);
+  ei_x_encode_atom(&req, "hub_id");
+  ei_x_encode_atom(&req, h->id);
+  ei_x_encode_atom(&req, "metadata");
+  ei_x_encode_map_header(&req, 0);
+  ei_x_encode_atom(&req, "nodes");
+  ei_x_encode_list_header(&req, k);
+  for (int i = 0; i < k; i++) ei_x_encode_atom(&req, owners[i]);
+  ei_x_encode_empty_list(&req);
+  ei_x_encode_empty_list(&req);
+  enc_default_opts(&req);
+  for (int i = 0; i < k; i++) phc__hub_cast(h, owners[i], req.buff, req.index);
+  ei_x_free(&req);
+}
+
+/* Distributor.init_children without await: the distribution validates the
+ * children (children_init) and places each (belongs_to with the
+ * replication factor); one cast per owner. */
+int phc_hub_start_children(phc_hub_t *h, const char *specs, int len) {
   int idx = 1, n;
   PHC__UNUSED(len);
   if (ei_decode_list_header(specs, &idx, &n) < 0) return PHC_EINVAL;
   if (n == 0) return PHC_EINVAL;
+  int rc = phc__strat_children_init(h, &h->strat, specs, 1, -1);
+  if (rc) return rc;
   for (int i = 0; i < n; i++) {
-    int spec = idx, cid, arity;
+    int spec = idx, cid;
     if (ei_skip_term(specs, &idx) < 0) return PHC_EDECODE;
-    int slen = idx - spec;
-    /* the spec's id */
-    int k = spec, found = 0;
-    if (ei_decode_map_header(specs, &k, &arity) < 0) return PHC_EINVAL;
-    for (int j = 0; j < arity && !found; j++) {
-      char a[PHC__ATOM_MAX];
-      int t = k;
-      found = ei_decode_atom(specs, &t, a) == 0 && !strcmp(a, "id");
-      ei_skip_term(specs, &k);
-      if (!found) ei_skip_term(specs, &k);
-    }
-    if (!found) return PHC_EINVAL;
-    cid = k;
-    int cend = k;
-    ei_skip_term(specs, &cend);
-    int clen = cend - cid;
+    if (phc__term_map_get(specs, spec, "id", &cid) < 0) return PHC_EINVAL;
+    int clen = phc__hub_term_len(specs, cid);
+    if (clen < 0) return PHC_EDECODE;
     if (phc__reg_find(&h->reg, specs + cid, clen)) return PHC_EEXIST;
-    char term[1024];
-    if (clen + 1 > (int)sizeof term) return PHC_EINVAL;
-    term[0] = (char)131;
-    memcpy(term + 1, specs + cid, (size_t)clen);
-    const char *owner;
-    if (phc__ring_owners(&h->ring, term, clen + 1, &owner, 1) != 1)
-      return PHC_ESTATE;
-    ei_x_buff req;
-    ei_x_new(&req);
-    ei_x_encode_tuple_header(&req, 3);
-    ei_x_encode_atom(&req, "start_children");
-    ei_x_encode_list_header(&req, 1);
-    ei_x_encode_map_header(&req, 5);
-    ei_x_encode_atom(&req, "child_id");
-    ei_x_append_buf(&req, specs + cid, clen);
-    ei_x_encode_atom(&req, "child_spec");
-    ei_x_append_buf(&req, specs + spec, slen);
-    ei_x_encode_atom(&req, "hub_id");
-    ei_x_encode_atom(&req, h->id);
-    ei_x_encode_atom(&req, "metadata");
-    ei_x_encode_map_header(&req, 0);
-    ei_x_encode_atom(&req, "nodes");
-    ei_x_encode_list_header(&req, 1);
-    ei_x_encode_atom(&req, owner);
-    ei_x_encode_empty_list(&req);
-    ei_x_encode_empty_list(&req);
-    enc_default_opts(&req);
-    phc__hub_cast(h, owner, req.buff, req.index);
-    ei_x_free(&req);
+    const char *owners[PHC__HUB_MAX_NODES];
+    int k = phc__strat_belongs_to(h, &h->strat, specs + cid, clen, owners,
+                                  PHC__HUB_MAX_NODES);
+    if (k == PHC_ELIMIT) return PHC_EINVAL; /* an id too long to place */
+    if (k < 1) return PHC_ESTATE;
+    cast_start(h, specs + spec, idx - spec, specs + cid, clen, owners, k);
   }
   return 0;
 }
 
-int phc_hub_stop_children(phc_hub_t *hub, const char *cids, int len) {
-  phc__hub_t *h = (phc__hub_t *)hub;
+int phc_hub_stop_children(phc_hub_t *h, const char *cids, int len) {
   int idx = 1, n;
   PHC__UNUSED(len);
   if (ei_decode_list_header(cids, &idx, &n) < 0) return PHC_EINVAL;
@@ -170,7 +162,7 @@ int phc_hub_stop_children(phc_hub_t *hub, const char *cids, int len) {
 /* ---- natives: 'Elixir.ProcessHub':F(HubId, ...) ----------------------- */
 
 typedef struct args_s {
-  phc__hub_t *h;
+  phc_hub_t *h;
   const char *buf;
   int arg[3]; /* indices of the arguments after HubId */
   int nargs;
@@ -214,14 +206,14 @@ static int arg_len(const args_t *a, int i) {
 
 NATIVE(n_process_list) {
   PROLOGUE;
-  return phc_hub_process_list((phc_hub_t *)a.h,
+  return phc_hub_process_list(a.h,
                               !phc__term_atom_eq(a.buf, a.arg[0], "local"),
                               result);
 }
 
 NATIVE(n_registry_dump) {
   PROLOGUE;
-  return phc_hub_registry_dump((phc_hub_t *)a.h, result);
+  return phc_hub_registry_dump(a.h, result);
 }
 
 /* registry/1 (process_registry): #{Cid => {Spec, Nodes}} */
@@ -242,19 +234,19 @@ NATIVE(n_process_registry) {
 
 NATIVE(n_nodes1) {
   PROLOGUE;
-  return phc_hub_nodes((phc_hub_t *)a.h, 0, result);
+  return phc_hub_nodes(a.h, 0, result);
 }
 
 NATIVE(n_nodes2) {
   PROLOGUE;
-  return phc_hub_nodes((phc_hub_t *)a.h,
+  return phc_hub_nodes(a.h,
                        phc__term_has_atom(a.buf, a.arg[0], "include_local"),
                        result);
 }
 
 NATIVE(n_child_lookup2) {
   PROLOGUE;
-  return phc_hub_child_lookup((phc_hub_t *)a.h, args + a.arg[0], arg_len(&a, 0),
+  return phc_hub_child_lookup(a.h, args + a.arg[0], arg_len(&a, 0),
                               0, result);
 }
 
@@ -274,19 +266,19 @@ NATIVE(n_child_lookup3) {
       if (ei_skip_term(args, &idx) < 0) break;
     }
   }
-  return phc_hub_child_lookup((phc_hub_t *)a.h, args + a.arg[0], arg_len(&a, 0),
+  return phc_hub_child_lookup(a.h, args + a.arg[0], arg_len(&a, 0),
                               with_meta, result);
 }
 
 NATIVE(n_tag_query) {
   PROLOGUE;
-  return phc_hub_tag_query((phc_hub_t *)a.h, args + a.arg[0], arg_len(&a, 0),
+  return phc_hub_tag_query(a.h, args + a.arg[0], arg_len(&a, 0),
                            result);
 }
 
 NATIVE(n_get_pids) {
   PROLOGUE;
-  return phc_hub_get_pids((phc_hub_t *)a.h, args + a.arg[0], arg_len(&a, 0),
+  return phc_hub_get_pids(a.h, args + a.arg[0], arg_len(&a, 0),
                           result);
 }
 

@@ -6,9 +6,9 @@
  * environment, and carries out their effect natively:
  *
  *   PubSub periodic sync (module ...Synchronization.PubSub, env holds the
- *     hub struct, the sender's [{ChildSpec, Pid, Meta}] and its node):
- *     append and detach the sender's rows (Synchronizer.append_data and
- *     detach_data); returns ok.
+ *     hub struct, the sender's [{ChildSpec, Pid, Meta}] and its node): the
+ *     hub's synchronization strategy handles it (handle_synchronization;
+ *     PubSub appends and detaches the sender's rows); returns ok.
  *   which_children(:global) (module ProcessHub.Service.Distributor, env
  *     holds the hub struct): returns {node(), [{Id, Pid, worker, [Mod]}]}.
  *
@@ -17,8 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../otp/otp.h"
-#include "hub.h"
+#include "hub/hub.h"
+#include "otp/otp.h"
 
 #define MOD "hub"
 #define HUB_STRUCT "Elixir.ProcessHub.Hub"
@@ -29,7 +29,7 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 /* The hub named by a %ProcessHub.Hub{hub_id: Id} map at buf[idx]. */
-static phc__hub_t *hub_of_struct(phc_node_t *n, const char *buf, int idx) {
+static phc_hub_t *hub_of_struct(phc_node_t *n, const char *buf, int idx) {
   int v;
   char id[PHC__ATOM_MAX] = "";
   if (phc__term_map_get(buf, idx, "__struct__", &v) < 0 ||
@@ -41,7 +41,7 @@ static phc__hub_t *hub_of_struct(phc_node_t *n, const char *buf, int idx) {
 }
 
 typedef struct env_s {
-  phc__hub_t *hub;
+  phc_hub_t *hub;
   int list;               /* index of the first list, -1 if none */
   char node[PHC__ATOM_MAX];
 } env_t;
@@ -70,7 +70,7 @@ static int scan_env(phc_node_t *n, const erlang_fun *f, env_t *env) {
 }
 
 /* Supervisor.which_children of the hub's children here, newest first. */
-static void enc_which_children(phc__hub_t *h, ei_x_buff *x) {
+static void enc_which_children(phc_hub_t *h, ei_x_buff *x) {
   phc__reg_row_t **v;
   int n = phc__reg_sorted(&h->reg, &v), k = 0;
   for (int i = 0; i < n; i++) k += phc__reg_owner(v[i], h->n->name) != NULL;
@@ -110,8 +110,8 @@ int phc__hub_closure(phc_node_t *n, const erlang_fun *f, ei_x_buff *result) {
   if (scan_env(n, f, &env) < 0 || !env.hub) return PHC_EUNDEF;
   if (ends_with(f->module, "Synchronization.PubSub") && env.list >= 0 &&
       *env.node) {
-    phc__hub_apply_sync(env.hub, env.node, f->u.closure.free_vars, env.list,
-                        1);
+    phc__strat_handle_sync(env.hub, &env.hub->strat, f->u.closure.free_vars,
+                           env.list, env.node);
     PHC_LOG_D(MOD, "%s: periodic sync from %s applied", env.hub->id, env.node);
     ei_x_encode_atom(result, "ok");
     return 0;

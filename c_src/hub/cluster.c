@@ -1,15 +1,18 @@
-/* cluster.c - hub joins and leaves: handle_hub_join + NodeUp (ColdSwap
- * migration of our children to the new node), handle_node_down + NodeDown
- * (restart here what now hashes here), and our own graceful leave. */
+/* cluster.c - hub joins and leaves: handle_hub_join + NodeUp (the
+ * migration strategy moves our children that now belong to the new node),
+ * handle_node_down + NodeDown (restart here what now belongs here), and
+ * our own graceful leave. The strategies follow the hub's nodes through
+ * node_join / node_leave. */
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../proc/proc.h"
-#include "hub.h"
+#include "hub/child_data.h"
+#include "hub/hub.h"
+#include "proc/proc.h"
 
 #define MOD "hub"
 
-static void hook_atom(phc__hub_t *h, const char *key, const char *atom) {
+static void hook_atom(phc_hub_t *h, const char *key, const char *atom) {
   ei_x_buff d;
   ei_x_new_with_version(&d);
   ei_x_encode_atom(&d, atom);
@@ -17,7 +20,7 @@ static void hook_atom(phc__hub_t *h, const char *key, const char *atom) {
   ei_x_free(&d);
 }
 
-static void hook_pair(phc__hub_t *h, const char *key, const char *tag,
+static void hook_pair(phc_hub_t *h, const char *key, const char *tag,
                       const char *node) {
   ei_x_buff d;
   ei_x_new_with_version(&d);
@@ -28,101 +31,30 @@ static void hook_pair(phc__hub_t *h, const char *key, const char *tag,
   ei_x_free(&d);
 }
 
-/* The ring owner (RF 1) of a registry row. */
-static const char *primary(phc__hub_t *h, const phc__reg_row_t *row) {
-  char term[1024];
-  const char *owner = NULL;
-  if (row->cid_len + 1 > (int)sizeof term) return NULL;
-  term[0] = (char)131;
-  memcpy(term + 1, row->cid, (size_t)row->cid_len);
-  return phc__ring_owners(&h->ring, term, row->cid_len + 1, &owner, 1) == 1
-             ? owner
-             : NULL;
+/* Whether the distribution's nodes for a row (belongs_to with the
+ * replication factor) include node. */
+static int belongs_to(phc_hub_t *h, const phc__reg_row_t *row,
+                      const char *node) {
+  const char *owners[PHC__HUB_MAX_NODES];
+  int k = phc__strat_belongs_to(h, &h->strat, row->cid, row->cid_len, owners,
+                                PHC__HUB_MAX_NODES);
+  for (int i = 0; i < k; i++)
+    if (!strcmp(owners[i], node)) return 1;
+  return 0;
 }
 
-/* #{child_id, child_spec, hub_id, metadata, migration_add, nodes => [N]} */
-static void enc_child_data(phc__hub_t *h, const phc__reg_row_t *row,
-                           const char *node, ei_x_buff *x) {
-  ei_x_encode_map_header(x, 6);
-  ei_x_encode_atom(x, "child_id");
-  ei_x_append_buf(x, row->cid, row->cid_len);
-  ei_x_encode_atom(x, "child_spec");
-  ei_x_append_buf(x, row->spec, row->spec_len);
-  ei_x_encode_atom(x, "hub_id");
-  ei_x_encode_atom(x, h->id);
-  ei_x_encode_atom(x, "metadata");
-  ei_x_append_buf(x, row->meta, row->meta_len);
-  ei_x_encode_atom(x, "migration_add");
-  ei_x_encode_atom(x, "true");
-  ei_x_encode_atom(x, "nodes");
-  ei_x_encode_list_header(x, 1);
-  ei_x_encode_atom(x, node);
-  ei_x_encode_empty_list(x);
-}
-
-static void enc_migration_opts(ei_x_buff *x) {
-  ei_x_encode_list_header(x, 1);
-  ei_x_encode_tuple_header(x, 2);
-  ei_x_encode_atom(x, "migration_add");
-  ei_x_encode_atom(x, "true");
-  ei_x_encode_empty_list(x);
-}
-
-/* ColdSwap: stop the children, unregister them, send them to `to`. */
-static void migrate(phc__hub_t *h, phc__reg_row_t **rows, int n,
-                    const char *to) {
-  const char *me = h->n->name;
-  ei_x_buff unreg, add, hook;
-  ei_x_new(&unreg);
-  ei_x_new(&add);
-  ei_x_new_with_version(&hook);
-  ei_x_encode_tuple_header(&unreg, 3);
-  ei_x_encode_list_header(&unreg, n);
-  ei_x_encode_tuple_header(&add, 2);
-  ei_x_encode_list_header(&add, n);
-  ei_x_encode_tuple_header(&hook, 2);
-  ei_x_encode_atom(&hook, to);
-  ei_x_encode_list_header(&hook, n);
-  for (int i = 0; i < n; i++) {
-    phc__hub_terminate_local(h, rows[i]->cid, rows[i]->cid_len);
-    ei_x_encode_tuple_header(&unreg, 3);
-    ei_x_append_buf(&unreg, rows[i]->cid, rows[i]->cid_len);
-    ei_x_encode_atom(&unreg, "ok");
-    ei_x_encode_atom(&unreg, me);
-    enc_child_data(h, rows[i], to, &add);
-    ei_x_encode_tuple_header(&hook, 2);
-    ei_x_append_buf(&hook, rows[i]->spec, rows[i]->spec_len);
-    ei_x_append_buf(&hook, rows[i]->meta, rows[i]->meta_len);
-  }
-  ei_x_encode_empty_list(&unreg);
-  ei_x_encode_atom(&unreg, me);
-  ei_x_encode_empty_list(&unreg);
-  ei_x_encode_empty_list(&add);
-  enc_migration_opts(&add);
-  ei_x_encode_empty_list(&hook);
-  for (int i = 0; i < n; i++)
-    phc__reg_remove_node(&h->reg, rows[i]->cid, rows[i]->cid_len, me);
-  phc__hub_dispatch(h, "children_unregistration_event", "global", unreg.buff,
-                    unreg.index);
-  phc__hub_dispatch(h, "migration_add_event", to, add.buff, add.index);
-  phc__hub_hook(h, "children_migrated_hook", &hook);
-  ei_x_free(&unreg);
-  ei_x_free(&add);
-  ei_x_free(&hook);
-}
-
-static void node_up(phc__hub_t *h, const char *node) {
+static void node_up(phc_hub_t *h, const char *node) {
   const char *me = h->n->name;
   hook_pair(h, "pre_nodes_redistribution_hook", "nodeup", node);
   phc__reg_row_t **rows;
   int n = phc__reg_sorted(&h->reg, &rows), k = 0;
-  for (int i = 0; i < n; i++) {
-    const char *p = phc__reg_owner(rows[i], me) ? primary(h, rows[i]) : NULL;
-    if (p && !strcmp(p, node)) rows[k++] = rows[i];
-  }
+  for (int i = 0; i < n; i++) /* local children that now belong to node */
+    if (phc__reg_owner(rows[i], me) && belongs_to(h, rows[i], node) &&
+        !belongs_to(h, rows[i], me))
+      rows[k++] = rows[i];
   if (k) {
     PHC_LOG_I(MOD, "%s: migrating %d children to %s", h->id, k, node);
-    migrate(h, rows, k, node);
+    phc__strat_handle_migration(h, &h->strat, rows, k, node);
   }
   free(rows);
   ei_x_buff sync;
@@ -136,7 +68,7 @@ static void node_up(phc__hub_t *h, const char *node) {
   hook_pair(h, "post_nodes_redistribution_hook", "nodeup", node);
 }
 
-void phc__hub_join_node(phc__hub_t *h, const char *node) {
+void phc__hub_join_node(phc_hub_t *h, const char *node) {
   if (h->leaving || !strcmp(node, h->n->name) || phc__hub_has_node(h, node))
     return;
   if (h->nnodes == PHC__HUB_MAX_NODES) {
@@ -144,7 +76,7 @@ void phc__hub_join_node(phc__hub_t *h, const char *node) {
     return;
   }
   snprintf(h->nodes[h->nnodes++], PHC__ATOM_MAX, "%s", node);
-  phc__ring_add(&h->ring, node);
+  phc__strategies_node_join(h, &h->strat, node);
   PHC_LOG_I(MOD, "%s: %s joined the hub", h->id, node);
   hook_atom(h, "pre_cluster_join_hook", node);
   phc__hub_lock(h);
@@ -153,27 +85,27 @@ void phc__hub_join_node(phc__hub_t *h, const char *node) {
   phc__hub_unlock(h);
 }
 
-/* Restart here the rows of `node` that now hash here. */
-static void redistribute(phc__hub_t *h, phc__reg_row_t **rows, int n) {
+/* Restart here the rows of a node that went down that now belong here. */
+static void redistribute(phc_hub_t *h, phc__reg_row_t **rows, int n) {
   const char *me = h->n->name;
   ei_x_buff m;
   ei_x_new(&m);
   ei_x_encode_tuple_header(&m, 2);
   int children = m.index;
   ei_x_encode_list_header(&m, n);
-  for (int i = 0; i < n; i++) enc_child_data(h, rows[i], me, &m);
+  for (int i = 0; i < n; i++) phc__child_data_enc(h, rows[i], me, &m);
   ei_x_encode_empty_list(&m);
   int opts = m.index;
-  enc_migration_opts(&m);
+  phc__child_data_enc_migration_opts(&m);
   phc__hub_start_handle(h, m.buff, children, opts, 1);
   ei_x_free(&m);
 }
 
-void phc__hub_node_down(phc__hub_t *h, const char *node) {
+void phc__hub_node_down(phc_hub_t *h, const char *node) {
   const char *me = h->n->name;
   if (h->leaving || !strcmp(node, me) || !phc__hub_has_node(h, node)) return;
   hook_atom(h, "pre_cluster_leave_hook", node);
-  phc__ring_remove(&h->ring, node);
+  phc__strategies_node_leave(h, &h->strat, node);
   int j = 0;
   for (int i = 0; i < h->nnodes; i++)
     if (strcmp(h->nodes[i], node) != 0)
@@ -186,28 +118,33 @@ void phc__hub_node_down(phc__hub_t *h, const char *node) {
   int n = phc__reg_sorted(&h->reg, &rows), k = 0;
   phc__reg_row_t **mine = phc__xmalloc((size_t)(n ? n : 1) * sizeof *mine);
   for (int i = 0; i < n; i++) {
-    if (!phc__reg_owner(rows[i], node)) continue;
-    const char *p = primary(h, rows[i]);
-    if (!phc__reg_owner(rows[i], me) && p && !strcmp(p, me))
+    if (phc__reg_owner(rows[i], node) && !phc__reg_owner(rows[i], me) &&
+        belongs_to(h, rows[i], me))
       mine[k++] = rows[i];
   }
   if (k) redistribute(h, mine, k);
   free(mine);
   free(rows);
   phc__reg_detach_node(&h->reg, node, NULL, NULL);
-  phc__hub_unlock(h);
+  /* NodeDown's handle_locking: a strategy that asks for the lock keeps
+   * the hub locked, until deadlock_recovery_timeout (phc has no partition
+   * mode beyond that). */
+  if (phc__strat_toggle_lock(h, &h->strat, node))
+    PHC_LOG_W(MOD, "%s: %s went down; the hub stays locked", h->id, node);
+  else
+    phc__hub_unlock(h);
   hook_pair(h, "post_nodes_redistribution_hook", "nodedown", node);
   hook_atom(h, "post_cluster_leave_hook", node);
 }
 
-void phc__hub_leave(phc__hub_t *h) {
+void phc__hub_leave(phc_hub_t *h) {
   const char *me = h->n->name;
   hook_atom(h, "coordinator_shutdown_hook", "shutdown");
   h->leaving = 1;
   if (h->propagate_timer) phc__timer_cancel(h->n, h->propagate_timer);
   if (h->sync_timer) phc__timer_cancel(h->n, h->sync_timer);
   h->propagate_timer = h->sync_timer = 0;
-  phc__ring_remove(&h->ring, me);
+  phc__strategies_node_leave(h, &h->strat, me); /* handle_shutdown */
   ei_x_buff p;
   ei_x_new(&p);
   ei_x_encode_atom(&p, me);

@@ -1,5 +1,5 @@
 /* hooks.c - ProcessHub hook handlers for C (see hooks.h). */
-#include "hooks.h"
+#include "hub/hooks.h"
 
 #include <stdlib.h>
 

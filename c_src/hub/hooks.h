@@ -15,7 +15,7 @@
 #ifndef PHC_HUB_HOOKS_H
 #define PHC_HUB_HOOKS_H
 
-#include "../common.h"
+#include "common.h"
 
 
 typedef struct phc__hooks_s phc__hooks_t;

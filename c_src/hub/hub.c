@@ -1,11 +1,11 @@
 /* hub.c - hub lifecycle, the coordinator process and event dispatch. */
-#include "hub.h"
+#include "hub/hub.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../otp/otp.h"
-#include "../proc/proc.h"
+#include "otp/otp.h"
+#include "proc/proc.h"
 
 #define MOD "hub"
 
@@ -20,13 +20,13 @@ static const char *const events[] = {
 void phc__hubs_free(phc_node_t *n);
 void phc__hubs_peer_release(phc_node_t *n, const char *peer, int release);
 
-phc__hub_t *phc__hub_find(phc_node_t *n, const char *id) {
-  for (phc__hub_t *h = n->hubs ? n->hubs->list : NULL; h; h = h->next)
+phc_hub_t *phc__hub_find(phc_node_t *n, const char *id) {
+  for (phc_hub_t *h = n->hubs ? n->hubs->list : NULL; h; h = h->next)
     if (!strcmp(h->id, id)) return h;
   return NULL;
 }
 
-int phc__hub_has_node(const phc__hub_t *h, const char *node) {
+int phc__hub_has_node(const phc_hub_t *h, const char *node) {
   for (int i = 0; i < h->nnodes; i++)
     if (!strcmp(h->nodes[i], node)) return 1;
   return 0;
@@ -34,7 +34,7 @@ int phc__hub_has_node(const phc__hub_t *h, const char *node) {
 
 /* ---- events ---------------------------------------------------------- */
 
-static int selected(const phc__hub_t *h, const erlang_pid *pid,
+static int selected(const phc_hub_t *h, const erlang_pid *pid,
                     const char *members) {
   int local = !strcmp(pid->node, h->n->name);
   if (!strcmp(members, "global")) return 1;
@@ -46,7 +46,7 @@ static int selected(const phc__hub_t *h, const erlang_pid *pid,
 /* Hub nodes that have no member in the group yet (our pg view lags a
  * peer's join by one round trip) get the event by name, {HubId, Node}:
  * coordinators do not check the sender, so the effect is the same. */
-static void dispatch_by_name(phc__hub_t *h, const char *members,
+static void dispatch_by_name(phc_hub_t *h, const char *members,
                              const erlang_pid *pids, int k,
                              const ei_x_buff *x) {
   for (int i = 0; i < h->nnodes; i++) {
@@ -60,7 +60,7 @@ static void dispatch_by_name(phc__hub_t *h, const char *members,
   }
 }
 
-void phc__hub_dispatch(phc__hub_t *h, const char *event, const char *members,
+void phc__hub_dispatch(phc_hub_t *h, const char *event, const char *members,
                        const char *payload, int len) {
   erlang_pid pids[256];
   int k = phc__pg_members(h->pg, event, pids, 256);
@@ -77,7 +77,7 @@ void phc__hub_dispatch(phc__hub_t *h, const char *event, const char *members,
   ei_x_free(&x);
 }
 
-void phc__hub_cast(phc__hub_t *h, const char *node, const char *req, int len) {
+void phc__hub_cast(phc_hub_t *h, const char *node, const char *req, int len) {
   ei_x_buff x;
   ei_x_new_with_version(&x);
   ei_x_encode_tuple_header(&x, 2);
@@ -87,11 +87,11 @@ void phc__hub_cast(phc__hub_t *h, const char *node, const char *req, int len) {
   ei_x_free(&x);
 }
 
-void phc__hub_hook(phc__hub_t *h, const char *key, const ei_x_buff *data) {
+void phc__hub_hook(phc_hub_t *h, const char *key, const ei_x_buff *data) {
   phc__hooks_dispatch(h->hooks, key, data->buff, data->index);
 }
 
-static void priority_hook(phc__hub_t *h, int prio, int reset) {
+static void priority_hook(phc_hub_t *h, int prio, int reset) {
   ei_x_buff d;
   ei_x_new_with_version(&d);
   ei_x_encode_tuple_header(&d, 2);
@@ -111,26 +111,26 @@ static void priority_hook(phc__hub_t *h, int prio, int reset) {
 
 static void unlock_timeout(phc_node_t *n, void *arg) {
   PHC__UNUSED(n);
-  phc__hub_t *h = arg;
+  phc_hub_t *h = arg;
   h->unlock_timer = 0;
   h->locked = 0;
 }
 
-void phc__hub_lock(phc__hub_t *h) {
+void phc__hub_lock(phc_hub_t *h) {
   h->locked = 1;
   if (h->unlock_timer) phc__timer_cancel(h->n, h->unlock_timer);
   h->unlock_timer = phc__timer_start(h->n, LOCK_RESET_MS, unlock_timeout, h);
   priority_hook(h, 10, 1);
 }
 
-void phc__hub_unlock(phc__hub_t *h) {
+void phc__hub_unlock(phc_hub_t *h) {
   if (h->unlock_timer) phc__timer_cancel(h->n, h->unlock_timer);
   h->unlock_timer = 0;
   h->locked = 0;
   priority_hook(h, 0, 0);
 }
 
-static void announce_join(phc__hub_t *h) {
+static void announce_join(phc_hub_t *h) {
   ei_x_buff p;
   ei_x_new(&p);
   ei_x_encode_atom(&p, h->n->name);
@@ -138,28 +138,18 @@ static void announce_join(phc__hub_t *h) {
   ei_x_free(&p);
 }
 
-/* PubSub's periodic sync reaches BEAM nodes by closures phc cannot send;
- * instead phc re-sends its local children as sync_remote_children_event,
- * which BEAM members merge (add or update only). */
+/* The synchronization strategy's periodic round (IntervalSyncInit: not
+ * while the hub is locked). */
 static void sync_tick(phc_node_t *n, void *arg) {
-  phc__hub_t *h = arg;
+  phc_hub_t *h = arg;
   h->sync_timer = 0;
   if (h->leaving) return;
-  if (!h->locked) {
-    ei_x_buff p;
-    ei_x_new(&p);
-    ei_x_encode_tuple_header(&p, 2);
-    phc__hub_enc_local_sync(h, &p);
-    ei_x_encode_atom(&p, n->name);
-    phc__hub_dispatch(h, "sync_remote_children_event", "external", p.buff,
-                      p.index);
-    ei_x_free(&p);
-  }
+  if (!h->locked) phc__strat_init_sync(h, &h->strat);
   h->sync_timer = phc__timer_start(n, h->sync_ms, sync_tick, h);
 }
 
 static void propagate(phc_node_t *n, void *arg) {
-  phc__hub_t *h = arg;
+  phc_hub_t *h = arg;
   h->propagate_timer = 0;
   if (h->leaving) return;
   announce_join(h);
@@ -168,7 +158,7 @@ static void propagate(phc_node_t *n, void *arg) {
 
 /* ---- the coordinator ------------------------------------------------- */
 
-static void reply_call(phc__hub_t *h, const char *buf, int idx) {
+static void reply_call(phc_hub_t *h, const char *buf, int idx) {
   phc_from_t from;
   int arity;
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2 ||
@@ -201,7 +191,7 @@ static void reply_call(phc__hub_t *h, const char *buf, int idx) {
         else if (ei_skip_term(buf, &idx) < 0)
           break;
       }
-    phc_hub_nodes((phc_hub_t *)h, inc, &r);
+    phc_hub_nodes(h, inc, &r);
   } else {
     ei_x_encode_tuple_header(&r, 2);
     ei_x_encode_atom(&r, "error");
@@ -213,7 +203,7 @@ static void reply_call(phc__hub_t *h, const char *buf, int idx) {
 
 /* exec_cast {M, F, A}: HotSwap's handle_storage_update is kept for the
  * child it names; DynamicQuorum's log is not used by Divergence. */
-static void on_exec_cast(phc__hub_t *h, const char *buf, int idx) {
+static void on_exec_cast(phc_hub_t *h, const char *buf, int idx) {
   int arity;
   char m[PHC__ATOM_MAX], f[PHC__ATOM_MAX];
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 3 ||
@@ -255,7 +245,7 @@ static int nonempty_list(const char *buf, int idx) {
          (type == ERL_LIST_EXT || type == ERL_STRING_EXT) && size > 0;
 }
 
-static void on_cast(phc__hub_t *h, const char *buf, int idx) {
+static void hub_on_cast(phc_hub_t *h, const char *buf, int idx) {
   int arity;
   char tag[PHC__ATOM_MAX];
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 ||
@@ -279,7 +269,7 @@ bad:
   PHC_LOG_W(MOD, "%s: dropping a cast it does not understand", h->id);
 }
 
-static void on_event(phc__hub_t *h, const char *ev, const char *buf, int idx) {
+static void on_event(phc_hub_t *h, const char *ev, const char *buf, int idx) {
   char node[PHC__ATOM_MAX];
   int arity;
   if (!strcmp(ev, "cluster_join_event")) {
@@ -307,7 +297,7 @@ static void on_event(phc__hub_t *h, const char *ev, const char *buf, int idx) {
 }
 
 static void coord_handle(phc_proc_t *self, const char *buf, int len) {
-  phc__hub_t *h = phc_proc_data(self);
+  phc_hub_t *h = phc_proc_data(self);
   int idx = 1, arity;
   char tag[PHC__ATOM_MAX], node[PHC__ATOM_MAX];
   PHC__UNUSED(len);
@@ -315,7 +305,7 @@ static void coord_handle(phc_proc_t *self, const char *buf, int len) {
       ei_decode_atom(buf, &idx, tag) < 0)
     goto bad;
   if (!strcmp(tag, "$gen_cast") && arity == 2) {
-    on_cast(h, buf, idx);
+    hub_on_cast(h, buf, idx);
   } else if (!strcmp(tag, "$gen_call") && arity == 3) {
     reply_call(h, buf, idx);
   } else if (!strcmp(tag, "nodedown") && arity >= 2) {
@@ -349,7 +339,7 @@ static const phc_proc_ops_t sink_ops = {.name = "event_queue",
  * (ProcessHub's join_handlers). */
 static void on_pg_change(void *arg, const char *group, int joined,
                          const erlang_pid *pids, int n) {
-  phc__hub_t *h = arg;
+  phc_hub_t *h = arg;
   if (!joined || strcmp(group, "cluster_join_event") != 0) return;
   const char *peers[256];
   int k = phc_node_peers(h->n, peers, 256);
@@ -368,7 +358,7 @@ static int spawn_registered(phc_node_t *n, const phc_proc_ops_t *ops,
   return phc_register(n, name, out);
 }
 
-static int hub_procs_start(phc__hub_t *h) {
+static int hub_procs_start(phc_hub_t *h) {
   phc_node_t *n = h->n;
   int rc = spawn_registered(n, &coord_ops, h, h->id, &h->coord);
   if (rc) return rc;
@@ -396,7 +386,7 @@ int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg,
   n->otp->on_release = phc__hubs_peer_release;
   if (!n->hubs) n->hubs = phc__xcalloc(1, sizeof *n->hubs);
   n->hubs_free = phc__hubs_free;
-  phc__hub_t *h = phc__xcalloc(1, sizeof *h);
+  phc_hub_t *h = phc__xcalloc(1, sizeof *h);
   h->n = n;
   snprintf(h->id, sizeof h->id, "%s", cfg->hub_id);
   snprintf(h->eq_name, sizeof h->eq_name, "hub.%.200s.event_queue", h->id);
@@ -407,9 +397,15 @@ int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg,
   int otp = cfg->ring_otp ? cfg->ring_otp : n->hubs->ring_otp;
   h->ring_fixed = otp != 0;
   phc__ring_init(&h->ring, otp >= 26 ? PHC_RING_OTP26 : PHC_RING_OTP25);
-  phc__ring_add(&h->ring, n->name);
   snprintf(h->nodes[0], PHC__ATOM_MAX, "%s", n->name);
   h->nnodes = 1;
+  for (int k = 0; k < PHC__STRAT_KINDS && !rc; k++)
+    rc = phc__strategies_set(h, &h->strat, (phc__strat_kind_t)k, NULL, NULL, 0);
+  if (rc) {
+    PHC_LOG_E(MOD, "%s: cannot set its strategies: %s", h->id,
+              phc_strerror(rc));
+    return rc;
+  }
   phc__reg_init(&h->reg);
   h->hooks = phc__hooks_new();
   if (cfg->child_specs && cfg->child_specs_len > 1) {
@@ -431,31 +427,30 @@ int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg,
   h->sync_timer = phc__timer_start(n, h->sync_ms, sync_tick, h);
   PHC_LOG_I(MOD, "hub %s started (ring encoding OTP %s)", h->id,
             h->ring.enc == PHC_RING_OTP26 ? "26+" : "25");
-  if (out) *out = (phc_hub_t *)h;
+  if (out) *out = h;
   return 0;
 }
 
 phc_hub_t *phc_hub_find(phc_node_t *n, const char *hub_id) {
-  return (phc_hub_t *)phc__hub_find(n, hub_id);
+  return phc__hub_find(n, hub_id);
 }
 
-void phc_hub_stop(phc_hub_t *hub) {
-  phc__hub_t *h = (phc__hub_t *)hub;
+void phc_hub_stop(phc_hub_t *h) {
   if (!h || h->leaving) return;
   phc__hub_leave(h);
 }
 
 void phc__hubs_stop_all(phc_node_t *n) {
-  for (phc__hub_t *h = n->hubs ? n->hubs->list : NULL; h; h = h->next)
-    phc_hub_stop((phc_hub_t *)h);
+  for (phc_hub_t *h = n->hubs ? n->hubs->list : NULL; h; h = h->next)
+    phc_hub_stop(h);
 }
 
 void phc__hubs_free(phc_node_t *n) {
   if (!n->hubs) return;
-  phc__hub_t *h = n->hubs->list;
+  phc_hub_t *h = n->hubs->list;
   while (h) {
-    phc__hub_t *next = h->next;
-    phc__ring_free(&h->ring);
+    phc_hub_t *next = h->next;
+    phc__strategies_close(h, &h->strat);
     phc__reg_clear(&h->reg);
     phc__hooks_free(h->hooks);
     while (h->handovers) {
@@ -493,7 +488,7 @@ void phc__hubs_peer_release(phc_node_t *n, const char *peer, int release) {
               hs->last_peer, hs->last_release, peer, release);
   snprintf(hs->last_peer, sizeof hs->last_peer, "%s", peer);
   hs->last_release = release;
-  for (phc__hub_t *h = hs->list; h; h = h->next) {
+  for (phc_hub_t *h = hs->list; h; h = h->next) {
     if (h->ring_fixed || h->ring.enc == enc) continue;
     PHC_LOG_I(MOD, "%s: the ring now hashes atoms as OTP %s does (%s)", h->id,
               enc == PHC_RING_OTP26 ? "26+" : "25", peer);

@@ -5,31 +5,54 @@
  * exec_cast casts and the eight blockade events), a sink registered as
  * 'hub.<HubId>.event_queue', the pg scope 'hub.<HubId>.event_queue_pg'
  * (c_src/otp/pg), the hash ring (ring.h), the registry mirror
- * (registry.h), the hook handlers (hooks.h), hub_nodes, and a one_for_one
- * supervisor (c_src/proc/supervisor) hosting the C children that hash here.
+ * (registry.h), the hook handlers (hooks.h), hub_nodes, its five
+ * strategies (strategy/strategy.h), and a one_for_one supervisor
+ * (c_src/proc/supervisor) hosting the C children that belong here.
  *
  * Everything a BEAM coordinator hands to tasks runs here synchronously, on
  * the loop, in the order the messages arrive: a C node has no task to
  * interleave, so handlers never race each other. Events are sent as plain
  * {Event, Payload} messages to the pg members the blockade selection
  * (global / local / external / [Node]) picks, exactly as blockade does.
- * The handlers follow ProcessHub 0.4.1 with the default strategies:
- * ConsistentHashing, Singularity, ColdSwap, PubSub, Divergence.
+ * The handlers follow ProcessHub 0.4.1's coordinator and handlers, one
+ * file each:
+ *
+ *   hub.c        lifecycle, the coordinator process, event dispatch, the
+ *                lock, the periodic timers, the ring's atom encoding
+ *   start.c      StartHandle: starting children, forwarding, start results
+ *   stop.c       StopHandle and local terminations
+ *   events.c     registry events (registration, unregistration, pid update,
+ *                sync) and the supervisor's events about its children
+ *   cluster.c    hub joins and leaves (NodeUp, NodeDown), our own leave
+ *   closures.c   ProcessHub closures that arrive by spawn request
+ *   api.c        the C API and the 'Elixir.ProcessHub' natives for erpc
+ *   child_data.c ChildData maps and the helpers these files share
+ *
+ * What ProcessHub leaves to its strategies goes through the strategy seam
+ * (strategy/strategy.h) and nowhere else: which nodes own a child
+ * (distribution belongs_to with the redundancy's replication_factor), what
+ * a join migrates (migration handle_migration), how registrations,
+ * unregistrations and the periodic sync reach the members
+ * (synchronization propagate, init_sync, handle_synchronization), and
+ * whether a node going down locks the hub (partition toggle_lock). Every
+ * hub starts with ProcessHub's defaults, one file each in strategy/:
+ * ConsistentHashing (the only code that changes the ring's nodes),
+ * Singularity, ColdSwap, PubSub and Divergence.
  */
-#ifndef PHC_HUB_H
-#define PHC_HUB_H
+#ifndef PHC_HUB_HUB_H
+#define PHC_HUB_HUB_H
 
-#include "../node.h"
-#include "../otp/pg.h"
-#include "../proc/supervisor.h"
-#include "../term/term.h"
-#include "hooks.h"
-#include "registry.h"
-#include "ring.h"
+#include "hub/hooks.h"
+#include "hub/registry.h"
+#include "hub/ring.h"
+#include "hub/strategy/strategy.h"
+#include "node.h"
+#include "otp/pg.h"
+#include "proc/supervisor.h"
+#include "term/term.h"
 
 #define PHC__HUB_MAX_NODES 64
-
-typedef struct phc__hub_s phc__hub_t;
+#define PHC__HUB_MAX_REPLY_TO 16 /* reply_to pids answered per start/stop */
 
 /* A handover state that arrived before its child (HotSwap exec_cast). */
 typedef struct phc__hub_handover_s {
@@ -45,7 +68,7 @@ typedef struct phc__hub_term_s { /* a child the hub is terminating */
   struct phc__hub_term_s *next;
 } phc__hub_term_t;
 
-struct phc__hub_s {
+struct phc_hub_s {
   phc_node_t *n;
   char id[PHC__ATOM_MAX];
   char eq_name[PHC__ATOM_MAX];
@@ -53,8 +76,9 @@ struct phc__hub_s {
   erlang_pid coord;
   erlang_pid eq;
   phc__pg_t *pg;
-  phc__ring_t ring;
+  phc__ring_t ring;     /* the distribution's (ConsistentHashing) */
   int ring_fixed;       /* encoding given by config, not by peers */
+  phc__strategies_t strat;
   char nodes[PHC__HUB_MAX_NODES][PHC__ATOM_MAX]; /* hub_nodes, in order */
   int nnodes;
   phc__reg_t reg;
@@ -72,11 +96,11 @@ struct phc__hub_s {
   phc__hub_term_t *terminating;
   char *static_specs; /* encoded list with version byte, or NULL */
   int static_specs_len;
-  phc__hub_t *next;
+  phc_hub_t *next;
 };
 
 struct phc__hubs_s {
-  phc__hub_t *list;
+  phc_hub_t *list;
   int ring_otp; /* 0 auto, 25 or 26: forced encoding for new hubs */
   char last_peer[PHC__ATOM_MAX]; /* the peer whose release we last learned */
   int last_release;
@@ -84,52 +108,63 @@ struct phc__hubs_s {
 
 /* ---- hub.c: lifecycle, events ---------------------------------------- */
 
-phc__hub_t *phc__hub_find(phc_node_t *n, const char *id);
+phc_hub_t *phc__hub_find(phc_node_t *n, const char *id);
 /* Send {Event, Payload} (payload: encoded, no version byte) to the pg
  * members of group Event picked by members: "global", "local",
  * "external", or a node name (members_node). */
-void phc__hub_dispatch(phc__hub_t *h, const char *event, const char *members,
+void phc__hub_dispatch(phc_hub_t *h, const char *event, const char *members,
                        const char *payload, int len);
 /* Send {'$gen_cast', Req} to {HubId, node}. req: no version byte. */
-void phc__hub_cast(phc__hub_t *h, const char *node, const char *req, int len);
-void phc__hub_lock(phc__hub_t *h);
-void phc__hub_unlock(phc__hub_t *h);
-void phc__hub_hook(phc__hub_t *h, const char *key, const ei_x_buff *data);
-int phc__hub_has_node(const phc__hub_t *h, const char *node);
+void phc__hub_cast(phc_hub_t *h, const char *node, const char *req, int len);
+void phc__hub_lock(phc_hub_t *h);
+void phc__hub_unlock(phc_hub_t *h);
+void phc__hub_hook(phc_hub_t *h, const char *key, const ei_x_buff *data);
+int phc__hub_has_node(const phc_hub_t *h, const char *node);
 
-/* ---- handle.c: StartHandle, StopHandle, registry events -------------- */
+/* ---- start.c: StartHandle -------------------------------------------- */
 
 /* {start_children, Children, Opts} cast or migration_add_event. children
  * and opts point into buf (no version byte). */
-void phc__hub_start_handle(phc__hub_t *h, const char *buf, int children_idx,
+void phc__hub_start_handle(phc_hub_t *h, const char *buf, int children_idx,
                            int opts_idx, int is_migration);
-void phc__hub_stop_handle(phc__hub_t *h, const char *buf, int children_idx,
+
+/* ---- stop.c: StopHandle, local terminations ------------------------- */
+
+void phc__hub_stop_handle(phc_hub_t *h, const char *buf, int children_idx,
                           int opts_idx);
-void phc__hub_on_registration(phc__hub_t *h, const char *buf, int idx);
-void phc__hub_on_unregistration(phc__hub_t *h, const char *buf, int idx);
-void phc__hub_on_pid_update(phc__hub_t *h, const char *buf, int idx);
-void phc__hub_on_sync_remote(phc__hub_t *h, const char *buf, int idx);
+/* Terminate a local child without telling anyone (migration, leave). */
+int phc__hub_terminate_local(phc_hub_t *h, const char *cid, int cid_len);
+void phc__hub_mark_terminating(phc_hub_t *h, const char *id);
+int phc__hub_take_terminating(phc_hub_t *h, const char *id);
+
+/* ---- events.c: registry events, supervisor events -------------------- */
+
+void phc__hub_on_registration(phc_hub_t *h, const char *buf, int idx);
+void phc__hub_on_unregistration(phc_hub_t *h, const char *buf, int idx);
+void phc__hub_on_pid_update(phc_hub_t *h, const char *buf, int idx);
+void phc__hub_on_sync_remote(phc_hub_t *h, const char *buf, int idx);
 /* Apply a peer's full local child list (PubSub sync, sync_remote):
  * list of {ChildSpec, Pid, Meta}; detach: drop the peer from rows it no
  * longer lists. */
-void phc__hub_apply_sync(phc__hub_t *h, const char *node, const char *buf,
+void phc__hub_apply_sync(phc_hub_t *h, const char *node, const char *buf,
                          int idx, int detach);
+/* ProcessRegistry.bulk_insert of one row, with registry_pid_insert_hook
+ * for the pairs that are new or changed. */
+void phc__hub_reg_merge(phc_hub_t *h, const char *cid, int clen,
+                        const char *spec, int slen, const char *meta, int mlen,
+                        const phc__reg_owner_t *o, int n);
 /* Supervisor callback: a child restarted or ended. */
 void phc__hub_sup_event(phc__sup_t *sup, int event, const char *id,
                         const phc_pid_t *old_pid, const phc_pid_t *new_pid,
                         const char *reason, int len, void *arg);
-/* Terminate a local child without telling anyone (migration, leave). */
-int phc__hub_terminate_local(phc__hub_t *h, const char *cid, int cid_len);
-void phc__hub_mark_terminating(phc__hub_t *h, const char *id);
-int phc__hub_take_terminating(phc__hub_t *h, const char *id);
 /* Encode [{ChildSpec, Pid, Meta}] for the local children. */
-void phc__hub_enc_local_sync(phc__hub_t *h, ei_x_buff *x);
+void phc__hub_enc_local_sync(phc_hub_t *h, ei_x_buff *x);
 
 /* ---- cluster.c: joins, leaves, redistribution ------------------------ */
 
-void phc__hub_join_node(phc__hub_t *h, const char *node);
-void phc__hub_node_down(phc__hub_t *h, const char *node);
-void phc__hub_leave(phc__hub_t *h);
+void phc__hub_join_node(phc_hub_t *h, const char *node);
+void phc__hub_node_down(phc_hub_t *h, const char *node);
+void phc__hub_leave(phc_hub_t *h);
 
 /* ---- closures.c: ProcessHub closures from spawn requests ------------ */
 
@@ -139,4 +174,4 @@ int phc__hub_closure(phc_node_t *n, const erlang_fun *f, ei_x_buff *result);
 
 int phc__hub_natives_register(phc_node_t *n);
 
-#endif /* PHC_HUB_H */
+#endif /* PHC_HUB_HUB_H */

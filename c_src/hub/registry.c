@@ -1,11 +1,11 @@
 /* registry.c - the hub's process registry (see registry.h). */
-#include "registry.h"
+#include "hub/registry.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../term/order.h"
-#include "../term/term.h"
+#include "term/order.h"
+#include "term/term.h"
 
 void phc__reg_init(phc__reg_t *r) { r->rows = NULL; }
 

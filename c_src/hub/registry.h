@@ -16,7 +16,7 @@
 
 #include <uthash.h>
 
-#include "../common.h"
+#include "common.h"
 
 typedef struct phc__reg_owner_s {
   const char *node; /* interned (phc__intern): rows hold no name copies */

@@ -55,19 +55,25 @@ static int cmp_vnode(const void *a, const void *b) {
   return strcmp(x->node, y->node); /* atom term order: bytes of UTF-8 */
 }
 
-static long find_node(const phc__ring_t *r, const char *node) {
+/* Where node is in r->nodes: 0 with *at set, or PHC_ENOPROC. */
+static int find_node(const phc__ring_t *r, const char *node, size_t *at) {
   for (size_t k = 0; k < r->n_nodes; k++)
-    if (strcmp(r->nodes[k], node) == 0) return (long)k;
-  return -1;
+    if (strcmp(r->nodes[k], node) == 0) {
+      *at = k;
+      return 0;
+    }
+  return PHC_ENOPROC;
 }
 
 int phc__ring_has(const phc__ring_t *r, const char *node) {
-  return node && find_node(r, node) >= 0;
+  size_t k;
+  return node && find_node(r, node, &k) == 0;
 }
 
 int phc__ring_add(phc__ring_t *r, const char *node) {
+  size_t at;
   if (!node || !*node) return PHC_EINVAL;
-  if (find_node(r, node) >= 0) return 0;
+  if (find_node(r, node, &at) == 0) return 0;
   uint32_t hashes[PHC_RING_VNODES];
   for (uint32_t s = 0; s < PHC_RING_VNODES; s++) {
     int rc = phc__ring_vnode_hash(r->enc, s, node, &hashes[s]);
@@ -85,15 +91,15 @@ int phc__ring_add(phc__ring_t *r, const char *node) {
 }
 
 int phc__ring_remove(phc__ring_t *r, const char *node) {
-  long k = node ? find_node(r, node) : -1;
-  if (k < 0) return 0;
+  size_t k;
+  if (!node || find_node(r, node, &k) != 0) return 0;
   char *name = r->nodes[k];
   size_t o = 0;
   for (size_t i = 0; i < r->n_vnodes; i++)
     if (r->vnodes[i].node != name) r->vnodes[o++] = r->vnodes[i];
   r->n_vnodes = o;
   memmove(&r->nodes[k], &r->nodes[k + 1],
-          (r->n_nodes - (size_t)k - 1) * sizeof *r->nodes);
+          (r->n_nodes - k - 1) * sizeof *r->nodes);
   r->n_nodes--;
   free(name);
   return 0;

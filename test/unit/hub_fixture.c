@@ -93,15 +93,14 @@ hx_t *hx_new(void) {
   assert_int_equal(phc__rt_init(&x->node), 0);
   assert_int_equal(phc__otp_init(&x->node), 0);
   phc_hub_config_t cfg = {.hub_id = HX_HUB};
-  assert_int_equal(phc_hub_start(&x->node, &cfg, &x->hub), 0);
-  x->h = (phc__hub_t *)x->hub;
+  assert_int_equal(phc_hub_start(&x->node, &cfg, &x->h), 0);
   hx_drain(x);
   hx_rec_clear(x);
   return x;
 }
 
 void hx_free(hx_t *x) {
-  phc_hub_stop(x->hub);
+  phc_hub_stop(x->h);
   hx_drain(x);
   phc__otp_close(&x->node);
   phc__rt_close(&x->node);
@@ -216,11 +215,49 @@ int hx_has(const char *buf, int idx, const char *needle) {
   return hit;
 }
 
+/* ---- building terms ---------------------------------------------------- */
+
+static int hx_keep(void *arg, const char *term, int len) {
+  ei_x_buff *x = arg;
+  ei_x_append_buf(x, term, len);
+  return 0;
+}
+
+ei_x_buff hx_term(const char *text) {
+  ei_x_buff x;
+  char err[128], *src;
+  size_t n = strlen(text);
+  ei_x_new(&x);
+  src = malloc(n + 2);
+  memcpy(src, text, n);
+  memcpy(src + n, ".", 2);
+  if (phc__parse_terms(src, n + 1, hx_keep, &x, err, sizeof err) != 0 ||
+      x.index == 0)
+    fail_msg("hx_term(%s): %s", text, err);
+  free(src);
+  return x;
+}
+
+void hx_append(ei_x_buff *x, const char *text) {
+  ei_x_buff t = hx_term(text);
+  ei_x_append_buf(x, t.buff + 1, t.index - 1);
+  ei_x_free(&t);
+}
+
+ei_x_buff hx_body(const char *text) {
+  ei_x_buff x;
+  ei_x_new(&x);
+  hx_append(&x, text);
+  return x;
+}
+
+/* ---- query results ------------------------------------------------------ */
+
 /* Query results as text. */
 char *hx_dump(hx_t *x) {
   ei_x_buff b;
   ei_x_new(&b);
-  phc_hub_registry_dump(x->hub, &b);
+  phc_hub_registry_dump(x->h, &b);
   char *s = hx_text(b.buff, 0);
   ei_x_free(&b);
   return s;

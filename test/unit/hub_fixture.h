@@ -14,6 +14,7 @@
 #include "hub/hub.h"
 #include "otp/otp.h"
 #include "proc/proc_int.h"
+#include "term/parse.h"
 
 /* Kept for tests that mark their own helpers with it. */
 #define HX_UNUSED __attribute__((unused))
@@ -44,8 +45,7 @@ typedef struct hx_s {
   phc_node_t node;
   uv_loop_t loop;
   hx_rec_t rec;
-  phc_hub_t *hub;
-  phc__hub_t *h; /* the same hub, its internals */
+  phc_hub_t *h; /* the hub (its struct is hub/hub.h's) */
 } hx_t;
 
 /* ---- the node ----------------------------------------------------------- */
@@ -91,6 +91,17 @@ int hx_count(hx_t *x, const char *head);
 char *hx_text(const char *buf, int idx);
 /* hx_text contains needle (prints the text when it does not). */
 int hx_has(const char *buf, int idx, const char *needle);
+
+/* ---- building terms ----------------------------------------------------- */
+
+/* One term from Erlang text (term/parse.h: atoms, numbers, "strings",
+ * <<"binaries">>, tuples, lists, maps; no full stop), encoded with the
+ * version byte; ei_x_free it. A syntax error fails the test. */
+ei_x_buff hx_term(const char *text);
+/* The same term appended to x, without a version byte. */
+void hx_append(ei_x_buff *x, const char *text);
+/* The term alone without a version byte (as registry rows keep terms). */
+ei_x_buff hx_body(const char *text);
 
 /* ---- query results ------------------------------------------------------ */
 

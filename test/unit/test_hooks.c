@@ -59,6 +59,15 @@ static void test_duplicate_ids_rejected(void **state) {
   const char *ids[4];
   assert_int_equal(phc__hooks_ids(hs, "other", ids, 4), 0);
   assert_int_equal(phc__hooks_ids(hs, "k", ids, 4), 1);
+  assert_string_equal(ids[0], "a");
+  /* the refused registration left "k" as it was: "a" runs once */
+  ei_x_buff d;
+  ei_x_new_with_version(&d);
+  ei_x_encode_atom(&d, "data");
+  calls[0] = 0;
+  phc__hooks_dispatch(hs, "k", d.buff, d.index);
+  assert_string_equal(calls, "a");
+  ei_x_free(&d);
   phc__hooks_free(hs);
 }
 
@@ -109,7 +118,7 @@ static int add_one(void *arg, const char *key, const char *term, int len,
   (void)len;
   long v;
   int idx = 1;
-  if (ei_decode_long(term, &idx, &v) < 0) return -1;
+  if (ei_decode_long(term, &idx, &v) < 0) return PHC_EINVAL;
   ei_x_encode_long(out, v + 1);
   return 0;
 }

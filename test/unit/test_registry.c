@@ -54,6 +54,16 @@ static void add(fx_t *f, const char *cid, const phc__reg_owner_t *o, int n) {
   ei_x_free(&c);
 }
 
+/* An encoded term (no version byte) as text. */
+static void assert_text(const ei_x_buff *x, const char *want) {
+  char *s = NULL;
+  int idx = 0;
+  assert_true(ei_s_print_term(&s, x->buff, &idx) >= 0);
+  assert_int_equal(idx, x->index); /* one term, nothing after it */
+  assert_string_equal(s, want);
+  free(s);
+}
+
 static phc__reg_row_t *find(fx_t *f, const char *cid) {
   ei_x_buff c;
   enc_bin(&c, cid);
@@ -94,6 +104,13 @@ static void test_merge_same_set_is_noop(void **state) {
                                   &a1, 1),
                    0);
   ei_x_free(&c);
+  /* the row is as it was */
+  phc__reg_row_t *row = find(f, "c1");
+  assert_non_null(row);
+  assert_int_equal(row->nowners, 1);
+  assert_string_equal(row->owners[0].node, "a@h");
+  assert_int_equal(row->owners[0].pid.num, 1);
+  assert_int_equal(phc__reg_count(&f->r), 1);
 }
 
 static void test_remove_node_drops_empty_rows(void **state) {
@@ -103,7 +120,10 @@ static void test_remove_node_drops_empty_rows(void **state) {
   ei_x_buff c;
   enc_bin(&c, "c1");
   assert_int_equal(phc__reg_remove_node(&f->r, c.buff, c.index, "a@h"), 1);
-  assert_int_equal(find(f, "c1")->nowners, 1);
+  phc__reg_row_t *row = find(f, "c1");
+  assert_int_equal(row->nowners, 1);
+  assert_string_equal(row->owners[0].node, "b@h");
+  assert_int_equal(row->owners[0].pid.num, 2);
   phc__reg_remove_node(&f->r, c.buff, c.index, "b@h");
   assert_null(find(f, "c1"));
   assert_int_equal(phc__reg_remove_node(&f->r, c.buff, c.index, "b@h"), 0);
@@ -119,13 +139,17 @@ static void test_update_pid_unknown_row(void **state) {
       phc__reg_update_pid(&f->r, c.buff, c.index, "a@h", &a9.pid),
       PHC_ENOPROC);
   ei_x_free(&c);
+  assert_int_equal(phc__reg_count(&f->r), 0); /* no row made up */
   phc__reg_owner_t a1 = owner("a@h", 1);
   add(f, "c1", &a1, 1);
   enc_bin(&c, "c1");
   assert_int_equal(phc__reg_update_pid(&f->r, c.buff, c.index, "a@h", &a9.pid),
                    0);
   ei_x_free(&c);
-  assert_int_equal(find(f, "c1")->owners[0].pid.num, 9);
+  phc__reg_row_t *row = find(f, "c1");
+  assert_int_equal(row->nowners, 1);
+  assert_string_equal(row->owners[0].node, "a@h");
+  assert_int_equal(row->owners[0].pid.num, 9);
 }
 
 /* process_list(:global) of rows added out of order comes in child id
@@ -138,28 +162,19 @@ static void test_process_list_order_and_local(void **state) {
   ei_x_buff x;
   ei_x_new(&x);
   phc__reg_enc_process_list(&f->r, NULL, &x);
-  int idx = 0, arity, tarity;
-  char bin[8];
-  long blen;
-  assert_int_equal(ei_decode_list_header(x.buff, &idx, &arity), 0);
-  assert_int_equal(arity, 2);
-  ei_decode_tuple_header(x.buff, &idx, &tarity);
-  assert_int_equal(ei_decode_binary(x.buff, &idx, bin, &blen), 0);
-  assert_int_equal(blen, 1);
-  assert_int_equal(bin[0], 'a');
+  assert_text(&x,
+              "[{#Bin<97>, [{a@h, <a@h.1.0>}]}, "
+              "{#Bin<98>, [{b@h, <b@h.2.0>}]}]");
   ei_x_free(&x);
 
+  /* local to b@h: [{Cid, Pid}] of the rows b@h owns */
   ei_x_new(&x);
   phc__reg_enc_process_list(&f->r, "b@h", &x);
-  idx = 0;
-  ei_decode_list_header(x.buff, &idx, &arity);
-  assert_int_equal(arity, 1);
-  ei_decode_tuple_header(x.buff, &idx, &tarity);
-  ei_decode_binary(x.buff, &idx, bin, &blen);
-  assert_int_equal(bin[0], 'b');
-  erlang_pid pid;
-  assert_int_equal(ei_decode_pid(x.buff, &idx, &pid), 0);
-  assert_int_equal(pid.num, 2);
+  assert_text(&x, "[{#Bin<98>, <b@h.2.0>}]");
+  ei_x_free(&x);
+  ei_x_new(&x);
+  phc__reg_enc_process_list(&f->r, "c@h", &x);
+  assert_text(&x, "[]");
   ei_x_free(&x);
 }
 
@@ -179,9 +194,15 @@ static void test_tag_query(void **state) {
   ei_x_buff x;
   ei_x_new(&x);
   phc__reg_enc_tag_query(&f->r, tag.buff, tag.index, &x);
-  int idx = 0, arity;
-  ei_decode_list_header(x.buff, &idx, &arity);
-  assert_int_equal(arity, 1);
+  /* [{Cid, [{Node, Pid}]}] of the rows whose metadata has tag => T */
+  assert_text(&x, "[{#Bin<116,97,103,103,101,100>, [{a@h, <a@h.1.0>}]}]");
+  ei_x_free(&x);
+  ei_x_free(&tag);
+  /* no row with another tag */
+  enc_bin(&tag, "U");
+  ei_x_new(&x);
+  phc__reg_enc_tag_query(&f->r, tag.buff, tag.index, &x);
+  assert_text(&x, "[]");
   ei_x_free(&x);
   ei_x_free(&tag);
   ei_x_free(&c);

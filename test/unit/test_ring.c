@@ -33,13 +33,13 @@ static void to_hex(const char *b, int n, char *out) {
 /* "..." with \\ and \" escapes; *p moves past the closing quote. */
 static int parse_quoted(const char **p, char *out, size_t *len) {
   const char *s = *p;
-  if (*s++ != '"') return -1;
+  if (*s++ != '"') return PHC_EINVAL;
   size_t n = 0;
   while (*s && *s != '"') {
     if (*s == '\\' && s[1]) s++;
     out[n++] = *s++;
   }
-  if (*s != '"') return -1;
+  if (*s != '"') return PHC_EINVAL;
   *p = s + 1;
   *len = n;
   out[n] = 0;
@@ -53,12 +53,12 @@ static int parse_value(const char **p, ei_x_buff *x) {
   size_t len;
   const char *s = *p;
   if (*s == '"') {
-    if (parse_quoted(&s, tmp, &len)) return -1;
+    if (parse_quoted(&s, tmp, &len)) return PHC_EINVAL;
     ei_x_encode_binary(x, tmp, (long)len);
   } else if (*s == ':') {
     s++;
     if (*s == '"') {
-      if (parse_quoted(&s, tmp, &len)) return -1;
+      if (parse_quoted(&s, tmp, &len)) return PHC_EINVAL;
     } else {
       len = 0;
       while (*s && (isalnum((unsigned char)*s) || strchr("_@.?!", *s)))
@@ -72,7 +72,7 @@ static int parse_value(const char **p, ei_x_buff *x) {
     s++;
     while (*s == ' ') s++;
     while (*s != '}') {
-      if (parse_value(&s, &body)) return -1;
+      if (parse_value(&s, &body)) return PHC_EINVAL;
       n++;
       while (*s == ',' || *s == ' ') s++;
     }
@@ -83,7 +83,7 @@ static int parse_value(const char **p, ei_x_buff *x) {
   } else {
     char *end;
     long long v = strtoll(s, &end, 10);
-    if (end == s) return -1;
+    if (end == s) return PHC_EINVAL;
     ei_x_encode_longlong(x, v);
     s = end;
   }
@@ -401,8 +401,12 @@ static void test_set_semantics(void **state) {
   assert_int_equal(phc__ring_add(&e, "\xff\xfe"), PHC_EINVAL);
   assert_int_equal(e.n_nodes, 0);
   /* undecodable key terms are refused, not crashed on */
-  assert_true(phc__ring_owners(&c, "\x83\x6d\x00\x00\x00\x09" "ab", 8, o, 2) < 0);
-  assert_true(phc__ring_owners(&c, "\x84\x6a", 2, o, 2) < 0);
+  assert_int_equal(phc__ring_owners(&c,
+                                    "\x83\x6d\x00\x00\x00\x09"
+                                    "ab",
+                                    8, o, 2),
+                   PHC_EDECODE);
+  assert_int_equal(phc__ring_owners(&c, "\x84\x6a", 2, o, 2), PHC_EDECODE);
   phc__ring_free(&a);
   phc__ring_free(&b);
   phc__ring_free(&c);

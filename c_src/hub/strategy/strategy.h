@@ -18,15 +18,23 @@
  * (ConsistentHashing keeps its ring, the quorums count nodes) register
  * HookManager handlers in init/2 on ProcessHub; here they fill node_join /
  * node_leave in their base, which the hub calls at the same moments as
- * ProcessHub's pre_cluster_join / pre_cluster_leave hooks.
+ * ProcessHub's pre_cluster_join / pre_cluster_leave hooks. node_leave is
+ * also called with the local node when the hub shuts down (ConsistentHashing's
+ * coordinator_shutdown handler).
  *
  * A strategy is one file in this folder that defines one const table, named
  * by its Elixir module ('Elixir.ProcessHub.Strategy.Redundancy.Singularity'),
  * and is listed in strategy.c. The hub holds, per kind, the table and a
  * zeroed state block of the table's state_size; it never looks inside a
- * strategy's state, and a strategy touches the hub only through hub.h's
- * functions. Adding a strategy: write the file, add its table to the list in
- * strategy.c, add cmocka cases to test/unit/test_strategy.c.
+ * strategy's state, and a strategy touches the hub only through hub.h (its
+ * functions, and the hub's strategies when it calls another kind, as
+ * ColdSwap calls the synchronization's propagate). Adding a strategy: write
+ * the file, add its table to the list in strategy.c, add cmocka cases to
+ * test/unit/test_strategy.c.
+ *
+ * The hub core calls strategies only through the phc__strat_* calls at the
+ * end of this header, which pick the kind's table and state; strategy.c
+ * owns the list of tables and each hub's phc__strategies_t lifecycle.
  *
  * This folder is part of the hub layer: strategies include hub.h, and the
  * hub core includes only this header.
@@ -36,7 +44,7 @@
 
 #include <stddef.h>
 
-typedef struct phc__hub_s phc__hub_t;
+typedef struct phc_hub_s phc_hub_t;
 typedef struct phc__reg_row_s phc__reg_row_t;
 
 typedef enum phc__strat_kind {
@@ -56,37 +64,39 @@ typedef struct phc__strat_base_s {
   /* opts: the strategy struct's fields as an encoded keyword list or map
    * at buf[idx] (no version byte), or buf NULL for the defaults. Returns 0
    * or a negative PHC_E* code (unknown or invalid option). */
-  int (*init)(phc__hub_t *h, void *st, const char *buf, int idx);
-  void (*close)(phc__hub_t *h, void *st);                   /* may be NULL */
-  void (*node_join)(phc__hub_t *h, void *st, const char *node);  /* NULL */
-  void (*node_leave)(phc__hub_t *h, void *st, const char *node); /* NULL */
+  int (*init)(phc_hub_t *h, void *st, const char *buf, int idx);
+  void (*close)(phc_hub_t *h, void *st);                       /* may be NULL */
+  void (*node_join)(phc_hub_t *h, void *st, const char *node); /* NULL */
+  void (*node_leave)(phc_hub_t *h, void *st, const char *node); /* NULL */
 } phc__strat_base_t;
 
 typedef struct phc__strat_dist_s {
   phc__strat_base_t base;
-  /* Nodes that own child id cid (encoded, no version byte), at most max of
-   * them, primary first. Returns how many, or a negative PHC_E* code. */
-  int (*belongs_to)(phc__hub_t *h, void *st, const char *cid, int cid_len,
+  /* Nodes that own child id cid (encoded, no version byte), at most
+   * min(rf, max) of them, primary first. Returns how many, or a negative
+   * PHC_E* code. */
+  int (*belongs_to)(phc_hub_t *h, void *st, const char *cid, int cid_len,
                     int rf, const char **out, int max);
-  /* Validate a start's children (list at buf[children_idx]) and opts.
-   * 0, or a negative PHC_E* code that fails the start. NULL: always 0. */
-  int (*children_init)(phc__hub_t *h, void *st, const char *buf,
+  /* Validate a start's children (list at buf[children_idx]) and opts
+   * (buf[opts_idx], or opts_idx < 0 for none). 0, or a negative PHC_E*
+   * code that fails the start. NULL: always 0. */
+  int (*children_init)(phc_hub_t *h, void *st, const char *buf,
                        int children_idx, int opts_idx);
 } phc__strat_dist_t;
 
 typedef struct phc__strat_red_s {
   phc__strat_base_t base;
-  int (*replication_factor)(phc__hub_t *h, void *st);
+  int (*replication_factor)(phc_hub_t *h, void *st);
   /* The active replica among a child's nodes (n >= 1). */
-  const char *(*master_node)(phc__hub_t *h, void *st, const char *cid,
+  const char *(*master_node)(phc_hub_t *h, void *st, const char *cid,
                              int cid_len, const char *const *nodes, int n);
 } phc__strat_red_t;
 
 typedef struct phc__strat_mig_s {
   phc__strat_base_t base;
   /* rows: this node's children that now belong to added_node. */
-  void (*handle_migration)(phc__hub_t *h, void *st, phc__reg_row_t **rows,
-                           int n, const char *added_node);
+  void (*handle_migration)(phc_hub_t *h, void *st, phc__reg_row_t **rows, int n,
+                           const char *added_node);
 } phc__strat_mig_t;
 
 typedef enum phc__strat_sync_op {
@@ -96,25 +106,27 @@ typedef enum phc__strat_sync_op {
 
 typedef struct phc__strat_sync_s {
   phc__strat_base_t base;
-  /* Tell the members picked by `members` ("global", "external", "local"
-   * or a node name) about children (an encoded list, no version byte)
-   * that were added to or removed from node. */
-  void (*propagate)(phc__hub_t *h, void *st, const char *children, int len,
-                    const char *node, phc__strat_sync_op_t op,
-                    const char *members);
-  /* One periodic round (every sync_interval). */
-  void (*init_sync)(phc__hub_t *h, void *st);
+  /* Tell the members about children (an encoded list, no version byte:
+   * PostStartData maps for ADD, {Cid, Result, Node} for REM) that were
+   * added to or removed from node. opts (encoded keyword list, no version
+   * byte; NULL: []) travel with them and pick the members: {members, M}
+   * with M global (the default), external, local or a node name. */
+  void (*propagate)(phc_hub_t *h, void *st, const char *children, int len,
+                    const char *node, phc__strat_sync_op_t op, const char *opts,
+                    int opts_len);
+  /* One periodic round (every sync_interval, when the hub is not locked). */
+  void (*init_sync)(phc_hub_t *h, void *st);
   /* A peer's data arrived (buf[idx], no version byte). */
-  void (*handle_synchronization)(phc__hub_t *h, void *st, const char *buf,
+  void (*handle_synchronization)(phc_hub_t *h, void *st, const char *buf,
                                  int idx, const char *node);
 } phc__strat_sync_t;
 
 typedef struct phc__strat_part_s {
   phc__strat_base_t base;
   /* 1: the hub enters partition mode after node went down. */
-  int (*toggle_lock)(phc__hub_t *h, void *st, const char *down_node);
+  int (*toggle_lock)(phc_hub_t *h, void *st, const char *down_node);
   /* 1: the hub leaves partition mode after node came up. */
-  int (*toggle_unlock)(phc__hub_t *h, void *st, const char *up_node);
+  int (*toggle_unlock)(phc_hub_t *h, void *st, const char *up_node);
 } phc__strat_part_t;
 
 /* One hub's strategies: a table and its state per kind. */
@@ -123,22 +135,58 @@ typedef struct phc__strategies_s {
   void *state[PHC__STRAT_KINDS];
 } phc__strategies_t;
 
+/* ---- the tables ---------------------------------------------------------- */
+
 /* The table of kind `kind` named `module`, or NULL. */
 const phc__strat_base_t *phc__strat_find(phc__strat_kind_t kind,
                                          const char *module);
-/* The default of each kind (ProcessHub's defaults). */
+/* The default of each kind (ProcessHub's defaults): ConsistentHashing,
+ * Singularity, ColdSwap, PubSub, Divergence. NULL for a bad kind. */
 const phc__strat_base_t *phc__strat_default(phc__strat_kind_t kind);
 
-/* Set s's `kind` to `t` (NULL: the default) with options buf[idx] (buf
- * NULL: defaults): allocates the state and runs init. */
-int phc__strategies_set(phc__hub_t *h, phc__strategies_t *s,
-                        const phc__strat_base_t *t, const char *buf, int idx);
+/* For strategies without options: 0 when buf is NULL or the options at
+ * buf[idx] are empty ([], #{} or a struct with no field), else PHC_EINVAL. */
+int phc__strat_no_opts(const char *buf, int idx);
+
+/* ---- one hub's strategies ------------------------------------------------ */
+
+/* Set s's `kind` to `t` (NULL: the default; else it must be of that kind)
+ * with options buf[idx] (buf NULL: defaults). The kind's previous strategy
+ * is closed first; then the state is allocated and init runs. On an error
+ * the kind is left without a strategy. */
+int phc__strategies_set(phc_hub_t *h, phc__strategies_t *s,
+                        phc__strat_kind_t kind, const phc__strat_base_t *t,
+                        const char *buf, int idx);
 /* Run close and free every state. */
-void phc__strategies_close(phc__hub_t *h, phc__strategies_t *s);
+void phc__strategies_close(phc_hub_t *h, phc__strategies_t *s);
 /* Call node_join / node_leave of every kind that has one, in kind order. */
-void phc__strategies_node_join(phc__hub_t *h, phc__strategies_t *s,
+void phc__strategies_node_join(phc_hub_t *h, phc__strategies_t *s,
                                const char *node);
-void phc__strategies_node_leave(phc__hub_t *h, phc__strategies_t *s,
+void phc__strategies_node_leave(phc_hub_t *h, phc__strategies_t *s,
                                 const char *node);
+
+/* ---- the hub core's calls ------------------------------------------------ */
+
+/* The owners of a child id: distribution belongs_to with the redundancy's
+ * replication_factor, at most max. PHC_ESTATE when either kind is unset. */
+int phc__strat_belongs_to(phc_hub_t *h, phc__strategies_t *s, const char *cid,
+                          int cid_len, const char **out, int max);
+int phc__strat_children_init(phc_hub_t *h, phc__strategies_t *s,
+                             const char *buf, int children_idx, int opts_idx);
+int phc__strat_replication_factor(phc_hub_t *h, phc__strategies_t *s);
+void phc__strat_handle_migration(phc_hub_t *h, phc__strategies_t *s,
+                                 phc__reg_row_t **rows, int n,
+                                 const char *added_node);
+void phc__strat_propagate(phc_hub_t *h, phc__strategies_t *s,
+                          const char *children, int len, const char *node,
+                          phc__strat_sync_op_t op, const char *opts,
+                          int opts_len);
+void phc__strat_init_sync(phc_hub_t *h, phc__strategies_t *s);
+void phc__strat_handle_sync(phc_hub_t *h, phc__strategies_t *s, const char *buf,
+                            int idx, const char *node);
+int phc__strat_toggle_lock(phc_hub_t *h, phc__strategies_t *s,
+                           const char *down_node);
+int phc__strat_toggle_unlock(phc_hub_t *h, phc__strategies_t *s,
+                             const char *up_node);
 
 #endif /* PHC_HUB_STRATEGY_STRATEGY_H */

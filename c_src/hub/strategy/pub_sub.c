@@ -1,0 +1,77 @@
+/* pub_sub.c - ProcessHub.Strategy.Synchronization.PubSub, the default
+ * synchronization: registrations and unregistrations go out as blockade
+ * events (children_registration_event / children_unregistration_event) to
+ * the members their options pick, and every sync_interval each member
+ * tells the others what runs on it.
+ *
+ * ProcessHub's periodic round sends each peer a closure that phc cannot
+ * send from C; init_sync re-sends the local children as
+ * sync_remote_children_event instead, which BEAM members merge (add or
+ * update only). A BEAM member's round reaches phc as that closure
+ * (hub/closures.c), which handle_synchronization applies as
+ * Synchronizer.append_data then detach_data. No options here (the interval
+ * is the hub's sync_interval), no state. */
+#include "hub/hub.h"
+
+static int pubsub_init(phc_hub_t *h, void *st, const char *buf, int idx) {
+  PHC__UNUSED(h);
+  PHC__UNUSED(st);
+  return phc__strat_no_opts(buf, idx);
+}
+
+/* Blockade.dispatch_sync(event, {Children, Node, Opts}, members:
+ * Keyword.get(opts, :members, :global)) */
+static void pubsub_propagate(phc_hub_t *h, void *st, const char *children,
+                             int len, const char *node, phc__strat_sync_op_t op,
+                             const char *opts, int opts_len) {
+  const char *members = "global";
+  char m[PHC__ATOM_MAX];
+  int v;
+  PHC__UNUSED(st);
+  if (opts && phc__term_kw_get(opts, 0, "members", &v) == 0 &&
+      phc__term_atom(opts, &v, m, sizeof m) == 0)
+    members = m;
+  ei_x_buff p;
+  ei_x_new(&p);
+  ei_x_encode_tuple_header(&p, 3);
+  ei_x_append_buf(&p, children, len);
+  ei_x_encode_atom(&p, node);
+  if (opts)
+    ei_x_append_buf(&p, opts, opts_len);
+  else
+    ei_x_encode_empty_list(&p);
+  phc__hub_dispatch(h,
+                    op == PHC__STRAT_SYNC_ADD ? "children_registration_event"
+                                              : "children_unregistration_event",
+                    members, p.buff, p.index);
+  ei_x_free(&p);
+}
+
+/* The local children, {[{ChildSpec, Pid, Meta}], Node}, to the other
+ * members. */
+static void pubsub_init_sync(phc_hub_t *h, void *st) {
+  PHC__UNUSED(st);
+  ei_x_buff p;
+  ei_x_new(&p);
+  ei_x_encode_tuple_header(&p, 2);
+  phc__hub_enc_local_sync(h, &p);
+  ei_x_encode_atom(&p, h->n->name);
+  phc__hub_dispatch(h, "sync_remote_children_event", "external", p.buff,
+                    p.index);
+  ei_x_free(&p);
+}
+
+static void pubsub_handle_synchronization(phc_hub_t *h, void *st,
+                                          const char *buf, int idx,
+                                          const char *node) {
+  PHC__UNUSED(st);
+  phc__hub_apply_sync(h, node, buf, idx, 1);
+}
+
+const phc__strat_sync_t phc__strat_pub_sub = {
+    .base = {.kind = PHC__STRAT_SYNCHRONIZATION,
+             .module = "Elixir.ProcessHub.Strategy.Synchronization.PubSub",
+             .init = pubsub_init},
+    .propagate = pubsub_propagate,
+    .init_sync = pubsub_init_sync,
+    .handle_synchronization = pubsub_handle_synchronization};

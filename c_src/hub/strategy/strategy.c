@@ -1,0 +1,184 @@
+/* strategy.c - the list of strategy tables, each hub's strategies, and the
+ * typed calls the hub core makes through them (see strategy.h). */
+#include "hub/strategy/strategy.h"
+
+#include <stdlib.h>
+
+#include "hub/hub.h"
+
+/* The tables, one per file in this folder. */
+extern const phc__strat_dist_t phc__strat_consistent_hashing;
+extern const phc__strat_red_t phc__strat_singularity;
+extern const phc__strat_mig_t phc__strat_cold_swap;
+extern const phc__strat_sync_t phc__strat_pub_sub;
+extern const phc__strat_part_t phc__strat_divergence;
+
+static const phc__strat_base_t *const strat_all[] = {
+    &phc__strat_consistent_hashing.base, &phc__strat_singularity.base,
+    &phc__strat_cold_swap.base, &phc__strat_pub_sub.base,
+    &phc__strat_divergence.base};
+
+/* Indexed by kind. */
+static const phc__strat_base_t *const strat_defaults[PHC__STRAT_KINDS] = {
+    &phc__strat_consistent_hashing.base, &phc__strat_singularity.base,
+    &phc__strat_cold_swap.base, &phc__strat_pub_sub.base,
+    &phc__strat_divergence.base};
+
+/* ---- the tables ---------------------------------------------------------- */
+
+static int strat_kind_ok(phc__strat_kind_t kind) {
+  return (int)kind >= 0 && kind < PHC__STRAT_KINDS;
+}
+
+const phc__strat_base_t *phc__strat_find(phc__strat_kind_t kind,
+                                         const char *module) {
+  for (size_t i = 0; module && i < PHC__ARRAY_LEN(strat_all); i++)
+    if (strat_all[i]->kind == kind && !strcmp(strat_all[i]->module, module))
+      return strat_all[i];
+  return NULL;
+}
+
+const phc__strat_base_t *phc__strat_default(phc__strat_kind_t kind) {
+  return strat_kind_ok(kind) ? strat_defaults[kind] : NULL;
+}
+
+int phc__strat_no_opts(const char *buf, int idx) {
+  int type, size, v, i = idx;
+  if (!buf) return 0;
+  if (ei_get_type(buf, &i, &type, &size) < 0) return PHC_EDECODE;
+  if (type == ERL_NIL_EXT) return 0;
+  if (type == ERL_MAP_EXT &&
+      (size == 0 ||
+       (size == 1 && phc__term_map_get(buf, idx, "__struct__", &v) == 0)))
+    return 0;
+  return PHC_EINVAL;
+}
+
+/* ---- one hub's strategies ------------------------------------------------ */
+
+static void strat_close_kind(phc_hub_t *h, phc__strategies_t *s,
+                             phc__strat_kind_t kind) {
+  const phc__strat_base_t *t = s->table[kind];
+  if (t && t->close) t->close(h, s->state[kind]);
+  free(s->state[kind]);
+  s->table[kind] = NULL;
+  s->state[kind] = NULL;
+}
+
+int phc__strategies_set(phc_hub_t *h, phc__strategies_t *s,
+                        phc__strat_kind_t kind, const phc__strat_base_t *t,
+                        const char *buf, int idx) {
+  if (!strat_kind_ok(kind)) return PHC_EINVAL;
+  if (!t) t = strat_defaults[kind];
+  if (t->kind != kind) return PHC_EINVAL;
+  strat_close_kind(h, s, kind);
+  void *st = t->state_size ? phc__xcalloc(1, t->state_size) : NULL;
+  int rc = t->init ? t->init(h, st, buf, idx) : 0;
+  if (rc) {
+    free(st);
+    return rc;
+  }
+  s->table[kind] = t;
+  s->state[kind] = st;
+  return 0;
+}
+
+void phc__strategies_close(phc_hub_t *h, phc__strategies_t *s) {
+  for (int k = 0; k < PHC__STRAT_KINDS; k++)
+    strat_close_kind(h, s, (phc__strat_kind_t)k);
+}
+
+void phc__strategies_node_join(phc_hub_t *h, phc__strategies_t *s,
+                               const char *node) {
+  for (int k = 0; k < PHC__STRAT_KINDS; k++)
+    if (s->table[k] && s->table[k]->node_join)
+      s->table[k]->node_join(h, s->state[k], node);
+}
+
+void phc__strategies_node_leave(phc_hub_t *h, phc__strategies_t *s,
+                                const char *node) {
+  for (int k = 0; k < PHC__STRAT_KINDS; k++)
+    if (s->table[k] && s->table[k]->node_leave)
+      s->table[k]->node_leave(h, s->state[k], node);
+}
+
+/* ---- the hub core's calls ------------------------------------------------ */
+
+#define STRAT_TABLE(s, kind, type) ((const type *)(s)->table[kind])
+
+int phc__strat_replication_factor(phc_hub_t *h, phc__strategies_t *s) {
+  const phc__strat_red_t *t =
+      STRAT_TABLE(s, PHC__STRAT_REDUNDANCY, phc__strat_red_t);
+  return t ? t->replication_factor(h, s->state[PHC__STRAT_REDUNDANCY])
+           : PHC_ESTATE;
+}
+
+int phc__strat_belongs_to(phc_hub_t *h, phc__strategies_t *s, const char *cid,
+                          int cid_len, const char **out, int max) {
+  const phc__strat_dist_t *t =
+      STRAT_TABLE(s, PHC__STRAT_DISTRIBUTION, phc__strat_dist_t);
+  int rf = phc__strat_replication_factor(h, s);
+  if (!t || rf < 0) return PHC_ESTATE;
+  return t->belongs_to(h, s->state[PHC__STRAT_DISTRIBUTION], cid, cid_len, rf,
+                       out, max);
+}
+
+int phc__strat_children_init(phc_hub_t *h, phc__strategies_t *s,
+                             const char *buf, int children_idx, int opts_idx) {
+  const phc__strat_dist_t *t =
+      STRAT_TABLE(s, PHC__STRAT_DISTRIBUTION, phc__strat_dist_t);
+  if (!t) return PHC_ESTATE;
+  return t->children_init
+             ? t->children_init(h, s->state[PHC__STRAT_DISTRIBUTION], buf,
+                                children_idx, opts_idx)
+             : 0;
+}
+
+void phc__strat_handle_migration(phc_hub_t *h, phc__strategies_t *s,
+                                 phc__reg_row_t **rows, int n,
+                                 const char *added_node) {
+  const phc__strat_mig_t *t =
+      STRAT_TABLE(s, PHC__STRAT_MIGRATION, phc__strat_mig_t);
+  if (t)
+    t->handle_migration(h, s->state[PHC__STRAT_MIGRATION], rows, n, added_node);
+}
+
+void phc__strat_propagate(phc_hub_t *h, phc__strategies_t *s,
+                          const char *children, int len, const char *node,
+                          phc__strat_sync_op_t op, const char *opts,
+                          int opts_len) {
+  const phc__strat_sync_t *t =
+      STRAT_TABLE(s, PHC__STRAT_SYNCHRONIZATION, phc__strat_sync_t);
+  if (t)
+    t->propagate(h, s->state[PHC__STRAT_SYNCHRONIZATION], children, len, node,
+                 op, opts, opts_len);
+}
+
+void phc__strat_init_sync(phc_hub_t *h, phc__strategies_t *s) {
+  const phc__strat_sync_t *t =
+      STRAT_TABLE(s, PHC__STRAT_SYNCHRONIZATION, phc__strat_sync_t);
+  if (t) t->init_sync(h, s->state[PHC__STRAT_SYNCHRONIZATION]);
+}
+
+void phc__strat_handle_sync(phc_hub_t *h, phc__strategies_t *s, const char *buf,
+                            int idx, const char *node) {
+  const phc__strat_sync_t *t =
+      STRAT_TABLE(s, PHC__STRAT_SYNCHRONIZATION, phc__strat_sync_t);
+  if (t)
+    t->handle_synchronization(h, s->state[PHC__STRAT_SYNCHRONIZATION], buf, idx,
+                              node);
+}
+
+int phc__strat_toggle_lock(phc_hub_t *h, phc__strategies_t *s,
+                           const char *down_node) {
+  const phc__strat_part_t *t =
+      STRAT_TABLE(s, PHC__STRAT_PARTITION, phc__strat_part_t);
+  return t ? t->toggle_lock(h, s->state[PHC__STRAT_PARTITION], down_node) : 0;
+}
+
+int phc__strat_toggle_unlock(phc_hub_t *h, phc__strategies_t *s,
+                             const char *up_node) {
+  const phc__strat_part_t *t =
+      STRAT_TABLE(s, PHC__STRAT_PARTITION, phc__strat_part_t);
+  return t ? t->toggle_unlock(h, s->state[PHC__STRAT_PARTITION], up_node) : 0;
+}
