@@ -16,11 +16,12 @@
  *                keys -> [K] in term order; stop -> ok. Handover state: the
  *                map.
  */
+#include "children/children.h"
+
 #include <stdlib.h>
 
-#include "../otp/otp.h"
-#include "../term/order.h"
-#include "../term/term.h"
+#include "term/order.h"
+#include "term/term.h"
 
 #define MOD "children"
 

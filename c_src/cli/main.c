@@ -11,7 +11,7 @@
 #include <string.h>
 
 
-#include "cli.h"
+#include "cli/cli.h"
 
 static const char usage[] =
     "usage: phc-node (-name NAME | -sname NAME) [options]\n"

@@ -392,10 +392,9 @@ int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg,
   if (phc__hub_find(n, cfg->hub_id)) return PHC_EEXIST;
   int rc = phc__hub_natives_register(n);
   if (rc) return rc;
-  n->otp->closure = phc__hub_closure;
-  n->otp->on_release = phc__hubs_peer_release;
+  phc__otp_set_closure_handler(n, phc__hub_closure);
+  phc__otp_set_release_handler(n, phc__hubs_peer_release);
   if (!n->hubs) n->hubs = phc__xcalloc(1, sizeof *n->hubs);
-  n->hubs_free = phc__hubs_free;
   phc__hub_t *h = phc__xcalloc(1, sizeof *h);
   h->n = n;
   snprintf(h->id, sizeof h->id, "%s", cfg->hub_id);
