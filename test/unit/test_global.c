@@ -164,6 +164,15 @@ static void feed(ei_x_buff *x) {
 
 static void clear(void) { R.n = 0; }
 
+/* Feed one message written as ei_x_format text ("{nodeup, ~a}", node). */
+#define FEED(...)                                                            \
+  do {                                                                       \
+    ei_x_buff fx_;                                                           \
+    ei_x_new(&fx_);                                                          \
+    assert_int_equal(ei_x_format(&fx_, __VA_ARGS__), 0);                     \
+    feed(&fx_);                                                              \
+  } while (0)
+
 /* The n-th recorded message must be of kind/where and print as text. */
 static void expect(int k, const char *kind, const char *where,
                    const char *text) {
@@ -799,6 +808,37 @@ static void test_garbage(void **state) {
   assert_int_equal(phc__global_lock_count(R.g), 0);
 }
 
+/* Messages that name this node as the peer (forged, or looped back) are
+ * dropped: an init_connect from "itself" once made the server connect to
+ * itself, answer itself and loop for ever. */
+static void test_messages_naming_self_dropped(void **state) {
+  (void)state;
+  erlang_pid mine = mkpid(ME, 99, 0, 1);
+  init_connect(ME, 7, &mine);
+  assert_int_equal(R.n, 0);
+  assert_false(phc__global_in_session(R.g, ME));
+  assert_int_equal(phc__global_lock_count(R.g), 0);
+  FEED("{init_connect_ack, ~a, 1, 7}", ME);
+  FEED("{cancel_connect, ~a, 1}", ME);
+  FEED("{remove_connection, ~a}", ME);
+  lock_set(&R.locker, 1, 1);
+  exchange(ME, 1, &mine);
+  resolved(ME, 1, PEER);
+  in_sync(ME);
+  FEED("{'$gen_cast', {new_nodes, ~a, [], [], [~a], [], []}}", ME, PEER);
+  nodeup(ME);
+  assert_int_equal(R.n, 0);
+  assert_false(phc__global_in_session(R.g, ME));
+  assert_false(phc__global_is_synced(R.g, ME));
+  assert_false(phc__global_is_synced(R.g, PEER));
+  /* A lock held by one of our own processes survives a "nodedown" of us. */
+  lock_call("set_lock", &mine, 1, "x", &mine, NULL);
+  clear();
+  FEED("{nodedown, ~a}", ME);
+  assert_int_equal(phc__global_lock_count(R.g), 1);
+  assert_int_equal(R.n, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pid_order),
@@ -821,6 +861,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_lead_wait_synced_through_a, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_lead_now_when_peer_knows_nodes,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_messages_naming_self_dropped,
                                       setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
