@@ -22,7 +22,7 @@ void phc_log_set_level(int level) {
 int phc_log_parse_level(const char *s) {
   for (size_t i = 0; i < PHC__ARRAY_LEN(level_names); i++)
     if (s && strcasecmp(s, level_names[i]) == 0) return (int)i;
-  return -1;
+  return PHC_EINVAL;
 }
 
 void phc__log(int level, const char *module, const char *fmt, ...) {

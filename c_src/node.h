@@ -3,10 +3,11 @@
  * The node owns the loop pointer, its identity (name, cookie, creation), the
  * process runtime (c_src/proc), the distribution layer (c_src/dist), the
  * OTP services (c_src/otp) and the hubs (c_src/hub). Each module keeps its
- * own state behind one pointer here and is the only one to touch it. The
- * process runtime reaches other nodes only through `remote`, a table of
- * functions the node fills in (c_src/otp/node.c routes them to dist), so
- * c_src/proc can be unit-tested without sockets.
+ * own state behind one pointer here and is the only one to touch it; the
+ * others go through its functions. The process runtime reaches other nodes
+ * only through `remote`, a table of functions the node fills in (c_src/node.c
+ * routes them to dist), so c_src/proc can be unit-tested without sockets.
+ * c_src/node.c creates, starts, stops and frees the node.
  */
 #ifndef PHC_NODE_H
 #define PHC_NODE_H
@@ -37,9 +38,6 @@ struct phc_node_s {
 
   const struct phc__remote_ops_s *remote;
   void *remote_ctx;
-  /* Set by the hub module when it starts its first hub, so the node can
-   * free the hubs without knowing about them. */
-  void (*hubs_free)(phc_node_t *n);
 };
 
 #endif /* PHC_NODE_H */

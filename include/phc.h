@@ -66,7 +66,7 @@ enum phc_log_level {
 };
 
 void phc_log_set_level(int level);
-int phc_log_parse_level(const char *s); /* "error".."debug", or -1 */
+int phc_log_parse_level(const char *s); /* "error".."debug", or PHC_EINVAL */
 
 /* ---- terms, pids, refs ------------------------------------------------- */
 

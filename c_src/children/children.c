@@ -16,36 +16,54 @@
  *                keys -> [K] in term order; stop -> ok. Handover state: the
  *                map.
  */
+#include "children/children.h"
+
 #include <stdlib.h>
 
-#include "../otp/otp.h"
-#include "../term/order.h"
-#include "../term/term.h"
+#include "term/order.h"
+#include "term/term.h"
 
 #define MOD "children"
 
 /* ---- helpers --------------------------------------------------------- */
 
-/* The first element of an argument list, or -1 if the list is empty. */
+/* first_arg: the argument list arrived as a string. */
+#define CHILDREN_ARGS_STRING 1
+
+/* Find the first element of an argument list (args has its version byte):
+ * 0 with *idx at it; CHILDREN_ARGS_STRING when the list arrived as a
+ * STRING_EXT (every element a small integer, such as [N] with N < 256;
+ * *idx at the string); PHC_EDECODE when it is empty or not a list. */
 static int first_arg(const char *args, int *idx) {
   int arity, type, size;
   *idx = 1;
-  if (ei_get_type(args, idx, &type, &size) < 0) return -1;
-  if (type == ERL_STRING_EXT) {
-    /* a list of small integers arrives as a string: [N] with N < 256 */
-    return -2;
-  }
-  if (ei_decode_list_header(args, idx, &arity) < 0 || arity < 1) return -1;
+  if (ei_get_type(args, idx, &type, &size) < 0) return PHC_EDECODE;
+  if (type == ERL_STRING_EXT) return CHILDREN_ARGS_STRING;
+  if (ei_decode_list_header(args, idx, &arity) < 0 || arity < 1)
+    return PHC_EDECODE;
   return 0;
+}
+
+/* The first element of an argument list that arrived as a STRING_EXT at
+ * args[idx] (of any length up to 65535): 0 and *v, or PHC_EDECODE. */
+static int first_of_string(const char *args, int idx, long long *v) {
+  int type, size;
+  if (ei_get_type(args, &idx, &type, &size) < 0 || type != ERL_STRING_EXT ||
+      size < 1)
+    return PHC_EDECODE;
+  char *s = phc__xmalloc((size_t)size + 1);
+  int rc = ei_decode_string(args, &idx, s) < 0 ? PHC_EDECODE : 0;
+  if (rc == 0) *v = (unsigned char)s[0];
+  free(s);
+  return rc;
 }
 
 static int decode_tagged(const char *buf, int *idx, const char *tag,
                          int arity) {
   int a;
-  char atom[MAXATOMLEN_UTF8];
   int i = *idx;
   if (ei_decode_tuple_header(buf, &i, &a) < 0 || a != arity ||
-      ei_decode_atom(buf, &i, atom) < 0 || strcmp(atom, tag) != 0)
+      !phc__term_atom_eq(buf, i, tag) || ei_skip_term(buf, &i) < 0)
     return 0;
   *idx = i;
   return 1;
@@ -100,15 +118,12 @@ static int counter_init(phc_gs_t *gs, const char *args, int len,
   PHC__UNUSED(len);
   counter_t *c = phc__xcalloc(1, sizeof *c);
   int idx;
+  long long v;
   int rc = first_arg(args, &idx);
-  if (rc == 0) {
-    long long v;
-    if (ei_decode_longlong(args, &idx, &v) == 0) c->value = v;
-  } else if (rc == -2) {
-    char s[8];
-    idx = 1;
-    if (ei_decode_string(args, &idx, s) == 0 && s[0]) c->value = (unsigned char)s[0];
-  }
+  if (rc == 0 && ei_decode_longlong(args, &idx, &v) == 0)
+    c->value = v;
+  else if (rc == CHILDREN_ARGS_STRING && first_of_string(args, idx, &v) == 0)
+    c->value = v;
   *state = c;
   return 0;
 }
@@ -172,11 +187,10 @@ static int counter_cast(phc_gs_t *gs, void *state, const char *req, int len) {
 /* {'DOWN', Ref, process, Pid, Reason}: remember Reason. */
 static int counter_down(counter_t *c, const char *msg, int len) {
   int idx = 1, arity;
-  char atom[MAXATOMLEN_UTF8];
   if (ei_decode_tuple_header(msg, &idx, &arity) < 0 || arity != 5 ||
-      ei_decode_atom(msg, &idx, atom) < 0 || strcmp(atom, "DOWN") != 0)
+      !phc__term_atom_eq(msg, idx, "DOWN"))
     return 0;
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 4; i++)
     if (ei_skip_term(msg, &idx) < 0) return 0;
   free(c->last_down);
   c->last_down = phc__term_with_version(msg + idx, len - idx, &c->last_down_len);

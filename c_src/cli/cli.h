@@ -16,8 +16,8 @@
  *
  * Strings taken from the file are kept in `owned` and freed with the cli.
  */
-#ifndef PHC_CLI_H
-#define PHC_CLI_H
+#ifndef PHC_CLI_CLI_H
+#define PHC_CLI_CLI_H
 
 #include "phc.h"
 
@@ -43,4 +43,4 @@ typedef struct cli_s {
 int phc__cli_config_load(cli_t *cli, const char *path);
 void phc__cli_free(cli_t *cli);
 
-#endif /* PHC_CLI_H */
+#endif /* PHC_CLI_CLI_H */

@@ -10,8 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-#include "cli.h"
+#include "cli/cli.h"
 
 static const char usage[] =
     "usage: phc-node (-name NAME | -sname NAME) [options]\n"
@@ -34,91 +33,125 @@ static const char usage[] =
     "follow the peers)\n"
     "  -h, --help             this text\n";
 
-static int bad(const char *fmt, const char *arg) {
+/* parse_args and the flag parsers below return CLI_GO_ON to go on, or an
+ * exit status (0 after --help, 2 for a bad flag); a flag parser returns
+ * CLI_NOT_MINE for a flag it does not know. */
+#define CLI_GO_ON (-1)
+#define CLI_NOT_MINE (-2)
+
+static int cli_bad(const char *fmt, const char *arg) {
   fprintf(stderr, "phc-node: ");
   fprintf(stderr, fmt, arg);
   fprintf(stderr, "\nrun 'phc-node --help' for usage\n");
   return 2;
 }
 
-static int parse_uint(const char *s, unsigned long max, unsigned long *out) {
+static int cli_parse_uint(const char *s, unsigned long max,
+                          unsigned long *out) {
   char *end;
-  if (!s || !*s) return -1;
+  if (!s || !*s) return PHC_EINVAL;
   unsigned long v = strtoul(s, &end, 10);
-  if (*end || v > max) return -1;
+  if (*end || v > max) return PHC_EINVAL;
   *out = v;
   return 0;
 }
 
-static const char *need(int argc, char **argv, int *i) {
+static const char *cli_need(int argc, char **argv, int *i) {
   return *i + 1 < argc ? argv[++*i] : NULL;
 }
 
-/* Returns -1 to go on, or an exit status. */
-static int parse_args(int argc, char **argv, cli_t *cli) {
+/* The node's flags: -name/-sname, -setcookie, -connect, -hidden, -kernel,
+ * -port, -loglevel. */
+static int cli_node_flag(int argc, char **argv, int *i, cli_t *cli) {
+  const char *a = argv[*i], *val;
   unsigned long v;
+  if (!strcmp(a, "-name") || !strcmp(a, "-sname")) {
+    if (!(val = cli_need(argc, argv, i)))
+      return cli_bad("%s needs a node name", a);
+    if (cli->cfg.name) return cli_bad("%s: the node name is already set", a);
+    cli->cfg.name = val;
+    cli->cfg.longnames = !strcmp(a, "-name");
+  } else if (!strcmp(a, "-setcookie")) {
+    if (!(val = cli_need(argc, argv, i)) || !*val)
+      return cli_bad("%s needs a cookie", a);
+    cli->cfg.cookie = val;
+  } else if (!strcmp(a, "-connect")) {
+    if (!(val = cli_need(argc, argv, i)) || !strchr(val, '@'))
+      return cli_bad("%s needs a node name like a@127.0.0.1", a);
+    if (cli->nconnect == MAX_CONNECT) return cli_bad("%s: too many", a);
+    cli->connect[cli->nconnect++] = val;
+  } else if (!strcmp(a, "-hidden")) {
+    cli->cfg.hidden = 1;
+  } else if (!strcmp(a, "-kernel")) {
+    const char *key = cli_need(argc, argv, i);
+    if (!key || strcmp(key, "net_ticktime") != 0)
+      return cli_bad("-kernel supports only net_ticktime, not '%s'",
+                     key ? key : "");
+    if (cli_parse_uint(cli_need(argc, argv, i), 86400, &v) || v == 0)
+      return cli_bad(
+          "%s", "-kernel net_ticktime needs a positive number of seconds");
+    cli->cfg.net_ticktime = (unsigned)v;
+  } else if (!strcmp(a, "-port")) {
+    if (cli_parse_uint(cli_need(argc, argv, i), 65535, &v))
+      return cli_bad("%s needs a port number 0..65535", a);
+    cli->cfg.port = (unsigned short)v;
+  } else if (!strcmp(a, "-loglevel")) {
+    val = cli_need(argc, argv, i);
+    if ((cli->log_level = phc_log_parse_level(val)) < 0)
+      return cli_bad("-loglevel must be error, warn, info or debug, not '%s'",
+                     val ? val : "");
+  } else {
+    return CLI_NOT_MINE;
+  }
+  return CLI_GO_ON;
+}
+
+/* -config and the hubs' flags: -hub, -hubs_discover_interval,
+ * -sync_interval, -ring_otp. */
+static int cli_hub_flag(int argc, char **argv, int *i, cli_t *cli) {
+  const char *a = argv[*i], *val;
+  unsigned long v;
+  if (!strcmp(a, "-config")) {
+    if (!(val = cli_need(argc, argv, i)))
+      return cli_bad("%s needs a file name", a);
+    if (phc__cli_config_load(cli, val) != 0) return 2;
+  } else if (!strcmp(a, "-hub")) {
+    if (!(val = cli_need(argc, argv, i)) || !*val || strlen(val) > 200)
+      return cli_bad("%s needs a hub id (an atom name of at most 200 bytes)",
+                     a);
+    if (cli->nhubs == MAX_HUBS) return cli_bad("%s: too many hubs", a);
+    memset(&cli->hubs[cli->nhubs], 0, sizeof cli->hubs[0]);
+    cli->hubs[cli->nhubs++].hub_id = val;
+  } else if (!strcmp(a, "-hubs_discover_interval") ||
+             !strcmp(a, "-sync_interval")) {
+    if (cli_parse_uint(cli_need(argc, argv, i), 86400000, &v) || v == 0)
+      return cli_bad("%s needs a positive number of milliseconds", a);
+    *(a[1] == 'h' ? &cli->discover_ms : &cli->sync_ms) = (unsigned)v;
+  } else if (!strcmp(a, "-ring_otp")) {
+    if (cli_parse_uint(cli_need(argc, argv, i), 99, &v) || v < 20)
+      return cli_bad("%s", "-ring_otp needs an OTP release such as 25 or 26");
+    cli->ring_otp = (int)v;
+  } else {
+    return CLI_NOT_MINE;
+  }
+  return CLI_GO_ON;
+}
+
+static int cli_parse_args(int argc, char **argv, cli_t *cli) {
   for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *val;
+    const char *a = argv[i];
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       fputs(usage, stdout);
       return 0;
-    } else if (!strcmp(a, "-name") || !strcmp(a, "-sname")) {
-      if (!(val = need(argc, argv, &i))) return bad("%s needs a node name", a);
-      if (cli->cfg.name) return bad("%s: the node name is already set", a);
-      cli->cfg.name = val;
-      cli->cfg.longnames = !strcmp(a, "-name");
-    } else if (!strcmp(a, "-setcookie")) {
-      if (!(val = need(argc, argv, &i)) || !*val)
-        return bad("%s needs a cookie", a);
-      cli->cfg.cookie = val;
-    } else if (!strcmp(a, "-connect")) {
-      if (!(val = need(argc, argv, &i)) || !strchr(val, '@'))
-        return bad("%s needs a node name like a@127.0.0.1", a);
-      if (cli->nconnect == MAX_CONNECT) return bad("%s: too many", a);
-      cli->connect[cli->nconnect++] = val;
-    } else if (!strcmp(a, "-hidden")) {
-      cli->cfg.hidden = 1;
-    } else if (!strcmp(a, "-kernel")) {
-      const char *key = need(argc, argv, &i);
-      if (!key || strcmp(key, "net_ticktime") != 0)
-        return bad("-kernel supports only net_ticktime, not '%s'",
-                   key ? key : "");
-      if (parse_uint(need(argc, argv, &i), 86400, &v) || v == 0)
-        return bad("%s", "-kernel net_ticktime needs a positive number of seconds");
-      cli->cfg.net_ticktime = (unsigned)v;
-    } else if (!strcmp(a, "-port")) {
-      if (parse_uint(need(argc, argv, &i), 65535, &v))
-        return bad("%s needs a port number 0..65535", a);
-      cli->cfg.port = (unsigned short)v;
-    } else if (!strcmp(a, "-loglevel")) {
-      val = need(argc, argv, &i);
-      if ((cli->log_level = phc_log_parse_level(val)) < 0)
-        return bad("-loglevel must be error, warn, info or debug, not '%s'",
-                   val ? val : "");
-    } else if (!strcmp(a, "-config")) {
-      if (!(val = need(argc, argv, &i))) return bad("%s needs a file name", a);
-      if (phc__cli_config_load(cli, val) != 0) return 2;
-    } else if (!strcmp(a, "-hub")) {
-      if (!(val = need(argc, argv, &i)) || !*val || strlen(val) > 200)
-        return bad("%s needs a hub id (an atom name of at most 200 bytes)", a);
-      if (cli->nhubs == MAX_HUBS) return bad("%s: too many hubs", a);
-      memset(&cli->hubs[cli->nhubs], 0, sizeof cli->hubs[0]);
-      cli->hubs[cli->nhubs++].hub_id = val;
-    } else if (!strcmp(a, "-hubs_discover_interval") ||
-               !strcmp(a, "-sync_interval")) {
-      if (parse_uint(need(argc, argv, &i), 86400000, &v) || v == 0)
-        return bad("%s needs a positive number of milliseconds", a);
-      *(a[1] == 'h' ? &cli->discover_ms : &cli->sync_ms) = (unsigned)v;
-    } else if (!strcmp(a, "-ring_otp")) {
-      if (parse_uint(need(argc, argv, &i), 99, &v) || v < 20)
-        return bad("%s", "-ring_otp needs an OTP release such as 25 or 26");
-      cli->ring_otp = (int)v;
-    } else {
-      return bad("unknown flag '%s'", a);
     }
+    int st = cli_node_flag(argc, argv, &i, cli);
+    if (st == CLI_NOT_MINE) st = cli_hub_flag(argc, argv, &i, cli);
+    if (st == CLI_NOT_MINE) return cli_bad("unknown flag '%s'", a);
+    if (st != CLI_GO_ON) return st;
   }
-  if (!cli->cfg.name) return bad("%s", "a node name is required (-name or -sname)");
-  return -1;
+  if (!cli->cfg.name)
+    return cli_bad("%s", "a node name is required (-name or -sname)");
+  return CLI_GO_ON;
 }
 
 typedef struct app_s {
@@ -170,8 +203,8 @@ static int start_hubs(app_t *app) {
 
 int main(int argc, char **argv) {
   cli_t cli = {.log_level = PHC_LOG_INFO};
-  int st = parse_args(argc, argv, &cli);
-  if (st >= 0) return st;
+  int st = cli_parse_args(argc, argv, &cli);
+  if (st != CLI_GO_ON) return st;
   phc_log_set_level(cli.log_level);
   signal(SIGPIPE, SIG_IGN);
 

@@ -17,9 +17,6 @@ static const char *const events[] = {
 
 #define LOCK_RESET_MS 60000 /* deadlock_recovery_timeout */
 
-void phc__hubs_free(phc_node_t *n);
-void phc__hubs_peer_release(phc_node_t *n, const char *peer, int release);
-
 phc_hub_t *phc__hub_find(phc_node_t *n, const char *id) {
   for (phc_hub_t *h = n->hubs ? n->hubs->list : NULL; h; h = h->next)
     if (!strcmp(h->id, id)) return h;
@@ -382,10 +379,9 @@ int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg,
   if (phc__hub_find(n, cfg->hub_id)) return PHC_EEXIST;
   int rc = phc__hub_natives_register(n);
   if (rc) return rc;
-  n->otp->closure = phc__hub_closure;
-  n->otp->on_release = phc__hubs_peer_release;
+  phc__otp_set_closure_handler(n, phc__hub_closure);
+  phc__otp_set_release_handler(n, phc__hubs_peer_release);
   if (!n->hubs) n->hubs = phc__xcalloc(1, sizeof *n->hubs);
-  n->hubs_free = phc__hubs_free;
   phc_hub_t *h = phc__xcalloc(1, sizeof *h);
   h->n = n;
   snprintf(h->id, sizeof h->id, "%s", cfg->hub_id);
@@ -394,7 +390,7 @@ int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg,
   h->discover_ms = cfg->hubs_discover_interval ? cfg->hubs_discover_interval
                                                : 10000;
   h->sync_ms = cfg->sync_interval ? cfg->sync_interval : 15000;
-  int otp = cfg->ring_otp ? cfg->ring_otp : n->hubs->ring_otp;
+  int otp = cfg->ring_otp;
   h->ring_fixed = otp != 0;
   phc__ring_init(&h->ring, otp >= 26 ? PHC_RING_OTP26 : PHC_RING_OTP25);
   snprintf(h->nodes[0], PHC__ATOM_MAX, "%s", n->name);
@@ -440,11 +436,6 @@ void phc_hub_stop(phc_hub_t *h) {
   phc__hub_leave(h);
 }
 
-void phc__hubs_stop_all(phc_node_t *n) {
-  for (phc_hub_t *h = n->hubs ? n->hubs->list : NULL; h; h = h->next)
-    phc_hub_stop(h);
-}
-
 void phc__hubs_free(phc_node_t *n) {
   if (!n->hubs) return;
   phc_hub_t *h = n->hubs->list;
@@ -468,11 +459,6 @@ void phc__hubs_free(phc_node_t *n) {
   }
   free(n->hubs);
   n->hubs = NULL;
-}
-
-void phc__hubs_set_ring_otp(phc_node_t *n, int otp) {
-  if (!n->hubs) n->hubs = phc__xcalloc(1, sizeof *n->hubs);
-  n->hubs->ring_otp = otp;
 }
 
 /* A peer's OTP release became known: hubs whose encoding is not fixed

@@ -101,12 +101,16 @@ struct phc_hub_s {
 
 struct phc__hubs_s {
   phc_hub_t *list;
-  int ring_otp; /* 0 auto, 25 or 26: forced encoding for new hubs */
   char last_peer[PHC__ATOM_MAX]; /* the peer whose release we last learned */
   int last_release;
 };
 
 /* ---- hub.c: lifecycle, events ---------------------------------------- */
+
+/* Free every hub of the node (the node calls it last, at close). */
+void phc__hubs_free(phc_node_t *n);
+/* A peer's OTP release became known (otp's release handler). */
+void phc__hubs_peer_release(phc_node_t *n, const char *peer, int release);
 
 phc_hub_t *phc__hub_find(phc_node_t *n, const char *id);
 /* Send {Event, Payload} (payload: encoded, no version byte) to the pg

@@ -103,7 +103,7 @@
 #ifndef PHC_OTP_GLOBAL_H
 #define PHC_OTP_GLOBAL_H
 
-#include "../node.h"
+#include "node.h"
 
 #define PHC__GLOBAL_VSN 8
 

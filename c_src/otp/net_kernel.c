@@ -2,7 +2,7 @@
  * request other nodes make of it, {is_auth, Node} (net_adm:ping/1), with
  * yes; any other call gets {error, not_supported} rather than silence, so a
  * caller never hangs. */
-#include "otp.h"
+#include "otp/otp_int.h"
 
 #include <stdio.h>
 

@@ -1,11 +1,12 @@
 /* pg.c - OTP 25 pg scopes (see pg.h). */
-#include "pg.h"
+#include "otp/pg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../proc/proc.h"
-#include "../term/term.h"
+#include "otp/otp.h"
+#include "proc/proc.h"
+#include "term/term.h"
 
 #define MOD "pg"
 
@@ -390,7 +391,7 @@ int phc__pg_start(phc_node_t *n, const char *scope, phc__pg_t **out) {
   }
   phc_monitor_nodes(p, 1);
   const char *peers[256];
-  int k = phc_node_peers(n, peers, 256);
+  int k = phc__otp_peers(n, peers, 256);
   for (int i = 0; i < k; i++) send_discover(pg, NULL, peers[i]);
   *out = pg;
   return 0;

@@ -11,10 +11,10 @@
  * (a dead member leaves its groups). The scope owns its tables; callers
  * read them through phc__pg_members() and may watch membership changes.
  */
-#ifndef PHC_PG_H
-#define PHC_PG_H
+#ifndef PHC_OTP_PG_H
+#define PHC_OTP_PG_H
 
-#include "../node.h"
+#include "node.h"
 
 typedef struct phc__pg_s phc__pg_t;
 
@@ -40,4 +40,4 @@ void phc__pg_watch(phc__pg_t *pg, phc__pg_watch_cb cb, void *arg);
  * scope restart, or for a hidden node that is never discovered). */
 int phc__pg_discover(phc__pg_t *pg, const char *node);
 
-#endif /* PHC_PG_H */
+#endif /* PHC_OTP_PG_H */

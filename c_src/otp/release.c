@@ -4,14 +4,15 @@
  * are encoded there, so a hub must know its peers' release. When a visible
  * peer comes up, a short-lived probe process asks the peer's rex the old
  * way every OTP release still answers ({From, {call, erlang, system_info,
- * [otp_release], user}} -> {rex, "25"}) and reports the number through
- * n->otp->on_release. A peer that does not answer within 5 s is left
+ * [otp_release], user}} -> {rex, "25"}) and reports the number to the
+ * release handler (otp.h). A peer that does not answer within 5 s is left
  * unknown.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "otp.h"
+#include "otp/otp_int.h"
+#include "term/term.h"
 
 #define MOD "release"
 #define PROBE_TIMEOUT_MS 5000
@@ -20,15 +21,25 @@ typedef struct probe_s {
   char peer[PHC__ATOM_MAX];
 } probe_t;
 
+/* The release string of {rex, "25"} into rel (size bytes): 0, or
+ * PHC_EDECODE for any other shape or a string that does not fit. */
+static int release_decode(const char *buf, char *rel, size_t size) {
+  int idx = 1, arity, type, len;
+  if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2 ||
+      !phc__term_atom_eq(buf, idx, "rex") || ei_skip_term(buf, &idx) < 0 ||
+      ei_get_type(buf, &idx, &type, &len) < 0 ||
+      (type != ERL_STRING_EXT && type != ERL_LIST_EXT) || len < 1 ||
+      (size_t)len >= size || ei_decode_string(buf, &idx, rel) < 0)
+    return PHC_EDECODE;
+  return 0;
+}
+
 static void probe_handle(phc_proc_t *self, const char *buf, int len) {
   probe_t *pr = phc_proc_data(self);
   phc_node_t *n = phc_proc_node(self);
-  int idx = 1, arity;
-  char tag[PHC__ATOM_MAX], rel[16];
+  char rel[16];
   PHC__UNUSED(len);
-  if (ei_decode_tuple_header(buf, &idx, &arity) == 0 && arity == 2 &&
-      ei_decode_atom(buf, &idx, tag) == 0 && !strcmp(tag, "rex") &&
-      ei_decode_string(buf, &idx, rel) == 0 && atoi(rel) > 0) {
+  if (release_decode(buf, rel, sizeof rel) == 0 && atoi(rel) > 0) {
     PHC_LOG_I(MOD, "%s runs OTP %s", pr->peer, rel);
     if (n->otp && n->otp->on_release) n->otp->on_release(n, pr->peer, atoi(rel));
   } else {

@@ -1,14 +1,13 @@
 /* rpc.c - spawn requests (erpc, rpc, Node.spawn), the native function
  * table, and rex for ei_rpc-style callers. */
-#include "otp.h"
+#include "otp/otp_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <uthash.h>
 
-#include "../proc/proc.h"
-#include "global.h"
-#include "../term/term.h"
+#include "proc/proc.h"
+#include "term/term.h"
 
 #define MOD "rpc"
 
@@ -48,14 +47,15 @@ phc_native_fn phc__native_find(phc_node_t *n, const char *mod, const char *fun,
   return e ? e->fn : NULL;
 }
 
-/* Count the elements of an encoded list at buf (no version byte). */
+/* Count the elements of an encoded list at buf (no version byte), or
+ * PHC_EDECODE. */
 static int list_arity(const char *buf, int len) {
   int idx = 0, arity = 0, type, size;
   PHC__UNUSED(len);
-  if (ei_get_type(buf, &idx, &type, &size) < 0) return -1;
+  if (ei_get_type(buf, &idx, &type, &size) < 0) return PHC_EDECODE;
   if (type == ERL_NIL_EXT) return 0;
   if (type == ERL_STRING_EXT) return size;
-  if (ei_decode_list_header(buf, &idx, &arity) < 0) return -1;
+  if (ei_decode_list_header(buf, &idx, &arity) < 0) return PHC_EDECODE;
   return arity;
 }
 
@@ -226,7 +226,7 @@ static void send_spawn_reply(phc_node_t *n, const phc__ctrl_t *c, int flags,
   ei_x_encode_pid(&res, pid);
   if (phc__ctrl_enc_spawn_reply(&x, &c->ref, &c->from, flags, res.buff,
                                 res.index) == 0)
-    phc__node_send_ctrl(n, c->from.node, &x, NULL, 0);
+    phc__otp_send_ctrl(n, c->from.node, &x, NULL, 0);
   else
     ei_x_free(&x);
   ei_x_free(&res);
@@ -329,7 +329,7 @@ static int native_nodes(phc_node_t *n, const phc_pid_t *caller,
   PHC__UNUSED(caller);
   PHC__UNUSED(args);
   PHC__UNUSED(len);
-  int k = phc_node_peers(n, names, 256);
+  int k = phc__otp_peers(n, names, 256);
   if (k > 0) ei_x_encode_list_header(result, k);
   for (int i = 0; i < k; i++) ei_x_encode_atom(result, names[i]);
   ei_x_encode_empty_list(result);
@@ -372,26 +372,17 @@ bad:
   return PHC_EINVAL;
 }
 
-int phc__otp_init(phc_node_t *n) {
-  n->otp = phc__xcalloc(1, sizeof *n->otp);
-  int rc = 0;
-  rc = rc ? rc : phc_native_register(n, "erlang", "node", 0, native_node);
+int phc__rpc_init(phc_node_t *n) {
+  int rc = phc_native_register(n, "erlang", "node", 0, native_node);
   rc = rc ? rc : phc_native_register(n, "erlang", "nodes", 0, native_nodes);
   rc = rc ? rc : phc_native_register(n, "erlang", "send", 2, native_send);
-  rc = rc ? rc : phc__children_register(n);
-  rc = rc ? rc : phc__net_kernel_start(n);
-  rc = rc ? rc : phc__rex_start(n);
-  rc = rc ? rc : phc__global_start(n);
   return rc;
 }
 
-void phc__otp_close(phc_node_t *n) {
+void phc__rpc_close(phc_node_t *n) {
   phc__native_t *e, *tmp;
-  if (!n->otp) return;
   HASH_ITER(hh, n->otp->natives, e, tmp) {
     HASH_DEL(n->otp->natives, e);
     free(e);
   }
-  free(n->otp);
-  n->otp = NULL;
 }

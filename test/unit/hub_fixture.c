@@ -1,6 +1,9 @@
 /* hub_fixture.c - the hub's test node (see hub_fixture.h). */
 #include "hub_fixture.h"
 
+#include "children/children.h"
+
+
 static hx_msg_t *hx_add(void *ctx, int op, const char *buf, int len) {
   hx_rec_t *r = ctx;
   assert_true(r->n < HX_MAX);
@@ -92,6 +95,7 @@ hx_t *hx_new(void) {
   x->node.remote_ctx = &x->rec;
   assert_int_equal(phc__rt_init(&x->node), 0);
   assert_int_equal(phc__otp_init(&x->node), 0);
+  assert_int_equal(phc__children_register(&x->node), 0);
   phc_hub_config_t cfg = {.hub_id = HX_HUB};
   assert_int_equal(phc_hub_start(&x->node, &cfg, &x->h), 0);
   hx_drain(x);
@@ -105,7 +109,7 @@ void hx_free(hx_t *x) {
   phc__otp_close(&x->node);
   phc__rt_close(&x->node);
   uv_run(&x->loop, UV_RUN_DEFAULT);
-  if (x->node.hubs_free) x->node.hubs_free(&x->node);
+  phc__hubs_free(&x->node);
   assert_int_equal(uv_loop_close(&x->loop), 0);
   hx_rec_clear(x);
   free(x);

@@ -41,10 +41,19 @@ static void test_intern_and_compact_pids(void **state) {
   assert_false(phc__cpid_eq(&c, &p));
 }
 
+static void test_log_levels(void **state) {
+  (void)state;
+  assert_int_equal(phc_log_parse_level("warn"), PHC_LOG_WARN);
+  assert_int_equal(phc_log_parse_level("DEBUG"), PHC_LOG_DEBUG);
+  assert_int_equal(phc_log_parse_level("loud"), PHC_EINVAL);
+  assert_int_equal(phc_log_parse_level(NULL), PHC_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_code_has_a_name_and_message),
       cmocka_unit_test(test_intern_and_compact_pids),
+      cmocka_unit_test(test_log_levels),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

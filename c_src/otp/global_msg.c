@@ -1,0 +1,159 @@
+/* global_msg.c - global_name_server's wire: the decoding helpers its
+ * handlers share and every message the server sends (see global.h for the
+ * shapes, global_int.h for how the engine is split). */
+#include "otp/global_int.h"
+
+#include <stdio.h>
+
+#include "term/ext.h"
+
+#define MOD "global"
+
+/* ---- small helpers --------------------------------------------------- */
+
+void phc__global_bad_input(phc__global_t *g, const char *what) {
+  if (g->warn_budget > 0) {
+    g->warn_budget--;
+    PHC_LOG_W(MOD, "dropped %s", what);
+  } else {
+    PHC_LOG_D(MOD, "dropped %s", what);
+  }
+}
+
+unsigned phc__global_rand(phc__global_t *g) {
+  g->rng = g->rng * 1103515245u + 12345u;
+  return (g->rng >> 8) & 0xffffff;
+}
+
+/* Skip one term and report where it was. */
+int phc__global_raw_term(const char *b, int *i, const char **start, int *len) {
+  int s = *i;
+  if (ei_skip_term(b, i) < 0)
+    return PHC_EDECODE;
+  if (start)
+    *start = b + s;
+  if (len)
+    *len = *i - s;
+  return 0;
+}
+
+/* Equal terms get equal canonical bytes whatever encoding the sender
+ * chose (atom tags, pid/ref generations, STRING_EXT vs list, map order):
+ * term/ext.h's re-encoder in its PHC__ETF_CANON mode. */
+int phc__global_same_term(const char *a, int alen, const char *b, int blen) {
+  ei_x_buff ca, cb;
+  int ia = 0, ib = 0, eq = 0;
+  ei_x_new(&ca);
+  ei_x_new(&cb);
+  if (phc__ext_reencode(&ca, a, alen, &ia, PHC__ETF_CANON) == 0 && ia == alen &&
+      phc__ext_reencode(&cb, b, blen, &ib, PHC__ETF_CANON) == 0 && ib == blen)
+    eq =
+        ca.index == cb.index && memcmp(ca.buff, cb.buff, (size_t)ca.index) == 0;
+  ei_x_free(&ca);
+  ei_x_free(&cb);
+  return eq;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+void phc__global_x_begin(ei_x_buff *x) { ei_x_new_with_version(x); }
+
+void phc__global_x_cast(ei_x_buff *x, int arity, const char *tag) {
+  phc__global_x_begin(x);
+  ei_x_encode_tuple_header(x, 2);
+  ei_x_encode_atom(x, "$gen_cast");
+  ei_x_encode_tuple_header(x, arity);
+  ei_x_encode_atom(x, tag);
+}
+
+void phc__global_send_gns(phc__global_t *g, const char *node, ei_x_buff *x) {
+  int rc = g->io.send_name(g->io.ctx, node, PHC__GLOBAL_GNS, x->buff, x->index);
+  if (rc < 0)
+    PHC_LOG_D(MOD, "send to %s on %s: %s", PHC__GLOBAL_GNS, node,
+              phc_strerror(rc));
+  ei_x_free(x);
+}
+
+void phc__global_send_pid(phc__global_t *g, const erlang_pid *to,
+                          ei_x_buff *x) {
+  int rc = g->io.send(g->io.ctx, to, x->buff, x->index);
+  if (rc < 0)
+    PHC_LOG_D(MOD, "send to pid: %s", phc_strerror(rc));
+  ei_x_free(x);
+}
+
+void phc__global_x_tag(ei_x_buff *x, const phc__gpeer_t *p) {
+  ei_x_append_buf(x, p->his_tag, p->his_tag_len);
+}
+
+void phc__global_send_init_connect(phc__global_t *g, phc__gpeer_t *p) {
+  ei_x_buff x;
+  phc__global_x_cast(&x, 4, "init_connect");
+  ei_x_encode_tuple_header(&x, 2);
+  ei_x_encode_long(&x, PHC__GLOBAL_VSN);
+  ei_x_encode_longlong(&x, p->my_tag);
+  ei_x_encode_atom(&x, g->node);
+  ei_x_encode_tuple_header(&x, 4);
+  ei_x_encode_atom(&x, "locker");
+  ei_x_encode_atom(&x, "no_longer_a_pid");
+  ei_x_encode_empty_list(&x); /* our known nodes; ignored by receivers */
+  ei_x_encode_pid(&x, &g->locker);
+  phc__global_send_gns(g, p->node, &x);
+}
+
+void phc__global_send_plain4(phc__global_t *g, const char *node,
+                             const char *tag, const char *tag_a, int tag_a_len,
+                             long long tag_b, int with_b) {
+  ei_x_buff x;
+  phc__global_x_begin(&x);
+  ei_x_encode_tuple_header(&x, with_b ? 4 : 3);
+  ei_x_encode_atom(&x, tag);
+  ei_x_encode_atom(&x, g->node);
+  ei_x_append_buf(&x, tag_a, tag_a_len);
+  if (with_b)
+    ei_x_encode_longlong(&x, tag_b);
+  phc__global_send_gns(g, node, &x);
+}
+
+void phc__global_send_lock_set(phc__global_t *g, phc__gpeer_t *p, int ok) {
+  ei_x_buff x;
+  if (p->his_vsn < 6) { /* old lockers take it straight */
+    phc__global_x_begin(&x);
+    ei_x_encode_tuple_header(&x, 4);
+    ei_x_encode_atom(&x, "lock_set");
+    ei_x_encode_pid(&x, &g->locker);
+    ei_x_encode_boolean(&x, ok);
+    ei_x_encode_empty_list(&x);
+    phc__global_send_pid(g, &p->his_locker, &x);
+    return;
+  }
+  phc__global_x_cast(&x, p->his_vsn < 8 ? 4 : 5, "lock_set");
+  ei_x_encode_pid(&x, &g->locker);
+  ei_x_encode_boolean(&x, ok);
+  ei_x_encode_empty_list(&x); /* our partition's other nodes: none */
+  if (p->his_vsn >= 8)
+    phc__global_x_tag(&x, p);
+  phc__global_send_gns(g, p->node, &x);
+}
+
+void phc__global_send_in_sync(phc__global_t *g, const char *node) {
+  ei_x_buff x;
+  phc__global_x_cast(&x, 3, "in_sync");
+  ei_x_encode_atom(&x, g->node);
+  ei_x_encode_boolean(&x, 1);
+  phc__global_send_gns(g, node, &x);
+}
+
+void phc__global_arm_timer(phc__global_t *g, phc__gpeer_t *p, unsigned ms) {
+  ei_x_buff x;
+  p->timer_seq++;
+  phc__global_x_begin(&x);
+  ei_x_encode_tuple_header(&x, 4);
+  ei_x_encode_atom(&x, PHC__GLOBAL_TIMER_TAG);
+  ei_x_encode_atom(&x, p->node);
+  ei_x_encode_longlong(&x, p->my_tag);
+  ei_x_encode_ulong(&x, p->timer_seq);
+  if (g->io.send_after(g->io.ctx, ms, x.buff, x.index) < 0)
+    PHC_LOG_W(MOD, "cannot arm a timer for %s", p->node);
+  ei_x_free(&x);
+}
