@@ -70,15 +70,6 @@ char *phc__xstrdup(const char *s) {
   return memcpy(phc__xmalloc(n), s, n);
 }
 
-int phc__x_atom_term(ei_x_buff *x, const char *atom) {
-  if (ei_x_new_with_version(x) < 0) return PHC_ENOMEM;
-  if (ei_x_encode_atom(x, atom) < 0) {
-    ei_x_free(x);
-    return PHC_EINVAL;
-  }
-  return 0;
-}
-
 const char *phc_strerror(int err) {
   switch (err) {
   case 0: return "ok";

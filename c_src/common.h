@@ -54,7 +54,5 @@ void phc__cpid_set(phc__cpid_t *c, const erlang_pid *p);
 void phc__cpid_get(const phc__cpid_t *c, erlang_pid *p);
 int phc__cpid_eq(const phc__cpid_t *c, const erlang_pid *p);
 
-/* Encode a single atom as a full term (version byte + atom) into x. */
-int phc__x_atom_term(ei_x_buff *x, const char *atom);
 
 #endif /* PHC_COMMON_H */

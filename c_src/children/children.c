@@ -22,6 +22,7 @@
 
 #include "term/order.h"
 #include "term/term.h"
+#include "term/enc.h"
 
 #define MOD "children"
 
@@ -70,11 +71,11 @@ static int decode_tagged(const char *buf, int *idx, const char *tag,
 }
 
 static int reply_unknown(ei_x_buff *reply, const char *req, int len) {
-  ei_x_encode_tuple_header(reply, 2);
-  ei_x_encode_atom(reply, "error");
-  ei_x_encode_tuple_header(reply, 2);
-  ei_x_encode_atom(reply, "unknown_call");
-  ei_x_append_buf(reply, req + 1, len - 1);
+  phc__x_tuple_header(reply, 2);
+  phc__x_atom(reply, "error");
+  phc__x_tuple_header(reply, 2);
+  phc__x_atom(reply, "unknown_call");
+  phc__x_append_buf(reply, req + 1, len - 1);
   return PHC_GS_REPLY;
 }
 
@@ -94,10 +95,10 @@ static int echo_call(phc_gs_t *gs, void *state, const char *req, int len,
   PHC__UNUSED(state);
   PHC__UNUSED(from);
   if (phc__term_is_atom(req, len, "stop")) {
-    ei_x_encode_atom(reply, "ok");
+    phc__x_atom(reply, "ok");
     return PHC_GS_STOP;
   }
-  ei_x_append_buf(reply, req + 1, len - 1);
+  phc__x_append_buf(reply, req + 1, len - 1);
   return PHC_GS_REPLY;
 }
 
@@ -155,22 +156,22 @@ static int counter_call(phc_gs_t *gs, void *state, const char *req, int len,
   int idx = 1;
   PHC__UNUSED(from);
   if (counter_add(c, req)) {
-    ei_x_encode_longlong(reply, c->value);
+    phc__x_longlong(reply, c->value);
   } else if (phc__term_is_atom(req, len, "get")) {
-    ei_x_encode_longlong(reply, c->value);
+    phc__x_longlong(reply, c->value);
   } else if (phc__term_is_atom(req, len, "stop")) {
-    ei_x_encode_atom(reply, "ok");
+    phc__x_atom(reply, "ok");
     return PHC_GS_STOP;
   } else if (decode_tagged(req, &idx, "crash", 2)) {
-    ei_x_append_buf(reply, req + idx, len - idx);
+    phc__x_append_buf(reply, req + idx, len - idx);
     return PHC_GS_ERROR;
   } else if (counter_monitor(gs, req)) {
-    ei_x_encode_atom(reply, "ok");
+    phc__x_atom(reply, "ok");
   } else if (phc__term_is_atom(req, len, "last_down")) {
     if (c->last_down)
-      ei_x_append_buf(reply, c->last_down + 1, c->last_down_len - 1);
+      phc__x_append_buf(reply, c->last_down + 1, c->last_down_len - 1);
     else
-      ei_x_encode_atom(reply, "none");
+      phc__x_atom(reply, "none");
   } else {
     return reply_unknown(reply, req, len);
   }
@@ -216,7 +217,7 @@ static void counter_terminate(phc_gs_t *gs, void *state, const char *reason,
 
 static int counter_handover_get(phc_gs_t *gs, void *state, ei_x_buff *out) {
   PHC__UNUSED(gs);
-  return ei_x_encode_longlong(out, ((counter_t *)state)->value) < 0
+  return phc__x_longlong(out, ((counter_t *)state)->value) < 0
              ? PHC_ENOMEM
              : 0;
 }
@@ -343,23 +344,23 @@ static int kv_call(phc_gs_t *gs, void *state, const char *req, int len,
     int v = idx;
     if (ei_skip_term(req, &idx) < 0) return reply_unknown(reply, req, len);
     kv_put(kv, req + k, v - k, req + v, idx - v);
-    ei_x_encode_atom(reply, "ok");
+    phc__x_atom(reply, "ok");
   } else if (decode_tagged(req, &idx, "get", 2)) {
     int k = idx;
     if (ei_skip_term(req, &idx) < 0) return reply_unknown(reply, req, len);
     kv_entry_t *e = kv_find(kv, req + k, idx - k);
     if (e)
-      ei_x_append_buf(reply, e->val, e->val_len);
+      phc__x_append_buf(reply, e->val, e->val_len);
     else
-      ei_x_encode_atom(reply, "nil");
+      phc__x_atom(reply, "nil");
   } else if (phc__term_is_atom(req, len, "keys")) {
     kv_sort(kv); /* Map.keys order, as the Elixir twin answers */
-    if (kv->n) ei_x_encode_list_header(reply, kv->n);
+    if (kv->n) phc__x_list_header(reply, kv->n);
     for (int i = 0; i < kv->n; i++)
-      ei_x_append_buf(reply, kv->e[i].key, kv->e[i].key_len);
-    ei_x_encode_empty_list(reply);
+      phc__x_append_buf(reply, kv->e[i].key, kv->e[i].key_len);
+    phc__x_empty_list(reply);
   } else if (phc__term_is_atom(req, len, "stop")) {
-    ei_x_encode_atom(reply, "ok");
+    phc__x_atom(reply, "ok");
     return PHC_GS_STOP;
   } else {
     return reply_unknown(reply, req, len);
@@ -380,10 +381,10 @@ static void kv_terminate(phc_gs_t *gs, void *state, const char *reason,
 static int kv_handover_get(phc_gs_t *gs, void *state, ei_x_buff *out) {
   kv_t *kv = state;
   PHC__UNUSED(gs);
-  ei_x_encode_map_header(out, kv->n);
+  phc__x_map_header(out, kv->n);
   for (int i = 0; i < kv->n; i++) {
-    ei_x_append_buf(out, kv->e[i].key, kv->e[i].key_len);
-    ei_x_append_buf(out, kv->e[i].val, kv->e[i].val_len);
+    phc__x_append_buf(out, kv->e[i].key, kv->e[i].key_len);
+    phc__x_append_buf(out, kv->e[i].val, kv->e[i].val_len);
   }
   return 0;
 }
@@ -413,13 +414,13 @@ static int start_child(phc_node_t *n, const char *module, const char *args,
                        int len, ei_x_buff *result) {
   phc_pid_t pid;
   int rc = phc_gs_start(n, module, args, len, NULL, 0, &pid);
-  ei_x_encode_tuple_header(result, 2);
+  phc__x_tuple_header(result, 2);
   if (rc == 0) {
-    ei_x_encode_atom(result, "ok");
-    ei_x_encode_pid(result, &pid);
+    phc__x_atom(result, "ok");
+    phc__x_pid(result, &pid);
   } else {
-    ei_x_encode_atom(result, "error");
-    ei_x_encode_atom(result, rc == PHC_EUNDEF ? "undef" : "init_failed");
+    phc__x_atom(result, "error");
+    phc__x_atom(result, rc == PHC_EUNDEF ? "undef" : "init_failed");
   }
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "term/term.h"
+#include "term/enc.h"
 
 /* ---- decoding helpers -------------------------------------------------- */
 
@@ -240,8 +241,8 @@ void phc__ctrl_clear(phc__ctrl_t *c) {
 
 static int begin(ei_x_buff *x, int arity, long op) {
   x->index = 0;
-  if (ei_x_encode_version(x) < 0 || ei_x_encode_tuple_header(x, arity) < 0 ||
-      ei_x_encode_long(x, op) < 0)
+  if (phc__x_version(x) < 0 || phc__x_tuple_header(x, arity) < 0 ||
+      phc__x_long(x, op) < 0)
     return PHC_ENOMEM;
   return 0;
 }
@@ -249,7 +250,7 @@ static int begin(ei_x_buff *x, int arity, long op) {
 /* Append a term given with its version byte. */
 static int put_term(ei_x_buff *x, const char *t, int len) {
   if (!t || len < 2 || (unsigned char)t[0] != 131) return PHC_EINVAL;
-  return ei_x_append_buf(x, t + 1, len - 1) < 0 ? PHC_ENOMEM : 0;
+  return phc__x_append_buf(x, t + 1, len - 1) < 0 ? PHC_ENOMEM : 0;
 }
 
 static int ok(int rc) { return rc < 0 ? PHC_EINVAL : 0; }
@@ -258,44 +259,44 @@ int phc__ctrl_enc_send(ei_x_buff *x, const erlang_pid *from,
                        const erlang_pid *to, int use_sender) {
   if (use_sender && from) {
     if (begin(x, 3, PHC_DOP_SEND_SENDER) < 0) return PHC_ENOMEM;
-    return ok(ei_x_encode_pid(x, from) | ei_x_encode_pid(x, to));
+    return ok(phc__x_pid(x, from) | phc__x_pid(x, to));
   }
   if (begin(x, 3, PHC_DOP_SEND) < 0) return PHC_ENOMEM;
-  return ok(ei_x_encode_atom(x, "") | ei_x_encode_pid(x, to));
+  return ok(phc__x_atom(x, "") | phc__x_pid(x, to));
 }
 
 int phc__ctrl_enc_reg_send(ei_x_buff *x, const erlang_pid *from,
                            const char *to_name) {
   if (begin(x, 4, PHC_DOP_REG_SEND) < 0) return PHC_ENOMEM;
-  return ok(ei_x_encode_pid(x, from) | ei_x_encode_atom(x, "") |
-            ei_x_encode_atom(x, to_name));
+  return ok(phc__x_pid(x, from) | phc__x_atom(x, "") |
+            phc__x_atom(x, to_name));
 }
 
 int phc__ctrl_enc_alias_send(ei_x_buff *x, const erlang_pid *from,
                              const erlang_ref *alias) {
   if (begin(x, 3, PHC_DOP_ALIAS_SEND) < 0) return PHC_ENOMEM;
-  return ok(ei_x_encode_pid(x, from) | ei_x_encode_ref(x, alias));
+  return ok(phc__x_pid(x, from) | phc__x_ref(x, alias));
 }
 
 int phc__ctrl_enc_link(ei_x_buff *x, const erlang_pid *from,
                        const erlang_pid *to) {
   if (begin(x, 3, PHC_DOP_LINK) < 0) return PHC_ENOMEM;
-  return ok(ei_x_encode_pid(x, from) | ei_x_encode_pid(x, to));
+  return ok(phc__x_pid(x, from) | phc__x_pid(x, to));
 }
 
 int phc__ctrl_enc_unlink_id(ei_x_buff *x, uint64_t id, const erlang_pid *from,
                             const erlang_pid *to, int ack) {
   if (begin(x, 4, ack ? PHC_DOP_UNLINK_ID_ACK : PHC_DOP_UNLINK_ID) < 0)
     return PHC_ENOMEM;
-  return ok(ei_x_encode_ulonglong(x, id) | ei_x_encode_pid(x, from) |
-            ei_x_encode_pid(x, to));
+  return ok(phc__x_ulonglong(x, id) | phc__x_pid(x, from) |
+            phc__x_pid(x, to));
 }
 
 int phc__ctrl_enc_exit(ei_x_buff *x, const erlang_pid *from,
                        const erlang_pid *to, const char *reason, int len,
                        int exit2) {
   if (begin(x, 4, exit2 ? PHC_DOP_EXIT2 : PHC_DOP_EXIT) < 0) return PHC_ENOMEM;
-  if (ei_x_encode_pid(x, from) < 0 || ei_x_encode_pid(x, to) < 0)
+  if (phc__x_pid(x, from) < 0 || phc__x_pid(x, to) < 0)
     return PHC_EINVAL;
   return put_term(x, reason, len);
 }
@@ -305,9 +306,9 @@ int phc__ctrl_enc_monitor(ei_x_buff *x, const erlang_pid *from,
                           const erlang_ref *ref, int demonitor) {
   if (begin(x, 4, demonitor ? PHC_DOP_DEMONITOR_P : PHC_DOP_MONITOR_P) < 0)
     return PHC_ENOMEM;
-  int rc = ei_x_encode_pid(x, from);
-  rc |= to_name ? ei_x_encode_atom(x, to_name) : ei_x_encode_pid(x, to);
-  return ok(rc | ei_x_encode_ref(x, ref));
+  int rc = phc__x_pid(x, from);
+  rc |= to_name ? phc__x_atom(x, to_name) : phc__x_pid(x, to);
+  return ok(rc | phc__x_ref(x, ref));
 }
 
 int phc__ctrl_enc_monitor_exit(ei_x_buff *x, const erlang_pid *watched,
@@ -316,9 +317,9 @@ int phc__ctrl_enc_monitor_exit(ei_x_buff *x, const erlang_pid *watched,
                                const erlang_ref *ref, const char *reason,
                                int len) {
   if (begin(x, 5, PHC_DOP_MONITOR_P_EXIT) < 0) return PHC_ENOMEM;
-  int rc = watched_name ? ei_x_encode_atom(x, watched_name)
-                        : ei_x_encode_pid(x, watched);
-  if ((rc | ei_x_encode_pid(x, watcher) | ei_x_encode_ref(x, ref)) < 0)
+  int rc = watched_name ? phc__x_atom(x, watched_name)
+                        : phc__x_pid(x, watched);
+  if ((rc | phc__x_pid(x, watcher) | phc__x_ref(x, ref)) < 0)
     return PHC_EINVAL;
   return put_term(x, reason, len);
 }
@@ -327,8 +328,8 @@ int phc__ctrl_enc_spawn_reply(ei_x_buff *x, const erlang_ref *req_id,
                               const erlang_pid *to, int flags,
                               const char *result, int len) {
   if (begin(x, 5, PHC_DOP_SPAWN_REPLY) < 0) return PHC_ENOMEM;
-  if ((ei_x_encode_ref(x, req_id) | ei_x_encode_pid(x, to) |
-       ei_x_encode_long(x, flags)) < 0)
+  if ((phc__x_ref(x, req_id) | phc__x_pid(x, to) |
+       phc__x_long(x, flags)) < 0)
     return PHC_EINVAL;
   return put_term(x, result, len);
 }

@@ -6,6 +6,8 @@
 #include "hub/child_data.h"
 #include "hub/hub.h"
 #include "otp/otp.h"
+#include "term/term.h"
+#include "term/enc.h"
 
 #define MOD "hub"
 
@@ -25,11 +27,11 @@ int phc_hub_nodes(phc_hub_t *h, int include_local, ei_x_buff *out) {
   int k = 0;
   for (int i = 0; i < h->nnodes; i++)
     k += include_local || strcmp(h->nodes[i], h->n->name) != 0;
-  if (k) ei_x_encode_list_header(out, k);
+  if (k) phc__x_list_header(out, k);
   for (int i = 0; i < h->nnodes; i++)
     if (include_local || strcmp(h->nodes[i], h->n->name) != 0)
-      ei_x_encode_atom(out, h->nodes[i]);
-  ei_x_encode_empty_list(out);
+      phc__x_atom(out, h->nodes[i]);
+  phc__x_empty_list(out);
   return 0;
 }
 
@@ -49,9 +51,9 @@ int phc_hub_get_pids(phc_hub_t *h, const char *cid, int cid_len,
                      ei_x_buff *out) {
   phc__reg_row_t *row = phc__reg_find(&h->reg, cid, cid_len);
   int n = row ? row->nowners : 0;
-  if (n) ei_x_encode_list_header(out, n);
-  for (int i = 0; i < n; i++) ei_x_encode_pid(out, &row->owners[i].pid);
-  ei_x_encode_empty_list(out);
+  if (n) phc__x_list_header(out, n);
+  for (int i = 0; i < n; i++) phc__x_pid(out, &row->owners[i].pid);
+  phc__x_empty_list(out);
   return 0;
 }
 
@@ -67,11 +69,11 @@ int phc_hub_cancel_hook(phc_hub_t *h, const char *key, const char *id) {
 /* ---- starting and stopping from phc ---------------------------------- */
 
 static void enc_default_opts(ei_x_buff *x) {
-  ei_x_encode_list_header(x, 1);
-  ei_x_encode_tuple_header(x, 2);
-  ei_x_encode_atom(x, "check_existing");
-  ei_x_encode_atom(x, "true");
-  ei_x_encode_empty_list(x);
+  phc__x_list_header(x, 1);
+  phc__x_tuple_header(x, 2);
+  phc__x_atom(x, "check_existing");
+  phc__x_atom(x, "true");
+  phc__x_empty_list(x);
 }
 
 /* {start_children, [#{child_id, child_spec, hub_id, metadata => #{},
@@ -79,24 +81,24 @@ static void enc_default_opts(ei_x_buff *x) {
 static void cast_start(phc_hub_t *h, const char *spec, int slen,
                        const char *cid, int clen, const char **owners, int k) {
   ei_x_buff req;
-  ei_x_new(&req);
-  ei_x_encode_tuple_header(&req, 3);
-  ei_x_encode_atom(&req, "start_children");
-  ei_x_encode_list_header(&req, 1);
-  ei_x_encode_map_header(&req, 5);
-  ei_x_encode_atom(&req, "child_id");
-  ei_x_append_buf(&req, cid, clen);
-  ei_x_encode_atom(&req, "child_spec");
-  ei_x_append_buf(&req, spec, slen);
-  ei_x_encode_atom(&req, "hub_id");
-  ei_x_encode_atom(&req, h->id);
-  ei_x_encode_atom(&req, "metadata");
-  ei_x_encode_map_header(&req, 0);
-  ei_x_encode_atom(&req, "nodes");
-  ei_x_encode_list_header(&req, k);
-  for (int i = 0; i < k; i++) ei_x_encode_atom(&req, owners[i]);
-  ei_x_encode_empty_list(&req);
-  ei_x_encode_empty_list(&req);
+  phc__x_new(&req);
+  phc__x_tuple_header(&req, 3);
+  phc__x_atom(&req, "start_children");
+  phc__x_list_header(&req, 1);
+  phc__x_map_header(&req, 5);
+  phc__x_atom(&req, "child_id");
+  phc__x_append_buf(&req, cid, clen);
+  phc__x_atom(&req, "child_spec");
+  phc__x_append_buf(&req, spec, slen);
+  phc__x_atom(&req, "hub_id");
+  phc__x_atom(&req, h->id);
+  phc__x_atom(&req, "metadata");
+  phc__x_map_header(&req, 0);
+  phc__x_atom(&req, "nodes");
+  phc__x_list_header(&req, k);
+  for (int i = 0; i < k; i++) phc__x_atom(&req, owners[i]);
+  phc__x_empty_list(&req);
+  phc__x_empty_list(&req);
   enc_default_opts(&req);
   for (int i = 0; i < k; i++) phc__hub_cast(h, owners[i], req.buff, req.index);
   ei_x_free(&req);
@@ -139,18 +141,18 @@ int phc_hub_stop_children(phc_hub_t *h, const char *cids, int len) {
     phc__reg_row_t *row = phc__reg_find(&h->reg, cids + cid, idx - cid);
     for (int j = 0; row && j < row->nowners; j++) {
       ei_x_buff req;
-      ei_x_new(&req);
-      ei_x_encode_tuple_header(&req, 3);
-      ei_x_encode_atom(&req, "stop_children");
-      ei_x_encode_list_header(&req, 1);
-      ei_x_encode_map_header(&req, 2);
-      ei_x_encode_atom(&req, "child_id");
-      ei_x_append_buf(&req, cids + cid, idx - cid);
-      ei_x_encode_atom(&req, "nodes");
-      ei_x_encode_list_header(&req, 1);
-      ei_x_encode_atom(&req, row->owners[j].node);
-      ei_x_encode_empty_list(&req);
-      ei_x_encode_empty_list(&req);
+      phc__x_new(&req);
+      phc__x_tuple_header(&req, 3);
+      phc__x_atom(&req, "stop_children");
+      phc__x_list_header(&req, 1);
+      phc__x_map_header(&req, 2);
+      phc__x_atom(&req, "child_id");
+      phc__x_append_buf(&req, cids + cid, idx - cid);
+      phc__x_atom(&req, "nodes");
+      phc__x_list_header(&req, 1);
+      phc__x_atom(&req, row->owners[j].node);
+      phc__x_empty_list(&req);
+      phc__x_empty_list(&req);
       enc_default_opts(&req);
       phc__hub_cast(h, row->owners[j].node, req.buff, req.index);
       ei_x_free(&req);
@@ -177,8 +179,8 @@ static int hub_args(phc_node_t *n, const char *args, args_t *a,
   memset(a, 0, sizeof *a);
   a->buf = args;
   if (ei_decode_list_header(args, &idx, &arity) < 0 || arity < 1 ||
-      ei_decode_atom(args, &idx, id) < 0 || !(a->h = phc__hub_find(n, id))) {
-    ei_x_encode_atom(result, "badarg");
+      phc__term_atom(args, &idx, id, sizeof id) < 0 || !(a->h = phc__hub_find(n, id))) {
+    phc__x_atom(result, "badarg");
     return PHC_EINVAL;
   }
   for (int i = 1; i < arity && i <= 3; i++) {
@@ -221,11 +223,11 @@ NATIVE(n_process_registry) {
   PROLOGUE;
   phc__reg_row_t **v;
   int k = phc__reg_sorted(&a.h->reg, &v);
-  ei_x_encode_map_header(result, k);
+  phc__x_map_header(result, k);
   for (int i = 0; i < k; i++) {
-    ei_x_append_buf(result, v[i]->cid, v[i]->cid_len);
-    ei_x_encode_tuple_header(result, 2);
-    ei_x_append_buf(result, v[i]->spec, v[i]->spec_len);
+    phc__x_append_buf(result, v[i]->cid, v[i]->cid_len);
+    phc__x_tuple_header(result, 2);
+    phc__x_append_buf(result, v[i]->spec, v[i]->spec_len);
     phc__reg_enc_owners(v[i], result);
   }
   free(v);
@@ -259,9 +261,9 @@ NATIVE(n_child_lookup3) {
       int ta, t = idx;
       char atom[PHC__ATOM_MAX];
       if (ei_decode_tuple_header(args, &t, &ta) == 0 && ta == 2 &&
-          ei_decode_atom(args, &t, atom) == 0 &&
+          phc__term_atom(args, &t, atom, sizeof atom) == 0 &&
           !strcmp(atom, "with_metadata") &&
-          ei_decode_atom(args, &t, atom) == 0 && !strcmp(atom, "true"))
+          phc__term_atom(args, &t, atom, sizeof atom) == 0 && !strcmp(atom, "true"))
         with_meta = 1;
       if (ei_skip_term(args, &idx) < 0) break;
     }
@@ -286,9 +288,9 @@ NATIVE(n_get_pid) {
   PROLOGUE;
   phc__reg_row_t *row = phc__reg_find(&a.h->reg, args + a.arg[0], arg_len(&a, 0));
   if (row && row->nowners)
-    ei_x_encode_pid(result, &row->owners[0].pid);
+    phc__x_pid(result, &row->owners[0].pid);
   else
-    ei_x_encode_atom(result, "nil");
+    phc__x_atom(result, "nil");
   return 0;
 }
 
@@ -298,20 +300,20 @@ NATIVE(n_is_alive) {
   PHC__UNUSED(caller);
   PHC__UNUSED(len);
   int ok = ei_decode_list_header(args, &idx, &arity) == 0 && arity == 1 &&
-           ei_decode_atom(args, &idx, id) == 0 && phc__hub_find(n, id);
-  ei_x_encode_atom(result, ok ? "true" : "false");
+           phc__term_atom(args, &idx, id, sizeof id) == 0 && phc__hub_find(n, id);
+  phc__x_atom(result, ok ? "true" : "false");
   return 0;
 }
 
 NATIVE(n_is_locked) {
   PROLOGUE;
-  ei_x_encode_atom(result, a.h->locked ? "true" : "false");
+  phc__x_atom(result, a.h->locked ? "true" : "false");
   return 0;
 }
 
 NATIVE(n_is_partitioned) {
   PROLOGUE;
-  ei_x_encode_atom(result, "false");
+  phc__x_atom(result, "false");
   return 0;
 }
 
@@ -336,9 +338,9 @@ static int mfa_hook(void *arg, const char *key, const char *term, int len,
     return PHC_EUNDEF;
   }
   ei_x_buff result;
-  ei_x_new_with_version(&result);
+  phc__x_new_with_version(&result);
   int rc = fn(mh->n, NULL, term, len, &result);
-  if (rc == 0) ei_x_append_buf(out, result.buff + 1, result.index - 1);
+  if (rc == 0) phc__x_append_buf(out, result.buff + 1, result.index - 1);
   ei_x_free(&result);
   return rc;
 }
@@ -368,7 +370,7 @@ static int decode_handler(phc_node_t *n, const char *buf, int idx,
   int has_id = 0;
   for (int i = 0; i < arity; i++) {
     char k[PHC__ATOM_MAX];
-    if (ei_decode_atom(buf, &idx, k) < 0) goto bad;
+    if (phc__term_atom(buf, &idx, k, sizeof k) < 0) goto bad;
     v = idx;
     if (ei_skip_term(buf, &idx) < 0) goto bad;
     long p;
@@ -376,9 +378,9 @@ static int decode_handler(phc_node_t *n, const char *buf, int idx,
       id_string(buf, v, id, idmax);
       has_id = 1;
     } else if (!strcmp(k, "m")) {
-      if (ei_decode_atom(buf, &v, mh->m) < 0) goto bad;
+      if (phc__term_atom(buf, &v, mh->m, sizeof mh->m) < 0) goto bad;
     } else if (!strcmp(k, "f")) {
-      if (ei_decode_atom(buf, &v, mh->f) < 0) goto bad;
+      if (phc__term_atom(buf, &v, mh->f, sizeof mh->f) < 0) goto bad;
     } else if (!strcmp(k, "a")) {
       hd->tmpl = phc__term_with_version(buf + v, idx - v, &hd->tmpl_len);
     } else if (!strcmp(k, "p") && ei_decode_long(buf, &v, &p) == 0) {
@@ -406,7 +408,7 @@ NATIVE(n_register_hooks) {
   enum { MAXH = 32 };
   phc_hook_handler_t hd[MAXH];
   char ids[MAXH][96];
-  int rc = ei_decode_atom(args, &idx, key) == 0 ? 0 : PHC_EINVAL;
+  int rc = phc__term_atom(args, &idx, key, sizeof key) == 0 ? 0 : PHC_EINVAL;
   idx = a.arg[1];
   if (rc == 0 && (ei_decode_list_header(args, &idx, &k) < 0 || k > MAXH))
     rc = PHC_EINVAL;
@@ -425,11 +427,11 @@ NATIVE(n_register_hooks) {
     if (rc) free(hd[i].arg);
   }
   if (rc == 0) {
-    ei_x_encode_atom(result, "ok");
+    phc__x_atom(result, "ok");
   } else {
-    ei_x_encode_tuple_header(result, 2);
-    ei_x_encode_atom(result, "error");
-    ei_x_encode_atom(result, "failed_to_register_some_handlers");
+    phc__x_tuple_header(result, 2);
+    phc__x_atom(result, "error");
+    phc__x_atom(result, "failed_to_register_some_handlers");
   }
   return 0;
 }
@@ -439,7 +441,7 @@ NATIVE(n_cancel_hooks) {
   PROLOGUE;
   char key[PHC__ATOM_MAX], id[96];
   int idx = a.arg[0], k;
-  if (ei_decode_atom(args, &idx, key) < 0) goto bad;
+  if (phc__term_atom(args, &idx, key, sizeof key) < 0) goto bad;
   idx = a.arg[1];
   if (ei_decode_list_header(args, &idx, &k) < 0) goto bad;
   for (int i = 0; i < k; i++) {
@@ -447,10 +449,10 @@ NATIVE(n_cancel_hooks) {
     phc__hooks_cancel(a.h->hooks, key, id);
     if (ei_skip_term(args, &idx) < 0) goto bad;
   }
-  ei_x_encode_atom(result, "ok");
+  phc__x_atom(result, "ok");
   return 0;
 bad:
-  ei_x_encode_atom(result, "badarg");
+  phc__x_atom(result, "badarg");
   return PHC_EINVAL;
 }
 

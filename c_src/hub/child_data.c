@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "hub/hub.h"
+#include "term/enc.h"
 
 /* ---- reading a ChildData map ------------------------------------------- */
 
@@ -30,29 +31,29 @@ int phc__child_data_decode(const char *buf, int idx, phc__child_data_t *cd) {
 /* #{child_id, child_spec, hub_id, metadata, migration_add, nodes => [N]} */
 void phc__child_data_enc(phc_hub_t *h, const phc__reg_row_t *row,
                          const char *node, ei_x_buff *x) {
-  ei_x_encode_map_header(x, 6);
-  ei_x_encode_atom(x, "child_id");
-  ei_x_append_buf(x, row->cid, row->cid_len);
-  ei_x_encode_atom(x, "child_spec");
-  ei_x_append_buf(x, row->spec, row->spec_len);
-  ei_x_encode_atom(x, "hub_id");
-  ei_x_encode_atom(x, h->id);
-  ei_x_encode_atom(x, "metadata");
-  ei_x_append_buf(x, row->meta, row->meta_len);
-  ei_x_encode_atom(x, "migration_add");
-  ei_x_encode_atom(x, "true");
-  ei_x_encode_atom(x, "nodes");
-  ei_x_encode_list_header(x, 1);
-  ei_x_encode_atom(x, node);
-  ei_x_encode_empty_list(x);
+  phc__x_map_header(x, 6);
+  phc__x_atom(x, "child_id");
+  phc__x_append_buf(x, row->cid, row->cid_len);
+  phc__x_atom(x, "child_spec");
+  phc__x_append_buf(x, row->spec, row->spec_len);
+  phc__x_atom(x, "hub_id");
+  phc__x_atom(x, h->id);
+  phc__x_atom(x, "metadata");
+  phc__x_append_buf(x, row->meta, row->meta_len);
+  phc__x_atom(x, "migration_add");
+  phc__x_atom(x, "true");
+  phc__x_atom(x, "nodes");
+  phc__x_list_header(x, 1);
+  phc__x_atom(x, node);
+  phc__x_empty_list(x);
 }
 
 void phc__child_data_enc_migration_opts(ei_x_buff *x) {
-  ei_x_encode_list_header(x, 1);
-  ei_x_encode_tuple_header(x, 2);
-  ei_x_encode_atom(x, "migration_add");
-  ei_x_encode_atom(x, "true");
-  ei_x_encode_empty_list(x);
+  phc__x_list_header(x, 1);
+  phc__x_tuple_header(x, 2);
+  phc__x_atom(x, "migration_add");
+  phc__x_atom(x, "true");
+  phc__x_empty_list(x);
 }
 
 /* ---- supervisor ids ------------------------------------------------------ */
@@ -86,13 +87,13 @@ int phc__hub_term_len(const char *buf, int idx) {
 }
 
 void phc__hub_list_init(phc__hub_list_t *l) {
-  ei_x_new(&l->items);
+  phc__x_new(&l->items);
   l->n = 0;
 }
 
 void phc__hub_list_close(phc__hub_list_t *l, ei_x_buff *x) {
-  if (l->n) ei_x_encode_list_header(x, l->n);
-  ei_x_append_buf(x, l->items.buff, l->items.index);
-  ei_x_encode_empty_list(x);
+  if (l->n) phc__x_list_header(x, l->n);
+  phc__x_append_buf(x, l->items.buff, l->items.index);
+  phc__x_empty_list(x);
   ei_x_free(&l->items);
 }

@@ -19,6 +19,8 @@
 
 #include "hub/hub.h"
 #include "otp/otp.h"
+#include "term/term.h"
+#include "term/enc.h"
 
 #define MOD "hub"
 #define HUB_STRUCT "Elixir.ProcessHub.Hub"
@@ -74,9 +76,9 @@ static void enc_which_children(phc_hub_t *h, ei_x_buff *x) {
   phc__reg_row_t **v;
   int n = phc__reg_sorted(&h->reg, &v), k = 0;
   for (int i = 0; i < n; i++) k += phc__reg_owner(v[i], h->n->name) != NULL;
-  ei_x_encode_tuple_header(x, 2);
-  ei_x_encode_atom(x, h->n->name);
-  if (k) ei_x_encode_list_header(x, k);
+  phc__x_tuple_header(x, 2);
+  phc__x_atom(x, h->n->name);
+  if (k) phc__x_list_header(x, k);
   for (int i = n - 1; i >= 0; i--) {
     const phc__reg_owner_t *o = phc__reg_owner(v[i], h->n->name);
     if (!o) continue;
@@ -86,22 +88,22 @@ static void enc_which_children(phc_hub_t *h, ei_x_buff *x) {
     if (ei_decode_map_header(v[i]->spec, &idx, &nkeys) == 0)
       for (int j = 0; j < nkeys; j++) {
         char key[PHC__ATOM_MAX];
-        int isk = ei_decode_atom(v[i]->spec, &idx, key) == 0 &&
+        int isk = phc__term_atom(v[i]->spec, &idx, key, sizeof key) == 0 &&
                   !strcmp(key, "start");
         start = idx;
         if (isk && ei_decode_tuple_header(v[i]->spec, &start, &arity) == 0)
-          ei_decode_atom(v[i]->spec, &start, m);
+          phc__term_atom(v[i]->spec, &start, m, sizeof m);
         if (ei_skip_term(v[i]->spec, &idx) < 0) break;
       }
-    ei_x_encode_tuple_header(x, 4);
-    ei_x_append_buf(x, v[i]->cid, v[i]->cid_len);
-    ei_x_encode_pid(x, &o->pid);
-    ei_x_encode_atom(x, "worker");
-    ei_x_encode_list_header(x, 1);
-    ei_x_encode_atom(x, m);
-    ei_x_encode_empty_list(x);
+    phc__x_tuple_header(x, 4);
+    phc__x_append_buf(x, v[i]->cid, v[i]->cid_len);
+    phc__x_pid(x, &o->pid);
+    phc__x_atom(x, "worker");
+    phc__x_list_header(x, 1);
+    phc__x_atom(x, m);
+    phc__x_empty_list(x);
   }
-  ei_x_encode_empty_list(x);
+  phc__x_empty_list(x);
   free(v);
 }
 
@@ -113,7 +115,7 @@ int phc__hub_closure(phc_node_t *n, const erlang_fun *f, ei_x_buff *result) {
     phc__strat_handle_sync(env.hub, &env.hub->strat, f->u.closure.free_vars,
                            env.list, env.node);
     PHC_LOG_D(MOD, "%s: periodic sync from %s applied", env.hub->id, env.node);
-    ei_x_encode_atom(result, "ok");
+    phc__x_atom(result, "ok");
     return 0;
   }
   if (!strcmp(f->module, "Elixir.ProcessHub.Service.Distributor")) {

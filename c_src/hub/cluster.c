@@ -9,13 +9,14 @@
 #include "hub/child_data.h"
 #include "hub/hub.h"
 #include "proc/proc.h"
+#include "term/enc.h"
 
 #define MOD "hub"
 
 static void hook_atom(phc_hub_t *h, const char *key, const char *atom) {
   ei_x_buff d;
-  ei_x_new_with_version(&d);
-  ei_x_encode_atom(&d, atom);
+  phc__x_new_with_version(&d);
+  phc__x_atom(&d, atom);
   phc__hub_hook(h, key, &d);
   ei_x_free(&d);
 }
@@ -23,10 +24,10 @@ static void hook_atom(phc_hub_t *h, const char *key, const char *atom) {
 static void hook_pair(phc_hub_t *h, const char *key, const char *tag,
                       const char *node) {
   ei_x_buff d;
-  ei_x_new_with_version(&d);
-  ei_x_encode_tuple_header(&d, 2);
-  ei_x_encode_atom(&d, tag);
-  ei_x_encode_atom(&d, node);
+  phc__x_new_with_version(&d);
+  phc__x_tuple_header(&d, 2);
+  phc__x_atom(&d, tag);
+  phc__x_atom(&d, node);
   phc__hub_hook(h, key, &d);
   ei_x_free(&d);
 }
@@ -58,10 +59,10 @@ static void node_up(phc_hub_t *h, const char *node) {
   }
   free(rows);
   ei_x_buff sync;
-  ei_x_new(&sync);
-  ei_x_encode_tuple_header(&sync, 2);
+  phc__x_new(&sync);
+  phc__x_tuple_header(&sync, 2);
   phc__hub_enc_local_sync(h, &sync);
-  ei_x_encode_atom(&sync, me);
+  phc__x_atom(&sync, me);
   phc__hub_dispatch(h, "sync_remote_children_event", node, sync.buff,
                     sync.index);
   ei_x_free(&sync);
@@ -89,12 +90,12 @@ void phc__hub_join_node(phc_hub_t *h, const char *node) {
 static void redistribute(phc_hub_t *h, phc__reg_row_t **rows, int n) {
   const char *me = h->n->name;
   ei_x_buff m;
-  ei_x_new(&m);
-  ei_x_encode_tuple_header(&m, 2);
+  phc__x_new(&m);
+  phc__x_tuple_header(&m, 2);
   int children = m.index;
-  ei_x_encode_list_header(&m, n);
+  phc__x_list_header(&m, n);
   for (int i = 0; i < n; i++) phc__child_data_enc(h, rows[i], me, &m);
-  ei_x_encode_empty_list(&m);
+  phc__x_empty_list(&m);
   int opts = m.index;
   phc__child_data_enc_migration_opts(&m);
   phc__hub_start_handle(h, m.buff, children, opts, 1);
@@ -146,8 +147,8 @@ void phc__hub_leave(phc_hub_t *h) {
   h->propagate_timer = h->sync_timer = 0;
   phc__strategies_node_leave(h, &h->strat, me); /* handle_shutdown */
   ei_x_buff p;
-  ei_x_new(&p);
-  ei_x_encode_atom(&p, me);
+  phc__x_new(&p);
+  phc__x_atom(&p, me);
   phc__hub_dispatch(h, "cluster_leave_event", "external", p.buff, p.index);
   ei_x_free(&p);
   phc__pg_stop(h->pg);

@@ -6,6 +6,8 @@
 
 #include "hub/child_data.h"
 #include "hub/hub.h"
+#include "term/term.h"
+#include "term/enc.h"
 
 #define MOD "hub"
 
@@ -14,16 +16,16 @@
 static void hook_cid_owners(phc_hub_t *h, const char *key, const char *cid,
                             int clen, const phc__reg_owner_t *o, int n) {
   ei_x_buff d;
-  ei_x_new_with_version(&d);
-  ei_x_encode_tuple_header(&d, 2);
-  ei_x_append_buf(&d, cid, clen);
-  if (n) ei_x_encode_list_header(&d, n);
+  phc__x_new_with_version(&d);
+  phc__x_tuple_header(&d, 2);
+  phc__x_append_buf(&d, cid, clen);
+  if (n) phc__x_list_header(&d, n);
   for (int i = 0; i < n; i++) {
-    ei_x_encode_tuple_header(&d, 2);
-    ei_x_encode_atom(&d, o[i].node);
-    ei_x_encode_pid(&d, &o[i].pid);
+    phc__x_tuple_header(&d, 2);
+    phc__x_atom(&d, o[i].node);
+    phc__x_pid(&d, &o[i].pid);
   }
-  ei_x_encode_empty_list(&d);
+  phc__x_empty_list(&d);
   phc__hub_hook(h, key, &d);
   ei_x_free(&d);
 }
@@ -51,12 +53,12 @@ static void reg_remove_hooked(phc_hub_t *h, const char *cid, int clen,
   if (!row) return;
   phc__reg_remove_node(&h->reg, cid, clen, node);
   ei_x_buff d;
-  ei_x_new_with_version(&d);
-  ei_x_encode_tuple_header(&d, 2);
-  ei_x_append_buf(&d, cid, clen);
-  ei_x_encode_list_header(&d, 1);
-  ei_x_encode_atom(&d, node);
-  ei_x_encode_empty_list(&d);
+  phc__x_new_with_version(&d);
+  phc__x_tuple_header(&d, 2);
+  phc__x_append_buf(&d, cid, clen);
+  phc__x_list_header(&d, 1);
+  phc__x_atom(&d, node);
+  phc__x_empty_list(&d);
   phc__hub_hook(h, "registry_pid_remove_hook", &d);
   ei_x_free(&d);
 }
@@ -86,7 +88,7 @@ void phc__hub_on_registration(phc_hub_t *h, const char *buf, int idx) {
     if (ei_decode_list_header(buf, &cn, &cnt) < 0) goto bad;
     for (int j = 0; j < cnt && k < PHC__HUB_MAX_NODES; j++) {
       if (ei_decode_tuple_header(buf, &cn, &ta) < 0 || ta != 2 ||
-          ei_decode_atom(buf, &cn, onode) < 0)
+          phc__term_atom(buf, &cn, onode, sizeof onode) < 0)
         goto bad;
       o[k].node = phc__intern(onode);
       if (ei_decode_pid(buf, &cn, &o[k].pid) == 0)
@@ -122,9 +124,9 @@ static void reply_stop_results(phc_hub_t *h, const char *buf, int results,
     int res = idx;
     ei_skip_term(buf, &idx);
     ei_skip_term(buf, &idx);
-    ei_x_encode_tuple_header(&l.items, 2);
-    ei_x_append_buf(&l.items, buf + cid, res - cid);
-    ei_x_append_buf(&l.items, buf + res, phc__hub_term_len(buf, res));
+    phc__x_tuple_header(&l.items, 2);
+    phc__x_append_buf(&l.items, buf + cid, res - cid);
+    phc__x_append_buf(&l.items, buf + res, phc__hub_term_len(buf, res));
     l.n++;
   }
   if (!l.n) {
@@ -132,11 +134,11 @@ static void reply_stop_results(phc_hub_t *h, const char *buf, int results,
     return;
   }
   ei_x_buff m;
-  ei_x_new_with_version(&m);
-  ei_x_encode_tuple_header(&m, 3);
-  ei_x_encode_atom(&m, "collect_stop_results");
+  phc__x_new_with_version(&m);
+  phc__x_tuple_header(&m, 3);
+  phc__x_atom(&m, "collect_stop_results");
   phc__hub_list_close(&l, &m);
-  ei_x_encode_atom(&m, h->n->name);
+  phc__x_atom(&m, h->n->name);
   for (int i = 0; i < k; i++)
     phc_send(h->n, &h->coord, &reply_to[i], m.buff, m.index);
   ei_x_free(&m);
@@ -156,7 +158,7 @@ void phc__hub_on_unregistration(phc_hub_t *h, const char *buf, int idx) {
       if (ei_skip_term(buf, &idx) < 0) goto bad;
   }
   if (n > 0 && ei_skip_term(buf, &idx) < 0) goto bad; /* list tail */
-  if (ei_decode_atom(buf, &idx, sender) < 0) goto bad;
+  if (phc__term_atom(buf, &idx, sender, sizeof sender) < 0) goto bad;
   int opts = idx;
   /* second pass: remove sender from each row */
   idx = results;
@@ -187,7 +189,7 @@ void phc__hub_on_pid_update(phc_hub_t *h, const char *buf, int idx) {
   if (ei_skip_term(buf, &idx) < 0) goto bad;
   int clen = idx - cid;
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2 ||
-      ei_decode_atom(buf, &idx, node) < 0 || ei_decode_pid(buf, &idx, &pid) < 0)
+      phc__term_atom(buf, &idx, node, sizeof node) < 0 || ei_decode_pid(buf, &idx, &pid) < 0)
     goto bad;
   if (phc__reg_update_pid(&h->reg, buf + cid, clen, node, &pid) != 0) {
     PHC_LOG_W(MOD, "%s: pid update for an unknown child dropped", h->id);
@@ -197,10 +199,10 @@ void phc__hub_on_pid_update(phc_hub_t *h, const char *buf, int idx) {
   hook_cid_owners(h, "registry_pid_insert_hook", buf + cid, clen, row->owners,
                   row->nowners);
   ei_x_buff d; /* {Node, Pid} */
-  ei_x_new_with_version(&d);
-  ei_x_encode_tuple_header(&d, 2);
-  ei_x_encode_atom(&d, node);
-  ei_x_encode_pid(&d, &pid);
+  phc__x_new_with_version(&d);
+  phc__x_tuple_header(&d, 2);
+  phc__x_atom(&d, node);
+  phc__x_pid(&d, &pid);
   phc__hub_hook(h, "child_process_pid_update_hook", &d);
   ei_x_free(&d);
   return;
@@ -281,7 +283,7 @@ void phc__hub_on_sync_remote(phc_hub_t *h, const char *buf, int idx) {
   char node[PHC__ATOM_MAX];
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2) goto bad;
   int data = idx;
-  if (ei_skip_term(buf, &idx) < 0 || ei_decode_atom(buf, &idx, node) < 0)
+  if (ei_skip_term(buf, &idx) < 0 || phc__term_atom(buf, &idx, node, sizeof node) < 0)
     goto bad;
   phc__hub_apply_sync(h, node, buf, data, 0);
   return;
@@ -293,16 +295,16 @@ void phc__hub_enc_local_sync(phc_hub_t *h, ei_x_buff *x) {
   phc__reg_row_t **v;
   int n = phc__reg_sorted(&h->reg, &v), k = 0;
   for (int i = 0; i < n; i++) k += phc__reg_owner(v[i], h->n->name) != NULL;
-  if (k) ei_x_encode_list_header(x, k);
+  if (k) phc__x_list_header(x, k);
   for (int i = 0; i < n; i++) {
     const phc__reg_owner_t *o = phc__reg_owner(v[i], h->n->name);
     if (!o) continue;
-    ei_x_encode_tuple_header(x, 3);
-    ei_x_append_buf(x, v[i]->spec, v[i]->spec_len);
-    ei_x_encode_pid(x, &o->pid);
-    ei_x_append_buf(x, v[i]->meta, v[i]->meta_len);
+    phc__x_tuple_header(x, 3);
+    phc__x_append_buf(x, v[i]->spec, v[i]->spec_len);
+    phc__x_pid(x, &o->pid);
+    phc__x_append_buf(x, v[i]->meta, v[i]->meta_len);
   }
-  ei_x_encode_empty_list(x);
+  phc__x_empty_list(x);
   free(v);
 }
 
@@ -311,12 +313,12 @@ void phc__hub_enc_local_sync(phc_hub_t *h, ei_x_buff *x) {
 static void dispatch_pid_update(phc_hub_t *h, const char *cid, int clen,
                                 const erlang_pid *pid) {
   ei_x_buff p;
-  ei_x_new(&p);
-  ei_x_encode_tuple_header(&p, 2);
-  ei_x_append_buf(&p, cid, clen);
-  ei_x_encode_tuple_header(&p, 2);
-  ei_x_encode_atom(&p, h->n->name);
-  ei_x_encode_pid(&p, pid);
+  phc__x_new(&p);
+  phc__x_tuple_header(&p, 2);
+  phc__x_append_buf(&p, cid, clen);
+  phc__x_tuple_header(&p, 2);
+  phc__x_atom(&p, h->n->name);
+  phc__x_pid(&p, pid);
   phc__hub_dispatch(h, "child_process_pid_update_event", "global", p.buff,
                     p.index);
   ei_x_free(&p);
@@ -324,16 +326,16 @@ static void dispatch_pid_update(phc_hub_t *h, const char *cid, int clen,
 
 static void dispatch_self_exit(phc_hub_t *h, const char *cid, int clen) {
   ei_x_buff p;
-  ei_x_new(&p);
-  ei_x_encode_tuple_header(&p, 3);
-  ei_x_encode_list_header(&p, 1);
-  ei_x_encode_tuple_header(&p, 3);
-  ei_x_append_buf(&p, cid, clen);
-  ei_x_encode_atom(&p, "self_exit");
-  ei_x_encode_atom(&p, h->n->name);
-  ei_x_encode_empty_list(&p);
-  ei_x_encode_atom(&p, h->n->name);
-  ei_x_encode_empty_list(&p);
+  phc__x_new(&p);
+  phc__x_tuple_header(&p, 3);
+  phc__x_list_header(&p, 1);
+  phc__x_tuple_header(&p, 3);
+  phc__x_append_buf(&p, cid, clen);
+  phc__x_atom(&p, "self_exit");
+  phc__x_atom(&p, h->n->name);
+  phc__x_empty_list(&p);
+  phc__x_atom(&p, h->n->name);
+  phc__x_empty_list(&p);
   phc__hub_dispatch(h, "children_unregistration_event", "global", p.buff,
                     p.index);
   ei_x_free(&p);

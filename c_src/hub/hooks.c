@@ -1,5 +1,7 @@
 /* hooks.c - ProcessHub hook handlers for C (see hooks.h). */
 #include "hub/hooks.h"
+#include "term/term.h"
+#include "term/enc.h"
 
 #include <stdlib.h>
 
@@ -143,25 +145,25 @@ int phc__hooks_ids(const phc__hooks_t *h, const char *key, const char **ids,
  * data, or the data itself. */
 static void build_arg(const hook_t *hk, const char *data, int len,
                       ei_x_buff *x) {
-  ei_x_new_with_version(x);
+  phc__x_new_with_version(x);
   int idx = 1, arity;
   if (!hk->tmpl || ei_decode_list_header(hk->tmpl, &idx, &arity) < 0) {
-    ei_x_append_buf(x, data + 1, len - 1);
+    phc__x_append_buf(x, data + 1, len - 1);
     return;
   }
-  if (arity) ei_x_encode_list_header(x, arity);
+  if (arity) phc__x_list_header(x, arity);
   for (int i = 0; i < arity; i++) {
     char atom[PHC__ATOM_MAX];
     int start = idx, probe = idx;
-    int wild = ei_decode_atom(hk->tmpl, &probe, atom) == 0 &&
+    int wild = phc__term_atom(hk->tmpl, &probe, atom, sizeof atom) == 0 &&
                !strcmp(atom, "_");
     if (ei_skip_term(hk->tmpl, &idx) < 0) break;
     if (wild)
-      ei_x_append_buf(x, data + 1, len - 1);
+      phc__x_append_buf(x, data + 1, len - 1);
     else
-      ei_x_append_buf(x, hk->tmpl + start, idx - start);
+      phc__x_append_buf(x, hk->tmpl + start, idx - start);
   }
-  ei_x_encode_empty_list(x);
+  phc__x_empty_list(x);
 }
 
 static int run(const hook_t *hk, const char *key, const char *data, int len,
@@ -178,7 +180,7 @@ void phc__hooks_dispatch(phc__hooks_t *h, const char *key, const char *data,
   hook_key_t *k = key_find(h, key);
   for (int i = 0; k && i < k->n; i++) {
     ei_x_buff out;
-    ei_x_new_with_version(&out);
+    phc__x_new_with_version(&out);
     run(&k->v[i], key, data, len, &out);
     ei_x_free(&out);
   }
@@ -187,11 +189,11 @@ void phc__hooks_dispatch(phc__hooks_t *h, const char *key, const char *data,
 int phc__hooks_alter(phc__hooks_t *h, const char *key, const char *data,
                      int len, ei_x_buff *out) {
   hook_key_t *k = key_find(h, key);
-  ei_x_new_with_version(out);
-  ei_x_append_buf(out, data + 1, len - 1);
+  phc__x_new_with_version(out);
+  phc__x_append_buf(out, data + 1, len - 1);
   for (int i = 0; k && i < k->n; i++) {
     ei_x_buff next;
-    ei_x_new_with_version(&next);
+    phc__x_new_with_version(&next);
     if (run(&k->v[i], key, out->buff, out->index, &next) == 0 &&
         next.index > 1) {
       ei_x_free(out);

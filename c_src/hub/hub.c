@@ -6,6 +6,8 @@
 
 #include "otp/otp.h"
 #include "proc/proc.h"
+#include "term/term.h"
+#include "term/enc.h"
 
 #define MOD "hub"
 
@@ -62,10 +64,10 @@ void phc__hub_dispatch(phc_hub_t *h, const char *event, const char *members,
   erlang_pid pids[256];
   int k = phc__pg_members(h->pg, event, pids, 256);
   ei_x_buff x;
-  ei_x_new_with_version(&x);
-  ei_x_encode_tuple_header(&x, 2);
-  ei_x_encode_atom(&x, event);
-  ei_x_append_buf(&x, payload, len);
+  phc__x_new_with_version(&x);
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, event);
+  phc__x_append_buf(&x, payload, len);
   for (int i = 0; i < k; i++)
     if (selected(h, &pids[i], members))
       phc_send(h->n, &h->coord, &pids[i], x.buff, x.index);
@@ -76,10 +78,10 @@ void phc__hub_dispatch(phc_hub_t *h, const char *event, const char *members,
 
 void phc__hub_cast(phc_hub_t *h, const char *node, const char *req, int len) {
   ei_x_buff x;
-  ei_x_new_with_version(&x);
-  ei_x_encode_tuple_header(&x, 2);
-  ei_x_encode_atom(&x, "$gen_cast");
-  ei_x_append_buf(&x, req, len);
+  phc__x_new_with_version(&x);
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, "$gen_cast");
+  phc__x_append_buf(&x, req, len);
   phc_send_name(h->n, &h->coord, node, h->id, x.buff, x.index);
   ei_x_free(&x);
 }
@@ -90,17 +92,17 @@ void phc__hub_hook(phc_hub_t *h, const char *key, const ei_x_buff *data) {
 
 static void priority_hook(phc_hub_t *h, int prio, int reset) {
   ei_x_buff d;
-  ei_x_new_with_version(&d);
-  ei_x_encode_tuple_header(&d, 2);
-  ei_x_encode_long(&d, prio);
-  ei_x_encode_map_header(&d, prio ? (reset ? 2 : 1) : 0);
+  phc__x_new_with_version(&d);
+  phc__x_tuple_header(&d, 2);
+  phc__x_long(&d, prio);
+  phc__x_map_header(&d, prio ? (reset ? 2 : 1) : 0);
   if (prio) {
-    ei_x_encode_atom(&d, "local_priority_set");
-    ei_x_encode_atom(&d, "true");
+    phc__x_atom(&d, "local_priority_set");
+    phc__x_atom(&d, "true");
   }
   if (prio && reset) {
-    ei_x_encode_atom(&d, "reset_after");
-    ei_x_encode_long(&d, LOCK_RESET_MS);
+    phc__x_atom(&d, "reset_after");
+    phc__x_long(&d, LOCK_RESET_MS);
   }
   phc__hub_hook(h, "priority_state_updated_hook", &d);
   ei_x_free(&d);
@@ -129,8 +131,8 @@ void phc__hub_unlock(phc_hub_t *h) {
 
 static void announce_join(phc_hub_t *h) {
   ei_x_buff p;
-  ei_x_new(&p);
-  ei_x_encode_atom(&p, h->n->name);
+  phc__x_new(&p);
+  phc__x_atom(&p, h->n->name);
   phc__hub_dispatch(h, "cluster_join_event", "external", p.buff, p.index);
   ei_x_free(&p);
 }
@@ -166,33 +168,33 @@ static void reply_call(phc_hub_t *h, const char *buf, int idx) {
   from.tag_len = idx - tag;
   memcpy(from.tag, buf + tag, (size_t)from.tag_len);
   ei_x_buff r;
-  ei_x_new_with_version(&r);
+  phc__x_new_with_version(&r);
   char atom[PHC__ATOM_MAX];
   int t = idx, ta;
-  if (ei_decode_atom(buf, &t, atom) < 0) atom[0] = 0; /* not an atom */
+  if (phc__term_atom(buf, &t, atom, sizeof atom) < 0) atom[0] = 0; /* not an atom */
   if (!strcmp(atom, "ping")) {
-    ei_x_encode_atom(&r, "bong");
+    phc__x_atom(&r, "bong");
   } else if (!strcmp(atom, "is_locked?")) {
-    ei_x_encode_atom(&r, h->locked ? "true" : "false");
+    phc__x_atom(&r, h->locked ? "true" : "false");
   } else if (!strcmp(atom, "is_partitioned?")) {
-    ei_x_encode_atom(&r, "false");
+    phc__x_atom(&r, "false");
   } else if (ei_decode_tuple_header(buf, &idx, &ta) == 0 && ta == 2 &&
-             ei_decode_atom(buf, &idx, atom) == 0 &&
+             phc__term_atom(buf, &idx, atom, sizeof atom) == 0 &&
              !strcmp(atom, "get_nodes")) {
     int n, inc = 0;
     if (ei_decode_list_header(buf, &idx, &n) == 0)
       for (int i = 0; i < n; i++) {
         char o[PHC__ATOM_MAX];
-        if (ei_decode_atom(buf, &idx, o) == 0)
+        if (phc__term_atom(buf, &idx, o, sizeof o) == 0)
           inc |= !strcmp(o, "include_local");
         else if (ei_skip_term(buf, &idx) < 0)
           break;
       }
     phc_hub_nodes(h, inc, &r);
   } else {
-    ei_x_encode_tuple_header(&r, 2);
-    ei_x_encode_atom(&r, "error");
-    ei_x_encode_atom(&r, "unknown_call");
+    phc__x_tuple_header(&r, 2);
+    phc__x_atom(&r, "error");
+    phc__x_atom(&r, "unknown_call");
   }
   phc_gen_reply(h->n, &from, r.buff, r.index);
   ei_x_free(&r);
@@ -204,7 +206,7 @@ static void on_exec_cast(phc_hub_t *h, const char *buf, int idx) {
   int arity;
   char m[PHC__ATOM_MAX], f[PHC__ATOM_MAX];
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 3 ||
-      ei_decode_atom(buf, &idx, m) < 0 || ei_decode_atom(buf, &idx, f) < 0)
+      phc__term_atom(buf, &idx, m, sizeof m) < 0 || phc__term_atom(buf, &idx, f, sizeof f) < 0)
     return;
   if (strcmp(f, "handle_storage_update") != 0) {
     PHC_LOG_D(MOD, "%s: exec_cast %s:%s ignored", h->id, m, f);
@@ -246,7 +248,7 @@ static void hub_on_cast(phc_hub_t *h, const char *buf, int idx) {
   int arity;
   char tag[PHC__ATOM_MAX];
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 ||
-      ei_decode_atom(buf, &idx, tag) < 0)
+      phc__term_atom(buf, &idx, tag, sizeof tag) < 0)
     goto bad;
   if (arity == 3 && !strcmp(tag, "start_children")) {
     int c = idx;
@@ -270,9 +272,9 @@ static void on_event(phc_hub_t *h, const char *ev, const char *buf, int idx) {
   char node[PHC__ATOM_MAX];
   int arity;
   if (!strcmp(ev, "cluster_join_event")) {
-    if (ei_decode_atom(buf, &idx, node) == 0) phc__hub_join_node(h, node);
+    if (phc__term_atom(buf, &idx, node, sizeof node) == 0) phc__hub_join_node(h, node);
   } else if (!strcmp(ev, "cluster_leave_event")) {
-    if (ei_decode_atom(buf, &idx, node) == 0) phc__hub_node_down(h, node);
+    if (phc__term_atom(buf, &idx, node, sizeof node) == 0) phc__hub_node_down(h, node);
   } else if (!strcmp(ev, "migration_add_event")) {
     if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2) return;
     int c = idx;
@@ -299,14 +301,14 @@ static void coord_handle(phc_proc_t *self, const char *buf, int len) {
   char tag[PHC__ATOM_MAX], node[PHC__ATOM_MAX];
   PHC__UNUSED(len);
   if (!h || ei_decode_tuple_header(buf, &idx, &arity) < 0 ||
-      ei_decode_atom(buf, &idx, tag) < 0)
+      phc__term_atom(buf, &idx, tag, sizeof tag) < 0)
     goto bad;
   if (!strcmp(tag, "$gen_cast") && arity == 2) {
     hub_on_cast(h, buf, idx);
   } else if (!strcmp(tag, "$gen_call") && arity == 3) {
     reply_call(h, buf, idx);
   } else if (!strcmp(tag, "nodedown") && arity >= 2) {
-    if (ei_decode_atom(buf, &idx, node) == 0) phc__hub_node_down(h, node);
+    if (phc__term_atom(buf, &idx, node, sizeof node) == 0) phc__hub_node_down(h, node);
   } else if (!strcmp(tag, "nodeup") || !strcmp(tag, "EXIT")) {
     /* joins come through pg and cluster_join_event */
   } else if (arity == 2 && strlen(tag) > 6 &&

@@ -6,6 +6,7 @@
 
 #include "term/order.h"
 #include "term/term.h"
+#include "term/enc.h"
 
 void phc__reg_init(phc__reg_t *r) { r->rows = NULL; }
 
@@ -207,13 +208,13 @@ int phc__reg_sorted(const phc__reg_t *r, phc__reg_row_t ***out) {
 }
 
 void phc__reg_enc_owners(const phc__reg_row_t *row, ei_x_buff *x) {
-  if (row->nowners) ei_x_encode_list_header(x, row->nowners);
+  if (row->nowners) phc__x_list_header(x, row->nowners);
   for (int i = 0; i < row->nowners; i++) {
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, row->owners[i].node);
-    ei_x_encode_pid(x, &row->owners[i].pid);
+    phc__x_tuple_header(x, 2);
+    phc__x_atom(x, row->owners[i].node);
+    phc__x_pid(x, &row->owners[i].pid);
   }
-  ei_x_encode_empty_list(x);
+  phc__x_empty_list(x);
 }
 
 void phc__reg_enc_process_list(const phc__reg_t *r, const char *local_node,
@@ -222,35 +223,35 @@ void phc__reg_enc_process_list(const phc__reg_t *r, const char *local_node,
   int n = phc__reg_sorted(r, &v), k = 0;
   for (int i = 0; i < n; i++)
     k += !local_node || phc__reg_owner(v[i], local_node) != NULL;
-  if (k) ei_x_encode_list_header(x, k);
+  if (k) phc__x_list_header(x, k);
   for (int i = 0; i < n; i++) {
     const phc__reg_owner_t *o =
         local_node ? phc__reg_owner(v[i], local_node) : NULL;
     if (local_node && !o) continue;
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_append_buf(x, v[i]->cid, v[i]->cid_len);
+    phc__x_tuple_header(x, 2);
+    phc__x_append_buf(x, v[i]->cid, v[i]->cid_len);
     if (local_node)
-      ei_x_encode_pid(x, &o->pid);
+      phc__x_pid(x, &o->pid);
     else
       phc__reg_enc_owners(v[i], x);
   }
-  ei_x_encode_empty_list(x);
+  phc__x_empty_list(x);
   free(v);
 }
 
 static void enc_value(const phc__reg_row_t *row, int with_meta, ei_x_buff *x) {
-  ei_x_encode_tuple_header(x, with_meta ? 3 : 2);
-  ei_x_append_buf(x, row->spec, row->spec_len);
+  phc__x_tuple_header(x, with_meta ? 3 : 2);
+  phc__x_append_buf(x, row->spec, row->spec_len);
   phc__reg_enc_owners(row, x);
-  if (with_meta) ei_x_append_buf(x, row->meta, row->meta_len);
+  if (with_meta) phc__x_append_buf(x, row->meta, row->meta_len);
 }
 
 void phc__reg_enc_dump(const phc__reg_t *r, ei_x_buff *x) {
   phc__reg_row_t **v;
   int n = phc__reg_sorted(r, &v);
-  ei_x_encode_map_header(x, n);
+  phc__x_map_header(x, n);
   for (int i = 0; i < n; i++) {
-    ei_x_append_buf(x, v[i]->cid, v[i]->cid_len);
+    phc__x_append_buf(x, v[i]->cid, v[i]->cid_len);
     enc_value(v[i], 1, x);
   }
   free(v);
@@ -264,7 +265,7 @@ static int meta_has_tag(const phc__reg_row_t *row, const char *tag,
   for (int i = 0; i < arity; i++) {
     char key[PHC__ATOM_MAX];
     int k = idx;
-    int is_tag = ei_decode_atom(row->meta, &k, key) == 0 && !strcmp(key, "tag");
+    int is_tag = phc__term_atom(row->meta, &k, key, sizeof key) == 0 && !strcmp(key, "tag");
     if (ei_skip_term(row->meta, &idx) < 0) return 0;
     int v = idx;
     if (ei_skip_term(row->meta, &idx) < 0) return 0;
@@ -279,14 +280,14 @@ void phc__reg_enc_tag_query(const phc__reg_t *r, const char *tag, int tag_len,
   phc__reg_row_t **v;
   int n = phc__reg_sorted(r, &v), k = 0;
   for (int i = 0; i < n; i++) k += meta_has_tag(v[i], tag, tag_len);
-  if (k) ei_x_encode_list_header(x, k);
+  if (k) phc__x_list_header(x, k);
   for (int i = 0; i < n; i++) {
     if (!meta_has_tag(v[i], tag, tag_len)) continue;
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_append_buf(x, v[i]->cid, v[i]->cid_len);
+    phc__x_tuple_header(x, 2);
+    phc__x_append_buf(x, v[i]->cid, v[i]->cid_len);
     phc__reg_enc_owners(v[i], x);
   }
-  ei_x_encode_empty_list(x);
+  phc__x_empty_list(x);
   free(v);
 }
 
@@ -294,7 +295,7 @@ void phc__reg_enc_lookup(const phc__reg_t *r, const char *cid, int cid_len,
                          int with_metadata, ei_x_buff *x) {
   phc__reg_row_t *row = phc__reg_find(r, cid, cid_len);
   if (!row)
-    ei_x_encode_atom(x, "nil");
+    phc__x_atom(x, "nil");
   else
     enc_value(row, with_metadata, x);
 }

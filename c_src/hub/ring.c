@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 
 #include "common.h"
+#include "term/enc.h"
 
 #define MOD "ring"
 
@@ -26,7 +27,7 @@ uint32_t phc__ring_hash(const void *etf, size_t len) {
 int phc__ring_vnode_hash(phc__ring_enc_t enc, uint32_t seq, const char *node,
                          uint32_t *out) {
   ei_x_buff x;
-  if (seq > 255 || ei_x_new(&x) < 0) return PHC_EINVAL;
+  if (seq > 255 || phc__x_new(&x) < 0) return PHC_EINVAL;
   int rc = phc__ext_version(&x);
   if (!rc) rc = phc__ext_tuple_header(&x, 2);
   if (!rc) rc = phc__ext_long(&x, seq);
@@ -152,7 +153,7 @@ int phc__ring_owners_etf(const phc__ring_t *r, const void *etf, size_t len,
 int phc__ring_key_hash(const phc__ring_t *r, const char *term, int len,
                        uint32_t *out) {
   ei_x_buff x;
-  if (ei_x_new(&x) < 0) return PHC_ENOMEM;
+  if (phc__x_new(&x) < 0) return PHC_ENOMEM;
   int rc = phc__ext_term_to_binary(&x, term, len, (phc__etf_enc_t)r->enc);
   if (rc == 0)
     *out = phc__ring_hash(x.buff, (size_t)x.index);

@@ -7,6 +7,8 @@
 #include "hub/child_data.h"
 #include "hub/hub.h"
 #include "proc/proc.h"
+#include "term/term.h"
+#include "term/enc.h"
 
 #define MOD "hub"
 #define PSD_STRUCT "Elixir.ProcessHub.Handler.ChildrenAdd.PostStartData"
@@ -15,9 +17,9 @@
 
 static void enc_meta(const phc__child_data_t *cd, ei_x_buff *x) {
   if (cd->meta >= 0 && cd->meta_len > 0)
-    ei_x_append_buf(x, cd->buf + cd->meta, cd->meta_len);
+    phc__x_append_buf(x, cd->buf + cd->meta, cd->meta_len);
   else
-    ei_x_encode_map_header(x, 0);
+    phc__x_map_header(x, 0);
 }
 
 static int spec_restart(const phc__child_data_t *cd) {
@@ -42,30 +44,30 @@ static int spec_shutdown(const phc__child_data_t *cd) {
  * a module that does not exist. */
 static void enc_undef(ei_x_buff *r, const char *buf, int mfa) {
   int arity;
-  ei_x_encode_tuple_header(r, 2);
-  ei_x_encode_atom(r, "error");
-  ei_x_encode_tuple_header(r, 2);
-  ei_x_encode_atom(r, "undef");
-  ei_x_encode_list_header(r, 1);
-  ei_x_encode_tuple_header(r, 4);
+  phc__x_tuple_header(r, 2);
+  phc__x_atom(r, "error");
+  phc__x_tuple_header(r, 2);
+  phc__x_atom(r, "undef");
+  phc__x_list_header(r, 1);
+  phc__x_tuple_header(r, 4);
   int idx = mfa;
   if (mfa >= 0 && ei_decode_tuple_header(buf, &idx, &arity) == 0 &&
       arity == 3) {
     int len = phc__hub_term_len(buf, idx);
-    ei_x_append_buf(r, buf + idx, len > 0 ? len : 0);
+    phc__x_append_buf(r, buf + idx, len > 0 ? len : 0);
     idx += len;
     len = phc__hub_term_len(buf, idx);
-    ei_x_append_buf(r, buf + idx, len > 0 ? len : 0);
+    phc__x_append_buf(r, buf + idx, len > 0 ? len : 0);
     idx += len;
     len = phc__hub_term_len(buf, idx);
-    ei_x_append_buf(r, buf + idx, len > 0 ? len : 0);
+    phc__x_append_buf(r, buf + idx, len > 0 ? len : 0);
   } else {
-    ei_x_encode_atom(r, "undefined");
-    ei_x_encode_atom(r, "undefined");
-    ei_x_encode_empty_list(r);
+    phc__x_atom(r, "undefined");
+    phc__x_atom(r, "undefined");
+    phc__x_empty_list(r);
   }
-  ei_x_encode_empty_list(r);
-  ei_x_encode_empty_list(r);
+  phc__x_empty_list(r);
+  phc__x_empty_list(r);
 }
 
 static void deliver_handover(phc_hub_t *h, const phc__child_data_t *cd,
@@ -76,14 +78,14 @@ static void deliver_handover(phc_hub_t *h, const phc__child_data_t *cd,
         memcmp(ho->cid, cd->buf + cd->cid, (size_t)cd->cid_len) != 0)
       continue;
     ei_x_buff m; /* {process_hub, handover, Cid, {State, []}} */
-    ei_x_new_with_version(&m);
-    ei_x_encode_tuple_header(&m, 4);
-    ei_x_encode_atom(&m, "process_hub");
-    ei_x_encode_atom(&m, "handover");
-    ei_x_append_buf(&m, ho->cid, ho->cid_len);
-    ei_x_encode_tuple_header(&m, 2);
-    ei_x_append_buf(&m, ho->state + 1, ho->state_len - 1);
-    ei_x_encode_empty_list(&m);
+    phc__x_new_with_version(&m);
+    phc__x_tuple_header(&m, 4);
+    phc__x_atom(&m, "process_hub");
+    phc__x_atom(&m, "handover");
+    phc__x_append_buf(&m, ho->cid, ho->cid_len);
+    phc__x_tuple_header(&m, 2);
+    phc__x_append_buf(&m, ho->state + 1, ho->state_len - 1);
+    phc__x_empty_list(&m);
     phc_send(h->n, &h->coord, pid, m.buff, m.index);
     ei_x_free(&m);
     *p = ho->next;
@@ -101,26 +103,26 @@ static int start_local(phc_hub_t *h, const phc__child_data_t *cd,
   char id[2 * 256 + 1], m[PHC__ATOM_MAX], f[PHC__ATOM_MAX];
   const char *buf = cd->buf;
   if (cd->cid_len > 256) {
-    ei_x_encode_tuple_header(r, 2);
-    ei_x_encode_atom(r, "error");
-    ei_x_encode_atom(r, "child_id_too_long");
+    phc__x_tuple_header(r, 2);
+    phc__x_atom(r, "error");
+    phc__x_atom(r, "child_id_too_long");
     return 0;
   }
   phc__child_data_sup_id(buf + cd->cid, cd->cid_len, id, sizeof id);
   if (phc__sup_which_child(h->sup, id, pid) == 0) {
-    ei_x_encode_tuple_header(r, 2);
-    ei_x_encode_atom(r, "error");
-    ei_x_encode_tuple_header(r, 2);
-    ei_x_encode_atom(r, "already_started");
-    ei_x_encode_pid(r, pid);
+    phc__x_tuple_header(r, 2);
+    phc__x_atom(r, "error");
+    phc__x_tuple_header(r, 2);
+    phc__x_atom(r, "already_started");
+    phc__x_pid(r, pid);
     return 1;
   }
   int mfa = -1, idx = 0, arity;
   int has_start = phc__term_map_get(buf, cd->spec, "start", &mfa) == 0;
   idx = mfa;
   if (!has_start || ei_decode_tuple_header(buf, &idx, &arity) < 0 ||
-      arity != 3 || ei_decode_atom(buf, &idx, m) < 0 ||
-      ei_decode_atom(buf, &idx, f) < 0 || !phc_child_type_find(h->n, m) ||
+      arity != 3 || phc__term_atom(buf, &idx, m, sizeof m) < 0 ||
+      phc__term_atom(buf, &idx, f, sizeof f) < 0 || !phc_child_type_find(h->n, m) ||
       (strcmp(f, "start_link") != 0 && strcmp(f, "start") != 0)) {
     enc_undef(r, buf, has_start ? mfa : -1);
     return 0;
@@ -137,14 +139,14 @@ static int start_local(phc_hub_t *h, const phc__child_data_t *cd,
   phc__sup_delete_child(h->sup, id); /* a stopped earlier incarnation */
   int rc = phc__sup_start_child(h->sup, &spec, pid);
   free(args);
-  ei_x_encode_tuple_header(r, 2);
+  phc__x_tuple_header(r, 2);
   if (rc) {
-    ei_x_encode_atom(r, "error");
-    ei_x_encode_atom(r, phc_strerror(rc));
+    phc__x_atom(r, "error");
+    phc__x_atom(r, phc_strerror(rc));
     return 0;
   }
-  ei_x_encode_atom(r, "ok");
-  ei_x_encode_pid(r, pid);
+  phc__x_atom(r, "ok");
+  phc__x_pid(r, pid);
   deliver_handover(h, cd, pid);
   return 1;
 }
@@ -153,41 +155,41 @@ static void enc_psd(phc_hub_t *h, const phc__child_data_t *cd,
                     const erlang_pid *pid, const ei_x_buff *result,
                     ei_x_buff *x) {
   const char *me = h->n->name;
-  ei_x_encode_map_header(x, 10);
-  ei_x_encode_atom(x, "__struct__");
-  ei_x_encode_atom(x, PSD_STRUCT);
-  ei_x_encode_atom(x, "child_nodes");
-  ei_x_encode_list_header(x, 1);
-  ei_x_encode_tuple_header(x, 2);
-  ei_x_encode_atom(x, me);
-  pid ? ei_x_encode_pid(x, pid) : ei_x_encode_atom(x, "nil");
-  ei_x_encode_empty_list(x);
-  ei_x_encode_atom(x, "child_spec");
-  ei_x_append_buf(x, cd->buf + cd->spec, cd->spec_len);
-  ei_x_encode_atom(x, "cid");
-  ei_x_append_buf(x, cd->buf + cd->cid, cd->cid_len);
-  ei_x_encode_atom(x, "for_node");
-  ei_x_encode_tuple_header(x, 2);
-  ei_x_encode_atom(x, me);
-  ei_x_encode_list_header(x, 1);
-  ei_x_encode_tuple_header(x, 2);
-  ei_x_encode_atom(x, "migration");
-  ei_x_encode_atom(x, "false");
-  ei_x_encode_empty_list(x);
-  ei_x_encode_atom(x, "has_errors");
-  ei_x_encode_atom(x, pid ? "false" : "true");
-  ei_x_encode_atom(x, "metadata");
+  phc__x_map_header(x, 10);
+  phc__x_atom(x, "__struct__");
+  phc__x_atom(x, PSD_STRUCT);
+  phc__x_atom(x, "child_nodes");
+  phc__x_list_header(x, 1);
+  phc__x_tuple_header(x, 2);
+  phc__x_atom(x, me);
+  pid ? phc__x_pid(x, pid) : phc__x_atom(x, "nil");
+  phc__x_empty_list(x);
+  phc__x_atom(x, "child_spec");
+  phc__x_append_buf(x, cd->buf + cd->spec, cd->spec_len);
+  phc__x_atom(x, "cid");
+  phc__x_append_buf(x, cd->buf + cd->cid, cd->cid_len);
+  phc__x_atom(x, "for_node");
+  phc__x_tuple_header(x, 2);
+  phc__x_atom(x, me);
+  phc__x_list_header(x, 1);
+  phc__x_tuple_header(x, 2);
+  phc__x_atom(x, "migration");
+  phc__x_atom(x, "false");
+  phc__x_empty_list(x);
+  phc__x_atom(x, "has_errors");
+  phc__x_atom(x, pid ? "false" : "true");
+  phc__x_atom(x, "metadata");
   enc_meta(cd, x);
-  ei_x_encode_atom(x, "nodes");
+  phc__x_atom(x, "nodes");
   int nl = cd->nodes >= 0 ? phc__hub_term_len(cd->buf, cd->nodes) : -1;
   if (nl > 0)
-    ei_x_append_buf(x, cd->buf + cd->nodes, nl);
+    phc__x_append_buf(x, cd->buf + cd->nodes, nl);
   else
-    ei_x_encode_empty_list(x);
-  ei_x_encode_atom(x, "pid");
-  pid ? ei_x_encode_pid(x, pid) : ei_x_encode_atom(x, "nil");
-  ei_x_encode_atom(x, "result");
-  ei_x_append_buf(x, result->buff, result->index);
+    phc__x_empty_list(x);
+  phc__x_atom(x, "pid");
+  pid ? phc__x_pid(x, pid) : phc__x_atom(x, "nil");
+  phc__x_atom(x, "result");
+  phc__x_append_buf(x, result->buff, result->index);
 }
 
 static void register_local(phc_hub_t *h, const phc__child_data_t *cd,
@@ -195,7 +197,7 @@ static void register_local(phc_hub_t *h, const phc__child_data_t *cd,
   phc__reg_owner_t o = {.pid = *pid};
   o.node = phc__intern(h->n->name);
   ei_x_buff meta;
-  ei_x_new(&meta);
+  phc__x_new(&meta);
   enc_meta(cd, &meta);
   phc__hub_reg_merge(h, cd->buf + cd->cid, cd->cid_len, cd->buf + cd->spec,
                      cd->spec_len, meta.buff, meta.index, &o, 1);
@@ -214,20 +216,20 @@ static int forward(phc_hub_t *h, const phc__child_data_t *cd, const char *buf,
     if (phc__term_has_atom(buf, cd->nodes, owners[i])) continue;
     int mlen = phc__hub_term_len(buf, cd->map);
     ei_x_buff req;
-    ei_x_new(&req);
-    ei_x_encode_tuple_header(&req, 3);
-    ei_x_encode_atom(&req, "start_children");
-    ei_x_encode_list_header(&req, 1);
-    ei_x_append_buf(&req, buf + cd->map, mlen);
-    ei_x_encode_empty_list(&req);
-    ei_x_append_buf(&req, buf + opts_idx, phc__hub_term_len(buf, opts_idx));
+    phc__x_new(&req);
+    phc__x_tuple_header(&req, 3);
+    phc__x_atom(&req, "start_children");
+    phc__x_list_header(&req, 1);
+    phc__x_append_buf(&req, buf + cd->map, mlen);
+    phc__x_empty_list(&req);
+    phc__x_append_buf(&req, buf + opts_idx, phc__hub_term_len(buf, opts_idx));
     phc__hub_cast(h, owners[i], req.buff, req.index);
     ei_x_free(&req);
-    ei_x_encode_tuple_header(hook, 2);
-    ei_x_encode_atom(hook, owners[i]);
-    ei_x_encode_list_header(hook, 1);
-    ei_x_append_buf(hook, buf + cd->map, mlen);
-    ei_x_encode_empty_list(hook);
+    phc__x_tuple_header(hook, 2);
+    phc__x_atom(hook, owners[i]);
+    phc__x_list_header(hook, 1);
+    phc__x_append_buf(hook, buf + cd->map, mlen);
+    phc__x_empty_list(hook);
     sent++;
     PHC_LOG_D(MOD, "%s: forwarded a start to %s", h->id, owners[i]);
   }
@@ -256,11 +258,11 @@ static void send_start_results(phc_hub_t *h, const char *buf, int opts_idx,
     k = phc__term_pids(buf, &v, reply_to, PHC__HUB_MAX_REPLY_TO);
   if (k > PHC__HUB_MAX_REPLY_TO) k = PHC__HUB_MAX_REPLY_TO; /* negative: none */
   ei_x_buff m;
-  ei_x_new_with_version(&m);
-  ei_x_encode_tuple_header(&m, 3);
-  ei_x_encode_atom(&m, "collect_start_results");
+  phc__x_new_with_version(&m);
+  phc__x_tuple_header(&m, 3);
+  phc__x_atom(&m, "collect_start_results");
   phc__hub_list_close(results, &m);
-  ei_x_encode_atom(&m, h->n->name);
+  phc__x_atom(&m, h->n->name);
   for (int i = 0; i < k; i++)
     phc_send(h->n, &h->coord, &reply_to[i], m.buff, m.index);
   ei_x_free(&m);
@@ -277,16 +279,16 @@ static void hook_pre_start(phc_hub_t *h, const char *buf, int cidx,
                            int opts_idx) {
   if (!has_hooks(h, "pre_children_start_hook")) return;
   ei_x_buff d;
-  ei_x_new_with_version(&d);
-  ei_x_encode_map_header(&d, 4);
-  ei_x_encode_atom(&d, "__struct__");
-  ei_x_encode_atom(&d, "Elixir.ProcessHub.Handler.ChildrenAdd.StartHandle");
-  ei_x_encode_atom(&d, "children");
-  ei_x_append_buf(&d, buf + cidx, phc__hub_term_len(buf, cidx));
-  ei_x_encode_atom(&d, "hub_id");
-  ei_x_encode_atom(&d, h->id);
-  ei_x_encode_atom(&d, "start_opts");
-  ei_x_append_buf(&d, buf + opts_idx, phc__hub_term_len(buf, opts_idx));
+  phc__x_new_with_version(&d);
+  phc__x_map_header(&d, 4);
+  phc__x_atom(&d, "__struct__");
+  phc__x_atom(&d, "Elixir.ProcessHub.Handler.ChildrenAdd.StartHandle");
+  phc__x_atom(&d, "children");
+  phc__x_append_buf(&d, buf + cidx, phc__hub_term_len(buf, cidx));
+  phc__x_atom(&d, "hub_id");
+  phc__x_atom(&d, h->id);
+  phc__x_atom(&d, "start_opts");
+  phc__x_append_buf(&d, buf + opts_idx, phc__hub_term_len(buf, opts_idx));
   phc__hub_hook(h, "pre_children_start_hook", &d);
   ei_x_free(&d);
 }
@@ -316,15 +318,15 @@ static int alter_child_data(phc_hub_t *h, phc__child_data_t *cd,
 /* One {Cid, Result, PidOrNil, Nodes} for post_children_start_hook. */
 static void enc_post_start(const phc__child_data_t *cd, const erlang_pid *pid,
                            const ei_x_buff *r, ei_x_buff *x) {
-  ei_x_encode_tuple_header(x, 4);
-  ei_x_append_buf(x, cd->buf + cd->cid, cd->cid_len);
-  ei_x_append_buf(x, r->buff, r->index);
-  pid ? ei_x_encode_pid(x, pid) : ei_x_encode_atom(x, "nil");
+  phc__x_tuple_header(x, 4);
+  phc__x_append_buf(x, cd->buf + cd->cid, cd->cid_len);
+  phc__x_append_buf(x, r->buff, r->index);
+  pid ? phc__x_pid(x, pid) : phc__x_atom(x, "nil");
   int nl = cd->nodes >= 0 ? phc__hub_term_len(cd->buf, cd->nodes) : -1;
   if (nl > 0)
-    ei_x_append_buf(x, cd->buf + cd->nodes, nl);
+    phc__x_append_buf(x, cd->buf + cd->nodes, nl);
   else
-    ei_x_encode_empty_list(x);
+    phc__x_empty_list(x);
 }
 
 typedef struct start_acc_s {
@@ -335,18 +337,18 @@ static void start_one(phc_hub_t *h, phc__child_data_t *cd, start_acc_t *a) {
   ei_x_buff alt, r, post;
   int altered = alter_child_data(h, cd, &alt);
   erlang_pid pid;
-  ei_x_new(&r);
+  phc__x_new(&r);
   int ok = start_local(h, cd, &pid, &r);
-  ei_x_encode_tuple_header(&a->results.items, 2);
-  ei_x_append_buf(&a->results.items, cd->buf + cd->cid, cd->cid_len);
-  ei_x_append_buf(&a->results.items, r.buff, r.index);
+  phc__x_tuple_header(&a->results.items, 2);
+  phc__x_append_buf(&a->results.items, cd->buf + cd->cid, cd->cid_len);
+  phc__x_append_buf(&a->results.items, r.buff, r.index);
   a->results.n++;
   enc_psd(h, cd, ok ? &pid : NULL, &r, &a->psds.items);
   a->psds.n++;
   /* post_children_start data is built with [x | acc]: newest first */
-  ei_x_new(&post);
+  phc__x_new(&post);
   enc_post_start(cd, ok ? &pid : NULL, &r, &post);
-  ei_x_append_buf(&post, a->post.items.buff, a->post.items.index);
+  phc__x_append_buf(&post, a->post.items.buff, a->post.items.index);
   ei_x_free(&a->post.items);
   a->post.items = post;
   a->post.n++;
@@ -358,10 +360,10 @@ static void start_one(phc_hub_t *h, phc__child_data_t *cd, start_acc_t *a) {
 static void hook_list(phc_hub_t *h, const char *key, const phc__hub_list_t *l) {
   if (!has_hooks(h, key)) return;
   ei_x_buff d;
-  ei_x_new_with_version(&d);
-  if (l->n) ei_x_encode_list_header(&d, l->n);
-  ei_x_append_buf(&d, l->items.buff, l->items.index);
-  ei_x_encode_empty_list(&d);
+  phc__x_new_with_version(&d);
+  if (l->n) phc__x_list_header(&d, l->n);
+  phc__x_append_buf(&d, l->items.buff, l->items.index);
+  phc__x_empty_list(&d);
   phc__hub_hook(h, key, &d);
   ei_x_free(&d);
 }
@@ -371,14 +373,14 @@ static void hook_list(phc_hub_t *h, const char *key, const phc__hub_list_t *l) {
 static void dispatch_registration(phc_hub_t *h, phc__hub_list_t *psds) {
   int npsd = psds->n;
   ei_x_buff ev, opts;
-  ei_x_new(&ev);
-  ei_x_new(&opts);
+  phc__x_new(&ev);
+  phc__x_new(&opts);
   phc__hub_list_close(psds, &ev);
-  ei_x_encode_list_header(&opts, 1);
-  ei_x_encode_tuple_header(&opts, 2);
-  ei_x_encode_atom(&opts, "members");
-  ei_x_encode_atom(&opts, "external");
-  ei_x_encode_empty_list(&opts);
+  phc__x_list_header(&opts, 1);
+  phc__x_tuple_header(&opts, 2);
+  phc__x_atom(&opts, "members");
+  phc__x_atom(&opts, "external");
+  phc__x_empty_list(&opts);
   if (npsd)
     phc__strat_propagate(h, &h->strat, ev.buff, ev.index, h->n->name,
                          PHC__STRAT_SYNC_ADD, opts.buff, opts.index);

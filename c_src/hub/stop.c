@@ -6,6 +6,7 @@
 
 #include "hub/child_data.h"
 #include "hub/hub.h"
+#include "term/enc.h"
 
 /* ---- stopping -------------------------------------------------------- */
 
@@ -31,21 +32,21 @@ void phc__hub_stop_handle(phc_hub_t *h, const char *buf, int cidx,
     if (phc__term_map_get(buf, at, "child_id", &cid) < 0) continue;
     int len = phc__hub_term_len(buf, cid);
     int rc = phc__hub_terminate_local(h, buf + cid, len);
-    ei_x_encode_tuple_header(&res.items, 3);
-    ei_x_append_buf(&res.items, buf + cid, len);
+    phc__x_tuple_header(&res.items, 3);
+    phc__x_append_buf(&res.items, buf + cid, len);
     if (rc == 0) {
-      ei_x_encode_atom(&res.items, "ok");
+      phc__x_atom(&res.items, "ok");
     } else {
-      ei_x_encode_tuple_header(&res.items, 2);
-      ei_x_encode_atom(&res.items, "error");
-      ei_x_encode_atom(&res.items, "not_found");
+      phc__x_tuple_header(&res.items, 2);
+      phc__x_atom(&res.items, "error");
+      phc__x_atom(&res.items, "not_found");
     }
-    ei_x_encode_atom(&res.items, h->n->name);
+    phc__x_atom(&res.items, h->n->name);
     res.n++;
   }
   /* Distributor.children_terminate: propagate(:rem) with the stop opts */
   ei_x_buff ev;
-  ei_x_new(&ev);
+  phc__x_new(&ev);
   phc__hub_list_close(&res, &ev);
   phc__strat_propagate(h, &h->strat, ev.buff, ev.index, h->n->name,
                        PHC__STRAT_SYNC_REM, buf + opts_idx,

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "term/term.h"
+#include "term/enc.h"
 
 #define MOD "global"
 
@@ -107,9 +108,9 @@ static void global_lock_is_set(phc__global_t *g, phc__gpeer_t *p) {
   p->lock = PHC__GLK_SET;
   p->timer_seq++;
   phc__global_x_cast(&x, 5, "exchange");
-  ei_x_encode_atom(&x, g->node);
-  ei_x_encode_empty_list(&x); /* our names: none */
-  ei_x_encode_empty_list(&x);
+  phc__x_atom(&x, g->node);
+  phc__x_empty_list(&x); /* our names: none */
+  phc__x_empty_list(&x);
   phc__global_x_tag(&x, p);
   phc__global_send_gns(g, p->node, &x);
   if (p->exchange_rcvd)
@@ -189,11 +190,11 @@ static void global_session_finish(phc__global_t *g, phc__gpeer_t *p) {
 static void global_send_resolved(phc__global_t *g, phc__gpeer_t *p) {
   ei_x_buff x;
   phc__global_x_cast(&x, 7, "resolved");
-  ei_x_encode_atom(&x, g->node);
-  ei_x_encode_empty_list(&x); /* resolved conflicts: none */
-  ei_x_encode_empty_list(&x); /* our known nodes: none */
-  ei_x_encode_atom(&x, "unused");
-  ei_x_encode_empty_list(&x); /* names_ext */
+  phc__x_atom(&x, g->node);
+  phc__x_empty_list(&x); /* resolved conflicts: none */
+  phc__x_empty_list(&x); /* our known nodes: none */
+  phc__x_atom(&x, "unused");
+  phc__x_empty_list(&x); /* names_ext */
   phc__global_x_tag(&x, p);
   phc__global_send_gns(g, p->node, &x);
   p->resolved_sent = 1;
@@ -355,11 +356,11 @@ static void global_on_lock_set(phc__global_t *g, const char *b, int *i,
     if (ok) { /* our locker has no session with him: "not there" */
       ei_x_buff x;
       phc__global_x_begin(&x);
-      ei_x_encode_tuple_header(&x, 4);
-      ei_x_encode_atom(&x, "lock_set");
-      ei_x_encode_pid(&x, &g->locker);
-      ei_x_encode_boolean(&x, 0);
-      ei_x_encode_empty_list(&x);
+      phc__x_tuple_header(&x, 4);
+      phc__x_atom(&x, "lock_set");
+      phc__x_pid(&x, &g->locker);
+      phc__x_boolean(&x, 0);
+      phc__x_empty_list(&x);
       phc__global_send_pid(g, &pid, &x);
     }
     return;

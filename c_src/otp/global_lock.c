@@ -9,6 +9,7 @@
 
 #include "term/ext.h"
 #include "term/term.h"
+#include "term/enc.h"
 
 #define MOD "global"
 
@@ -137,15 +138,15 @@ static void global_session_lock_id(phc__global_t *g, phc__gpeer_t *p,
   }
   ei_x_buff x;
   int i = 0;
-  ei_x_new(&x);
-  ei_x_encode_atom(&x, "global");
-  ei_x_encode_list_header(&x, 2);
-  ei_x_encode_pid(&x, a);
-  ei_x_encode_pid(&x, b);
-  ei_x_encode_empty_list(&x);
+  phc__x_new(&x);
+  phc__x_atom(&x, "global");
+  phc__x_list_header(&x, 2);
+  phc__x_pid(&x, a);
+  phc__x_pid(&x, b);
+  phc__x_empty_list(&x);
   /* the canonical bytes a peer's set_lock of this id gets */
-  ei_x_new(res);
-  ei_x_new(req);
+  phc__x_new(res);
+  phc__x_new(req);
   phc__ext_reencode(res, x.buff, x.index, &i, PHC__ETF_CANON);
   phc__ext_reencode(req, x.buff, x.index, &i, PHC__ETF_CANON);
   ei_x_free(&x);
@@ -195,9 +196,9 @@ static void global_reply(phc__global_t *g, const global_from_t *f,
     i = save; /* [[alias|Ref]|_]: look inside */
   }
   phc__global_x_begin(&x);
-  ei_x_encode_tuple_header(&x, 2);
-  ei_x_append_buf(&x, f->tag, f->tag_len);
-  ei_x_append_buf(&x, r, rlen);
+  phc__x_tuple_header(&x, 2);
+  phc__x_append_buf(&x, f->tag, f->tag_len);
+  phc__x_append_buf(&x, r, rlen);
   int rc = have_alias ? g->io.send_alias(g->io.ctx, &alias, x.buff, x.index)
                       : g->io.send(g->io.ctx, &f->pid, x.buff, x.index);
   if (rc < 0)
@@ -209,8 +210,8 @@ static void global_reply(phc__global_t *g, const global_from_t *f,
 static void global_reply_atom(phc__global_t *g, const global_from_t *f,
                               const char *atom) {
   ei_x_buff x;
-  ei_x_new(&x);
-  ei_x_encode_atom(&x, atom);
+  phc__x_new(&x);
+  phc__x_atom(&x, atom);
   global_reply(g, f, x.buff, x.index);
   ei_x_free(&x);
 }
@@ -218,8 +219,8 @@ static void global_reply_atom(phc__global_t *g, const global_from_t *f,
 static void global_reply_long(phc__global_t *g, const global_from_t *f,
                               long v) {
   ei_x_buff x;
-  ei_x_new(&x);
-  ei_x_encode_long(&x, v);
+  phc__x_new(&x);
+  phc__x_long(&x, v);
   global_reply(g, f, x.buff, x.index);
   ei_x_free(&x);
 }
@@ -236,8 +237,8 @@ static int global_decode_lock_id(const char *b, int *i, ei_x_buff *res,
   if (ei_skip_term(b, &end) < 0 || ei_decode_tuple_header(b, i, &ar) < 0 ||
       ar != 2)
     return PHC_EDECODE;
-  ei_x_new(res);
-  ei_x_new(req);
+  phc__x_new(res);
+  phc__x_new(req);
   if (phc__ext_reencode(res, b, end, i, PHC__ETF_CANON) < 0 ||
       phc__ext_reencode(req, b, end, i, PHC__ETF_CANON) < 0) {
     ei_x_free(res);
@@ -270,14 +271,14 @@ static void global_reply_nodes(phc__global_t *g, const global_from_t *f,
                                int synced_only) {
   ei_x_buff x;
   phc__gpeer_t *p, *tmp;
-  ei_x_new(&x);
+  phc__x_new(&x);
   HASH_ITER(hh, g->peers, p, tmp) {
     if (synced_only ? p->synced : p->known) {
-      ei_x_encode_list_header(&x, 1);
-      ei_x_encode_atom(&x, p->node);
+      phc__x_list_header(&x, 1);
+      phc__x_atom(&x, p->node);
     }
   }
-  ei_x_encode_empty_list(&x);
+  phc__x_empty_list(&x);
   global_reply(g, f, x.buff, x.index);
   ei_x_free(&x);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "term/ext.h"
+#include "term/enc.h"
 
 #define MOD "global"
 
@@ -43,8 +44,8 @@ int phc__global_raw_term(const char *b, int *i, const char **start, int *len) {
 int phc__global_same_term(const char *a, int alen, const char *b, int blen) {
   ei_x_buff ca, cb;
   int ia = 0, ib = 0, eq = 0;
-  ei_x_new(&ca);
-  ei_x_new(&cb);
+  phc__x_new(&ca);
+  phc__x_new(&cb);
   if (phc__ext_reencode(&ca, a, alen, &ia, PHC__ETF_CANON) == 0 && ia == alen &&
       phc__ext_reencode(&cb, b, blen, &ib, PHC__ETF_CANON) == 0 && ib == blen)
     eq =
@@ -56,14 +57,14 @@ int phc__global_same_term(const char *a, int alen, const char *b, int blen) {
 
 /* ---- output ------------------------------------------------------------ */
 
-void phc__global_x_begin(ei_x_buff *x) { ei_x_new_with_version(x); }
+void phc__global_x_begin(ei_x_buff *x) { phc__x_new_with_version(x); }
 
 void phc__global_x_cast(ei_x_buff *x, int arity, const char *tag) {
   phc__global_x_begin(x);
-  ei_x_encode_tuple_header(x, 2);
-  ei_x_encode_atom(x, "$gen_cast");
-  ei_x_encode_tuple_header(x, arity);
-  ei_x_encode_atom(x, tag);
+  phc__x_tuple_header(x, 2);
+  phc__x_atom(x, "$gen_cast");
+  phc__x_tuple_header(x, arity);
+  phc__x_atom(x, tag);
 }
 
 void phc__global_send_gns(phc__global_t *g, const char *node, ei_x_buff *x) {
@@ -83,21 +84,21 @@ void phc__global_send_pid(phc__global_t *g, const erlang_pid *to,
 }
 
 void phc__global_x_tag(ei_x_buff *x, const phc__gpeer_t *p) {
-  ei_x_append_buf(x, p->his_tag, p->his_tag_len);
+  phc__x_append_buf(x, p->his_tag, p->his_tag_len);
 }
 
 void phc__global_send_init_connect(phc__global_t *g, phc__gpeer_t *p) {
   ei_x_buff x;
   phc__global_x_cast(&x, 4, "init_connect");
-  ei_x_encode_tuple_header(&x, 2);
-  ei_x_encode_long(&x, PHC__GLOBAL_VSN);
-  ei_x_encode_longlong(&x, p->my_tag);
-  ei_x_encode_atom(&x, g->node);
-  ei_x_encode_tuple_header(&x, 4);
-  ei_x_encode_atom(&x, "locker");
-  ei_x_encode_atom(&x, "no_longer_a_pid");
-  ei_x_encode_empty_list(&x); /* our known nodes; ignored by receivers */
-  ei_x_encode_pid(&x, &g->locker);
+  phc__x_tuple_header(&x, 2);
+  phc__x_long(&x, PHC__GLOBAL_VSN);
+  phc__x_longlong(&x, p->my_tag);
+  phc__x_atom(&x, g->node);
+  phc__x_tuple_header(&x, 4);
+  phc__x_atom(&x, "locker");
+  phc__x_atom(&x, "no_longer_a_pid");
+  phc__x_empty_list(&x); /* our known nodes; ignored by receivers */
+  phc__x_pid(&x, &g->locker);
   phc__global_send_gns(g, p->node, &x);
 }
 
@@ -106,12 +107,12 @@ void phc__global_send_plain4(phc__global_t *g, const char *node,
                              long long tag_b, int with_b) {
   ei_x_buff x;
   phc__global_x_begin(&x);
-  ei_x_encode_tuple_header(&x, with_b ? 4 : 3);
-  ei_x_encode_atom(&x, tag);
-  ei_x_encode_atom(&x, g->node);
-  ei_x_append_buf(&x, tag_a, tag_a_len);
+  phc__x_tuple_header(&x, with_b ? 4 : 3);
+  phc__x_atom(&x, tag);
+  phc__x_atom(&x, g->node);
+  phc__x_append_buf(&x, tag_a, tag_a_len);
   if (with_b)
-    ei_x_encode_longlong(&x, tag_b);
+    phc__x_longlong(&x, tag_b);
   phc__global_send_gns(g, node, &x);
 }
 
@@ -119,18 +120,18 @@ void phc__global_send_lock_set(phc__global_t *g, phc__gpeer_t *p, int ok) {
   ei_x_buff x;
   if (p->his_vsn < 6) { /* old lockers take it straight */
     phc__global_x_begin(&x);
-    ei_x_encode_tuple_header(&x, 4);
-    ei_x_encode_atom(&x, "lock_set");
-    ei_x_encode_pid(&x, &g->locker);
-    ei_x_encode_boolean(&x, ok);
-    ei_x_encode_empty_list(&x);
+    phc__x_tuple_header(&x, 4);
+    phc__x_atom(&x, "lock_set");
+    phc__x_pid(&x, &g->locker);
+    phc__x_boolean(&x, ok);
+    phc__x_empty_list(&x);
     phc__global_send_pid(g, &p->his_locker, &x);
     return;
   }
   phc__global_x_cast(&x, p->his_vsn < 8 ? 4 : 5, "lock_set");
-  ei_x_encode_pid(&x, &g->locker);
-  ei_x_encode_boolean(&x, ok);
-  ei_x_encode_empty_list(&x); /* our partition's other nodes: none */
+  phc__x_pid(&x, &g->locker);
+  phc__x_boolean(&x, ok);
+  phc__x_empty_list(&x); /* our partition's other nodes: none */
   if (p->his_vsn >= 8)
     phc__global_x_tag(&x, p);
   phc__global_send_gns(g, p->node, &x);
@@ -139,8 +140,8 @@ void phc__global_send_lock_set(phc__global_t *g, phc__gpeer_t *p, int ok) {
 void phc__global_send_in_sync(phc__global_t *g, const char *node) {
   ei_x_buff x;
   phc__global_x_cast(&x, 3, "in_sync");
-  ei_x_encode_atom(&x, g->node);
-  ei_x_encode_boolean(&x, 1);
+  phc__x_atom(&x, g->node);
+  phc__x_boolean(&x, 1);
   phc__global_send_gns(g, node, &x);
 }
 
@@ -148,11 +149,11 @@ void phc__global_arm_timer(phc__global_t *g, phc__gpeer_t *p, unsigned ms) {
   ei_x_buff x;
   p->timer_seq++;
   phc__global_x_begin(&x);
-  ei_x_encode_tuple_header(&x, 4);
-  ei_x_encode_atom(&x, PHC__GLOBAL_TIMER_TAG);
-  ei_x_encode_atom(&x, p->node);
-  ei_x_encode_longlong(&x, p->my_tag);
-  ei_x_encode_ulong(&x, p->timer_seq);
+  phc__x_tuple_header(&x, 4);
+  phc__x_atom(&x, PHC__GLOBAL_TIMER_TAG);
+  phc__x_atom(&x, p->node);
+  phc__x_longlong(&x, p->my_tag);
+  phc__x_ulong(&x, p->timer_seq);
   if (g->io.send_after(g->io.ctx, ms, x.buff, x.index) < 0)
     PHC_LOG_W(MOD, "cannot arm a timer for %s", p->node);
   ei_x_free(&x);

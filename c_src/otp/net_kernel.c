@@ -3,6 +3,8 @@
  * yes; any other call gets {error, not_supported} rather than silence, so a
  * caller never hangs. */
 #include "otp/otp_int.h"
+#include "term/term.h"
+#include "term/enc.h"
 
 #include <stdio.h>
 
@@ -13,7 +15,7 @@ static int decode_gen_call(const char *buf, phc_from_t *from, int *req_idx) {
   int idx = 1, arity;
   char atom[MAXATOMLEN_UTF8];
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 3 ||
-      ei_decode_atom(buf, &idx, atom) < 0 || strcmp(atom, "$gen_call") != 0 ||
+      phc__term_atom(buf, &idx, atom, sizeof atom) < 0 || strcmp(atom, "$gen_call") != 0 ||
       ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2 ||
       ei_decode_pid(buf, &idx, &from->pid) < 0)
     return PHC_EDECODE;
@@ -36,14 +38,14 @@ static void net_kernel_handle(phc_proc_t *self, const char *buf, int len) {
     return;
   }
   ei_x_buff reply;
-  ei_x_new_with_version(&reply);
+  phc__x_new_with_version(&reply);
   if (ei_decode_tuple_header(buf, &idx, &arity) == 0 && arity == 2 &&
-      ei_decode_atom(buf, &idx, atom) == 0 && !strcmp(atom, "is_auth")) {
-    ei_x_encode_atom(&reply, "yes");
+      phc__term_atom(buf, &idx, atom, sizeof atom) == 0 && !strcmp(atom, "is_auth")) {
+    phc__x_atom(&reply, "yes");
   } else {
-    ei_x_encode_tuple_header(&reply, 2);
-    ei_x_encode_atom(&reply, "error");
-    ei_x_encode_atom(&reply, "not_supported");
+    phc__x_tuple_header(&reply, 2);
+    phc__x_atom(&reply, "error");
+    phc__x_atom(&reply, "not_supported");
   }
   phc_gen_reply(phc_proc_node(self), &from, reply.buff, reply.index);
   ei_x_free(&reply);

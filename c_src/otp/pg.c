@@ -7,6 +7,7 @@
 #include "otp/otp.h"
 #include "proc/proc.h"
 #include "term/term.h"
+#include "term/enc.h"
 
 #define MOD "pg"
 
@@ -96,16 +97,16 @@ static void notify(phc__pg_t *pg, const char *group, int joined,
 static void encode_groups(ei_x_buff *x, pg_group_t *list) {
   int k = 0;
   for (pg_group_t *g = list; g; g = g->next) k += g->n > 0;
-  if (k) ei_x_encode_list_header(x, k);
+  if (k) phc__x_list_header(x, k);
   for (pg_group_t *g = list; g; g = g->next) {
     if (!g->n) continue;
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, g->name);
-    ei_x_encode_list_header(x, g->n);
-    for (int i = 0; i < g->n; i++) ei_x_encode_pid(x, &g->pids[i]);
-    ei_x_encode_empty_list(x);
+    phc__x_tuple_header(x, 2);
+    phc__x_atom(x, g->name);
+    phc__x_list_header(x, g->n);
+    for (int i = 0; i < g->n; i++) phc__x_pid(x, &g->pids[i]);
+    phc__x_empty_list(x);
   }
-  ei_x_encode_empty_list(x);
+  phc__x_empty_list(x);
 }
 
 static void send_x(phc__pg_t *pg, const erlang_pid *to, ei_x_buff *x) {
@@ -116,10 +117,10 @@ static void send_x(phc__pg_t *pg, const erlang_pid *to, ei_x_buff *x) {
 static void send_discover(phc__pg_t *pg, const erlang_pid *to,
                           const char *node) {
   ei_x_buff x;
-  ei_x_new_with_version(&x);
-  ei_x_encode_tuple_header(&x, 2);
-  ei_x_encode_atom(&x, "discover");
-  ei_x_encode_pid(&x, &pg->self);
+  phc__x_new_with_version(&x);
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, "discover");
+  phc__x_pid(&x, &pg->self);
   if (to)
     send_x(pg, to, &x);
   else {
@@ -131,12 +132,12 @@ static void send_discover(phc__pg_t *pg, const erlang_pid *to,
 /* {'$gen_cast', {sync, Self, Groups}}; with no groups it leaves them all. */
 static void send_sync(phc__pg_t *pg, const erlang_pid *to, int empty) {
   ei_x_buff x;
-  ei_x_new_with_version(&x);
-  ei_x_encode_tuple_header(&x, 2);
-  ei_x_encode_atom(&x, "$gen_cast");
-  ei_x_encode_tuple_header(&x, 3);
-  ei_x_encode_atom(&x, "sync");
-  ei_x_encode_pid(&x, &pg->self);
+  phc__x_new_with_version(&x);
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, "$gen_cast");
+  phc__x_tuple_header(&x, 3);
+  phc__x_atom(&x, "sync");
+  phc__x_pid(&x, &pg->self);
   encode_groups(&x, empty ? NULL : pg->local);
   send_x(pg, to, &x);
 }
@@ -146,18 +147,18 @@ static void broadcast(phc__pg_t *pg, int join, const char *group,
                       const erlang_pid *pid, const char **groups, int ngroups) {
   for (pg_peer_t *p = pg->peers; p; p = p->next) {
     ei_x_buff x;
-    ei_x_new_with_version(&x);
-    ei_x_encode_tuple_header(&x, 4);
-    ei_x_encode_atom(&x, join ? "join" : "leave");
-    ei_x_encode_pid(&x, &pg->self);
+    phc__x_new_with_version(&x);
+    phc__x_tuple_header(&x, 4);
+    phc__x_atom(&x, join ? "join" : "leave");
+    phc__x_pid(&x, &pg->self);
     if (join) {
-      ei_x_encode_atom(&x, group);
-      ei_x_encode_pid(&x, pid);
+      phc__x_atom(&x, group);
+      phc__x_pid(&x, pid);
     } else {
-      ei_x_encode_pid(&x, pid);
-      ei_x_encode_list_header(&x, ngroups);
-      for (int i = 0; i < ngroups; i++) ei_x_encode_atom(&x, groups[i]);
-      ei_x_encode_empty_list(&x);
+      phc__x_pid(&x, pid);
+      phc__x_list_header(&x, ngroups);
+      for (int i = 0; i < ngroups; i++) phc__x_atom(&x, groups[i]);
+      phc__x_empty_list(&x);
     }
     send_x(pg, &p->scope, &x);
   }
@@ -216,7 +217,7 @@ static void handle_sync(phc__pg_t *pg, const char *buf, int *idx) {
     int ta, k;
     char group[PHC__ATOM_MAX];
     if (ei_decode_tuple_header(buf, idx, &ta) < 0 || ta != 2 ||
-        ei_decode_atom(buf, idx, group) < 0 ||
+        phc__term_atom(buf, idx, group, sizeof group) < 0 ||
         (k = phc__term_pids(buf, idx, pids, PG_MAX_PIDS)) < 0 ||
         k > PG_MAX_PIDS)
       goto bad;
@@ -247,7 +248,7 @@ static void handle_join(phc__pg_t *pg, const char *buf, int *idx) {
   char group[PHC__ATOM_MAX];
   int k;
   if (ei_decode_pid(buf, idx, &scope) < 0 ||
-      ei_decode_atom(buf, idx, group) < 0 ||
+      phc__term_atom(buf, idx, group, sizeof group) < 0 ||
       (k = phc__term_pids(buf, idx, pids, PG_MAX_PIDS)) < 0 ||
       k > PG_MAX_PIDS) {
     PHC_LOG_W(MOD, "%s: dropping a malformed join", pg->scope);
@@ -273,7 +274,7 @@ static void handle_leave(phc__pg_t *pg, const char *buf, int *idx) {
   pg_peer_t *p = peer_find(pg, &scope);
   for (int i = 0; i < arity; i++) {
     char group[PHC__ATOM_MAX];
-    if (ei_decode_atom(buf, idx, group) < 0) return;
+    if (phc__term_atom(buf, idx, group, sizeof group) < 0) return;
     pg_group_t *g = p ? group_find(p->groups, group) : NULL;
     if (!g) continue;
     for (int j = 0; j < k; j++)
@@ -321,12 +322,12 @@ static void pg_handle(phc_proc_t *self, const char *buf, int len) {
   char tag[PHC__ATOM_MAX], node[PHC__ATOM_MAX];
   PHC__UNUSED(len);
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 ||
-      ei_decode_atom(buf, &idx, tag) < 0)
+      phc__term_atom(buf, &idx, tag, sizeof tag) < 0)
     goto unknown;
   if (!strcmp(tag, "$gen_cast") && arity == 2) {
     int a2;
     if (ei_decode_tuple_header(buf, &idx, &a2) < 0 || a2 != 3 ||
-        ei_decode_atom(buf, &idx, tag) < 0 || strcmp(tag, "sync") != 0)
+        phc__term_atom(buf, &idx, tag, sizeof tag) < 0 || strcmp(tag, "sync") != 0)
       goto unknown;
     handle_sync(pg, buf, &idx);
   } else if (!strcmp(tag, "discover") && arity == 2) {
@@ -338,7 +339,7 @@ static void pg_handle(phc_proc_t *self, const char *buf, int len) {
   } else if (!strcmp(tag, "DOWN") && arity == 5) {
     handle_down(pg, buf, &idx);
   } else if (!strcmp(tag, "nodeup") && arity >= 2) {
-    if (ei_decode_atom(buf, &idx, node) == 0) send_discover(pg, NULL, node);
+    if (phc__term_atom(buf, &idx, node, sizeof node) == 0) send_discover(pg, NULL, node);
   } else if (!strcmp(tag, "nodedown")) {
     /* peer scopes go through their monitors */
   } else {

@@ -13,6 +13,7 @@
 
 #include "otp/otp_int.h"
 #include "term/term.h"
+#include "term/enc.h"
 
 #define MOD "release"
 #define PROBE_TIMEOUT_MS 5000
@@ -65,23 +66,23 @@ void phc__release_probe(phc_node_t *n, const char *peer) {
   snprintf(pr->peer, sizeof pr->peer, "%s", peer);
   phc_proc_set_data(phc_proc_lookup(n, &pid), pr);
   ei_x_buff x;
-  ei_x_new_with_version(&x);
-  ei_x_encode_tuple_header(&x, 2);
-  ei_x_encode_pid(&x, &pid);
-  ei_x_encode_tuple_header(&x, 5);
-  ei_x_encode_atom(&x, "call");
-  ei_x_encode_atom(&x, "erlang");
-  ei_x_encode_atom(&x, "system_info");
-  ei_x_encode_list_header(&x, 1);
-  ei_x_encode_atom(&x, "otp_release");
-  ei_x_encode_empty_list(&x);
-  ei_x_encode_atom(&x, "user");
+  phc__x_new_with_version(&x);
+  phc__x_tuple_header(&x, 2);
+  phc__x_pid(&x, &pid);
+  phc__x_tuple_header(&x, 5);
+  phc__x_atom(&x, "call");
+  phc__x_atom(&x, "erlang");
+  phc__x_atom(&x, "system_info");
+  phc__x_list_header(&x, 1);
+  phc__x_atom(&x, "otp_release");
+  phc__x_empty_list(&x);
+  phc__x_atom(&x, "user");
   phc_send_name(n, &pid, peer, "rex", x.buff, x.index);
   ei_x_free(&x);
   /* the timeout: a message that ends the probe if rex stays silent */
   ei_x_buff t;
-  ei_x_new_with_version(&t);
-  ei_x_encode_atom(&t, "timeout");
+  phc__x_new_with_version(&t);
+  phc__x_atom(&t, "timeout");
   phc_ref_t tref;
   phc_send_after(n, PROBE_TIMEOUT_MS, &pid, t.buff, t.index, &tref);
   ei_x_free(&t);

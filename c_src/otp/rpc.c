@@ -8,6 +8,7 @@
 
 #include "proc/proc.h"
 #include "term/term.h"
+#include "term/enc.h"
 
 #define MOD "rpc"
 
@@ -83,7 +84,7 @@ static int run_native(phc_node_t *n, const erlang_pid *caller,
                       int args_len, ei_x_buff *result) {
   int arity = list_arity(args, args_len);
   phc_native_fn fn = arity >= 0 ? phc__native_find(n, mod, fun, arity) : NULL;
-  ei_x_new_with_version(result);
+  phc__x_new_with_version(result);
   if (!fn && arity == 2 && !strcmp(mod, "erlang") && !strcmp(fun, "apply"))
     return run_closure(n, args, result);
   if (!fn) return PHC_EUNDEF;
@@ -96,19 +97,19 @@ static int run_native(phc_node_t *n, const erlang_pid *caller,
 
 /* Append the term inside an encoded-with-version buffer to x. */
 static int append_term(ei_x_buff *x, const ei_x_buff *term) {
-  return ei_x_append_buf(x, term->buff + 1, term->index - 1);
+  return phc__x_append_buf(x, term->buff + 1, term->index - 1);
 }
 
 /* [{Mod, Fun, Args, []}] : the stack erpc reports for a failed apply. */
 static void encode_stack(ei_x_buff *x, const char *mod, const char *fun,
                          const char *args, int args_len) {
-  ei_x_encode_list_header(x, 1);
-  ei_x_encode_tuple_header(x, 4);
-  ei_x_encode_atom(x, mod);
-  ei_x_encode_atom(x, fun);
-  ei_x_append_buf(x, args, args_len);
-  ei_x_encode_empty_list(x);
-  ei_x_encode_empty_list(x);
+  phc__x_list_header(x, 1);
+  phc__x_tuple_header(x, 4);
+  phc__x_atom(x, mod);
+  phc__x_atom(x, fun);
+  phc__x_append_buf(x, args, args_len);
+  phc__x_empty_list(x);
+  phc__x_empty_list(x);
 }
 
 int phc__otp_erpc_reason(phc_node_t *n, const erlang_pid *caller,
@@ -117,16 +118,16 @@ int phc__otp_erpc_reason(phc_node_t *n, const erlang_pid *caller,
                          ei_x_buff *reason) {
   ei_x_buff result;
   int rc = run_native(n, caller, mod, fun, args, args_len, &result);
-  ei_x_new_with_version(reason);
-  ei_x_encode_tuple_header(reason, rc == 0 ? 3 : 4);
-  ei_x_append_buf(reason, ref_term, ref_len);
+  phc__x_new_with_version(reason);
+  phc__x_tuple_header(reason, rc == 0 ? 3 : 4);
+  phc__x_append_buf(reason, ref_term, ref_len);
   if (rc == 0) {
-    ei_x_encode_atom(reason, "return");
+    phc__x_atom(reason, "return");
     append_term(reason, &result);
   } else {
-    ei_x_encode_atom(reason, "error");
+    phc__x_atom(reason, "error");
     if (rc == PHC_EUNDEF)
-      ei_x_encode_atom(reason, "undef");
+      phc__x_atom(reason, "undef");
     else
       append_term(reason, &result);
     encode_stack(reason, mod, fun, args, args_len);
@@ -153,11 +154,11 @@ static void parse_spawn_opts(const char *opts, int len, int *link,
   for (int i = 0; i < arity; i++) {
     char atom[MAXATOMLEN_UTF8];
     int t_idx = idx, tarity;
-    if (ei_decode_atom(opts, &t_idx, atom) == 0) {
+    if (phc__term_atom(opts, &t_idx, atom, sizeof atom) == 0) {
       if (!strcmp(atom, "link")) *link = 1;
       if (!strcmp(atom, "monitor")) *monitor = 1;
     } else if (ei_decode_tuple_header(opts, &t_idx, &tarity) == 0 &&
-               tarity == 2 && ei_decode_atom(opts, &t_idx, atom) == 0 &&
+               tarity == 2 && phc__term_atom(opts, &t_idx, atom, sizeof atom) == 0 &&
                !strcmp(atom, "monitor")) {
       *monitor = 1;
     }
@@ -171,13 +172,13 @@ static void plain_spawn_reason(phc_node_t *n, const erlang_pid *caller,
                                int args_len, ei_x_buff *reason) {
   ei_x_buff result;
   int rc = run_native(n, caller, c->mod, c->fun, args, args_len, &result);
-  ei_x_new_with_version(reason);
+  phc__x_new_with_version(reason);
   if (rc == 0) {
-    ei_x_encode_atom(reason, "normal");
+    phc__x_atom(reason, "normal");
   } else {
-    ei_x_encode_tuple_header(reason, 2);
+    phc__x_tuple_header(reason, 2);
     if (rc == PHC_EUNDEF)
-      ei_x_encode_atom(reason, "undef");
+      phc__x_atom(reason, "undef");
     else
       append_term(reason, &result);
     encode_stack(reason, c->mod, c->fun, args, args_len);
@@ -197,7 +198,7 @@ static int erpc_reason(phc_node_t *n, const phc__ctrl_t *c, const char *args,
   int ref_start = idx;
   if (is_call && ei_skip_term(args, &idx) < 0) return PHC_EDECODE;
   int ref_len = idx - ref_start;
-  if (ei_decode_atom(args, &idx, m) < 0 || ei_decode_atom(args, &idx, f) < 0)
+  if (phc__term_atom(args, &idx, m, sizeof m) < 0 || phc__term_atom(args, &idx, f, sizeof f) < 0)
     return PHC_EDECODE;
   int a_start = idx;
   if (ei_skip_term(args, &idx) < 0) return PHC_EDECODE;
@@ -222,8 +223,8 @@ static int is_erpc(const phc__ctrl_t *c) {
 static void send_spawn_reply(phc_node_t *n, const phc__ctrl_t *c, int flags,
                              const erlang_pid *pid) {
   ei_x_buff res, x = {0};
-  ei_x_new_with_version(&res);
-  ei_x_encode_pid(&res, pid);
+  phc__x_new_with_version(&res);
+  phc__x_pid(&res, pid);
   if (phc__ctrl_enc_spawn_reply(&x, &c->ref, &c->from, flags, res.buff,
                                 res.index) == 0)
     phc__otp_send_ctrl(n, c->from.node, &x, NULL, 0);
@@ -250,8 +251,8 @@ void phc__otp_spawn_request(phc_node_t *n, const phc__ctrl_t *c) {
   if (is_erpc(c)) {
     if (erpc_reason(n, c, args, args_len, &reason) != 0) {
       PHC_LOG_W(MOD, "malformed erpc request from %s", c->from.node);
-      ei_x_new_with_version(&reason);
-      ei_x_encode_atom(&reason, "badarg");
+      phc__x_new_with_version(&reason);
+      phc__x_atom(&reason, "badarg");
     }
   } else {
     plain_spawn_reason(n, &c->from, c, args, args_len, &reason);
@@ -271,8 +272,8 @@ static void rex_handle(phc_proc_t *self, const char *buf, int len) {
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2 ||
       ei_decode_pid(buf, &idx, &from) < 0 ||
       ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity < 4 ||
-      ei_decode_atom(buf, &idx, tag) < 0 || strcmp(tag, "call") != 0 ||
-      ei_decode_atom(buf, &idx, m) < 0 || ei_decode_atom(buf, &idx, f) < 0) {
+      phc__term_atom(buf, &idx, tag, sizeof tag) < 0 || strcmp(tag, "call") != 0 ||
+      phc__term_atom(buf, &idx, m, sizeof m) < 0 || phc__term_atom(buf, &idx, f, sizeof f) < 0) {
     PHC_LOG_D(MOD, "rex: ignoring a message it does not understand");
     return;
   }
@@ -281,20 +282,20 @@ static void rex_handle(phc_proc_t *self, const char *buf, int len) {
   phc_node_t *n = phc_proc_node(self);
   ei_x_buff result, reply;
   int rc = run_native(n, &from, m, f, buf + a_start, idx - a_start, &result);
-  ei_x_new_with_version(&reply);
-  ei_x_encode_tuple_header(&reply, 2);
-  ei_x_encode_atom(&reply, "rex");
+  phc__x_new_with_version(&reply);
+  phc__x_tuple_header(&reply, 2);
+  phc__x_atom(&reply, "rex");
   if (rc == 0) {
     append_term(&reply, &result);
   } else {
     /* {badrpc, {'EXIT', {undef, Stack}}} as the old rex gave. */
-    ei_x_encode_tuple_header(&reply, 2);
-    ei_x_encode_atom(&reply, "badrpc");
-    ei_x_encode_tuple_header(&reply, 2);
-    ei_x_encode_atom(&reply, "EXIT");
-    ei_x_encode_tuple_header(&reply, 2);
+    phc__x_tuple_header(&reply, 2);
+    phc__x_atom(&reply, "badrpc");
+    phc__x_tuple_header(&reply, 2);
+    phc__x_atom(&reply, "EXIT");
+    phc__x_tuple_header(&reply, 2);
     if (rc == PHC_EUNDEF)
-      ei_x_encode_atom(&reply, "undef");
+      phc__x_atom(&reply, "undef");
     else
       append_term(&reply, &result);
     encode_stack(&reply, m, f, buf + a_start, idx - a_start);
@@ -320,7 +321,7 @@ static int native_node(phc_node_t *n, const phc_pid_t *caller,
   PHC__UNUSED(caller);
   PHC__UNUSED(args);
   PHC__UNUSED(len);
-  return ei_x_encode_atom(result, n->name) < 0 ? PHC_ENOMEM : 0;
+  return phc__x_atom(result, n->name) < 0 ? PHC_ENOMEM : 0;
 }
 
 static int native_nodes(phc_node_t *n, const phc_pid_t *caller,
@@ -330,9 +331,9 @@ static int native_nodes(phc_node_t *n, const phc_pid_t *caller,
   PHC__UNUSED(args);
   PHC__UNUSED(len);
   int k = phc__otp_peers(n, names, 256);
-  if (k > 0) ei_x_encode_list_header(result, k);
-  for (int i = 0; i < k; i++) ei_x_encode_atom(result, names[i]);
-  ei_x_encode_empty_list(result);
+  if (k > 0) phc__x_list_header(result, k);
+  for (int i = 0; i < k; i++) phc__x_atom(result, names[i]);
+  phc__x_empty_list(result);
   return 0;
 }
 
@@ -355,20 +356,20 @@ static int native_send(phc_node_t *n, const phc_pid_t *caller,
   int t = dest, rc = 0;
   if (ei_decode_pid(args, &t, &pid) == 0)
     rc = phc_send(n, NULL, &pid, m, mlen);
-  else if ((t = dest, ei_decode_atom(args, &t, name) == 0))
+  else if ((t = dest, phc__term_atom(args, &t, name, sizeof name) == 0))
     rc = phc_send_name(n, NULL, NULL, name, m, mlen);
   else if ((t = dest, ei_decode_tuple_header(args, &t, &ta) == 0) && ta == 2 &&
-           ei_decode_atom(args, &t, name) == 0 &&
-           ei_decode_atom(args, &t, node) == 0)
+           phc__term_atom(args, &t, name, sizeof name) == 0 &&
+           phc__term_atom(args, &t, node, sizeof node) == 0)
     rc = phc_send_name(n, NULL, node, name, m, mlen);
   else
     rc = PHC_EINVAL;
   free(m);
   if (rc == PHC_EINVAL) goto bad;
-  ei_x_append_buf(result, args + msg, idx - msg);
+  phc__x_append_buf(result, args + msg, idx - msg);
   return 0;
 bad:
-  ei_x_encode_atom(result, "badarg");
+  phc__x_atom(result, "badarg");
   return PHC_EINVAL;
 }
 

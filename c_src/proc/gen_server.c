@@ -11,6 +11,8 @@
  * Replies are {Tag, Reply}; a Tag of the
  * form [alias | Ref] (OTP 24+ gen:call) is answered through the alias. */
 #include "proc/proc_int.h"
+#include "term/term.h"
+#include "term/enc.h"
 
 #include <stdlib.h>
 
@@ -72,7 +74,7 @@ static int tag_alias(const char *tag, int tag_len, erlang_ref *alias) {
   if (ei_get_type(tag, &idx, &type, &size) < 0 || type != ERL_LIST_EXT)
     return 0;
   if (ei_decode_list_header(tag, &idx, &arity) < 0 || arity != 1) return 0;
-  if (ei_decode_atom(tag, &idx, atom) < 0 || strcmp(atom, "alias") != 0)
+  if (phc__term_atom(tag, &idx, atom, sizeof atom) < 0 || strcmp(atom, "alias") != 0)
     return 0;
   if (ei_decode_ref(tag, &idx, alias) < 0) return 0;
   return idx == tag_len;
@@ -86,10 +88,10 @@ int phc_gen_reply(phc_node_t *n, const phc_from_t *from, const char *reply,
   int blen;
   phc__term_body(reply, len, &body, &blen);
   ei_x_buff x;
-  if (ei_x_new_with_version(&x) < 0) return PHC_ENOMEM;
-  if (ei_x_encode_tuple_header(&x, 2) < 0 ||
-      ei_x_append_buf(&x, from->tag, from->tag_len) < 0 ||
-      ei_x_append_buf(&x, body, blen) < 0) {
+  if (phc__x_new_with_version(&x) < 0) return PHC_ENOMEM;
+  if (phc__x_tuple_header(&x, 2) < 0 ||
+      phc__x_append_buf(&x, from->tag, from->tag_len) < 0 ||
+      phc__x_append_buf(&x, body, blen) < 0) {
     ei_x_free(&x);
     return PHC_EINVAL;
   }
@@ -171,7 +173,7 @@ static void gs_call(phc_gs_t *gs, const char *buf, int idx) {
   char *req = slice_term(buf, &idx, &rlen);
   if (!req) return;
   ei_x_buff reply;
-  ei_x_new_with_version(&reply);
+  phc__x_new_with_version(&reply);
   int rc = PHC_GS_NOREPLY;
   if (gs->type->handle_call)
     rc = gs->type->handle_call(gs, gs->state, req, rlen, &from, &reply);
@@ -211,30 +213,30 @@ static void sys_reply_atom(phc_gs_t *gs, const phc_from_t *from,
 /* {status, Pid, {module, gen_server}, [Pdict, running, Parent, [], Misc]} */
 static void sys_reply_status(phc_gs_t *gs, const phc_from_t *from) {
   ei_x_buff x;
-  ei_x_new_with_version(&x);
-  ei_x_encode_tuple_header(&x, 4);
-  ei_x_encode_atom(&x, "status");
-  ei_x_encode_pid(&x, phc_self(gs->p));
-  ei_x_encode_tuple_header(&x, 2);
-  ei_x_encode_atom(&x, "module");
-  ei_x_encode_atom(&x, "gen_server");
-  ei_x_encode_list_header(&x, 5);
-  ei_x_encode_empty_list(&x);
-  ei_x_encode_atom(&x, "running");
+  phc__x_new_with_version(&x);
+  phc__x_tuple_header(&x, 4);
+  phc__x_atom(&x, "status");
+  phc__x_pid(&x, phc_self(gs->p));
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, "module");
+  phc__x_atom(&x, "gen_server");
+  phc__x_list_header(&x, 5);
+  phc__x_empty_list(&x);
+  phc__x_atom(&x, "running");
   erlang_pid parent;
   if (gs->has_parent) {
     phc__cpid_get(&gs->parent, &parent);
-    ei_x_encode_pid(&x, &parent);
+    phc__x_pid(&x, &parent);
   }
   else
-    ei_x_encode_pid(&x, phc_self(gs->p));
-  ei_x_encode_empty_list(&x);
-  ei_x_encode_list_header(&x, 1);
-  ei_x_encode_tuple_header(&x, 2);
-  ei_x_encode_atom(&x, "module");
-  ei_x_encode_atom(&x, gs->type->module);
-  ei_x_encode_empty_list(&x);
-  ei_x_encode_empty_list(&x);
+    phc__x_pid(&x, phc_self(gs->p));
+  phc__x_empty_list(&x);
+  phc__x_list_header(&x, 1);
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, "module");
+  phc__x_atom(&x, gs->type->module);
+  phc__x_empty_list(&x);
+  phc__x_empty_list(&x);
   phc_gen_reply(phc_proc_node(gs->p), from, x.buff, x.index);
   ei_x_free(&x);
 }
@@ -246,7 +248,7 @@ static void gs_system(phc_gs_t *gs, const char *buf, int idx) {
   if (decode_from(buf, &idx, &from) < 0) return;
   char atom[MAXATOMLEN_UTF8];
   int arity, i2 = idx;
-  if (ei_decode_atom(buf, &i2, atom) == 0) {
+  if (phc__term_atom(buf, &i2, atom, sizeof atom) == 0) {
     if (strcmp(atom, "get_state") == 0)
       sys_reply_atom(gs, &from, gs->type->module);
     else if (strcmp(atom, "get_status") == 0)
@@ -259,7 +261,7 @@ static void gs_system(phc_gs_t *gs, const char *buf, int idx) {
   }
   i2 = idx;
   if (ei_decode_tuple_header(buf, &i2, &arity) == 0 && arity == 2 &&
-      ei_decode_atom(buf, &i2, atom) == 0 && strcmp(atom, "terminate") == 0) {
+      phc__term_atom(buf, &i2, atom, sizeof atom) == 0 && strcmp(atom, "terminate") == 0) {
     int rlen;
     char *reason = slice_term(buf, &i2, &rlen);
     /* sys answers ok first, then terminates (proc_lib:stop waits for both) */
@@ -290,7 +292,7 @@ static void gs_handle_msg(phc_proc_t *p, const char *buf, int len) {
   char tag[MAXATOMLEN_UTF8];
   if (ei_decode_version(buf, &idx, &ver) < 0 ||
       ei_decode_tuple_header(buf, &idx, &arity) < 0 ||
-      ei_decode_atom(buf, &idx, tag) < 0) {
+      phc__term_atom(buf, &idx, tag, sizeof tag) < 0) {
     gs_info(gs, buf, len);
     return;
   }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "proc/proc_int.h"
+#include "term/enc.h"
 
 /* ---- small helpers ------------------------------------------------------ */
 

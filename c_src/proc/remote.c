@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "proc/proc_int.h"
+#include "term/enc.h"
 
 /* ---- signals from other nodes ------------------------------------------- */
 
@@ -127,9 +128,9 @@ void phc__proc_in_monitor_exit(phc_node_t *n, const erlang_pid *watched,
 
 static void node_msg(phc_node_t *n, const char *tag, const char *node) {
   ei_x_buff x;
-  if (ei_x_new_with_version(&x) < 0) return;
-  if (ei_x_encode_tuple_header(&x, 2) < 0 || ei_x_encode_atom(&x, tag) < 0 ||
-      ei_x_encode_atom(&x, node) < 0) {
+  if (phc__x_new_with_version(&x) < 0) return;
+  if (phc__x_tuple_header(&x, 2) < 0 || phc__x_atom(&x, tag) < 0 ||
+      phc__x_atom(&x, node) < 0) {
     ei_x_free(&x);
     return;
   }

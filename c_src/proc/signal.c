@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "proc/proc_int.h"
+#include "term/enc.h"
 
 /* ---- encoders ----------------------------------------------------------- */
 
@@ -11,15 +12,15 @@ static int x_append_term(ei_x_buff *x, const char *buf, int len) {
   const char *body;
   int blen;
   phc__term_body(buf, len, &body, &blen);
-  return ei_x_append_buf(x, body, blen);
+  return phc__x_append_buf(x, body, blen);
 }
 
 /* {'EXIT', From, Reason} */
 static int encode_exit_msg(ei_x_buff *x, const erlang_pid *from,
                            const char *reason, int len) {
-  if (ei_x_new_with_version(x) < 0) return PHC_ENOMEM;
-  if (ei_x_encode_tuple_header(x, 3) < 0 || ei_x_encode_atom(x, "EXIT") < 0 ||
-      ei_x_encode_pid(x, from) < 0 || x_append_term(x, reason, len) < 0) {
+  if (phc__x_new_with_version(x) < 0) return PHC_ENOMEM;
+  if (phc__x_tuple_header(x, 3) < 0 || phc__x_atom(x, "EXIT") < 0 ||
+      phc__x_pid(x, from) < 0 || x_append_term(x, reason, len) < 0) {
     ei_x_free(x);
     return PHC_EINVAL;
   }
@@ -30,14 +31,14 @@ static int encode_exit_msg(ei_x_buff *x, const erlang_pid *from,
 static int encode_down(ei_x_buff *x, const erlang_ref *ref,
                        const erlang_pid *pid, const char *name,
                        const char *node, const char *reason, int len) {
-  if (ei_x_new_with_version(x) < 0) return PHC_ENOMEM;
-  int rc = ei_x_encode_tuple_header(x, 5) | ei_x_encode_atom(x, "DOWN") |
-           ei_x_encode_ref(x, ref) | ei_x_encode_atom(x, "process");
+  if (phc__x_new_with_version(x) < 0) return PHC_ENOMEM;
+  int rc = phc__x_tuple_header(x, 5) | phc__x_atom(x, "DOWN") |
+           phc__x_ref(x, ref) | phc__x_atom(x, "process");
   if (name)
-    rc |= ei_x_encode_tuple_header(x, 2) | ei_x_encode_atom(x, name) |
-          ei_x_encode_atom(x, node);
+    rc |= phc__x_tuple_header(x, 2) | phc__x_atom(x, name) |
+          phc__x_atom(x, node);
   else
-    rc |= ei_x_encode_pid(x, pid);
+    rc |= phc__x_pid(x, pid);
   rc |= x_append_term(x, reason, len);
   if (rc < 0) {
     ei_x_free(x);

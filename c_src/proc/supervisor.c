@@ -6,6 +6,8 @@
 #include <uthash.h>
 
 #include "proc/proc_int.h"
+#include "term/term.h"
+#include "term/enc.h"
 
 #define SUP_MOD "supervisor"
 
@@ -147,10 +149,10 @@ static void send_self_pid_msg(phc__sup_t *s, const char *tag,
                               const erlang_pid *pid, unsigned ms,
                               erlang_ref *tref) {
   ei_x_buff x;
-  ei_x_new_with_version(&x);
-  ei_x_encode_tuple_header(&x, 2);
-  ei_x_encode_atom(&x, tag);
-  ei_x_encode_pid(&x, pid);
+  phc__x_new_with_version(&x);
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, tag);
+  phc__x_pid(&x, pid);
   phc_send_after(s->n, ms, &s->pid, x.buff, x.index, tref);
   ei_x_free(&x);
 }
@@ -221,7 +223,7 @@ static int is_shutdown_reason(const char *buf, int len) {
   char a[MAXATOMLEN_UTF8];
   return ei_decode_version(buf, &idx, &ver) == 0 &&
          ei_decode_tuple_header(buf, &idx, &arity) == 0 && arity == 2 &&
-         ei_decode_atom(buf, &idx, a) == 0 && strcmp(a, "shutdown") == 0;
+         phc__term_atom(buf, &idx, a, sizeof a) == 0 && strcmp(a, "shutdown") == 0;
 }
 
 static int wants_restart(const sup_child_t *c, const char *reason, int len) {
@@ -321,7 +323,7 @@ static void sup_handle_msg(phc_proc_t *p, const char *buf, int len) {
   erlang_pid pid;
   if (ei_decode_version(buf, &idx, &ver) < 0 ||
       ei_decode_tuple_header(buf, &idx, &arity) < 0 ||
-      ei_decode_atom(buf, &idx, tag) < 0)
+      phc__term_atom(buf, &idx, tag, sizeof tag) < 0)
     return;
   if (arity == 3 && strcmp(tag, "EXIT") == 0) {
     on_exit_msg(s, buf, idx);

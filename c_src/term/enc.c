@@ -21,3 +21,10 @@ int phc__x_atom_len(ei_x_buff *x, const char *utf8, int len) {
   return phc__x_ok(
       ei_x_encode_atom_len_as(x, utf8, len, ERLANG_UTF8, ERLANG_UTF8));
 }
+
+int phc__x_atom_term(ei_x_buff *x, const char *atom) {
+  phc__x_new_with_version(x);
+  int rc = phc__x_atom(x, atom);
+  if (rc) ei_x_free(x);
+  return rc;
+}

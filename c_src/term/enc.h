@@ -88,4 +88,8 @@ static inline int phc__x_append_buf(ei_x_buff *x, const char *b, int len) {
   return phc__x_ok(ei_x_append_buf(x, b, len));
 }
 
+/* A new buffer holding one atom as a whole term (version byte first).
+ * PHC_EINVAL (and nothing to free) for an invalid atom. */
+int phc__x_atom_term(ei_x_buff *x, const char *atom);
+
 #endif /* PHC_TERM_ENC_H */

@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "term/order.h"
+#include "term/enc.h"
 
 #define MOD "ext"
 #define MAX_FLATMAP 32
@@ -15,7 +16,7 @@
 
 static int put(ei_x_buff *x, const void *p, size_t n) {
   if (n > INT32_MAX) return PHC_EINVAL;
-  return ei_x_append_buf(x, p, (int)n) < 0 ? PHC_ENOMEM : 0;
+  return phc__x_append_buf(x, p, (int)n) < 0 ? PHC_ENOMEM : 0;
 }
 
 static int put_u8(ei_x_buff *x, unsigned v) {

@@ -1,5 +1,6 @@
 /* parse.c - Erlang term text to ei-encoded terms (see parse.h). */
 #include "term/parse.h"
+#include "term/enc.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -90,7 +91,7 @@ static int parse_atom(parser_t *p, ei_x_buff *x) {
       p->s--;
     }
   }
-  return ei_x_encode_atom_len(x, buf, (int)n) < 0 ? fail(p, "bad atom") : 0;
+  return phc__x_atom_len(x, buf, (int)n) < 0 ? fail(p, "bad atom") : 0;
 }
 
 static int parse_number(parser_t *p, ei_x_buff *x) {
@@ -113,11 +114,11 @@ static int parse_number(parser_t *p, ei_x_buff *x) {
   if (is_float) {
     double d = strtod(buf, &end);
     if (*end || errno) return fail(p, "bad float");
-    return ei_x_encode_double(x, d) < 0 ? PHC_ENOMEM : 0;
+    return phc__x_double(x, d) < 0 ? PHC_ENOMEM : 0;
   }
   long long v = strtoll(buf, &end, 10);
   if (*end || errno || end == buf) return fail(p, "bad integer");
-  return ei_x_encode_longlong(x, v) < 0 ? PHC_ENOMEM : 0;
+  return phc__x_longlong(x, v) < 0 ? PHC_ENOMEM : 0;
 }
 
 /* "text": a list of the character codes (UTF-8 decoded). */
@@ -136,9 +137,9 @@ static int parse_string(parser_t *p, ei_x_buff *x) {
     codes[k++] = cp;
     i += (size_t)extra + 1;
   }
-  if (k) ei_x_encode_list_header(x, k);
-  for (int i = 0; i < k; i++) ei_x_encode_long(x, codes[i]);
-  return ei_x_encode_empty_list(x) < 0 ? PHC_ENOMEM : 0;
+  if (k) phc__x_list_header(x, k);
+  for (int i = 0; i < k; i++) phc__x_long(x, codes[i]);
+  return phc__x_empty_list(x) < 0 ? PHC_ENOMEM : 0;
 }
 
 /* <<"text">> or <<>> */
@@ -150,7 +151,7 @@ static int parse_binary(parser_t *p, ei_x_buff *x) {
   if (peek(p) != '>' || p->s + 1 >= p->end || p->s[1] != '>')
     return fail(p, "expected '>>' (only <<\"text\">> binaries)");
   p->s += 2;
-  return ei_x_encode_binary(x, buf, (long)n) < 0 ? PHC_ENOMEM : 0;
+  return phc__x_binary(x, buf, (long)n) < 0 ? PHC_ENOMEM : 0;
 }
 
 /* Elements up to `close`; each is encoded into x; *n counts them. A '|'
@@ -183,7 +184,7 @@ static int parse_seq(parser_t *p, ei_x_buff *x, char close, int *n,
 static int parse_container(parser_t *p, ei_x_buff *x, char open) {
   ei_x_buff items;
   int n, tail = 0, rc;
-  ei_x_new(&items);
+  phc__x_new(&items);
   p->s++;
   if (open == '{')
     rc = parse_seq(p, &items, '}', &n, 0, NULL);
@@ -191,11 +192,11 @@ static int parse_container(parser_t *p, ei_x_buff *x, char open) {
     rc = parse_seq(p, &items, ']', &n, 1, &tail);
   if (rc == 0) {
     if (open == '{')
-      ei_x_encode_tuple_header(x, n);
+      phc__x_tuple_header(x, n);
     else if (n)
-      ei_x_encode_list_header(x, n);
-    ei_x_append_buf(x, items.buff, items.index);
-    if (open == '[' && !tail) ei_x_encode_empty_list(x);
+      phc__x_list_header(x, n);
+    phc__x_append_buf(x, items.buff, items.index);
+    if (open == '[' && !tail) phc__x_empty_list(x);
   }
   ei_x_free(&items);
   return rc;
@@ -204,7 +205,7 @@ static int parse_container(parser_t *p, ei_x_buff *x, char open) {
 static int parse_map(parser_t *p, ei_x_buff *x) {
   ei_x_buff items;
   int n = 0;
-  ei_x_new(&items);
+  phc__x_new(&items);
   p->s += 2;
   if (peek(p) == '}') {
     p->s++;
@@ -233,8 +234,8 @@ static int parse_map(parser_t *p, ei_x_buff *x) {
       break;
     }
   }
-  ei_x_encode_map_header(x, n);
-  ei_x_append_buf(x, items.buff, items.index);
+  phc__x_map_header(x, n);
+  phc__x_append_buf(x, items.buff, items.index);
   ei_x_free(&items);
   return 0;
 }
@@ -268,7 +269,7 @@ int phc__parse_terms(const char *text, size_t len, phc__parse_cb cb, void *arg,
   if (err && errlen) err[0] = 0;
   while (peek(&p) >= 0) {
     ei_x_buff x;
-    ei_x_new_with_version(&x);
+    phc__x_new_with_version(&x);
     int rc = parse_term(&p, &x);
     if (rc == 0) rc = expect(&p, '.');
     if (rc == 0) rc = cb(arg, x.buff, x.index);

@@ -2,6 +2,8 @@
  * trips, malformed input. */
 #include "phc_test.h"
 
+#include "term/enc.h"
+
 #include "dist/ctrl.h"
 
 /* Generated on OTP 25 with term_to_binary/1 on node 'vecgen@127.0.0.1'

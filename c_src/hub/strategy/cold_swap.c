@@ -6,6 +6,7 @@
  * children_migrated_hook reports them. No options, no state. */
 #include "hub/child_data.h"
 #include "hub/hub.h"
+#include "term/enc.h"
 
 static int cold_init(phc_hub_t *h, void *st, const char *buf, int idx) {
   PHC__UNUSED(h);
@@ -19,30 +20,30 @@ static void cold_handle_migration(phc_hub_t *h, void *st, phc__reg_row_t **rows,
   const char *me = h->n->name;
   ei_x_buff unreg, add, hook;
   PHC__UNUSED(st);
-  ei_x_new(&unreg);
-  ei_x_new(&add);
-  ei_x_new_with_version(&hook);
-  ei_x_encode_list_header(&unreg, n);
-  ei_x_encode_tuple_header(&add, 2);
-  ei_x_encode_list_header(&add, n);
-  ei_x_encode_tuple_header(&hook, 2);
-  ei_x_encode_atom(&hook, to);
-  ei_x_encode_list_header(&hook, n);
+  phc__x_new(&unreg);
+  phc__x_new(&add);
+  phc__x_new_with_version(&hook);
+  phc__x_list_header(&unreg, n);
+  phc__x_tuple_header(&add, 2);
+  phc__x_list_header(&add, n);
+  phc__x_tuple_header(&hook, 2);
+  phc__x_atom(&hook, to);
+  phc__x_list_header(&hook, n);
   for (int i = 0; i < n; i++) {
     phc__hub_terminate_local(h, rows[i]->cid, rows[i]->cid_len);
-    ei_x_encode_tuple_header(&unreg, 3);
-    ei_x_append_buf(&unreg, rows[i]->cid, rows[i]->cid_len);
-    ei_x_encode_atom(&unreg, "ok");
-    ei_x_encode_atom(&unreg, me);
+    phc__x_tuple_header(&unreg, 3);
+    phc__x_append_buf(&unreg, rows[i]->cid, rows[i]->cid_len);
+    phc__x_atom(&unreg, "ok");
+    phc__x_atom(&unreg, me);
     phc__child_data_enc(h, rows[i], to, &add);
-    ei_x_encode_tuple_header(&hook, 2);
-    ei_x_append_buf(&hook, rows[i]->spec, rows[i]->spec_len);
-    ei_x_append_buf(&hook, rows[i]->meta, rows[i]->meta_len);
+    phc__x_tuple_header(&hook, 2);
+    phc__x_append_buf(&hook, rows[i]->spec, rows[i]->spec_len);
+    phc__x_append_buf(&hook, rows[i]->meta, rows[i]->meta_len);
   }
-  ei_x_encode_empty_list(&unreg);
-  ei_x_encode_empty_list(&add);
+  phc__x_empty_list(&unreg);
+  phc__x_empty_list(&add);
   phc__child_data_enc_migration_opts(&add);
-  ei_x_encode_empty_list(&hook);
+  phc__x_empty_list(&hook);
   for (int i = 0; i < n; i++)
     phc__reg_remove_node(&h->reg, rows[i]->cid, rows[i]->cid_len, me);
   phc__strat_propagate(h, &h->strat, unreg.buff, unreg.index, me,

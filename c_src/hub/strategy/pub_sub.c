@@ -12,6 +12,7 @@
  * Synchronizer.append_data then detach_data. No options here (the interval
  * is the hub's sync_interval), no state. */
 #include "hub/hub.h"
+#include "term/enc.h"
 
 static int pubsub_init(phc_hub_t *h, void *st, const char *buf, int idx) {
   PHC__UNUSED(h);
@@ -32,14 +33,14 @@ static void pubsub_propagate(phc_hub_t *h, void *st, const char *children,
       phc__term_atom(opts, &v, m, sizeof m) == 0)
     members = m;
   ei_x_buff p;
-  ei_x_new(&p);
-  ei_x_encode_tuple_header(&p, 3);
-  ei_x_append_buf(&p, children, len);
-  ei_x_encode_atom(&p, node);
+  phc__x_new(&p);
+  phc__x_tuple_header(&p, 3);
+  phc__x_append_buf(&p, children, len);
+  phc__x_atom(&p, node);
   if (opts)
-    ei_x_append_buf(&p, opts, opts_len);
+    phc__x_append_buf(&p, opts, opts_len);
   else
-    ei_x_encode_empty_list(&p);
+    phc__x_empty_list(&p);
   phc__hub_dispatch(h,
                     op == PHC__STRAT_SYNC_ADD ? "children_registration_event"
                                               : "children_unregistration_event",
@@ -52,10 +53,10 @@ static void pubsub_propagate(phc_hub_t *h, void *st, const char *children,
 static void pubsub_init_sync(phc_hub_t *h, void *st) {
   PHC__UNUSED(st);
   ei_x_buff p;
-  ei_x_new(&p);
-  ei_x_encode_tuple_header(&p, 2);
+  phc__x_new(&p);
+  phc__x_tuple_header(&p, 2);
   phc__hub_enc_local_sync(h, &p);
-  ei_x_encode_atom(&p, h->n->name);
+  phc__x_atom(&p, h->n->name);
   phc__hub_dispatch(h, "sync_remote_children_event", "external", p.buff,
                     p.index);
   ei_x_free(&p);
