@@ -73,7 +73,7 @@ char *phc__xstrdup(const char *s) {
 const char *phc_strerror(int err) {
   switch (err) {
   case 0: return "ok";
-#define PHC__ERRNO_MSG(name, value, msg) \
+#define PHC__ERRNO_MSG(name, value, msg)                                       \
   case PHC_##name: return msg;
     PHC_ERRNO_MAP(PHC__ERRNO_MSG)
 #undef PHC__ERRNO_MSG
@@ -84,7 +84,7 @@ const char *phc_strerror(int err) {
 const char *phc_err_name(int err) {
   switch (err) {
   case 0: return "0";
-#define PHC__ERRNO_NAME(name, value, msg) \
+#define PHC__ERRNO_NAME(name, value, msg)                                      \
   case PHC_##name: return "PHC_" #name;
     PHC_ERRNO_MAP(PHC__ERRNO_NAME)
 #undef PHC__ERRNO_NAME

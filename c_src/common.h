@@ -28,10 +28,10 @@ void phc__log(int level, const char *module, const char *fmt, ...)
 #define PHC_LOG_E(mod, ...) phc__log(PHC_LOG_ERROR, mod, __VA_ARGS__)
 #define PHC_LOG_W(mod, ...) phc__log(PHC_LOG_WARN, mod, __VA_ARGS__)
 #define PHC_LOG_I(mod, ...) phc__log(PHC_LOG_INFO, mod, __VA_ARGS__)
-#define PHC_LOG_D(mod, ...)                                          \
-  do {                                                               \
-    if (phc__log_level >= PHC_LOG_DEBUG)                             \
-      phc__log(PHC_LOG_DEBUG, mod, __VA_ARGS__);                     \
+#define PHC_LOG_D(mod, ...)                                                    \
+  do {                                                                         \
+    if (phc__log_level >= PHC_LOG_DEBUG)                                       \
+      phc__log(PHC_LOG_DEBUG, mod, __VA_ARGS__);                               \
   } while (0)
 
 /* Allocation that aborts on failure: phc treats OOM as fatal, like the BEAM. */
@@ -53,6 +53,5 @@ const char *phc__intern(const char *s);
 void phc__cpid_set(phc__cpid_t *c, const erlang_pid *p);
 void phc__cpid_get(const phc__cpid_t *c, erlang_pid *p);
 int phc__cpid_eq(const phc__cpid_t *c, const erlang_pid *p);
-
 
 #endif /* PHC_COMMON_H */

@@ -42,7 +42,8 @@ static int node_read_cookie_file(char *out, size_t max) {
     if (fd < 0) return PHC_EIO;
     char c[21];
     uv_random(NULL, NULL, c, 20, 0, NULL);
-    for (int i = 0; i < 20; i++) c[i] = (char)('A' + (unsigned char)c[i] % 26);
+    for (int i = 0; i < 20; i++)
+      c[i] = (char)('A' + (unsigned char)c[i] % 26);
     c[20] = 0;
     ssize_t w = write(fd, c, 20);
     close(fd);
@@ -242,9 +243,7 @@ static void node_dispatch_ctrl(phc_node_t *n, const char *peer,
   case PHC_DOP_ALIAS_SEND:
     phc__proc_in_send_alias(n, &c->from, &c->ref, c->payload, c->payload_len);
     break;
-  case PHC_DOP_LINK:
-    phc__proc_in_link(n, &c->from, &c->to);
-    break;
+  case PHC_DOP_LINK: phc__proc_in_link(n, &c->from, &c->to); break;
   case PHC_DOP_UNLINK_ID:
     phc__proc_in_unlink_id(n, c->unlink_id, &c->from, &c->to);
     break;
@@ -260,17 +259,13 @@ static void node_dispatch_ctrl(phc_node_t *n, const char *peer,
     phc__proc_in_monitor(n, &c->from, c->to_is_name ? NULL : &c->to,
                          c->to_is_name ? c->to_name : NULL, &c->ref);
     break;
-  case PHC_DOP_DEMONITOR_P:
-    phc__proc_in_demonitor(n, &c->from, &c->ref);
-    break;
+  case PHC_DOP_DEMONITOR_P: phc__proc_in_demonitor(n, &c->from, &c->ref); break;
   case PHC_DOP_MONITOR_P_EXIT:
     phc__proc_in_monitor_exit(n, c->from_is_name ? NULL : &c->from,
                               c->from_is_name ? c->from_name : NULL, peer,
                               &c->to, &c->ref, c->reason, c->reason_len);
     break;
-  case PHC_DOP_SPAWN_REQUEST:
-    phc__otp_spawn_request(n, c);
-    break;
+  case PHC_DOP_SPAWN_REQUEST: phc__otp_spawn_request(n, c); break;
   case PHC_DOP_UNLINK: /* pre-UNLINK_ID peers; we require UNLINK_ID */
   case PHC_DOP_NODE_LINK:
   case PHC_DOP_GROUP_LEADER:

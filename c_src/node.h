@@ -14,21 +14,21 @@
 
 #include "common.h"
 
-struct phc__rt_s;       /* c_src/proc/proc.h */
-struct phc__dist_s;     /* c_src/dist/dist.h */
-struct phc__otp_s;      /* c_src/otp/otp.h */
-struct phc__hubs_s;     /* c_src/hub/hub.h */
+struct phc__rt_s;   /* c_src/proc/proc.h */
+struct phc__dist_s; /* c_src/dist/dist.h */
+struct phc__otp_s;  /* c_src/otp/otp.h */
+struct phc__hubs_s; /* c_src/hub/hub.h */
 struct phc__remote_ops_s;
 
 struct phc_node_s {
   uv_loop_t *loop;
-  char name[PHC__ATOM_MAX];   /* full name, "alive@host" */
+  char name[PHC__ATOM_MAX]; /* full name, "alive@host" */
   char cookie[256];
   int longnames;
   int hidden;
-  unsigned net_ticktime;      /* seconds */
+  unsigned net_ticktime; /* seconds */
   unsigned short port;
-  uint32_t creation;          /* from epmd; pids and refs carry it */
+  uint32_t creation; /* from epmd; pids and refs carry it */
   int stopping;
 
   struct phc__rt_s *rt;

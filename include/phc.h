@@ -30,25 +30,25 @@ extern "C" {
 /* Every error code phc returns, in one table: XX(name, value, message).
  * PHC_<name> is the code; phc_err_name() gives "PHC_<name>", phc_strerror()
  * the message. (libuv's UV_ERRNO_MAP pattern.) */
-#define PHC_ERRNO_MAP(XX)                                          \
-  XX(EINVAL, -1, "invalid argument")      /* bad argument */       \
-  XX(ENOMEM, -2, "out of memory")                                  \
-  XX(ENOPROC, -3, "no such process")      /* or name */            \
-  XX(EEXIST, -4, "already exists")        /* name or id taken */   \
-  XX(ENOTCONN, -5, "not connected")       /* no such node link */  \
-  XX(EIO, -6, "i/o or protocol error")                             \
-  XX(EAUTH, -7, "authentication failed")  /* cookie mismatch */    \
-  XX(ETIMEDOUT, -8, "timed out")                                   \
-  XX(EDECODE, -9, "cannot decode term")   /* malformed input */    \
-  XX(EUNDEF, -10, "undefined function or type")                    \
-  XX(ESTATE, -11, "wrong state")          /* not allowed now */    \
-  XX(ELIMIT, -12, "limit reached")        /* a fixed limit */
+#define PHC_ERRNO_MAP(XX)                                                      \
+  XX(EINVAL, -1, "invalid argument") /* bad argument */                        \
+  XX(ENOMEM, -2, "out of memory")                                              \
+  XX(ENOPROC, -3, "no such process") /* or name */                             \
+  XX(EEXIST, -4, "already exists")   /* name or id taken */                    \
+  XX(ENOTCONN, -5, "not connected")  /* no such node link */                   \
+  XX(EIO, -6, "i/o or protocol error")                                         \
+  XX(EAUTH, -7, "authentication failed") /* cookie mismatch */                 \
+  XX(ETIMEDOUT, -8, "timed out")                                               \
+  XX(EDECODE, -9, "cannot decode term") /* malformed input */                  \
+  XX(EUNDEF, -10, "undefined function or type")                                \
+  XX(ESTATE, -11, "wrong state")   /* not allowed now */                       \
+  XX(ELIMIT, -12, "limit reached") /* a fixed limit */
 
 enum phc_errno {
 #define PHC__ERRNO_ENUM(name, value, msg) PHC_##name = (value),
   PHC_ERRNO_MAP(PHC__ERRNO_ENUM)
 #undef PHC__ERRNO_ENUM
-  PHC_ERRNO_END__ = -13
+      PHC_ERRNO_END__ = -13
 };
 
 /* "invalid argument" for PHC_EINVAL, "ok" for 0, "unknown error" else. */
@@ -82,12 +82,12 @@ typedef struct phc_node_s phc_node_t;
 typedef struct phc_proc_s phc_proc_t;
 
 typedef struct phc_node_config_s {
-  const char *name;          /* "phc@127.0.0.1" (-name) or "phc" (-sname) */
-  int longnames;             /* 1 for -name, 0 for -sname */
-  const char *cookie;        /* NULL: read ~/.erlang.cookie as erl does */
-  int hidden;                /* 1: do not advertise DFLAG_PUBLISHED */
-  unsigned net_ticktime;     /* seconds; 0 means 60 */
-  unsigned short port;       /* listen port; 0 picks one */
+  const char *name;      /* "phc@127.0.0.1" (-name) or "phc" (-sname) */
+  int longnames;         /* 1 for -name, 0 for -sname */
+  const char *cookie;    /* NULL: read ~/.erlang.cookie as erl does */
+  int hidden;            /* 1: do not advertise DFLAG_PUBLISHED */
+  unsigned net_ticktime; /* seconds; 0 means 60 */
+  unsigned short port;   /* listen port; 0 picks one */
 } phc_node_config_t;
 
 int phc_node_new(phc_node_t **out, uv_loop_t *loop,
@@ -139,8 +139,8 @@ int phc_send(phc_node_t *n, const phc_pid_t *from, const phc_pid_t *to,
 int phc_send_name(phc_node_t *n, const phc_pid_t *from, const char *node,
                   const char *name, const char *buf, int len);
 /* Send to a process alias (a reference), as gen_server replies do. */
-int phc_send_alias(phc_node_t *n, const phc_pid_t *from,
-                   const phc_ref_t *alias, const char *buf, int len);
+int phc_send_alias(phc_node_t *n, const phc_pid_t *from, const phc_ref_t *alias,
+                   const char *buf, int len);
 
 int phc_register(phc_node_t *n, const char *name, const phc_pid_t *pid);
 int phc_unregister(phc_node_t *n, const char *name);
@@ -189,7 +189,7 @@ enum phc_gs_ret {
   PHC_GS_REPLY = 0,   /* reply with *reply and continue */
   PHC_GS_NOREPLY = 1, /* continue; reply later with phc_gen_reply() */
   PHC_GS_STOP = 2,    /* stop; *reply (if set) is sent first, reason normal */
-  PHC_GS_ERROR = 3    /* stop with the reason left in *reply (an encoded term) */
+  PHC_GS_ERROR = 3 /* stop with the reason left in *reply (an encoded term) */
 };
 
 typedef struct phc_child_type_s {
@@ -239,10 +239,10 @@ int phc_native_register(phc_node_t *n, const char *module, const char *fun,
 typedef struct phc_hub_s phc_hub_t;
 
 typedef struct phc_hub_config_s {
-  const char *hub_id;             /* the hub's atom, e.g. "my_hub" */
+  const char *hub_id;              /* the hub's atom, e.g. "my_hub" */
   unsigned hubs_discover_interval; /* ms; 0 means 10000 */
-  unsigned sync_interval;         /* PubSub sync, ms; 0 means 15000 */
-  int ring_otp;                   /* 0: follow the peers; 25 or 26 */
+  unsigned sync_interval;          /* PubSub sync, ms; 0 means 15000 */
+  int ring_otp;                    /* 0: follow the peers; 25 or 26 */
   /* Static child specs started at boot: an encoded list of child spec
    * maps (version byte included), or NULL. */
   const char *child_specs;
@@ -251,8 +251,7 @@ typedef struct phc_hub_config_s {
 
 /* Join (or start) the hub: coordinator, event queue, pg scope, ring,
  * registry and supervisor, with ProcessHub's default strategies. */
-int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg,
-                  phc_hub_t **out);
+int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg, phc_hub_t **out);
 phc_hub_t *phc_hub_find(phc_node_t *n, const char *hub_id);
 /* Leave gracefully: the other members restart our children. */
 void phc_hub_stop(phc_hub_t *hub);
@@ -277,7 +276,8 @@ int phc_hub_start_children(phc_hub_t *hub, const char *specs, int len);
 /* Stop children by id (an encoded list of ids, with version byte). */
 int phc_hub_stop_children(phc_hub_t *hub, const char *cids, int len);
 
-/* ---- hooks ------------------------------------------------------------------ */
+/* ---- hooks ------------------------------------------------------------------
+ */
 
 /* A C hook handler. term: the data (or the filled-in template) with the
  * version byte. For an alter hook, encode the new data into *out (already

@@ -20,9 +20,9 @@
 
 #include <stdlib.h>
 
+#include "term/enc.h"
 #include "term/order.h"
 #include "term/term.h"
-#include "term/enc.h"
 
 #define MOD "children"
 
@@ -113,8 +113,7 @@ typedef struct counter_s {
   int last_down_len;
 } counter_t;
 
-static int counter_init(phc_gs_t *gs, const char *args, int len,
-                        void **state) {
+static int counter_init(phc_gs_t *gs, const char *args, int len, void **state) {
   PHC__UNUSED(gs);
   PHC__UNUSED(len);
   counter_t *c = phc__xcalloc(1, sizeof *c);
@@ -194,7 +193,8 @@ static int counter_down(counter_t *c, const char *msg, int len) {
   for (int i = 0; i < 4; i++)
     if (ei_skip_term(msg, &idx) < 0) return 0;
   free(c->last_down);
-  c->last_down = phc__term_with_version(msg + idx, len - idx, &c->last_down_len);
+  c->last_down =
+      phc__term_with_version(msg + idx, len - idx, &c->last_down_len);
   return 1;
 }
 
@@ -217,9 +217,7 @@ static void counter_terminate(phc_gs_t *gs, void *state, const char *reason,
 
 static int counter_handover_get(phc_gs_t *gs, void *state, ei_x_buff *out) {
   PHC__UNUSED(gs);
-  return phc__x_longlong(out, ((counter_t *)state)->value) < 0
-             ? PHC_ENOMEM
-             : 0;
+  return phc__x_longlong(out, ((counter_t *)state)->value) < 0 ? PHC_ENOMEM : 0;
 }
 
 static int counter_handover_put(phc_gs_t *gs, void **state, const char *buf,
@@ -425,11 +423,11 @@ static int start_child(phc_node_t *n, const char *module, const char *args,
   return 0;
 }
 
-#define START_FN(name, module)                                              \
-  static int name(phc_node_t *n, const phc_pid_t *caller, const char *args, \
-                  int len, ei_x_buff *result) {                             \
-    PHC__UNUSED(caller);                                                    \
-    return start_child(n, module, args, len, result);                       \
+#define START_FN(name, module)                                                 \
+  static int name(phc_node_t *n, const phc_pid_t *caller, const char *args,    \
+                  int len, ei_x_buff *result) {                                \
+    PHC__UNUSED(caller);                                                       \
+    return start_child(n, module, args, len, result);                          \
   }
 
 START_FN(start_echo, "phc_echo")
@@ -446,7 +444,8 @@ int phc__children_register(phc_node_t *n) {
   for (size_t i = 0; i < PHC__ARRAY_LEN(builtins); i++) {
     const char *m = builtins[i].type->module;
     int rc = phc_child_type_register(n, builtins[i].type);
-    if (rc == 0) rc = phc_native_register(n, m, "start_link", 1, builtins[i].start);
+    if (rc == 0)
+      rc = phc_native_register(n, m, "start_link", 1, builtins[i].start);
     if (rc == 0) rc = phc_native_register(n, m, "start", 1, builtins[i].start);
     if (rc) return rc;
   }

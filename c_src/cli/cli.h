@@ -12,7 +12,8 @@
  *   {hub, my_hub, [{hubs_discover_interval, 10000}, {sync_interval, 15000},
  *                  {ring_otp, 25},
  *                  {child_specs, [#{id => <<"s1">>,
- *                                   start => {phc_counter, start_link, [0]}}]}]}.
+ *                                   start => {phc_counter, start_link,
+ * [0]}}]}]}.
  *
  * Strings taken from the file are kept in `owned` and freed with the cli.
  */

@@ -44,7 +44,8 @@ static const char *atom_at(load_t *l, const char *b, int *idx) {
 static int uint_at(const char *b, int *idx, unsigned long max,
                    unsigned long *out) {
   long long v;
-  if (ei_decode_longlong(b, idx, &v) < 0 || v < 0 || (unsigned long long)v > max)
+  if (ei_decode_longlong(b, idx, &v) < 0 || v < 0 ||
+      (unsigned long long)v > max)
     return PHC_EINVAL;
   *out = (unsigned long)v;
   return 0;
@@ -53,24 +54,30 @@ static int uint_at(const char *b, int *idx, unsigned long max,
 static int hub_opts(load_t *l, phc_hub_config_t *h, const char *b, int idx) {
   int n, arity;
   unsigned long v;
-  if (ei_decode_list_header(b, &idx, &n) < 0) return config_bad(l, "hub options must be a list", NULL);
+  if (ei_decode_list_header(b, &idx, &n) < 0)
+    return config_bad(l, "hub options must be a list", NULL);
   for (int i = 0; i < n; i++) {
     char key[PHC__ATOM_MAX];
     if (ei_decode_tuple_header(b, &idx, &arity) < 0 || arity != 2 ||
         phc__term_atom(b, &idx, key, sizeof key) < 0)
       return config_bad(l, "hub options are {Key, Value} pairs", NULL);
-    if (!strcmp(key, "hubs_discover_interval") || !strcmp(key, "sync_interval")) {
+    if (!strcmp(key, "hubs_discover_interval") ||
+        !strcmp(key, "sync_interval")) {
       if (uint_at(b, &idx, 86400000, &v) || v == 0)
         return config_bad(l, "needs a positive number of milliseconds", key);
-      *(key[0] == 'h' ? &h->hubs_discover_interval : &h->sync_interval) = (unsigned)v;
+      *(key[0] == 'h' ? &h->hubs_discover_interval : &h->sync_interval) =
+          (unsigned)v;
     } else if (!strcmp(key, "ring_otp")) {
-      if (uint_at(b, &idx, 99, &v) || v < 20) return config_bad(l, "needs an OTP release", key);
+      if (uint_at(b, &idx, 99, &v) || v < 20)
+        return config_bad(l, "needs an OTP release", key);
       h->ring_otp = (int)v;
     } else if (!strcmp(key, "child_specs")) {
       int start = idx, type, size;
       if (ei_get_type(b, &idx, &type, &size) < 0 ||
-          (type != ERL_LIST_EXT && type != ERL_NIL_EXT) || ei_skip_term(b, &idx) < 0)
-        return config_bad(l, "child_specs must be a list of child spec maps", NULL);
+          (type != ERL_LIST_EXT && type != ERL_NIL_EXT) ||
+          ei_skip_term(b, &idx) < 0)
+        return config_bad(l, "child_specs must be a list of child spec maps",
+                          NULL);
       size_t len = (size_t)(idx - start);
       char *all = own(l->cli, len + 1);
       if (!all) return config_bad(l, "too many settings", NULL);
@@ -90,7 +97,8 @@ static int hub_entry(load_t *l, const char *b, int idx, int arity) {
   if (cli->nhubs == MAX_HUBS) return config_bad(l, "too many hubs", NULL);
   phc_hub_config_t *h = &cli->hubs[cli->nhubs];
   memset(h, 0, sizeof *h);
-  if (!(h->hub_id = atom_at(l, b, &idx))) return config_bad(l, "{hub, HubId} needs an atom", NULL);
+  if (!(h->hub_id = atom_at(l, b, &idx)))
+    return config_bad(l, "{hub, HubId} needs an atom", NULL);
   if (arity == 3 && hub_opts(l, h, b, idx)) return PHC_EINVAL;
   cli->nhubs++;
   return 0;
@@ -98,11 +106,14 @@ static int hub_entry(load_t *l, const char *b, int idx, int arity) {
 
 static int connect_list(load_t *l, const char *b, int idx) {
   int n;
-  if (ei_decode_list_header(b, &idx, &n) < 0) return config_bad(l, "connect needs a list of node names", NULL);
+  if (ei_decode_list_header(b, &idx, &n) < 0)
+    return config_bad(l, "connect needs a list of node names", NULL);
   for (int i = 0; i < n; i++) {
     const char *node = atom_at(l, b, &idx);
-    if (!node || !strchr(node, '@')) return config_bad(l, "connect: not a node name", node);
-    if (l->cli->nconnect == MAX_CONNECT) return config_bad(l, "too many connect entries", NULL);
+    if (!node || !strchr(node, '@'))
+      return config_bad(l, "connect: not a node name", node);
+    if (l->cli->nconnect == MAX_CONNECT)
+      return config_bad(l, "too many connect entries", NULL);
     l->cli->connect[l->cli->nconnect++] = node;
   }
   return 0;
@@ -118,13 +129,16 @@ static int entry(void *arg, const char *b, int len) {
   if (ei_decode_tuple_header(b, &idx, &arity) < 0 || arity < 2 ||
       phc__term_atom(b, &idx, key, sizeof key) < 0)
     return config_bad(l, "each entry is a {Key, Value} tuple", NULL);
-  if (!strcmp(key, "hub") && (arity == 2 || arity == 3)) return hub_entry(l, b, idx, arity);
+  if (!strcmp(key, "hub") && (arity == 2 || arity == 3))
+    return hub_entry(l, b, idx, arity);
   if (arity != 2) return config_bad(l, "unknown entry", key);
   if (!strcmp(key, "name") || !strcmp(key, "node") || !strcmp(key, "sname")) {
-    if (!(cli->cfg.name = atom_at(l, b, &idx))) return config_bad(l, "needs an atom", key);
+    if (!(cli->cfg.name = atom_at(l, b, &idx)))
+      return config_bad(l, "needs an atom", key);
     cli->cfg.longnames = strcmp(key, "sname") != 0;
   } else if (!strcmp(key, "cookie")) {
-    if (!(cli->cfg.cookie = atom_at(l, b, &idx))) return config_bad(l, "needs an atom", key);
+    if (!(cli->cfg.cookie = atom_at(l, b, &idx)))
+      return config_bad(l, "needs an atom", key);
   } else if (!strcmp(key, "connect")) {
     return connect_list(l, b, idx);
   } else if (!strcmp(key, "hidden")) {
@@ -134,10 +148,12 @@ static int entry(void *arg, const char *b, int len) {
       return config_bad(l, "needs true or false", key);
     cli->cfg.hidden = !strcmp(a, "true");
   } else if (!strcmp(key, "net_ticktime")) {
-    if (uint_at(b, &idx, 86400, &v) || v == 0) return config_bad(l, "needs a positive number of seconds", key);
+    if (uint_at(b, &idx, 86400, &v) || v == 0)
+      return config_bad(l, "needs a positive number of seconds", key);
     cli->cfg.net_ticktime = (unsigned)v;
   } else if (!strcmp(key, "port")) {
-    if (uint_at(b, &idx, 65535, &v)) return config_bad(l, "needs a port number", key);
+    if (uint_at(b, &idx, 65535, &v))
+      return config_bad(l, "needs a port number", key);
     cli->cfg.port = (unsigned short)v;
   } else if (!strcmp(key, "loglevel")) {
     char a[16];
@@ -145,7 +161,8 @@ static int entry(void *arg, const char *b, int len) {
         (cli->log_level = phc_log_parse_level(a)) < 0)
       return config_bad(l, "needs error, warn, info or debug", key);
   } else if (!strcmp(key, "ring_otp")) {
-    if (uint_at(b, &idx, 99, &v) || v < 20) return config_bad(l, "needs an OTP release", key);
+    if (uint_at(b, &idx, 99, &v) || v < 20)
+      return config_bad(l, "needs an OTP release", key);
     cli->ring_otp = (int)v;
   } else {
     return config_bad(l, "unknown entry", key);
@@ -174,6 +191,7 @@ int phc__cli_config_load(cli_t *cli, const char *path) {
 }
 
 void phc__cli_free(cli_t *cli) {
-  for (int i = 0; i < cli->nowned; i++) free(cli->owned[i]);
+  for (int i = 0; i < cli->nowned; i++)
+    free(cli->owned[i]);
   cli->nowned = 0;
 }

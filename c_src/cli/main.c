@@ -88,8 +88,8 @@ static int cli_node_flag(int argc, char **argv, int *i, cli_t *cli) {
       return cli_bad("-kernel supports only net_ticktime, not '%s'",
                      key ? key : "");
     if (cli_parse_uint(cli_need(argc, argv, i), 86400, &v) || v == 0)
-      return cli_bad(
-          "%s", "-kernel net_ticktime needs a positive number of seconds");
+      return cli_bad("%s",
+                     "-kernel net_ticktime needs a positive number of seconds");
     cli->cfg.net_ticktime = (unsigned)v;
   } else if (!strcmp(a, "-port")) {
     if (cli_parse_uint(cli_need(argc, argv, i), 65535, &v))
@@ -216,8 +216,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   if ((rc = phc_node_start(app.node)) != 0) {
-    fprintf(stderr, "phc-node: cannot start %s: %s\n",
-            phc_node_name(app.node), phc_strerror(rc));
+    fprintf(stderr, "phc-node: cannot start %s: %s\n", phc_node_name(app.node),
+            phc_strerror(rc));
     return 1;
   }
   for (int i = 0; i < cli.nconnect; i++)

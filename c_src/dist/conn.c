@@ -116,8 +116,8 @@ void phc__conn_fail(conn_t *c, int level, const char *why) {
   if (c->state == C_CLOSING) return;
   phc__dist_t *d = c->d;
   int was_up = c->state == C_UP;
-  int report = c->in_table &&
-               (was_up || c->outgoing || c->took_over || !TAILQ_EMPTY(&c->queue));
+  int report = c->in_table && (was_up || c->outgoing || c->took_over ||
+                               !TAILQ_EMPTY(&c->queue));
   char peer[PHC__ATOM_MAX];
   snprintf(peer, sizeof peer, "%s", c->peer[0] ? c->peer : "(unnamed peer)");
   int queued = 0;
@@ -127,7 +127,7 @@ void phc__conn_fail(conn_t *c, int level, const char *why) {
   if (!was_up && queued)
     snprintf(drop, sizeof drop, " (%d queued message(s) dropped)", queued);
   phc__log(level, MOD, "%s %s: %s%s",
-           was_up ? "connection to"
+           was_up                          ? "connection to"
            : (c->outgoing || c->took_over) ? "cannot connect to"
                                            : "handshake with",
            peer, why, drop);

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "term/term.h"
 #include "term/enc.h"
+#include "term/term.h"
 
 /* ---- decoding helpers -------------------------------------------------- */
 
@@ -165,8 +165,7 @@ static int dec_body(const char *b, int *i, long op, phc__ctrl_t *c,
   case PHC_DOP_UNLINK:
   case PHC_DOP_GROUP_LEADER:
     return dec_pid(b, i, &c->from) < 0 ? PHC_EDECODE : dec_pid(b, i, &c->to);
-  case PHC_DOP_NODE_LINK:
-    return 0;
+  case PHC_DOP_NODE_LINK: return 0;
   case PHC_DOP_SEND:
     if (skip(b, i) < 0 || dec_pid(b, i, &c->to) < 0) return PHC_EDECODE;
     if (c->has_token && skip(b, i) < 0) return PHC_EDECODE;
@@ -190,25 +189,21 @@ static int dec_body(const char *b, int *i, long op, phc__ctrl_t *c,
     return need_payload(c, payload, plen);
   case PHC_DOP_EXIT:
   case PHC_DOP_EXIT2:
-  case PHC_DOP_MONITOR_P_EXIT:
-    return dec_exit(b, i, op, c, payload, plen);
+  case PHC_DOP_MONITOR_P_EXIT: return dec_exit(b, i, op, c, payload, plen);
   case PHC_DOP_MONITOR_P:
   case PHC_DOP_DEMONITOR_P:
     if (dec_pid(b, i, &c->from) < 0 ||
         dec_proc(b, i, &c->to, &c->to_is_name, c->to_name) < 0)
       return PHC_EDECODE;
     return dec_ref(b, i, &c->ref);
-  case PHC_DOP_SPAWN_REQUEST:
-    return dec_spawn_request(b, i, c, payload, plen);
-  case PHC_DOP_SPAWN_REPLY:
-    return dec_spawn_reply(b, i, c);
+  case PHC_DOP_SPAWN_REQUEST: return dec_spawn_request(b, i, c, payload, plen);
+  case PHC_DOP_SPAWN_REPLY: return dec_spawn_reply(b, i, c);
   case PHC_DOP_UNLINK_ID:
   case PHC_DOP_UNLINK_ID_ACK:
     if (ei_decode_ulonglong(b, i, &id) < 0) return PHC_EDECODE;
     c->unlink_id = id;
     return dec_pid(b, i, &c->from) < 0 ? PHC_EDECODE : dec_pid(b, i, &c->to);
-  default:
-    return PHC_EDECODE;
+  default: return PHC_EDECODE;
   }
 }
 
@@ -268,8 +263,7 @@ int phc__ctrl_enc_send(ei_x_buff *x, const erlang_pid *from,
 int phc__ctrl_enc_reg_send(ei_x_buff *x, const erlang_pid *from,
                            const char *to_name) {
   if (begin(x, 4, PHC_DOP_REG_SEND) < 0) return PHC_ENOMEM;
-  return ok(phc__x_pid(x, from) | phc__x_atom(x, "") |
-            phc__x_atom(x, to_name));
+  return ok(phc__x_pid(x, from) | phc__x_atom(x, "") | phc__x_atom(x, to_name));
 }
 
 int phc__ctrl_enc_alias_send(ei_x_buff *x, const erlang_pid *from,
@@ -288,16 +282,14 @@ int phc__ctrl_enc_unlink_id(ei_x_buff *x, uint64_t id, const erlang_pid *from,
                             const erlang_pid *to, int ack) {
   if (begin(x, 4, ack ? PHC_DOP_UNLINK_ID_ACK : PHC_DOP_UNLINK_ID) < 0)
     return PHC_ENOMEM;
-  return ok(phc__x_ulonglong(x, id) | phc__x_pid(x, from) |
-            phc__x_pid(x, to));
+  return ok(phc__x_ulonglong(x, id) | phc__x_pid(x, from) | phc__x_pid(x, to));
 }
 
 int phc__ctrl_enc_exit(ei_x_buff *x, const erlang_pid *from,
                        const erlang_pid *to, const char *reason, int len,
                        int exit2) {
   if (begin(x, 4, exit2 ? PHC_DOP_EXIT2 : PHC_DOP_EXIT) < 0) return PHC_ENOMEM;
-  if (phc__x_pid(x, from) < 0 || phc__x_pid(x, to) < 0)
-    return PHC_EINVAL;
+  if (phc__x_pid(x, from) < 0 || phc__x_pid(x, to) < 0) return PHC_EINVAL;
   return put_term(x, reason, len);
 }
 
@@ -313,14 +305,11 @@ int phc__ctrl_enc_monitor(ei_x_buff *x, const erlang_pid *from,
 
 int phc__ctrl_enc_monitor_exit(ei_x_buff *x, const erlang_pid *watched,
                                const char *watched_name,
-                               const erlang_pid *watcher,
-                               const erlang_ref *ref, const char *reason,
-                               int len) {
+                               const erlang_pid *watcher, const erlang_ref *ref,
+                               const char *reason, int len) {
   if (begin(x, 5, PHC_DOP_MONITOR_P_EXIT) < 0) return PHC_ENOMEM;
-  int rc = watched_name ? phc__x_atom(x, watched_name)
-                        : phc__x_pid(x, watched);
-  if ((rc | phc__x_pid(x, watcher) | phc__x_ref(x, ref)) < 0)
-    return PHC_EINVAL;
+  int rc = watched_name ? phc__x_atom(x, watched_name) : phc__x_pid(x, watched);
+  if ((rc | phc__x_pid(x, watcher) | phc__x_ref(x, ref)) < 0) return PHC_EINVAL;
   return put_term(x, reason, len);
 }
 
@@ -328,8 +317,7 @@ int phc__ctrl_enc_spawn_reply(ei_x_buff *x, const erlang_ref *req_id,
                               const erlang_pid *to, int flags,
                               const char *result, int len) {
   if (begin(x, 5, PHC_DOP_SPAWN_REPLY) < 0) return PHC_ENOMEM;
-  if ((phc__x_ref(x, req_id) | phc__x_pid(x, to) |
-       phc__x_long(x, flags)) < 0)
+  if ((phc__x_ref(x, req_id) | phc__x_pid(x, to) | phc__x_long(x, flags)) < 0)
     return PHC_EINVAL;
   return put_term(x, result, len);
 }

@@ -46,16 +46,16 @@ enum phc__dop {
 };
 
 typedef struct phc__ctrl_s {
-  int op;          /* base op: SEND, REG_SEND, SEND_SENDER, EXIT, EXIT2, ... */
-  int has_token;   /* a _TT variant (the token is ignored) */
+  int op;        /* base op: SEND, REG_SEND, SEND_SENDER, EXIT, EXIT2, ... */
+  int has_token; /* a _TT variant (the token is ignored) */
   erlang_pid from;
   erlang_pid to;
-  int from_is_name;                /* MONITOR_P_EXIT on a name */
+  int from_is_name; /* MONITOR_P_EXIT on a name */
   char from_name[PHC__ATOM_MAX];
-  int to_is_name;                  /* REG_SEND, MONITOR_P/DEMONITOR_P name */
+  int to_is_name; /* REG_SEND, MONITOR_P/DEMONITOR_P name */
   char to_name[PHC__ATOM_MAX];
-  erlang_ref ref;                  /* monitor ref, alias, spawn ReqId */
-  uint64_t unlink_id;              /* UNLINK_ID, UNLINK_ID_ACK */
+  erlang_ref ref;     /* monitor ref, alias, spawn ReqId */
+  uint64_t unlink_id; /* UNLINK_ID, UNLINK_ID_ACK */
   /* EXIT, EXIT2, MONITOR_P_EXIT: the reason as an encoded term WITH the
    * version byte, malloc'ed; free with phc__ctrl_clear(). */
   char *reason;
@@ -69,11 +69,11 @@ typedef struct phc__ctrl_s {
   char mod[PHC__ATOM_MAX];
   char fun[PHC__ATOM_MAX];
   int arity;
-  char *spawn_opts;               /* encoded option list with version byte */
+  char *spawn_opts; /* encoded option list with version byte */
   int spawn_opts_len;
   /* SPAWN_REPLY */
   int spawn_flags;
-  char *spawn_result;             /* encoded pid or error atom, with version */
+  char *spawn_result; /* encoded pid or error atom, with version */
   int spawn_result_len;
 } phc__ctrl_t;
 
@@ -106,9 +106,8 @@ int phc__ctrl_enc_monitor(ei_x_buff *x, const erlang_pid *from,
                           const erlang_ref *ref, int demonitor);
 int phc__ctrl_enc_monitor_exit(ei_x_buff *x, const erlang_pid *watched,
                                const char *watched_name,
-                               const erlang_pid *watcher,
-                               const erlang_ref *ref, const char *reason,
-                               int len);
+                               const erlang_pid *watcher, const erlang_ref *ref,
+                               const char *reason, int len);
 /* SPAWN_REPLY {31, ReqId, To, Flags, Result}; result with version byte. */
 int phc__ctrl_enc_spawn_reply(ei_x_buff *x, const erlang_ref *req_id,
                               const erlang_pid *to, int flags,

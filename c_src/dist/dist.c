@@ -141,8 +141,8 @@ int phc__dist_new(phc__dist_t **out, uv_loop_t *loop,
                   const phc__dist_config_t *cfg, const phc__dist_cb_t *cb) {
   if (!out || !loop || !cfg || !cfg->name || !cfg->cookie) return PHC_EINVAL;
   const char *at = strchr(cfg->name, '@');
-  if (!at || at == cfg->name || !at[1] ||
-      strlen(cfg->name) >= PHC__ATOM_MAX || strlen(cfg->cookie) >= 256)
+  if (!at || at == cfg->name || !at[1] || strlen(cfg->name) >= PHC__ATOM_MAX ||
+      strlen(cfg->cookie) >= 256)
     return PHC_EINVAL;
   phc__dist_t *d = phc__xcalloc(1, sizeof *d);
   ei_init();

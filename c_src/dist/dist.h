@@ -93,7 +93,7 @@ typedef struct phc__dist_cb_s {
 } phc__dist_cb_t;
 
 typedef struct phc__dist_config_s {
-  const char *name;      /* full name, "alive@host" */
+  const char *name; /* full name, "alive@host" */
   const char *cookie;
   int hidden;
   unsigned net_ticktime; /* seconds, >0 */

@@ -32,7 +32,7 @@ enum phc__conn_state {
   C_CONNECT,     /* tcp connect to the peer */
   C_HANDSHAKE,
   C_UP,
-  C_NOK_WAIT,    /* lost a simultaneous connect: wait for the peer's one */
+  C_NOK_WAIT, /* lost a simultaneous connect: wait for the peer's one */
   C_CLOSING
 };
 
@@ -65,7 +65,7 @@ struct conn_s {
   TAILQ_HEAD(, qmsg_s) queue;
   uint64_t peer_flags;
   int took_over; /* won a simultaneous connect: holds the queue */
-  int takeover; /* replaces the up connection to the same peer ("alive") */
+  int takeover;  /* replaces the up connection to the same peer ("alive") */
   /* ticks, as dist_util:send_tick/2 */
   uint64_t reads, writes;
   uint64_t tk_read, tk_write;

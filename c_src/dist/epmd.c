@@ -45,8 +45,8 @@ int phc__epmd_enc_alive2_req(uint8_t *buf, size_t cap, unsigned short port,
   *p++ = PHC__EPMD_ALIVE2_REQ;
   epmd_put16(p, port);
   p += 2;
-  *p++ = 77; /* normal node */
-  *p++ = 0;  /* tcp/ipv4 */
+  *p++ = 77;        /* normal node */
+  *p++ = 0;         /* tcp/ipv4 */
   epmd_put16(p, 6); /* highest version */
   p += 2;
   epmd_put16(p, 5); /* lowest version */
@@ -88,8 +88,7 @@ int phc__epmd_enc_port_please2(uint8_t *buf, size_t cap, const char *alive) {
 }
 
 int phc__epmd_dec_port2_resp(const uint8_t *buf, size_t len,
-                             unsigned short *port, int *highest,
-                             int *lowest) {
+                             unsigned short *port, int *highest, int *lowest) {
   if (len < 2) return 0;
   if (buf[0] != PHC__EPMD_PORT2_RESP) return PHC_EIO;
   if (buf[1] != 0) return PHC_ENOTCONN;
@@ -135,15 +134,16 @@ static void on_epmd_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   phc__epmd_reg_t *r = h->data;
   PHC__UNUSED(hint);
   if (r->len >= sizeof r->buf) r->len = 0;
-  *buf = uv_buf_init((char *)r->buf + r->len,
-                     (unsigned)(sizeof r->buf - r->len));
+  *buf =
+      uv_buf_init((char *)r->buf + r->len, (unsigned)(sizeof r->buf - r->len));
 }
 
 static void on_epmd_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   phc__epmd_reg_t *r = s->data;
   PHC__UNUSED(buf);
   if (n < 0) {
-    if (!r->registered) r->err = PHC_EIO;
+    if (!r->registered)
+      r->err = PHC_EIO;
     else if (!r->closing)
       PHC_LOG_W(MOD, "epmd closed our registration (%s)",
                 n == UV_EOF ? "EOF" : uv_strerror((int)n));
@@ -190,8 +190,8 @@ static void on_epmd_reg_connected(uv_connect_t *req, int status) {
   if (status < 0) {
     epmd_close(r);
     if (++r->attempts >= EPMD_ATTEMPTS) {
-      PHC_LOG_E(MOD, "cannot reach epmd on 127.0.0.1:%u: %s",
-                phc__epmd_port(), uv_strerror(status));
+      PHC_LOG_E(MOD, "cannot reach epmd on 127.0.0.1:%u: %s", phc__epmd_port(),
+                uv_strerror(status));
       r->err = PHC_EIO;
       return;
     }
@@ -243,7 +243,8 @@ int phc__epmd_register(phc__epmd_reg_t *r, const char *name,
            at ? (int)(at - name) : (int)strlen(name), name);
   r->port = port;
   epmd_reg_connect(r);
-  while (!r->registered && !r->err) uv_run(r->loop, UV_RUN_ONCE);
+  while (!r->registered && !r->err)
+    uv_run(r->loop, UV_RUN_ONCE);
   if (!r->registered) return r->err;
   if (creation) *creation = r->creation;
   return 0;
@@ -295,8 +296,8 @@ static void lookup_on_written(uv_write_t *req, int status) {
 static void lookup_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   phc__epmd_lookup_t *l = h->data;
   PHC__UNUSED(hint);
-  *buf = uv_buf_init((char *)l->buf + l->len,
-                     (unsigned)(sizeof l->buf - l->len));
+  *buf =
+      uv_buf_init((char *)l->buf + l->len, (unsigned)(sizeof l->buf - l->len));
 }
 
 static void lookup_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {

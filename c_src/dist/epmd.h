@@ -60,9 +60,9 @@ int phc__epmd_dec_port2_resp(const uint8_t *buf, size_t len,
  * `creation` once registered. */
 typedef struct phc__epmd_reg_s {
   uv_loop_t *loop;
-  char name[PHC__ATOM_MAX];  /* alive@host, for the log */
+  char name[PHC__ATOM_MAX]; /* alive@host, for the log */
   char alive[PHC__ATOM_MAX];
-  unsigned short port;       /* the port we listen on */
+  unsigned short port; /* the port we listen on */
   uv_tcp_t tcp;
   int tcp_inited;
   uv_connect_t creq;

@@ -52,8 +52,7 @@ void phc__frame_rd_free(phc__frame_rd_t *rd) {
   memset(rd, 0, sizeof *rd);
 }
 
-void phc__frame_rd_push(phc__frame_rd_t *rd, const uint8_t *data,
-                        size_t len) {
+void phc__frame_rd_push(phc__frame_rd_t *rd, const uint8_t *data, size_t len) {
   if (rd->pos > 0) {
     memmove(rd->buf, rd->buf + rd->pos, rd->len - rd->pos);
     rd->len -= rd->pos;
@@ -67,8 +66,7 @@ void phc__frame_rd_push(phc__frame_rd_t *rd, const uint8_t *data,
   rd->len += len;
 }
 
-int phc__frame_rd_next(phc__frame_rd_t *rd, const uint8_t **pkt,
-                       size_t *len) {
+int phc__frame_rd_next(phc__frame_rd_t *rd, const uint8_t **pkt, size_t *len) {
   size_t avail = rd->len - rd->pos;
   if (avail < 4) return 0;
   uint32_t n = frame_get32(rd->buf + rd->pos);
@@ -103,8 +101,7 @@ static int split_versioned(const char *data, size_t len,
   msg->ctrl_len = (int)i;
   if (i == len) return 1;
   size_t p = i + 1;
-  if ((uint8_t)data[i] != 131 || frame_skip(data, len, &p) < 0 ||
-      p != len)
+  if ((uint8_t)data[i] != 131 || frame_skip(data, len, &p) < 0 || p != len)
     return PHC_EDECODE;
   msg->payload = data + i;
   msg->payload_len = (int)(len - i);
@@ -130,12 +127,14 @@ static int split_bare(const char *data, size_t len, phc__frame_msg_t *msg) {
     out += len - i;
   }
   msg->owned = b;
-  return split_versioned(b, out, msg) == 1 ? 1 : (free(b), msg->owned = NULL,
-                                                   PHC_EDECODE);
+  return split_versioned(b, out, msg) == 1
+             ? 1
+             : (free(b), msg->owned = NULL, PHC_EDECODE);
 }
 
 static int split_any(const char *data, size_t len, phc__frame_msg_t *msg) {
-  if (len > 0 && (uint8_t)data[0] == 131) return split_versioned(data, len, msg);
+  if (len > 0 && (uint8_t)data[0] == 131)
+    return split_versioned(data, len, msg);
   return split_bare(data, len, msg);
 }
 
@@ -152,7 +151,8 @@ static void frag_drop(phc__reasm_t *r, phc__frag_t *f) {
 }
 
 void phc__reasm_free(phc__reasm_t *r) {
-  while (!TAILQ_EMPTY(&r->frags)) frag_drop(r, TAILQ_FIRST(&r->frags));
+  while (!TAILQ_EMPTY(&r->frags))
+    frag_drop(r, TAILQ_FIRST(&r->frags));
 }
 
 static phc__frag_t *frag_find(phc__reasm_t *r, uint64_t seq) {
@@ -176,8 +176,7 @@ static int frag_append(phc__frag_t *f, const uint8_t *data, size_t len) {
 }
 
 /* The message of a finished sequence: ownership moves to msg. */
-static int frag_finish(phc__reasm_t *r, phc__frag_t *f,
-                       phc__frame_msg_t *msg) {
+static int frag_finish(phc__reasm_t *r, phc__frag_t *f, phc__frame_msg_t *msg) {
   char *buf = f->buf;
   size_t len = f->len;
   f->buf = NULL;
@@ -187,8 +186,10 @@ static int frag_finish(phc__reasm_t *r, phc__frag_t *f,
     free(buf);
     return PHC_EDECODE;
   }
-  if (msg->owned) free(buf); /* split_bare made its own copy */
-  else msg->owned = buf;
+  if (msg->owned)
+    free(buf); /* split_bare made its own copy */
+  else
+    msg->owned = buf;
   return 1;
 }
 
@@ -224,7 +225,8 @@ int phc__frame_parse(phc__reasm_t *r, const uint8_t *pkt, size_t len,
                      phc__frame_msg_t *msg) {
   memset(msg, 0, sizeof *msg);
   if (len < 2) return PHC_EDECODE;
-  if (pkt[0] == 'p') return split_versioned((const char *)pkt + 1, len - 1, msg);
+  if (pkt[0] == 'p')
+    return split_versioned((const char *)pkt + 1, len - 1, msg);
   if (pkt[0] == 131 && pkt[1] == 69) return on_frag_header(r, pkt, len, msg);
   if (pkt[0] == 131 && pkt[1] == 70) return on_frag_cont(r, pkt, len, msg);
   if (pkt[0] == 131 && pkt[1] == 68 && len >= 3 && pkt[2] == 0)

@@ -2,12 +2,13 @@
  *
  * Pure byte work, no sockets: the 4-byte length framing (a zero-length
  * packet is a tick), splitting a message packet (131 68 0 header form or
- * 'p' pass-through) into its control term and optional payload, reassembly of fragmented messages (the
- * 131,69 DIST_FRAG_HEADER / 131,70 DIST_FRAG_CONT headers with zero
- * atom-cache refs, as sent to a peer without DIST_HDR_ATOM_CACHE). Every
- * control term and payload passes term.h's bounded walker here, so that
- * garbage from the wire is caught before ei ever reads it. A reader owns
- * its input buffer; a reassembler owns the partial messages it holds.
+ * 'p' pass-through) into its control term and optional payload, reassembly of
+ * fragmented messages (the 131,69 DIST_FRAG_HEADER / 131,70 DIST_FRAG_CONT
+ * headers with zero atom-cache refs, as sent to a peer without
+ * DIST_HDR_ATOM_CACHE). Every control term and payload passes term.h's bounded
+ * walker here, so that garbage from the wire is caught before ei ever reads it.
+ * A reader owns its input buffer; a reassembler owns the partial messages it
+ * holds.
  */
 #ifndef PHC_DIST_FRAME_H
 #define PHC_DIST_FRAME_H
@@ -32,8 +33,7 @@ void phc__frame_rd_push(phc__frame_rd_t *rd, const uint8_t *data, size_t len);
 /* The next complete packet: 1 with pkt and len set (valid until the next
  * push), 0 when more bytes are needed, PHC_ELIMIT when a length is absurd.
  * A tick is a packet with len 0. */
-int phc__frame_rd_next(phc__frame_rd_t *rd, const uint8_t **pkt,
-                       size_t *len);
+int phc__frame_rd_next(phc__frame_rd_t *rd, const uint8_t **pkt, size_t *len);
 
 /* Write the 4-byte length header for a packet of len bytes. */
 void phc__frame_put_len(uint8_t out[4], uint32_t len);

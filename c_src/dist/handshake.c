@@ -25,10 +25,12 @@ static void hs_put16(uint8_t *p, unsigned v) {
   p[1] = (uint8_t)v;
 }
 static void hs_put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (24 - 8 * i));
+  for (int i = 0; i < 4; i++)
+    p[i] = (uint8_t)(v >> (24 - 8 * i));
 }
 static void hs_put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (56 - 8 * i));
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t)(v >> (56 - 8 * i));
 }
 static unsigned hs_get16(const uint8_t *p) {
   return ((unsigned)p[0] << 8) | p[1];
@@ -325,7 +327,6 @@ const char *phc__hs_eof_reason(const phc__hs_t *hs) {
     return "peer closed after our challenge: cookie mismatch on its side?";
   case ST_I_STATUS:
     return "peer closed before answering our name (not allowed?)";
-  default:
-    return "peer closed during the handshake";
+  default: return "peer closed during the handshake";
   }
 }

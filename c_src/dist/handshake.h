@@ -19,19 +19,19 @@
 #include "dist/dist.h"
 
 /* Flags OTP 25 insists on (MANDATORY_DFLAGS_25). */
-#define PHC__DFLAGS_MANDATORY                                               \
-  (PHC_DFLAG_EXTENDED_REFERENCES | PHC_DFLAG_FUN_TAGS |                     \
-   PHC_DFLAG_EXTENDED_PIDS_PORTS | PHC_DFLAG_UTF8_ATOMS |                   \
-   PHC_DFLAG_NEW_FUN_TAGS | PHC_DFLAG_BIG_CREATION | PHC_DFLAG_NEW_FLOATS | \
-   PHC_DFLAG_MAP_TAG | PHC_DFLAG_EXPORT_PTR_TAG | PHC_DFLAG_BIT_BINARIES |  \
+#define PHC__DFLAGS_MANDATORY                                                  \
+  (PHC_DFLAG_EXTENDED_REFERENCES | PHC_DFLAG_FUN_TAGS |                        \
+   PHC_DFLAG_EXTENDED_PIDS_PORTS | PHC_DFLAG_UTF8_ATOMS |                      \
+   PHC_DFLAG_NEW_FUN_TAGS | PHC_DFLAG_BIG_CREATION | PHC_DFLAG_NEW_FLOATS |    \
+   PHC_DFLAG_MAP_TAG | PHC_DFLAG_EXPORT_PTR_TAG | PHC_DFLAG_BIT_BINARIES |     \
    PHC_DFLAG_HANDSHAKE_23)
 
 /* What phc advertises (PUBLISHED is added unless hidden). */
-#define PHC__DFLAGS_OURS                                                    \
-  (PHC__DFLAGS_MANDATORY | PHC_DFLAG_DIST_MONITOR |                         \
-   PHC_DFLAG_DIST_MONITOR_NAME | PHC_DFLAG_SMALL_ATOM_TAGS |                \
-   PHC_DFLAG_SEND_SENDER | PHC_DFLAG_EXIT_PAYLOAD | PHC_DFLAG_FRAGMENTS |   \
-   PHC_DFLAG_UNLINK_ID | PHC_DFLAG_MANDATORY_25_DIGEST | PHC_DFLAG_SPAWN |   \
+#define PHC__DFLAGS_OURS                                                       \
+  (PHC__DFLAGS_MANDATORY | PHC_DFLAG_DIST_MONITOR |                            \
+   PHC_DFLAG_DIST_MONITOR_NAME | PHC_DFLAG_SMALL_ATOM_TAGS |                   \
+   PHC_DFLAG_SEND_SENDER | PHC_DFLAG_EXIT_PAYLOAD | PHC_DFLAG_FRAGMENTS |      \
+   PHC_DFLAG_UNLINK_ID | PHC_DFLAG_MANDATORY_25_DIGEST | PHC_DFLAG_SPAWN |     \
    PHC_DFLAG_V4_NC | PHC_DFLAG_ALIAS)
 
 enum phc__hs_result {
@@ -64,7 +64,7 @@ typedef struct phc__hs_s {
   uint32_t peer_creation;
   uint32_t peer_challenge;
   int alive_confirmed; /* acceptor: the peer answered "true" to "alive" */
-  uint8_t *in;  /* unconsumed input */
+  uint8_t *in;         /* unconsumed input */
   size_t in_len, in_cap;
   uint8_t *out; /* bytes to send, drained by the caller */
   size_t out_len, out_cap;

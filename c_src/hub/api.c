@@ -6,8 +6,8 @@
 #include "hub/child_data.h"
 #include "hub/hub.h"
 #include "otp/otp.h"
-#include "term/term.h"
 #include "term/enc.h"
+#include "term/term.h"
 
 #define MOD "hub"
 
@@ -52,7 +52,8 @@ int phc_hub_get_pids(phc_hub_t *h, const char *cid, int cid_len,
   phc__reg_row_t *row = phc__reg_find(&h->reg, cid, cid_len);
   int n = row ? row->nowners : 0;
   if (n) phc__x_list_header(out, n);
-  for (int i = 0; i < n; i++) phc__x_pid(out, &row->owners[i].pid);
+  for (int i = 0; i < n; i++)
+    phc__x_pid(out, &row->owners[i].pid);
   phc__x_empty_list(out);
   return 0;
 }
@@ -96,11 +97,13 @@ static void cast_start(phc_hub_t *h, const char *spec, int slen,
   phc__x_map_header(&req, 0);
   phc__x_atom(&req, "nodes");
   phc__x_list_header(&req, k);
-  for (int i = 0; i < k; i++) phc__x_atom(&req, owners[i]);
+  for (int i = 0; i < k; i++)
+    phc__x_atom(&req, owners[i]);
   phc__x_empty_list(&req);
   phc__x_empty_list(&req);
   enc_default_opts(&req);
-  for (int i = 0; i < k; i++) phc__hub_cast(h, owners[i], req.buff, req.index);
+  for (int i = 0; i < k; i++)
+    phc__hub_cast(h, owners[i], req.buff, req.index);
   ei_x_free(&req);
 }
 
@@ -179,7 +182,8 @@ static int hub_args(phc_node_t *n, const char *args, args_t *a,
   memset(a, 0, sizeof *a);
   a->buf = args;
   if (ei_decode_list_header(args, &idx, &arity) < 0 || arity < 1 ||
-      phc__term_atom(args, &idx, id, sizeof id) < 0 || !(a->h = phc__hub_find(n, id))) {
+      phc__term_atom(args, &idx, id, sizeof id) < 0 ||
+      !(a->h = phc__hub_find(n, id))) {
     phc__x_atom(result, "badarg");
     return PHC_EINVAL;
   }
@@ -196,20 +200,19 @@ static int arg_len(const args_t *a, int i) {
   return ei_skip_term(a->buf, &end) < 0 ? 0 : end - a->arg[i];
 }
 
-#define NATIVE(name) \
-  static int name(phc_node_t *n, const phc_pid_t *caller, const char *args, \
+#define NATIVE(name)                                                           \
+  static int name(phc_node_t *n, const phc_pid_t *caller, const char *args,    \
                   int len, ei_x_buff *result)
-#define PROLOGUE                                  \
-  args_t a;                                       \
-  PHC__UNUSED(caller);                            \
-  PHC__UNUSED(len);                               \
-  int rc_ = hub_args(n, args, &a, result);        \
+#define PROLOGUE                                                               \
+  args_t a;                                                                    \
+  PHC__UNUSED(caller);                                                         \
+  PHC__UNUSED(len);                                                            \
+  int rc_ = hub_args(n, args, &a, result);                                     \
   if (rc_) return rc_
 
 NATIVE(n_process_list) {
   PROLOGUE;
-  return phc_hub_process_list(a.h,
-                              !phc__term_atom_eq(a.buf, a.arg[0], "local"),
+  return phc_hub_process_list(a.h, !phc__term_atom_eq(a.buf, a.arg[0], "local"),
                               result);
 }
 
@@ -241,15 +244,13 @@ NATIVE(n_nodes1) {
 
 NATIVE(n_nodes2) {
   PROLOGUE;
-  return phc_hub_nodes(a.h,
-                       phc__term_has_atom(a.buf, a.arg[0], "include_local"),
-                       result);
+  return phc_hub_nodes(
+      a.h, phc__term_has_atom(a.buf, a.arg[0], "include_local"), result);
 }
 
 NATIVE(n_child_lookup2) {
   PROLOGUE;
-  return phc_hub_child_lookup(a.h, args + a.arg[0], arg_len(&a, 0),
-                              0, result);
+  return phc_hub_child_lookup(a.h, args + a.arg[0], arg_len(&a, 0), 0, result);
 }
 
 /* child_lookup(Hub, Cid, Opts): Opts may hold {with_metadata, true}. */
@@ -263,30 +264,30 @@ NATIVE(n_child_lookup3) {
       if (ei_decode_tuple_header(args, &t, &ta) == 0 && ta == 2 &&
           phc__term_atom(args, &t, atom, sizeof atom) == 0 &&
           !strcmp(atom, "with_metadata") &&
-          phc__term_atom(args, &t, atom, sizeof atom) == 0 && !strcmp(atom, "true"))
+          phc__term_atom(args, &t, atom, sizeof atom) == 0 &&
+          !strcmp(atom, "true"))
         with_meta = 1;
       if (ei_skip_term(args, &idx) < 0) break;
     }
   }
-  return phc_hub_child_lookup(a.h, args + a.arg[0], arg_len(&a, 0),
-                              with_meta, result);
+  return phc_hub_child_lookup(a.h, args + a.arg[0], arg_len(&a, 0), with_meta,
+                              result);
 }
 
 NATIVE(n_tag_query) {
   PROLOGUE;
-  return phc_hub_tag_query(a.h, args + a.arg[0], arg_len(&a, 0),
-                           result);
+  return phc_hub_tag_query(a.h, args + a.arg[0], arg_len(&a, 0), result);
 }
 
 NATIVE(n_get_pids) {
   PROLOGUE;
-  return phc_hub_get_pids(a.h, args + a.arg[0], arg_len(&a, 0),
-                          result);
+  return phc_hub_get_pids(a.h, args + a.arg[0], arg_len(&a, 0), result);
 }
 
 NATIVE(n_get_pid) {
   PROLOGUE;
-  phc__reg_row_t *row = phc__reg_find(&a.h->reg, args + a.arg[0], arg_len(&a, 0));
+  phc__reg_row_t *row =
+      phc__reg_find(&a.h->reg, args + a.arg[0], arg_len(&a, 0));
   if (row && row->nowners)
     phc__x_pid(result, &row->owners[0].pid);
   else
@@ -300,7 +301,8 @@ NATIVE(n_is_alive) {
   PHC__UNUSED(caller);
   PHC__UNUSED(len);
   int ok = ei_decode_list_header(args, &idx, &arity) == 0 && arity == 1 &&
-           phc__term_atom(args, &idx, id, sizeof id) == 0 && phc__hub_find(n, id);
+           phc__term_atom(args, &idx, id, sizeof id) == 0 &&
+           phc__hub_find(n, id);
   phc__x_atom(result, ok ? "true" : "false");
   return 0;
 }

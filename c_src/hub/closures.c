@@ -19,8 +19,8 @@
 
 #include "hub/hub.h"
 #include "otp/otp.h"
-#include "term/term.h"
 #include "term/enc.h"
+#include "term/term.h"
 
 #define MOD "hub"
 #define HUB_STRUCT "Elixir.ProcessHub.Hub"
@@ -44,7 +44,7 @@ static phc_hub_t *hub_of_struct(phc_node_t *n, const char *buf, int idx) {
 
 typedef struct env_s {
   phc_hub_t *hub;
-  int list;               /* index of the first list, -1 if none */
+  int list; /* index of the first list, -1 if none */
   char node[PHC__ATOM_MAX];
 } env_t;
 
@@ -75,7 +75,8 @@ static int scan_env(phc_node_t *n, const erlang_fun *f, env_t *env) {
 static void enc_which_children(phc_hub_t *h, ei_x_buff *x) {
   phc__reg_row_t **v;
   int n = phc__reg_sorted(&h->reg, &v), k = 0;
-  for (int i = 0; i < n; i++) k += phc__reg_owner(v[i], h->n->name) != NULL;
+  for (int i = 0; i < n; i++)
+    k += phc__reg_owner(v[i], h->n->name) != NULL;
   phc__x_tuple_header(x, 2);
   phc__x_atom(x, h->n->name);
   if (k) phc__x_list_header(x, k);

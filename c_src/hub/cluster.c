@@ -94,7 +94,8 @@ static void redistribute(phc_hub_t *h, phc__reg_row_t **rows, int n) {
   phc__x_tuple_header(&m, 2);
   int children = m.index;
   phc__x_list_header(&m, n);
-  for (int i = 0; i < n; i++) phc__child_data_enc(h, rows[i], me, &m);
+  for (int i = 0; i < n; i++)
+    phc__child_data_enc(h, rows[i], me, &m);
   phc__x_empty_list(&m);
   int opts = m.index;
   phc__child_data_enc_migration_opts(&m);

@@ -6,8 +6,8 @@
 
 #include "hub/child_data.h"
 #include "hub/hub.h"
-#include "term/term.h"
 #include "term/enc.h"
+#include "term/term.h"
 
 #define MOD "hub"
 
@@ -189,7 +189,8 @@ void phc__hub_on_pid_update(phc_hub_t *h, const char *buf, int idx) {
   if (ei_skip_term(buf, &idx) < 0) goto bad;
   int clen = idx - cid;
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2 ||
-      phc__term_atom(buf, &idx, node, sizeof node) < 0 || ei_decode_pid(buf, &idx, &pid) < 0)
+      phc__term_atom(buf, &idx, node, sizeof node) < 0 ||
+      ei_decode_pid(buf, &idx, &pid) < 0)
     goto bad;
   if (phc__reg_update_pid(&h->reg, buf + cid, clen, node, &pid) != 0) {
     PHC_LOG_W(MOD, "%s: pid update for an unknown child dropped", h->id);
@@ -283,7 +284,8 @@ void phc__hub_on_sync_remote(phc_hub_t *h, const char *buf, int idx) {
   char node[PHC__ATOM_MAX];
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2) goto bad;
   int data = idx;
-  if (ei_skip_term(buf, &idx) < 0 || phc__term_atom(buf, &idx, node, sizeof node) < 0)
+  if (ei_skip_term(buf, &idx) < 0 ||
+      phc__term_atom(buf, &idx, node, sizeof node) < 0)
     goto bad;
   phc__hub_apply_sync(h, node, buf, data, 0);
   return;
@@ -294,7 +296,8 @@ bad:
 void phc__hub_enc_local_sync(phc_hub_t *h, ei_x_buff *x) {
   phc__reg_row_t **v;
   int n = phc__reg_sorted(&h->reg, &v), k = 0;
-  for (int i = 0; i < n; i++) k += phc__reg_owner(v[i], h->n->name) != NULL;
+  for (int i = 0; i < n; i++)
+    k += phc__reg_owner(v[i], h->n->name) != NULL;
   if (k) phc__x_list_header(x, k);
   for (int i = 0; i < n; i++) {
     const phc__reg_owner_t *o = phc__reg_owner(v[i], h->n->name);

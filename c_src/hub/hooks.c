@@ -1,7 +1,7 @@
 /* hooks.c - ProcessHub hook handlers for C (see hooks.h). */
 #include "hub/hooks.h"
-#include "term/term.h"
 #include "term/enc.h"
+#include "term/term.h"
 
 #include <stdlib.h>
 
@@ -26,7 +26,9 @@ struct phc__hooks_s {
   hook_key_t *keys;
 };
 
-phc__hooks_t *phc__hooks_new(void) { return phc__xcalloc(1, sizeof(phc__hooks_t)); }
+phc__hooks_t *phc__hooks_new(void) {
+  return phc__xcalloc(1, sizeof(phc__hooks_t));
+}
 
 static void hook_clear(hook_t *h) {
   if (h->free_arg) h->free_arg(h->arg);
@@ -39,7 +41,8 @@ void phc__hooks_free(phc__hooks_t *h) {
   while (h->keys) {
     hook_key_t *k = h->keys;
     h->keys = k->next;
-    for (int i = 0; i < k->n; i++) hook_clear(&k->v[i]);
+    for (int i = 0; i < k->n; i++)
+      hook_clear(&k->v[i]);
     free(k->v);
     free(k);
   }
@@ -63,12 +66,15 @@ static hook_key_t *key_get(phc__hooks_t *h, const char *key) {
 }
 
 static hook_t hook_copy(const phc_hook_handler_t *s) {
-  hook_t d = {.id = phc__xstrdup(s->id), .priority = s->priority,
-              .fn = s->fn, .arg = s->arg, .free_arg = s->free_arg,
+  hook_t d = {.id = phc__xstrdup(s->id),
+              .priority = s->priority,
+              .fn = s->fn,
+              .arg = s->arg,
+              .free_arg = s->free_arg,
               .tmpl_len = s->tmpl_len};
   if (s->tmpl && s->tmpl_len > 0)
-    d.tmpl = memcpy(phc__xmalloc((size_t)s->tmpl_len), s->tmpl,
-                    (size_t)s->tmpl_len);
+    d.tmpl =
+        memcpy(phc__xmalloc((size_t)s->tmpl_len), s->tmpl, (size_t)s->tmpl_len);
   else
     d.tmpl_len = 0;
   return d;
@@ -111,7 +117,8 @@ int phc__hooks_register(phc__hooks_t *h, const char *key,
   if (has_duplicates(handlers, n, key_find(h, key))) return PHC_EEXIST;
   hook_key_t *k = key_get(h, key);
   hook_t *v = phc__xmalloc((size_t)(n + k->n + 1) * sizeof *v);
-  for (int i = 0; i < n; i++) v[i] = hook_copy(&handlers[i]);
+  for (int i = 0; i < n; i++)
+    v[i] = hook_copy(&handlers[i]);
   if (k->n) memcpy(v + n, k->v, (size_t)k->n * sizeof *v);
   free(k->v);
   k->v = v;
@@ -137,7 +144,8 @@ int phc__hooks_ids(const phc__hooks_t *h, const char *key, const char **ids,
                    int max) {
   hook_key_t *k = key_find(h, key);
   int n = 0;
-  for (int i = 0; k && i < k->n && n < max; i++) ids[n++] = k->v[i].id;
+  for (int i = 0; k && i < k->n && n < max; i++)
+    ids[n++] = k->v[i].id;
   return n;
 }
 

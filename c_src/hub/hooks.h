@@ -17,7 +17,6 @@
 
 #include "common.h"
 
-
 typedef struct phc__hooks_s phc__hooks_t;
 
 phc__hooks_t *phc__hooks_new(void);

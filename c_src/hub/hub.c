@@ -6,8 +6,8 @@
 
 #include "otp/otp.h"
 #include "proc/proc.h"
-#include "term/term.h"
 #include "term/enc.h"
+#include "term/term.h"
 
 #define MOD "hub"
 
@@ -54,7 +54,8 @@ static void dispatch_by_name(phc_hub_t *h, const char *members,
     if (local || (strcmp(members, "global") && strcmp(members, "external") &&
                   strcmp(members, node)))
       continue;
-    for (int j = 0; j < k && !seen; j++) seen = !strcmp(pids[j].node, node);
+    for (int j = 0; j < k && !seen; j++)
+      seen = !strcmp(pids[j].node, node);
     if (!seen) phc_send_name(h->n, &h->coord, node, h->id, x->buff, x->index);
   }
 }
@@ -171,7 +172,8 @@ static void reply_call(phc_hub_t *h, const char *buf, int idx) {
   phc__x_new_with_version(&r);
   char atom[PHC__ATOM_MAX];
   int t = idx, ta;
-  if (phc__term_atom(buf, &t, atom, sizeof atom) < 0) atom[0] = 0; /* not an atom */
+  if (phc__term_atom(buf, &t, atom, sizeof atom) < 0)
+    atom[0] = 0; /* not an atom */
   if (!strcmp(atom, "ping")) {
     phc__x_atom(&r, "bong");
   } else if (!strcmp(atom, "is_locked?")) {
@@ -206,7 +208,8 @@ static void on_exec_cast(phc_hub_t *h, const char *buf, int idx) {
   int arity;
   char m[PHC__ATOM_MAX], f[PHC__ATOM_MAX];
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 3 ||
-      phc__term_atom(buf, &idx, m, sizeof m) < 0 || phc__term_atom(buf, &idx, f, sizeof f) < 0)
+      phc__term_atom(buf, &idx, m, sizeof m) < 0 ||
+      phc__term_atom(buf, &idx, f, sizeof f) < 0)
     return;
   if (strcmp(f, "handle_storage_update") != 0) {
     PHC_LOG_D(MOD, "%s: exec_cast %s:%s ignored", h->id, m, f);
@@ -272,9 +275,11 @@ static void on_event(phc_hub_t *h, const char *ev, const char *buf, int idx) {
   char node[PHC__ATOM_MAX];
   int arity;
   if (!strcmp(ev, "cluster_join_event")) {
-    if (phc__term_atom(buf, &idx, node, sizeof node) == 0) phc__hub_join_node(h, node);
+    if (phc__term_atom(buf, &idx, node, sizeof node) == 0)
+      phc__hub_join_node(h, node);
   } else if (!strcmp(ev, "cluster_leave_event")) {
-    if (phc__term_atom(buf, &idx, node, sizeof node) == 0) phc__hub_node_down(h, node);
+    if (phc__term_atom(buf, &idx, node, sizeof node) == 0)
+      phc__hub_node_down(h, node);
   } else if (!strcmp(ev, "migration_add_event")) {
     if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2) return;
     int c = idx;
@@ -308,7 +313,8 @@ static void coord_handle(phc_proc_t *self, const char *buf, int len) {
   } else if (!strcmp(tag, "$gen_call") && arity == 3) {
     reply_call(h, buf, idx);
   } else if (!strcmp(tag, "nodedown") && arity >= 2) {
-    if (phc__term_atom(buf, &idx, node, sizeof node) == 0) phc__hub_node_down(h, node);
+    if (phc__term_atom(buf, &idx, node, sizeof node) == 0)
+      phc__hub_node_down(h, node);
   } else if (!strcmp(tag, "nodeup") || !strcmp(tag, "EXIT")) {
     /* joins come through pg and cluster_join_event */
   } else if (arity == 2 && strlen(tag) > 6 &&
@@ -368,15 +374,15 @@ static int hub_procs_start(phc_hub_t *h) {
     return rc;
   if ((rc = phc__pg_start(n, h->pg_name, &h->pg)) != 0) return rc;
   phc__pg_watch(h->pg, on_pg_change, h);
-  phc__sup_config_t sc = {.max_restarts = 100, .max_seconds = 4,
-                          .on_event = phc__hub_sup_event, .arg = h};
+  phc__sup_config_t sc = {.max_restarts = 100,
+                          .max_seconds = 4,
+                          .on_event = phc__hub_sup_event,
+                          .arg = h};
   return phc__sup_start(n, &sc, NULL, &h->sup, &h->sup_pid);
 }
 
-int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg,
-                  phc_hub_t **out) {
-  if (!cfg || !cfg->hub_id || !*cfg->hub_id ||
-      strlen(cfg->hub_id) > 200)
+int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg, phc_hub_t **out) {
+  if (!cfg || !cfg->hub_id || !*cfg->hub_id || strlen(cfg->hub_id) > 200)
     return PHC_EINVAL;
   if (phc__hub_find(n, cfg->hub_id)) return PHC_EEXIST;
   int rc = phc__hub_natives_register(n);
@@ -389,8 +395,8 @@ int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg,
   snprintf(h->id, sizeof h->id, "%s", cfg->hub_id);
   snprintf(h->eq_name, sizeof h->eq_name, "hub.%.200s.event_queue", h->id);
   snprintf(h->pg_name, sizeof h->pg_name, "hub.%.200s.event_queue_pg", h->id);
-  h->discover_ms = cfg->hubs_discover_interval ? cfg->hubs_discover_interval
-                                               : 10000;
+  h->discover_ms =
+      cfg->hubs_discover_interval ? cfg->hubs_discover_interval : 10000;
   h->sync_ms = cfg->sync_interval ? cfg->sync_interval : 15000;
   int otp = cfg->ring_otp;
   h->ring_fixed = otp != 0;
@@ -471,7 +477,8 @@ void phc__hubs_peer_release(phc_node_t *n, const char *peer, int release) {
   struct phc__hubs_s *hs = n->hubs;
   if (!hs) return;
   if (hs->last_release && (hs->last_release >= 26) != (release >= 26))
-    PHC_LOG_W(MOD, "peers disagree on the ring's atom encoding: %s runs OTP "
+    PHC_LOG_W(MOD,
+              "peers disagree on the ring's atom encoding: %s runs OTP "
               "%d, %s runs OTP %d; placements will differ between them",
               hs->last_peer, hs->last_release, peer, release);
   snprintf(hs->last_peer, sizeof hs->last_peer, "%s", peer);
@@ -481,7 +488,8 @@ void phc__hubs_peer_release(phc_node_t *n, const char *peer, int release) {
     PHC_LOG_I(MOD, "%s: the ring now hashes atoms as OTP %s does (%s)", h->id,
               enc == PHC_RING_OTP26 ? "26+" : "25", peer);
     const char *names[PHC__HUB_MAX_NODES];
-    for (int i = 0; i < h->nnodes; i++) names[i] = h->nodes[i];
+    for (int i = 0; i < h->nnodes; i++)
+      names[i] = h->nodes[i];
     phc__ring_free(&h->ring);
     phc__ring_init(&h->ring, enc);
     phc__ring_set_nodes(&h->ring, names, (size_t)h->nnodes);

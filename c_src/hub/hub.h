@@ -76,8 +76,8 @@ struct phc_hub_s {
   erlang_pid coord;
   erlang_pid eq;
   phc__pg_t *pg;
-  phc__ring_t ring;     /* the distribution's (ConsistentHashing) */
-  int ring_fixed;       /* encoding given by config, not by peers */
+  phc__ring_t ring; /* the distribution's (ConsistentHashing) */
+  int ring_fixed;   /* encoding given by config, not by peers */
   phc__strategies_t strat;
   char nodes[PHC__HUB_MAX_NODES][PHC__ATOM_MAX]; /* hub_nodes, in order */
   int nnodes;

@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "term/enc.h"
 #include "term/order.h"
 #include "term/term.h"
-#include "term/enc.h"
 
 void phc__reg_init(phc__reg_t *r) { r->rows = NULL; }
 
@@ -96,8 +96,7 @@ int phc__reg_merge(phc__reg_t *r, const char *cid, int cid_len,
                    int meta_len, const phc__reg_owner_t *owners, int n) {
   phc__reg_row_t *row = phc__reg_find(r, cid, cid_len);
   if (!row) {
-    phc__reg_insert(r, cid, cid_len, spec, spec_len, meta, meta_len, owners,
-                    n);
+    phc__reg_insert(r, cid, cid_len, spec, spec_len, meta, meta_len, owners, n);
     return n;
   }
   int diff = insert_diff(row, owners, n);
@@ -201,7 +200,8 @@ static int row_cmp(const void *a, const void *b) {
 int phc__reg_sorted(const phc__reg_t *r, phc__reg_row_t ***out) {
   int n = (int)HASH_COUNT(r->rows), i = 0;
   phc__reg_row_t **v = phc__xmalloc((size_t)(n ? n : 1) * sizeof *v);
-  for (phc__reg_row_t *row = r->rows; row; row = row->hh.next) v[i++] = row;
+  for (phc__reg_row_t *row = r->rows; row; row = row->hh.next)
+    v[i++] = row;
   qsort(v, (size_t)n, sizeof *v, row_cmp);
   *out = v;
   return n;
@@ -265,7 +265,8 @@ static int meta_has_tag(const phc__reg_row_t *row, const char *tag,
   for (int i = 0; i < arity; i++) {
     char key[PHC__ATOM_MAX];
     int k = idx;
-    int is_tag = phc__term_atom(row->meta, &k, key, sizeof key) == 0 && !strcmp(key, "tag");
+    int is_tag = phc__term_atom(row->meta, &k, key, sizeof key) == 0 &&
+                 !strcmp(key, "tag");
     if (ei_skip_term(row->meta, &idx) < 0) return 0;
     int v = idx;
     if (ei_skip_term(row->meta, &idx) < 0) return 0;
@@ -279,7 +280,8 @@ void phc__reg_enc_tag_query(const phc__reg_t *r, const char *tag, int tag_len,
                             ei_x_buff *x) {
   phc__reg_row_t **v;
   int n = phc__reg_sorted(r, &v), k = 0;
-  for (int i = 0; i < n; i++) k += meta_has_tag(v[i], tag, tag_len);
+  for (int i = 0; i < n; i++)
+    k += meta_has_tag(v[i], tag, tag_len);
   if (k) phc__x_list_header(x, k);
   for (int i = 0; i < n; i++) {
     if (!meta_has_tag(v[i], tag, tag_len)) continue;

@@ -14,8 +14,7 @@
 uint32_t phc__ring_hash(const void *etf, size_t len) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
-  if (EVP_Digest(etf, len, md, &md_len, EVP_md5(), NULL) != 1 ||
-      md_len != 16) {
+  if (EVP_Digest(etf, len, md, &md_len, EVP_md5(), NULL) != 1 || md_len != 16) {
     PHC_LOG_E(MOD, "MD5 failed");
     abort(); /* libcrypto without MD5: the ring cannot work at all */
   }
@@ -43,7 +42,8 @@ void phc__ring_init(phc__ring_t *r, phc__ring_enc_t enc) {
 }
 
 void phc__ring_free(phc__ring_t *r) {
-  for (size_t k = 0; k < r->n_nodes; k++) free(r->nodes[k]);
+  for (size_t k = 0; k < r->n_nodes; k++)
+    free(r->nodes[k]);
   free(r->nodes);
   free(r->vnodes);
   phc__ring_init(r, r->enc);
@@ -130,15 +130,15 @@ static size_t lower_bound(const phc__ring_t *r, uint32_t h) {
   return lo == r->n_vnodes ? 0 : lo;
 }
 
-static int collect(const phc__ring_t *r, uint32_t h, const char **out,
-                   int rf) {
+static int collect(const phc__ring_t *r, uint32_t h, const char **out, int rf) {
   if (rf <= 0 || r->n_vnodes == 0) return 0;
   size_t want = (size_t)rf < r->n_nodes ? (size_t)rf : r->n_nodes;
   size_t got = 0, i = lower_bound(r, h);
   for (size_t steps = 0; got < want && steps < r->n_vnodes; steps++) {
     const char *n = r->vnodes[i].node;
     size_t k = 0;
-    while (k < got && out[k] != n) k++;
+    while (k < got && out[k] != n)
+      k++;
     if (k == got) out[got++] = n;
     i = i + 1 == r->n_vnodes ? 0 : i + 1;
   }

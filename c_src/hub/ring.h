@@ -45,7 +45,7 @@ typedef struct phc__ring_vnode {
 
 typedef struct phc__ring {
   phc__ring_enc_t enc;
-  char **nodes;     /* distinct node names (UTF-8), in insertion order */
+  char **nodes; /* distinct node names (UTF-8), in insertion order */
   size_t n_nodes;
   phc__ring_vnode_t *vnodes; /* sorted by (hash, seq, node) */
   size_t n_vnodes;           /* 256 * n_nodes; no sentinel */

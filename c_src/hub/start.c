@@ -7,8 +7,8 @@
 #include "hub/child_data.h"
 #include "hub/hub.h"
 #include "proc/proc.h"
-#include "term/term.h"
 #include "term/enc.h"
+#include "term/term.h"
 
 #define MOD "hub"
 #define PSD_STRUCT "Elixir.ProcessHub.Handler.ChildrenAdd.PostStartData"
@@ -122,7 +122,8 @@ static int start_local(phc_hub_t *h, const phc__child_data_t *cd,
   idx = mfa;
   if (!has_start || ei_decode_tuple_header(buf, &idx, &arity) < 0 ||
       arity != 3 || phc__term_atom(buf, &idx, m, sizeof m) < 0 ||
-      phc__term_atom(buf, &idx, f, sizeof f) < 0 || !phc_child_type_find(h->n, m) ||
+      phc__term_atom(buf, &idx, f, sizeof f) < 0 ||
+      !phc_child_type_find(h->n, m) ||
       (strcmp(f, "start_link") != 0 && strcmp(f, "start") != 0)) {
     enc_undef(r, buf, has_start ? mfa : -1);
     return 0;

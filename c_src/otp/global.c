@@ -14,8 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "term/term.h"
 #include "term/enc.h"
+#include "term/term.h"
 
 #define MOD "global"
 
@@ -47,8 +47,7 @@ static phc__gpeer_t *global_peer_find(const phc__global_t *g,
  * and dropped. */
 static int global_names_self(phc__global_t *g, const char *node,
                              const char *what) {
-  if (strcmp(node, g->node) != 0)
-    return 0;
+  if (strcmp(node, g->node) != 0) return 0;
   if (!g->self_warned) {
     g->self_warned = 1;
     PHC_LOG_W(MOD, "dropped %s naming this node as a peer", what);
@@ -79,10 +78,8 @@ int phc__global_in_session(const phc__global_t *g, const char *node) {
 }
 
 static void global_session_cancel(phc__global_t *g, phc__gpeer_t *p) {
-  if (!p->active)
-    return;
-  if (p->have_his && p->lock != PHC__GLK_NONE)
-    phc__global_own_lock(g, p, 0);
+  if (!p->active) return;
+  if (p->have_his && p->lock != PHC__GLK_NONE) phc__global_own_lock(g, p, 0);
   free(p->his_tag);
   free(p->his_known);
   p->his_tag = p->his_known = NULL;
@@ -113,14 +110,12 @@ static void global_lock_is_set(phc__global_t *g, phc__gpeer_t *p) {
   phc__x_empty_list(&x);
   phc__global_x_tag(&x, p);
   phc__global_send_gns(g, p->node, &x);
-  if (p->exchange_rcvd)
-    global_send_resolved(g, p);
+  if (p->exchange_rcvd) global_send_resolved(g, p);
 }
 
 /* Take our lock and tell the peer (global's locker, "spontaneous" path). */
 static void global_try_lock(phc__global_t *g, phc__gpeer_t *p) {
-  if (!p->active || !p->have_his || p->lock != PHC__GLK_NONE)
-    return;
+  if (!p->active || !p->have_his || p->lock != PHC__GLK_NONE) return;
   if (phc__global_own_lock(g, p, 1)) {
     p->lock = PHC__GLK_SENT;
     phc__global_send_lock_set(g, p, 1);
@@ -138,12 +133,9 @@ typedef void (*global_node_fn)(phc__global_t *g, const char *node, int vsn);
 static int global_each_node(phc__global_t *g, const char *b, int len,
                             global_node_fn fn) {
   int i = 0, n, type, size;
-  if (ei_get_type(b, &i, &type, &size) < 0)
-    return PHC_EDECODE;
-  if (type == ERL_STRING_EXT || len <= 0)
-    return PHC_EDECODE;
-  if (ei_decode_list_header(b, &i, &n) < 0)
-    return PHC_EDECODE;
+  if (ei_get_type(b, &i, &type, &size) < 0) return PHC_EDECODE;
+  if (type == ERL_STRING_EXT || len <= 0) return PHC_EDECODE;
+  if (ei_decode_list_header(b, &i, &n) < 0) return PHC_EDECODE;
   for (int k = 0; k < n; k++) {
     char node[PHC__ATOM_MAX];
     long vsn = 0;
@@ -154,11 +146,9 @@ static int global_each_node(phc__global_t *g, const char *b, int len,
         return PHC_EDECODE;
     } else {
       i = save;
-      if (phc__term_atom(b, &i, node, sizeof node) < 0)
-        return PHC_EDECODE;
+      if (phc__term_atom(b, &i, node, sizeof node) < 0) return PHC_EDECODE;
     }
-    if (strcmp(node, g->node) != 0)
-      fn(g, node, (int)vsn);
+    if (strcmp(node, g->node) != 0) fn(g, node, (int)vsn);
   }
   return 0;
 }
@@ -168,8 +158,7 @@ static void global_sync_other(phc__global_t *g, const char *node, int vsn) {
   phc__gpeer_t *q = global_peer_get(g, node);
   global_session_cancel(g, q);
   q->known = 1;
-  if (vsn)
-    q->vsn = vsn;
+  if (vsn) q->vsn = vsn;
   phc__global_send_in_sync(g, node);
 }
 
@@ -198,14 +187,12 @@ static void global_send_resolved(phc__global_t *g, phc__gpeer_t *p) {
   phc__global_x_tag(&x, p);
   phc__global_send_gns(g, p->node, &x);
   p->resolved_sent = 1;
-  if (p->resolved_rcvd)
-    global_session_finish(g, p);
+  if (p->resolved_rcvd) global_session_finish(g, p);
 }
 
 static void global_restart_connect(phc__global_t *g, phc__gpeer_t *p) {
   global_session_cancel(g, p);
-  if (p->up)
-    global_session_start(g, p);
+  if (p->up) global_session_start(g, p);
 }
 
 /* ---- casts ------------------------------------------------------------ */
@@ -214,11 +201,9 @@ static void global_restart_connect(phc__global_t *g, phc__gpeer_t *p) {
 static int global_tag_is_mine(const phc__gpeer_t *p, const char *b, int *i) {
   long long t;
   int save = *i;
-  if (ei_decode_longlong(b, i, &t) == 0)
-    return p->active && t == p->my_tag;
+  if (ei_decode_longlong(b, i, &t) == 0) return p->active && t == p->my_tag;
   *i = save;
-  if (ei_skip_term(b, i) < 0)
-    return 0;
+  if (ei_skip_term(b, i) < 0) return 0;
   return 0;
 }
 
@@ -228,21 +213,16 @@ static int global_tag_is_mine(const phc__gpeer_t *p, const char *b, int *i) {
  * other shape counts as "yes", which makes us lead at once. */
 static int global_knows_nodes(const char *b, int len) {
   int i = 0, type, size, n;
-  if (ei_get_type(b, &i, &type, &size) < 0)
-    return 1;
-  if (type == ERL_NIL_EXT)
-    return 0;
+  if (ei_get_type(b, &i, &type, &size) < 0) return 1;
+  if (type == ERL_NIL_EXT) return 0;
   if (type == ERL_MAP_EXT) {
-    if (ei_decode_map_header(b, &i, &n) < 0)
-      return 1;
+    if (ei_decode_map_header(b, &i, &n) < 0) return 1;
     for (int k = 0; k < n; k++) {
-      if (ei_get_type(b, &i, &type, &size) < 0)
-        return 1;
+      if (ei_get_type(b, &i, &type, &size) < 0) return 1;
       if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT ||
           type == ERL_ATOM_UTF8_EXT || type == ERL_SMALL_ATOM_UTF8_EXT)
         return 1;
-      if (ei_skip_term(b, &i) < 0 || ei_skip_term(b, &i) < 0)
-        return 1;
+      if (ei_skip_term(b, &i) < 0 || ei_skip_term(b, &i) < 0) return 1;
     }
     return i != len;
   }
@@ -253,8 +233,7 @@ static int global_knows_nodes(const char *b, int len) {
 static int global_knows_others(const phc__global_t *g, const phc__gpeer_t *p) {
   const phc__gpeer_t *q, *tmp;
   HASH_ITER(hh, g->peers, q, tmp) {
-    if (q != p && (q->known || q->synced) && q->up)
-      return 1;
+    if (q != p && (q->known || q->synced) && q->up) return 1;
   }
   return 0;
 }
@@ -347,8 +326,7 @@ static void global_on_lock_set(phc__global_t *g, const char *b, int *i,
     phc__global_bad_input(g, "lock_set");
     return;
   }
-  if (global_names_self(g, pid.node, "lock_set"))
-    return;
+  if (global_names_self(g, pid.node, "lock_set")) return;
   phc__gpeer_t *p = global_peer_find(g, pid.node);
   if (has_tag && (!p || !global_tag_is_mine(p, b, i)))
     return; /* stale session */
@@ -375,8 +353,7 @@ static void global_on_lock_set(phc__global_t *g, const char *b, int *i,
     }
     return;
   }
-  if (p->lock == PHC__GLK_SET)
-    return;
+  if (p->lock == PHC__GLK_SET) return;
   if (p->lock == PHC__GLK_SENT) {
     global_lock_is_set(g, p);
     return;
@@ -398,15 +375,12 @@ static void global_on_exchange(phc__global_t *g, const char *b, int *i) {
     phc__global_bad_input(g, "exchange");
     return;
   }
-  if (global_names_self(g, node, "exchange"))
-    return;
+  if (global_names_self(g, node, "exchange")) return;
   phc__gpeer_t *p = global_peer_find(g, node);
-  if (!p || !global_tag_is_mine(p, b, i) || !p->have_his)
-    return;
+  if (!p || !global_tag_is_mine(p, b, i) || !p->have_his) return;
   /* His names are not stored: we own none and resolve no conflicts. */
   p->exchange_rcvd = 1;
-  if (p->lock == PHC__GLK_SET && !p->resolved_sent)
-    global_send_resolved(g, p);
+  if (p->lock == PHC__GLK_SET && !p->resolved_sent) global_send_resolved(g, p);
 }
 
 static void global_on_resolved(phc__global_t *g, const char *b, int *i) {
@@ -419,25 +393,21 @@ static void global_on_resolved(phc__global_t *g, const char *b, int *i) {
     phc__global_bad_input(g, "resolved");
     return;
   }
-  if (global_names_self(g, node, "resolved"))
-    return;
+  if (global_names_self(g, node, "resolved")) return;
   phc__gpeer_t *p = global_peer_find(g, node);
-  if (!p || !global_tag_is_mine(p, b, i) || p->resolved_rcvd)
-    return;
+  if (!p || !global_tag_is_mine(p, b, i) || p->resolved_rcvd) return;
   free(p->his_known);
   p->his_known = phc__term_dup(known, known_len);
   p->his_known_len = known_len;
   p->resolved_rcvd = 1;
-  if (p->resolved_sent)
-    global_session_finish(g, p);
+  if (p->resolved_sent) global_session_finish(g, p);
 }
 
 /* new_nodes from a node we are synced with: nodes its partition just got to
  * know. We answer in_sync to each that is new to us. */
 static void global_new_node(phc__global_t *g, const char *node, int vsn) {
   phc__gpeer_t *q = global_peer_find(g, node);
-  if (q && q->known)
-    return;
+  if (q && q->known) return;
   global_sync_other(g, node, vsn);
 }
 
@@ -451,8 +421,7 @@ static void global_on_new_nodes(phc__global_t *g, const char *b, int *i) {
     phc__global_bad_input(g, "new_nodes");
     return;
   }
-  if (global_names_self(g, node, "new_nodes"))
-    return;
+  if (global_names_self(g, node, "new_nodes")) return;
   if (global_each_node(g, nodes, nodes_len, global_new_node) < 0)
     phc__global_bad_input(g, "new_nodes with a bad node list");
 }
@@ -463,8 +432,7 @@ static void global_on_in_sync(phc__global_t *g, const char *b, int *i) {
     phc__global_bad_input(g, "in_sync");
     return;
   }
-  if (global_names_self(g, node, "in_sync"))
-    return;
+  if (global_names_self(g, node, "in_sync")) return;
   /* As global: in_sync makes the node synced, not known. The new_nodes
    * that announces it may come after this and must still be answered with
    * our own in_sync, or the node's global:sync/0 waits for us forever. */
@@ -506,8 +474,7 @@ static void global_on_cast(phc__global_t *g, const char *b, int *i) {
     global_on_in_sync(g, b, i);
     return;
   }
-  if (!strcmp(tag, "async_del_name") || !strcmp(tag, "async_del_lock"))
-    return;
+  if (!strcmp(tag, "async_del_name") || !strcmp(tag, "async_del_lock")) return;
   PHC_LOG_D(MOD, "unexpected cast %s/%d", tag, ar);
 }
 
@@ -515,12 +482,10 @@ static void global_on_cast(phc__global_t *g, const char *b, int *i) {
 
 /* Also called by global_proc.c for the peers up before the server. */
 void phc__global_nodeup(phc__global_t *g, const char *node) {
-  if (!strcmp(node, g->node))
-    return;
+  if (!strcmp(node, g->node)) return;
   phc__gpeer_t *p = global_peer_get(g, node);
   p->up = 1;
-  if (!p->known && !p->synced && !p->active)
-    global_session_start(g, p);
+  if (!p->known && !p->synced && !p->active) global_session_start(g, p);
 }
 
 static void global_on_nodedown(phc__global_t *g, const char *node) {
@@ -535,8 +500,7 @@ static void global_on_nodedown(phc__global_t *g, const char *node) {
 static void global_on_timer(phc__global_t *g, const char *b, int *i) {
   char node[PHC__ATOM_MAX];
   unsigned long seq;
-  if (phc__term_atom(b, i, node, sizeof node) < 0)
-    return;
+  if (phc__term_atom(b, i, node, sizeof node) < 0) return;
   phc__gpeer_t *p = global_peer_find(g, node);
   if (!p || !global_tag_is_mine(p, b, i) || ei_decode_ulong(b, i, &seq) < 0 ||
       seq != p->timer_seq)
@@ -557,11 +521,9 @@ static void global_on_init_connect_ack(phc__global_t *g, const char *b,
     phc__global_bad_input(g, "init_connect_ack");
     return;
   }
-  if (global_names_self(g, node, "init_connect_ack"))
-    return;
+  if (global_names_self(g, node, "init_connect_ack")) return;
   phc__gpeer_t *p = global_peer_find(g, node);
-  if (!p || !p->active)
-    return;
+  if (!p || !p->active) return;
   int mine = global_tag_is_mine(p, b, i);
   if (phc__global_raw_term(b, i, &his_his, &his_his_len) < 0) {
     phc__global_bad_input(g, "init_connect_ack");
@@ -582,11 +544,9 @@ static void global_on_cancel_connect(phc__global_t *g, const char *b, int *i) {
     phc__global_bad_input(g, "cancel_connect");
     return;
   }
-  if (global_names_self(g, node, "cancel_connect"))
-    return;
+  if (global_names_self(g, node, "cancel_connect")) return;
   phc__gpeer_t *p = global_peer_find(g, node);
-  if (p && global_tag_is_mine(p, b, i))
-    global_restart_connect(g, p);
+  if (p && global_tag_is_mine(p, b, i)) global_restart_connect(g, p);
 }
 
 static void global_on_remove_connection(phc__global_t *g, const char *b,
@@ -596,17 +556,14 @@ static void global_on_remove_connection(phc__global_t *g, const char *b,
     phc__global_bad_input(g, "remove_connection");
     return;
   }
-  if (global_names_self(g, node, "remove_connection"))
-    return;
+  if (global_names_self(g, node, "remove_connection")) return;
   phc__gpeer_t *p = global_peer_find(g, node);
-  if (!p || !(p->known || p->synced || p->active))
-    return;
+  if (!p || !(p->known || p->synced || p->active)) return;
   PHC_LOG_W(MOD, "%s asked us to disconnect (prevent_overlapping_partitions)",
             node);
   global_session_cancel(g, p);
   p->known = p->synced = 0;
-  if (g->io.disconnect)
-    g->io.disconnect(g->io.ctx, node);
+  if (g->io.disconnect) g->io.disconnect(g->io.ctx, node);
 }
 
 static void global_on_down(phc__global_t *g, const char *b, int *i) {
@@ -649,8 +606,7 @@ void phc__global_handle(phc__global_t *g, const char *buf, int len) {
   else if ((!strcmp(tag, "nodeup") || !strcmp(tag, "nodedown")) &&
            (ar == 2 || ar == 3) &&
            phc__term_atom(buf, &i, node, sizeof node) == 0) {
-    if (global_names_self(g, node, tag))
-      return;
+    if (global_names_self(g, node, tag)) return;
     if (tag[4] == 'u')
       phc__global_nodeup(g, node);
     else
@@ -677,8 +633,7 @@ phc__global_t *phc__global_new(const char *node, const erlang_pid *self,
 
 void phc__global_free(phc__global_t *g) {
   phc__gpeer_t *p, *pt;
-  if (!g)
-    return;
+  if (!g) return;
   HASH_ITER(hh, g->peers, p, pt) {
     HASH_DEL(g->peers, p);
     free(p->his_tag);

@@ -55,11 +55,10 @@
  * (any integer; OTP uses erlang:unique_integer([monotonic])).
  *
  *   on nodeup (both sides, independently):
- *     P -> A  cast {init_connect, {8, TP}, P, {locker, no_longer_a_pid, Known, LP}}
- *             (Known is ignored by the receiver; OTP 25 sends its state map)
- *   on init_connect from the peer:
- *     P -> A  {init_connect_ack, P, TA, TP}           plain send to the name
- *     (A checks that TA/TP match its own session; on mismatch it sends
+ *     P -> A  cast {init_connect, {8, TP}, P, {locker, no_longer_a_pid, Known,
+ * LP}} (Known is ignored by the receiver; OTP 25 sends its state map) on
+ * init_connect from the peer: P -> A  {init_connect_ack, P, TA, TP} plain send
+ * to the name (A checks that TA/TP match its own session; on mismatch it sends
  *      {cancel_connect, A, TP} and restarts with a new init_connect)
  *   locking (LockId = {global, lists:sort([LA, LP])}, pids in term order):
  *     A's locker: gen_server:multi_call([Boss], [A, P], Known...)

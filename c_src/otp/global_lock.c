@@ -7,9 +7,9 @@
 
 #include <stdlib.h>
 
+#include "term/enc.h"
 #include "term/ext.h"
 #include "term/term.h"
-#include "term/enc.h"
 
 #define MOD "global"
 
@@ -35,8 +35,7 @@ static void global_holder_drop(phc__global_t *g, phc__glock_t *l, int k,
   if (demon && l->holders[k].has_ref)
     g->io.demonitor(g->io.ctx, &l->holders[k].ref);
   l->holders[k] = l->holders[--l->n_holders];
-  if (l->n_holders == 0)
-    global_lock_free(g, l);
+  if (l->n_holders == 0) global_lock_free(g, l);
 }
 
 /* global's can_set_lock + insert_lock: free, or already held with the same
@@ -56,15 +55,13 @@ static int global_lock_take(phc__global_t *g, const char *res, int res_len,
     HASH_ADD_KEYPTR(hh, g->locks, l->res, (unsigned)l->res_len, l);
   }
   for (int k = 0; k < l->n_holders; k++)
-    if (phc_pid_eq(&l->holders[k].pid, pid))
-      return 1;
+    if (phc_pid_eq(&l->holders[k].pid, pid)) return 1;
   l->holders = phc__xrealloc(l->holders,
                              (size_t)(l->n_holders + 1) * sizeof *l->holders);
   phc__gholder_t *h = &l->holders[l->n_holders++];
   memset(h, 0, sizeof *h);
   h->pid = *pid;
-  if (monitor && g->io.monitor(g->io.ctx, pid, &h->ref) == 0)
-    h->has_ref = 1;
+  if (monitor && g->io.monitor(g->io.ctx, pid, &h->ref) == 0) h->has_ref = 1;
   return 1;
 }
 
@@ -99,8 +96,7 @@ void phc__global_lock_drop_node(phc__global_t *g, const char *node) {
       if (strcmp(l->holders[k].pid.node, node) == 0) {
         int last = l->n_holders == 1;
         global_holder_drop(g, l, k, 1);
-        if (last)
-          break;
+        if (last) break;
       }
   }
 }
@@ -115,15 +111,11 @@ int phc__global_lock_count(const phc__global_t *g) {
 }
 
 int phc__global_pid_cmp(const erlang_pid *a, const erlang_pid *b) {
-  if (a->serial != b->serial)
-    return a->serial < b->serial ? -1 : 1;
-  if (a->num != b->num)
-    return a->num < b->num ? -1 : 1;
+  if (a->serial != b->serial) return a->serial < b->serial ? -1 : 1;
+  if (a->num != b->num) return a->num < b->num ? -1 : 1;
   int c = strcmp(a->node, b->node);
-  if (c)
-    return c < 0 ? -1 : 1;
-  if (a->creation != b->creation)
-    return a->creation < b->creation ? -1 : 1;
+  if (c) return c < 0 ? -1 : 1;
+  if (a->creation != b->creation) return a->creation < b->creation ? -1 : 1;
   return 0;
 }
 
@@ -201,8 +193,7 @@ static void global_reply(phc__global_t *g, const global_from_t *f,
   phc__x_append_buf(&x, r, rlen);
   int rc = have_alias ? g->io.send_alias(g->io.ctx, &alias, x.buff, x.index)
                       : g->io.send(g->io.ctx, &f->pid, x.buff, x.index);
-  if (rc < 0)
-    PHC_LOG_D(MOD, "reply: %s", phc_strerror(rc));
+  if (rc < 0) PHC_LOG_D(MOD, "reply: %s", phc_strerror(rc));
   ei_x_free(&x);
 }
 
@@ -311,8 +302,7 @@ void phc__global_on_call(phc__global_t *g, const char *b, int *i) {
   global_from_t f;
   char tag[PHC__ATOM_MAX];
   int ar;
-  if (global_call_decode(g, b, i, &f, tag, sizeof tag, &ar) < 0)
-    return;
+  if (global_call_decode(g, b, i, &f, tag, sizeof tag, &ar) < 0) return;
   if (!strcmp(tag, "set_lock") && ar == 2)
     global_on_lock_call(g, &f, b, i, 1);
   else if (!strcmp(tag, "del_lock") && ar == 2)

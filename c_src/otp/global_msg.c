@@ -5,8 +5,8 @@
 
 #include <stdio.h>
 
-#include "term/ext.h"
 #include "term/enc.h"
+#include "term/ext.h"
 
 #define MOD "global"
 
@@ -29,12 +29,9 @@ unsigned phc__global_rand(phc__global_t *g) {
 /* Skip one term and report where it was. */
 int phc__global_raw_term(const char *b, int *i, const char **start, int *len) {
   int s = *i;
-  if (ei_skip_term(b, i) < 0)
-    return PHC_EDECODE;
-  if (start)
-    *start = b + s;
-  if (len)
-    *len = *i - s;
+  if (ei_skip_term(b, i) < 0) return PHC_EDECODE;
+  if (start) *start = b + s;
+  if (len) *len = *i - s;
   return 0;
 }
 
@@ -78,8 +75,7 @@ void phc__global_send_gns(phc__global_t *g, const char *node, ei_x_buff *x) {
 void phc__global_send_pid(phc__global_t *g, const erlang_pid *to,
                           ei_x_buff *x) {
   int rc = g->io.send(g->io.ctx, to, x->buff, x->index);
-  if (rc < 0)
-    PHC_LOG_D(MOD, "send to pid: %s", phc_strerror(rc));
+  if (rc < 0) PHC_LOG_D(MOD, "send to pid: %s", phc_strerror(rc));
   ei_x_free(x);
 }
 
@@ -111,8 +107,7 @@ void phc__global_send_plain4(phc__global_t *g, const char *node,
   phc__x_atom(&x, tag);
   phc__x_atom(&x, g->node);
   phc__x_append_buf(&x, tag_a, tag_a_len);
-  if (with_b)
-    phc__x_longlong(&x, tag_b);
+  if (with_b) phc__x_longlong(&x, tag_b);
   phc__global_send_gns(g, node, &x);
 }
 
@@ -132,8 +127,7 @@ void phc__global_send_lock_set(phc__global_t *g, phc__gpeer_t *p, int ok) {
   phc__x_pid(&x, &g->locker);
   phc__x_boolean(&x, ok);
   phc__x_empty_list(&x); /* our partition's other nodes: none */
-  if (p->his_vsn >= 8)
-    phc__global_x_tag(&x, p);
+  if (p->his_vsn >= 8) phc__global_x_tag(&x, p);
   phc__global_send_gns(g, p->node, &x);
 }
 

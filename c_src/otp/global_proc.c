@@ -56,8 +56,7 @@ static int global_io_send_after(void *ctx, unsigned ms, const char *buf,
 
 static int global_io_disconnect(void *ctx, const char *node) {
   glue_t *u = ctx;
-  if (!u->n->dist)
-    return PHC_ESTATE;
+  if (!u->n->dist) return PHC_ESTATE;
   return phc__dist_disconnect(u->n->dist, node);
 }
 
@@ -70,8 +69,7 @@ static int global_gns_init(phc_proc_t *self, void *arg) {
 
 static void global_gns_handle(phc_proc_t *self, const char *buf, int len) {
   glue_t *u = phc_proc_data(self);
-  if (u && u->g)
-    phc__global_handle(u->g, buf, len);
+  if (u && u->g) phc__global_handle(u->g, buf, len);
 }
 
 static void global_gns_terminate(phc_proc_t *self, const char *reason,
@@ -79,8 +77,7 @@ static void global_gns_terminate(phc_proc_t *self, const char *reason,
   glue_t *u = phc_proc_data(self);
   PHC__UNUSED(reason);
   PHC__UNUSED(len);
-  if (!u)
-    return;
+  if (!u) return;
   phc__global_free(u->g);
   free(u);
   phc_proc_set_data(self, NULL);
@@ -104,8 +101,7 @@ static int global_locker_init(phc_proc_t *self, void *arg) {
 
 static void global_locker_handle(phc_proc_t *self, const char *buf, int len) {
   erlang_pid *server = phc_proc_data(self);
-  if (server)
-    phc_send(phc_proc_node(self), phc_self(self), server, buf, len);
+  if (server) phc_send(phc_proc_node(self), phc_self(self), server, buf, len);
 }
 
 static void global_locker_terminate(phc_proc_t *self, const char *reason,
@@ -132,12 +128,10 @@ int phc__global_start(phc_node_t *n) {
     free(u);
     return rc;
   }
-  if (!u->proc)
-    u->proc = phc_proc_lookup(n, &u->self);
+  if (!u->proc) u->proc = phc_proc_lookup(n, &u->self);
   rc = phc_spawn(n, &global_locker_ops, &u->self, &u->self, PHC_SPAWN_LINK,
                  &locker);
-  if (rc < 0)
-    return rc; /* the server owns u now */
+  if (rc < 0) return rc; /* the server owns u now */
   const phc__global_io_t io = {
       .ctx = u,
       .send_name = global_io_send_name,
@@ -150,12 +144,9 @@ int phc__global_start(phc_node_t *n) {
   };
   u->g = phc__global_new(n->name, &u->self, &locker, &io);
   rc = phc_register(n, PHC__GLOBAL_GNS, &u->self);
-  if (rc < 0)
-    return rc;
-  if (u->proc)
-    rc = phc_monitor_nodes(u->proc, 1);
-  if (rc < 0)
-    return rc;
+  if (rc < 0) return rc;
+  if (u->proc) rc = phc_monitor_nodes(u->proc, 1);
+  if (rc < 0) return rc;
   /* Peers that came up before we did. */
   const char *peers[256];
   int k = phc__otp_peers(n, peers, (int)PHC__ARRAY_LEN(peers));

@@ -3,8 +3,8 @@
  * yes; any other call gets {error, not_supported} rather than silence, so a
  * caller never hangs. */
 #include "otp/otp_int.h"
-#include "term/term.h"
 #include "term/enc.h"
+#include "term/term.h"
 
 #include <stdio.h>
 
@@ -15,7 +15,8 @@ static int decode_gen_call(const char *buf, phc_from_t *from, int *req_idx) {
   int idx = 1, arity;
   char atom[MAXATOMLEN_UTF8];
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 3 ||
-      phc__term_atom(buf, &idx, atom, sizeof atom) < 0 || strcmp(atom, "$gen_call") != 0 ||
+      phc__term_atom(buf, &idx, atom, sizeof atom) < 0 ||
+      strcmp(atom, "$gen_call") != 0 ||
       ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2 ||
       ei_decode_pid(buf, &idx, &from->pid) < 0)
     return PHC_EDECODE;
@@ -40,7 +41,8 @@ static void net_kernel_handle(phc_proc_t *self, const char *buf, int len) {
   ei_x_buff reply;
   phc__x_new_with_version(&reply);
   if (ei_decode_tuple_header(buf, &idx, &arity) == 0 && arity == 2 &&
-      phc__term_atom(buf, &idx, atom, sizeof atom) == 0 && !strcmp(atom, "is_auth")) {
+      phc__term_atom(buf, &idx, atom, sizeof atom) == 0 &&
+      !strcmp(atom, "is_auth")) {
     phc__x_atom(&reply, "yes");
   } else {
     phc__x_tuple_header(&reply, 2);
@@ -51,8 +53,8 @@ static void net_kernel_handle(phc_proc_t *self, const char *buf, int len) {
   ei_x_free(&reply);
 }
 
-static const phc_proc_ops_t net_kernel_ops = {
-    .name = MOD, .handle_msg = net_kernel_handle};
+static const phc_proc_ops_t net_kernel_ops = {.name = MOD,
+                                              .handle_msg = net_kernel_handle};
 
 int phc__net_kernel_start(phc_node_t *n) {
   phc_pid_t pid;

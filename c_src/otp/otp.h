@@ -13,8 +13,8 @@
 #ifndef PHC_OTP_OTP_H
 #define PHC_OTP_OTP_H
 
-#include "node.h"
 #include "dist/ctrl.h"
+#include "node.h"
 
 /* A handler for closures that arrive as erlang:apply(Fun, []) (Node.spawn,
  * erpc). It encodes the closure's return value into *result and returns 0,

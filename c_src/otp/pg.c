@@ -6,8 +6,8 @@
 
 #include "otp/otp.h"
 #include "proc/proc.h"
-#include "term/term.h"
 #include "term/enc.h"
+#include "term/term.h"
 
 #define MOD "pg"
 
@@ -96,14 +96,16 @@ static void notify(phc__pg_t *pg, const char *group, int joined,
 
 static void encode_groups(ei_x_buff *x, pg_group_t *list) {
   int k = 0;
-  for (pg_group_t *g = list; g; g = g->next) k += g->n > 0;
+  for (pg_group_t *g = list; g; g = g->next)
+    k += g->n > 0;
   if (k) phc__x_list_header(x, k);
   for (pg_group_t *g = list; g; g = g->next) {
     if (!g->n) continue;
     phc__x_tuple_header(x, 2);
     phc__x_atom(x, g->name);
     phc__x_list_header(x, g->n);
-    for (int i = 0; i < g->n; i++) phc__x_pid(x, &g->pids[i]);
+    for (int i = 0; i < g->n; i++)
+      phc__x_pid(x, &g->pids[i]);
     phc__x_empty_list(x);
   }
   phc__x_empty_list(x);
@@ -157,7 +159,8 @@ static void broadcast(phc__pg_t *pg, int join, const char *group,
     } else {
       phc__x_pid(&x, pid);
       phc__x_list_header(&x, ngroups);
-      for (int i = 0; i < ngroups; i++) phc__x_atom(&x, groups[i]);
+      for (int i = 0; i < ngroups; i++)
+        phc__x_atom(&x, groups[i]);
       phc__x_empty_list(&x);
     }
     send_x(pg, &p->scope, &x);
@@ -194,7 +197,8 @@ static void peer_drop_groups(phc__pg_t *pg, pg_peer_t *p) {
 
 static void peer_remove(phc__pg_t *pg, pg_peer_t *p) {
   pg_peer_t **pp = &pg->peers;
-  while (*pp != p) pp = &(*pp)->next;
+  while (*pp != p)
+    pp = &(*pp)->next;
   *pp = p->next;
   peer_drop_groups(pg, p);
   free(p);
@@ -222,7 +226,8 @@ static void handle_sync(phc__pg_t *pg, const char *buf, int *idx) {
         k > PG_MAX_PIDS)
       goto bad;
     pg_group_t *g = group_get(&p->groups, group);
-    for (int j = 0; j < k; j++) group_add(g, &pids[j]);
+    for (int j = 0; j < k; j++)
+      group_add(g, &pids[j]);
     notify(pg, group, 1, pids, k);
   }
   return;
@@ -257,7 +262,8 @@ static void handle_join(phc__pg_t *pg, const char *buf, int *idx) {
   pg_peer_t *p = peer_find(pg, &scope);
   if (!p) return; /* pg accepts joins only from known peers */
   pg_group_t *g = group_get(&p->groups, group);
-  for (int j = 0; j < k; j++) group_add(g, &pids[j]);
+  for (int j = 0; j < k; j++)
+    group_add(g, &pids[j]);
   notify(pg, group, 1, pids, k);
 }
 
@@ -266,8 +272,7 @@ static void handle_leave(phc__pg_t *pg, const char *buf, int *idx) {
   int k, arity;
   if (ei_decode_pid(buf, idx, &scope) < 0 ||
       (k = phc__term_pids(buf, idx, pids, PG_MAX_PIDS)) < 0 ||
-      k > PG_MAX_PIDS ||
-      ei_decode_list_header(buf, idx, &arity) < 0) {
+      k > PG_MAX_PIDS || ei_decode_list_header(buf, idx, &arity) < 0) {
     PHC_LOG_W(MOD, "%s: dropping a malformed leave", pg->scope);
     return;
   }
@@ -289,7 +294,8 @@ static void local_member_down(phc__pg_t *pg, const erlang_pid *pid) {
   int nleft = 0;
   for (pg_group_t *g = pg->local; g; g = g->next) {
     int removed = 0;
-    while (group_remove(g, pid)) removed = 1;
+    while (group_remove(g, pid))
+      removed = 1;
     if (removed && nleft < 64) left[nleft++] = g->name;
     if (removed) notify(pg, g->name, 0, pid, 1);
   }
@@ -327,7 +333,8 @@ static void pg_handle(phc_proc_t *self, const char *buf, int len) {
   if (!strcmp(tag, "$gen_cast") && arity == 2) {
     int a2;
     if (ei_decode_tuple_header(buf, &idx, &a2) < 0 || a2 != 3 ||
-        phc__term_atom(buf, &idx, tag, sizeof tag) < 0 || strcmp(tag, "sync") != 0)
+        phc__term_atom(buf, &idx, tag, sizeof tag) < 0 ||
+        strcmp(tag, "sync") != 0)
       goto unknown;
     handle_sync(pg, buf, &idx);
   } else if (!strcmp(tag, "discover") && arity == 2) {
@@ -339,7 +346,8 @@ static void pg_handle(phc_proc_t *self, const char *buf, int len) {
   } else if (!strcmp(tag, "DOWN") && arity == 5) {
     handle_down(pg, buf, &idx);
   } else if (!strcmp(tag, "nodeup") && arity >= 2) {
-    if (phc__term_atom(buf, &idx, node, sizeof node) == 0) send_discover(pg, NULL, node);
+    if (phc__term_atom(buf, &idx, node, sizeof node) == 0)
+      send_discover(pg, NULL, node);
   } else if (!strcmp(tag, "nodedown")) {
     /* peer scopes go through their monitors */
   } else {
@@ -393,13 +401,15 @@ int phc__pg_start(phc_node_t *n, const char *scope, phc__pg_t **out) {
   phc_monitor_nodes(p, 1);
   const char *peers[256];
   int k = phc__otp_peers(n, peers, 256);
-  for (int i = 0; i < k; i++) send_discover(pg, NULL, peers[i]);
+  for (int i = 0; i < k; i++)
+    send_discover(pg, NULL, peers[i]);
   *out = pg;
   return 0;
 }
 
 void phc__pg_stop(phc__pg_t *pg) {
-  for (pg_peer_t *p = pg->peers; p; p = p->next) send_sync(pg, &p->scope, 1);
+  for (pg_peer_t *p = pg->peers; p; p = p->next)
+    send_sync(pg, &p->scope, 1);
   phc_proc_t *p = self_proc(pg);
   if (p) phc_proc_exit_atom(p, "normal");
 }
@@ -433,7 +443,8 @@ int phc__pg_leave(phc__pg_t *pg, const char *group, const erlang_pid *pid) {
 }
 
 static int copy_pids(const pg_group_t *g, erlang_pid *out, int at, int max) {
-  for (int i = 0; g && i < g->n && at < max; i++) out[at++] = g->pids[i];
+  for (int i = 0; g && i < g->n && at < max; i++)
+    out[at++] = g->pids[i];
   return at;
 }
 

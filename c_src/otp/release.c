@@ -12,8 +12,8 @@
 #include <stdlib.h>
 
 #include "otp/otp_int.h"
-#include "term/term.h"
 #include "term/enc.h"
+#include "term/term.h"
 
 #define MOD "release"
 #define PROBE_TIMEOUT_MS 5000
@@ -42,7 +42,8 @@ static void probe_handle(phc_proc_t *self, const char *buf, int len) {
   PHC__UNUSED(len);
   if (release_decode(buf, rel, sizeof rel) == 0 && atoi(rel) > 0) {
     PHC_LOG_I(MOD, "%s runs OTP %s", pr->peer, rel);
-    if (n->otp && n->otp->on_release) n->otp->on_release(n, pr->peer, atoi(rel));
+    if (n->otp && n->otp->on_release)
+      n->otp->on_release(n, pr->peer, atoi(rel));
   } else {
     PHC_LOG_D(MOD, "%s: no OTP release learned", pr->peer);
   }

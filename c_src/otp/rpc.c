@@ -7,8 +7,8 @@
 #include <uthash.h>
 
 #include "proc/proc.h"
-#include "term/term.h"
 #include "term/enc.h"
+#include "term/term.h"
 
 #define MOD "rpc"
 
@@ -18,8 +18,8 @@ struct phc__native_s {
   UT_hash_handle hh;
 };
 
-static void native_key(char *out, size_t max, const char *mod,
-                       const char *fun, int arity) {
+static void native_key(char *out, size_t max, const char *mod, const char *fun,
+                       int arity) {
   snprintf(out, max, "%s:%s/%d", mod, fun, arity);
 }
 
@@ -68,7 +68,8 @@ static int run_closure(phc_node_t *n, const char *args, ei_x_buff *result) {
       arity != 2 || ei_decode_fun(args, &idx, &f) < 0)
     return PHC_EUNDEF;
   int t = idx, type, size;
-  if (ei_get_type(args, &t, &type, &size) == 0 && type == ERL_NIL_EXT) nargs = 0;
+  if (ei_get_type(args, &t, &type, &size) == 0 && type == ERL_NIL_EXT)
+    nargs = 0;
   int rc = PHC_EUNDEF;
   if (nargs == 0 && f.type == EI_FUN_CLOSURE && f.arity == 0)
     rc = n->otp->closure(n, &f, result);
@@ -79,9 +80,9 @@ static int run_closure(phc_node_t *n, const char *args, ei_x_buff *result) {
 /* Run mod:fun(args). *result: the return value (rc 0) or the error
  * reason (rc < 0), encoded without a version byte after the header so it
  * can be embedded; caller owns it. */
-static int run_native(phc_node_t *n, const erlang_pid *caller,
-                      const char *mod, const char *fun, const char *args,
-                      int args_len, ei_x_buff *result) {
+static int run_native(phc_node_t *n, const erlang_pid *caller, const char *mod,
+                      const char *fun, const char *args, int args_len,
+                      ei_x_buff *result) {
   int arity = list_arity(args, args_len);
   phc_native_fn fn = arity >= 0 ? phc__native_find(n, mod, fun, arity) : NULL;
   phc__x_new_with_version(result);
@@ -158,7 +159,8 @@ static void parse_spawn_opts(const char *opts, int len, int *link,
       if (!strcmp(atom, "link")) *link = 1;
       if (!strcmp(atom, "monitor")) *monitor = 1;
     } else if (ei_decode_tuple_header(opts, &t_idx, &tarity) == 0 &&
-               tarity == 2 && phc__term_atom(opts, &t_idx, atom, sizeof atom) == 0 &&
+               tarity == 2 &&
+               phc__term_atom(opts, &t_idx, atom, sizeof atom) == 0 &&
                !strcmp(atom, "monitor")) {
       *monitor = 1;
     }
@@ -198,7 +200,8 @@ static int erpc_reason(phc_node_t *n, const phc__ctrl_t *c, const char *args,
   int ref_start = idx;
   if (is_call && ei_skip_term(args, &idx) < 0) return PHC_EDECODE;
   int ref_len = idx - ref_start;
-  if (phc__term_atom(args, &idx, m, sizeof m) < 0 || phc__term_atom(args, &idx, f, sizeof f) < 0)
+  if (phc__term_atom(args, &idx, m, sizeof m) < 0 ||
+      phc__term_atom(args, &idx, f, sizeof f) < 0)
     return PHC_EDECODE;
   int a_start = idx;
   if (ei_skip_term(args, &idx) < 0) return PHC_EDECODE;
@@ -272,8 +275,9 @@ static void rex_handle(phc_proc_t *self, const char *buf, int len) {
   if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2 ||
       ei_decode_pid(buf, &idx, &from) < 0 ||
       ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity < 4 ||
-      phc__term_atom(buf, &idx, tag, sizeof tag) < 0 || strcmp(tag, "call") != 0 ||
-      phc__term_atom(buf, &idx, m, sizeof m) < 0 || phc__term_atom(buf, &idx, f, sizeof f) < 0) {
+      phc__term_atom(buf, &idx, tag, sizeof tag) < 0 ||
+      strcmp(tag, "call") != 0 || phc__term_atom(buf, &idx, m, sizeof m) < 0 ||
+      phc__term_atom(buf, &idx, f, sizeof f) < 0) {
     PHC_LOG_D(MOD, "rex: ignoring a message it does not understand");
     return;
   }
@@ -305,8 +309,7 @@ static void rex_handle(phc_proc_t *self, const char *buf, int len) {
   ei_x_free(&reply);
 }
 
-static const phc_proc_ops_t rex_ops = {.name = "rex",
-                                       .handle_msg = rex_handle};
+static const phc_proc_ops_t rex_ops = {.name = "rex", .handle_msg = rex_handle};
 
 int phc__rex_start(phc_node_t *n) {
   phc_pid_t pid;
@@ -316,8 +319,8 @@ int phc__rex_start(phc_node_t *n) {
 
 /* ---- built-in natives: erlang:node/0, erlang:nodes/0 ------------------ */
 
-static int native_node(phc_node_t *n, const phc_pid_t *caller,
-                       const char *args, int len, ei_x_buff *result) {
+static int native_node(phc_node_t *n, const phc_pid_t *caller, const char *args,
+                       int len, ei_x_buff *result) {
   PHC__UNUSED(caller);
   PHC__UNUSED(args);
   PHC__UNUSED(len);
@@ -332,15 +335,16 @@ static int native_nodes(phc_node_t *n, const phc_pid_t *caller,
   PHC__UNUSED(len);
   int k = phc__otp_peers(n, names, 256);
   if (k > 0) phc__x_list_header(result, k);
-  for (int i = 0; i < k; i++) phc__x_atom(result, names[i]);
+  for (int i = 0; i < k; i++)
+    phc__x_atom(result, names[i]);
   phc__x_empty_list(result);
   return 0;
 }
 
 /* erlang:send(Dest, Msg): a pid, a local registered name or {Name, Node};
  * returns Msg. */
-static int native_send(phc_node_t *n, const phc_pid_t *caller,
-                       const char *args, int len, ei_x_buff *result) {
+static int native_send(phc_node_t *n, const phc_pid_t *caller, const char *args,
+                       int len, ei_x_buff *result) {
   int idx = 1, arity, ta;
   erlang_pid pid;
   char name[MAXATOMLEN_UTF8], node[MAXATOMLEN_UTF8];

@@ -11,8 +11,8 @@
  * Replies are {Tag, Reply}; a Tag of the
  * form [alias | Ref] (OTP 24+ gen:call) is answered through the alias. */
 #include "proc/proc_int.h"
-#include "term/term.h"
 #include "term/enc.h"
+#include "term/term.h"
 
 #include <stdlib.h>
 
@@ -49,8 +49,7 @@ int phc_child_type_register(phc_node_t *n, const phc_child_type_t *type) {
   return 0;
 }
 
-const phc_child_type_t *phc_child_type_find(phc_node_t *n,
-                                            const char *module) {
+const phc_child_type_t *phc_child_type_find(phc_node_t *n, const char *module) {
   if (!n || !n->rt || !module) return NULL;
   phc__ctype_t *e = NULL;
   HASH_FIND_STR(n->rt->ctypes, module, e);
@@ -74,7 +73,8 @@ static int tag_alias(const char *tag, int tag_len, erlang_ref *alias) {
   if (ei_get_type(tag, &idx, &type, &size) < 0 || type != ERL_LIST_EXT)
     return 0;
   if (ei_decode_list_header(tag, &idx, &arity) < 0 || arity != 1) return 0;
-  if (phc__term_atom(tag, &idx, atom, sizeof atom) < 0 || strcmp(atom, "alias") != 0)
+  if (phc__term_atom(tag, &idx, atom, sizeof atom) < 0 ||
+      strcmp(atom, "alias") != 0)
     return 0;
   if (ei_decode_ref(tag, &idx, alias) < 0) return 0;
   return idx == tag_len;
@@ -125,8 +125,7 @@ static void gs_result(phc_gs_t *gs, int rc, const phc_from_t *from,
     else if (from)
       PHC_LOG_W(GS_MOD, "%s: handle_call replied nothing", gs->type->module);
     return;
-  case PHC_GS_NOREPLY:
-    return;
+  case PHC_GS_NOREPLY: return;
   case PHC_GS_STOP:
     if (from && has_reply) phc_gen_reply(n, from, reply->buff, reply->index);
     gs_stop_atom(gs, "normal");
@@ -227,8 +226,7 @@ static void sys_reply_status(phc_gs_t *gs, const phc_from_t *from) {
   if (gs->has_parent) {
     phc__cpid_get(&gs->parent, &parent);
     phc__x_pid(&x, &parent);
-  }
-  else
+  } else
     phc__x_pid(&x, phc_self(gs->p));
   phc__x_empty_list(&x);
   phc__x_list_header(&x, 1);
@@ -261,7 +259,8 @@ static void gs_system(phc_gs_t *gs, const char *buf, int idx) {
   }
   i2 = idx;
   if (ei_decode_tuple_header(buf, &i2, &arity) == 0 && arity == 2 &&
-      phc__term_atom(buf, &i2, atom, sizeof atom) == 0 && strcmp(atom, "terminate") == 0) {
+      phc__term_atom(buf, &i2, atom, sizeof atom) == 0 &&
+      strcmp(atom, "terminate") == 0) {
     int rlen;
     char *reason = slice_term(buf, &i2, &rlen);
     /* sys answers ok first, then terminates (proc_lib:stop waits for both) */

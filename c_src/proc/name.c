@@ -25,7 +25,8 @@ static void name_release(phc_proc_t *p) {
 void phc__name_proc_exit(phc_proc_t *p) {
   struct phc__rt_s *rt = p->n->rt;
   name_release(p);
-  while (!TAILQ_EMPTY(&p->aliases)) alias_free(rt, TAILQ_FIRST(&p->aliases));
+  while (!TAILQ_EMPTY(&p->aliases))
+    alias_free(rt, TAILQ_FIRST(&p->aliases));
 }
 
 /* ---- names -------------------------------------------------------------- */

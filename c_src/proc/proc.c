@@ -17,7 +17,8 @@ char *phc__ref_key(const erlang_ref *r, int *len) {
   size_t total = (size_t)words * 4 + 8 + nl;
   char *k = phc__xmalloc(total);
   char *w = k;
-  for (int i = 0; i < words; i++, w += 4) memcpy(w, &r->n[i], 4);
+  for (int i = 0; i < words; i++, w += 4)
+    memcpy(w, &r->n[i], 4);
   uint32_t l = (uint32_t)words, c = r->creation;
   memcpy(w, &l, 4);
   memcpy(w + 4, &c, 4);
@@ -70,8 +71,7 @@ int phc__pid_is_local(const phc_node_t *n, const erlang_pid *pid) {
 }
 
 int phc__ref_is_local(const phc_node_t *n, const erlang_ref *ref) {
-  return ref && ref->creation == n->creation &&
-         strcmp(ref->node, n->name) == 0;
+  return ref && ref->creation == n->creation && strcmp(ref->node, n->name) == 0;
 }
 
 /* A pid of an earlier incarnation of this node: it is dead for sure. */
@@ -341,8 +341,8 @@ int phc_send_name(phc_node_t *n, const phc_pid_t *from, const char *node,
   return n->remote->send_name(n->remote_ctx, from, node, name, buf, len);
 }
 
-int phc_send_alias(phc_node_t *n, const phc_pid_t *from,
-                   const phc_ref_t *alias, const char *buf, int len) {
+int phc_send_alias(phc_node_t *n, const phc_pid_t *from, const phc_ref_t *alias,
+                   const char *buf, int len) {
   if (!n || !n->rt || !alias || phc__term_check(buf, len) < 0)
     return PHC_EINVAL;
   if (strcmp(alias->node, n->name) == 0) {

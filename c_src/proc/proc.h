@@ -107,12 +107,11 @@ void phc__proc_in_send(phc_node_t *n, const erlang_pid *from,
 void phc__proc_in_send_name(phc_node_t *n, const erlang_pid *from,
                             const char *name, const char *buf, int len);
 void phc__proc_in_send_alias(phc_node_t *n, const erlang_pid *from,
-                             const erlang_ref *alias, const char *buf,
-                             int len);
+                             const erlang_ref *alias, const char *buf, int len);
 void phc__proc_in_link(phc_node_t *n, const erlang_pid *from,
                        const erlang_pid *to);
-void phc__proc_in_unlink_id(phc_node_t *n, uint64_t id,
-                            const erlang_pid *from, const erlang_pid *to);
+void phc__proc_in_unlink_id(phc_node_t *n, uint64_t id, const erlang_pid *from,
+                            const erlang_pid *to);
 void phc__proc_in_unlink_id_ack(phc_node_t *n, uint64_t id,
                                 const erlang_pid *from, const erlang_pid *to);
 /* exit2: 0 for a broken link (EXIT), 1 for erlang:exit/2 (EXIT2). */
@@ -129,9 +128,9 @@ void phc__proc_in_demonitor(phc_node_t *n, const erlang_pid *from,
 /* watched or watched_name+watched_node identify what went down. */
 void phc__proc_in_monitor_exit(phc_node_t *n, const erlang_pid *watched,
                                const char *watched_name,
-                               const char *watched_node,
-                               const erlang_pid *to, const erlang_ref *ref,
-                               const char *reason, int len);
+                               const char *watched_node, const erlang_pid *to,
+                               const erlang_ref *ref, const char *reason,
+                               int len);
 void phc__proc_node_up(phc_node_t *n, const char *node, int hidden);
 /* The connection to node is gone (or could not be made): links to its pids
  * get exit signals with reason noconnection, monitors of its processes get

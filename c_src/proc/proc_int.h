@@ -211,8 +211,8 @@ void phc__proc_kill_atom(phc_proc_t *p, const char *atom);
 /* Consumes one exit signal. 1 if p is still alive afterwards. */
 int phc__proc_exit_signal(phc_proc_t *p, const phc__msg_t *m);
 /* An exit signal with an atom reason. */
-void phc__proc_sig_atom(phc_proc_t *p, const erlang_pid *from,
-                        const char *atom, int exit2, int forced);
+void phc__proc_sig_atom(phc_proc_t *p, const erlang_pid *from, const char *atom,
+                        int exit2, int forced);
 /* {'DOWN', Ref, process, Pid | {Name, Node}, Reason} into w's mailbox. */
 void phc__proc_send_down(phc_proc_t *w, const erlang_ref *ref,
                          const erlang_pid *pid, const char *name,

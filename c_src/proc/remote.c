@@ -56,8 +56,8 @@ void phc__proc_in_link(phc_node_t *n, const erlang_pid *from,
   phc__link_add(p, from);
 }
 
-void phc__proc_in_unlink_id(phc_node_t *n, uint64_t id,
-                            const erlang_pid *from, const erlang_pid *to) {
+void phc__proc_in_unlink_id(phc_node_t *n, uint64_t id, const erlang_pid *from,
+                            const erlang_pid *to) {
   if (!n || !n->rt || !from || !to) return;
   phc_proc_t *p = phc__proc_find(n, to);
   if (!p) return;
@@ -97,8 +97,8 @@ void phc__proc_in_monitor(phc_node_t *n, const erlang_pid *from,
   int len;
   char *r = phc__proc_atom_term("noproc", &len);
   if (r && phc__remote_ok(n) && n->remote->monitor_exit)
-    n->remote->monitor_exit(n->remote_ctx, to ? to : NULL,
-                            to ? NULL : to_name, from, ref, r, len);
+    n->remote->monitor_exit(n->remote_ctx, to ? to : NULL, to ? NULL : to_name,
+                            from, ref, r, len);
   free(r);
 }
 
@@ -111,9 +111,9 @@ void phc__proc_in_demonitor(phc_node_t *n, const erlang_pid *from,
 
 void phc__proc_in_monitor_exit(phc_node_t *n, const erlang_pid *watched,
                                const char *watched_name,
-                               const char *watched_node,
-                               const erlang_pid *to, const erlang_ref *ref,
-                               const char *reason, int len) {
+                               const char *watched_node, const erlang_pid *to,
+                               const erlang_ref *ref, const char *reason,
+                               int len) {
   PHC__UNUSED(watched);
   PHC__UNUSED(watched_name);
   PHC__UNUSED(watched_node);

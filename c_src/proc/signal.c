@@ -35,8 +35,8 @@ static int encode_down(ei_x_buff *x, const erlang_ref *ref,
   int rc = phc__x_tuple_header(x, 5) | phc__x_atom(x, "DOWN") |
            phc__x_ref(x, ref) | phc__x_atom(x, "process");
   if (name)
-    rc |= phc__x_tuple_header(x, 2) | phc__x_atom(x, name) |
-          phc__x_atom(x, node);
+    rc |=
+        phc__x_tuple_header(x, 2) | phc__x_atom(x, name) | phc__x_atom(x, node);
   else
     rc |= phc__x_pid(x, pid);
   rc |= x_append_term(x, reason, len);
@@ -70,7 +70,8 @@ void phc__proc_send_down_atom(phc_proc_t *w, const erlang_ref *ref,
 
 static void link_key(const erlang_pid *pid, unsigned key[3]) {
   unsigned h = 2166136261u; /* FNV-1a of the node name */
-  for (const char *c = pid->node; *c; c++) h = (h ^ (unsigned char)*c) * 16777619u;
+  for (const char *c = pid->node; *c; c++)
+    h = (h ^ (unsigned char)*c) * 16777619u;
   key[0] = pid->num;
   key[1] = pid->serial;
   key[2] = h;
@@ -284,8 +285,8 @@ static void exit_mons_in(phc_proc_t *p, const char *reason, int len) {
         phc__proc_send_down(w, &m->ref, &p->pid, m->name, n->name, reason, len);
       }
     } else if (phc__remote_ok(n) && n->remote->monitor_exit) {
-      n->remote->monitor_exit(n->remote_ctx, m->name ? NULL : &p->pid,
-                              m->name, &m->watcher, &m->ref, reason, len);
+      n->remote->monitor_exit(n->remote_ctx, m->name ? NULL : &p->pid, m->name,
+                              &m->watcher, &m->ref, reason, len);
     }
     phc__mon_in_free(n->rt, m);
   }

@@ -6,8 +6,8 @@
 #include <uthash.h>
 
 #include "proc/proc_int.h"
-#include "term/term.h"
 #include "term/enc.h"
+#include "term/term.h"
 
 #define SUP_MOD "supervisor"
 
@@ -25,7 +25,7 @@ typedef struct sup_child_s {
   int running;
   int terminating;
   int has_timer;
-  erlang_ref *timer; /* the shutdown kill timer, while one runs */
+  erlang_ref *timer;  /* the shutdown kill timer, while one runs */
   unsigned pidkey[2]; /* num, serial: the by_pid index key while running */
   int pid_indexed;
   UT_hash_handle hh_id, hh_pid;
@@ -41,7 +41,7 @@ struct phc__sup_s {
   TAILQ_HEAD(sup_child_head, sup_child_s) children;
   sup_child_t *by_id;  /* uthash on id */
   sup_child_t *by_pid; /* uthash on pidkey, running children only */
-  uint64_t *restarts; /* ms timestamps within the period */
+  uint64_t *restarts;  /* ms timestamps within the period */
   int nrestarts;
   int stopping;
   char *stop_reason;
@@ -102,8 +102,7 @@ static int child_spawn(phc__sup_t *s, sup_child_t *c) {
   if (c->start_fn)
     rc = c->start_fn(s->n, &s->pid, c->start_arg, &pid);
   else
-    rc = phc_gs_start(s->n, c->module, c->args, c->args_len, &s->pid, 1,
-                      &pid);
+    rc = phc_gs_start(s->n, c->module, c->args, c->args_len, &s->pid, 1, &pid);
   if (rc < 0) return rc;
   phc__cpid_set(&c->cpid, &pid);
   c->running = 1;
@@ -133,11 +132,13 @@ static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
 /* Records a restart; 1 when the intensity is exceeded. */
 static int add_restart(phc__sup_t *s) {
   uint64_t now = now_ms();
-  uint64_t period = (uint64_t)(s->cfg.max_seconds > 0 ? s->cfg.max_seconds : 0) * 1000u;
+  uint64_t period =
+      (uint64_t)(s->cfg.max_seconds > 0 ? s->cfg.max_seconds : 0) * 1000u;
   int k = 0;
   for (int i = 0; i < s->nrestarts; i++)
     if (now - s->restarts[i] < period) s->restarts[k++] = s->restarts[i];
-  s->restarts = phc__xrealloc(s->restarts, sizeof *s->restarts * (size_t)(k + 1));
+  s->restarts =
+      phc__xrealloc(s->restarts, sizeof *s->restarts * (size_t)(k + 1));
   s->restarts[k++] = now;
   s->nrestarts = k;
   return k > s->cfg.max_restarts;
@@ -223,7 +224,8 @@ static int is_shutdown_reason(const char *buf, int len) {
   char a[MAXATOMLEN_UTF8];
   return ei_decode_version(buf, &idx, &ver) == 0 &&
          ei_decode_tuple_header(buf, &idx, &arity) == 0 && arity == 2 &&
-         phc__term_atom(buf, &idx, a, sizeof a) == 0 && strcmp(a, "shutdown") == 0;
+         phc__term_atom(buf, &idx, a, sizeof a) == 0 &&
+         strcmp(a, "shutdown") == 0;
 }
 
 static int wants_restart(const sup_child_t *c, const char *reason, int len) {
@@ -242,8 +244,7 @@ static void child_gone(phc__sup_t *s, sup_child_t *c, const erlang_pid *old,
 
 static void try_restart(phc__sup_t *s, sup_child_t *c, const erlang_pid *old) {
   if (add_restart(s)) {
-    PHC_LOG_W(SUP_MOD, "child %s: restart intensity reached, stopping",
-              c->id);
+    PHC_LOG_W(SUP_MOD, "child %s: restart intensity reached, stopping", c->id);
     emit_atom(s, PHC__SUP_CHILD_GONE, c->id, old, "shutdown");
     begin_stop_atom(s, "shutdown");
     return;
@@ -405,7 +406,9 @@ phc__sup_t *phc__sup_from_pid(phc_node_t *n, const phc_pid_t *pid) {
   return phc_proc_data(p);
 }
 
-const phc_pid_t *phc__sup_pid(const phc__sup_t *s) { return s ? &s->pid : NULL; }
+const phc_pid_t *phc__sup_pid(const phc__sup_t *s) {
+  return s ? &s->pid : NULL;
+}
 
 int phc__sup_start_child(phc__sup_t *s, const phc__sup_spec_t *spec,
                          phc_pid_t *out) {

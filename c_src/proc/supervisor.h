@@ -34,8 +34,8 @@ enum phc__sup_restart {
 
 /* Starts a child linked to the supervisor `sup` (C start functions must
  * link it themselves, e.g. phc_spawn(..., sup, PHC_SPAWN_LINK, out)). */
-typedef int (*phc__sup_start_fn)(phc_node_t *n, const phc_pid_t *sup,
-                                 void *arg, phc_pid_t *out);
+typedef int (*phc__sup_start_fn)(phc_node_t *n, const phc_pid_t *sup, void *arg,
+                                 phc_pid_t *out);
 
 typedef struct phc__sup_spec_s {
   const char *id;     /* unique within the supervisor (copied) */
@@ -57,12 +57,12 @@ enum phc__sup_event {
 /* reason: the exit reason (encoded, version byte) for GONE and STOPPED. */
 typedef void (*phc__sup_event_cb)(phc__sup_t *sup, int event, const char *id,
                                   const phc_pid_t *old_pid,
-                                  const phc_pid_t *new_pid,
-                                  const char *reason, int len, void *arg);
+                                  const phc_pid_t *new_pid, const char *reason,
+                                  int len, void *arg);
 
 typedef struct phc__sup_config_s {
-  int max_restarts; /* OTP's intensity */
-  int max_seconds;  /* OTP's period */
+  int max_restarts;           /* OTP's intensity */
+  int max_seconds;            /* OTP's period */
   phc__sup_event_cb on_event; /* may be NULL */
   void *arg;
 } phc__sup_config_t;

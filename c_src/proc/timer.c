@@ -31,8 +31,10 @@ static void timer_fire(uv_timer_t *h) {
   if (!n->rt) return;
   if (t->kind == PHC__T_SEND) {
     phc_proc_t *p = t->dest_proc;
-    if (p) phc__proc_enqueue_msg(p, t->buf, t->len);
-    else phc_send(n, NULL, &t->dest, t->buf, t->len);
+    if (p)
+      phc__proc_enqueue_msg(p, t->buf, t->len);
+    else
+      phc_send(n, NULL, &t->dest, t->buf, t->len);
     timer_drop(n->rt, t);
     return;
   }
@@ -57,8 +59,7 @@ static phc__timer_t *timer_new(phc_node_t *n, unsigned ms) {
 
 int phc_send_after(phc_node_t *n, unsigned ms, const phc_pid_t *to,
                    const char *buf, int len, phc_ref_t *tref) {
-  if (!n || !n->rt || !to || !buf || len <= 1 ||
-      (unsigned char)buf[0] != 131)
+  if (!n || !n->rt || !to || !buf || len <= 1 || (unsigned char)buf[0] != 131)
     return PHC_EINVAL;
   if (n->rt->closing) return PHC_ESTATE;
   erlang_ref ref;
@@ -79,8 +80,7 @@ int phc_send_after(phc_node_t *n, unsigned ms, const phc_pid_t *to,
   t->buf = phc__xmalloc((size_t)len);
   memcpy(t->buf, buf, (size_t)len);
   t->len = len;
-  HASH_ADD_KEYPTR(hh_ref, n->rt->timers_by_ref, t->key, (unsigned)t->keylen,
-                  t);
+  HASH_ADD_KEYPTR(hh_ref, n->rt->timers_by_ref, t->key, (unsigned)t->keylen, t);
   if (dest) TAILQ_INSERT_TAIL(&dest->timers, t, by_proc);
   return 0;
 }
@@ -119,10 +119,12 @@ void phc__timer_cancel(phc_node_t *n, uint64_t id) {
 
 void phc__timers_proc_exit(phc_proc_t *p) {
   phc__timer_t *t;
-  while ((t = TAILQ_FIRST(&p->timers))) timer_drop(p->n->rt, t);
+  while ((t = TAILQ_FIRST(&p->timers)))
+    timer_drop(p->n->rt, t);
 }
 
 void phc__timers_close(phc_node_t *n) {
   phc__timer_t *t;
-  while ((t = TAILQ_FIRST(&n->rt->timers))) timer_drop(n->rt, t);
+  while ((t = TAILQ_FIRST(&n->rt->timers)))
+    timer_drop(n->rt, t);
 }

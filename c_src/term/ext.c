@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "common.h"
-#include "term/order.h"
 #include "term/enc.h"
+#include "term/order.h"
 
 #define MOD "ext"
 #define MAX_FLATMAP 32
@@ -44,8 +44,10 @@ static size_t utf8_next(const uint8_t *s, size_t n, uint32_t *cp) {
     *cp = s[0];
     return 1;
   }
-  size_t len = (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
-               : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+  size_t len = (s[0] & 0xE0) == 0xC0   ? 2
+               : (s[0] & 0xF0) == 0xE0 ? 3
+               : (s[0] & 0xF8) == 0xF0 ? 4
+                                       : 0;
   if (len == 0 || len > n) return 0;
   uint32_t c = s[0] & (0xFF >> (len + 1));
   for (size_t i = 1; i < len; i++) {
@@ -53,15 +55,14 @@ static size_t utf8_next(const uint8_t *s, size_t n, uint32_t *cp) {
     c = (c << 6) | (s[i] & 0x3F);
   }
   static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (c < min_cp[len] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-    return 0;
+  if (c < min_cp[len] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
   *cp = c;
   return len;
 }
 
 /* Counts characters; *max_cp gets the largest code point. */
 int phc__ext_utf8_scan(const char *s, size_t n, size_t *chars,
-                        uint32_t *max_cp) {
+                       uint32_t *max_cp) {
   const uint8_t *p = (const uint8_t *)s;
   size_t i = 0, count = 0;
   uint32_t max = 0, cp = 0;
@@ -119,12 +120,12 @@ int phc__ext_binary(ei_x_buff *x, const void *data, size_t len) {
 }
 
 /* Integer from sign and little-endian magnitude (no high zero bytes). */
-static int put_integer(ei_x_buff *x, int neg, const uint8_t *mag,
-                       size_t n) {
+static int put_integer(ei_x_buff *x, int neg, const uint8_t *mag, size_t n) {
   int rc;
   if (n <= 4) {
     uint64_t m = 0;
-    for (size_t i = 0; i < n; i++) m |= (uint64_t)mag[i] << (8 * i);
+    for (size_t i = 0; i < n; i++)
+      m |= (uint64_t)mag[i] << (8 * i);
     if (!neg && m <= 255) {
       if ((rc = put_u8(x, PHC__TAG_SMALL_INT))) return rc;
       return put_u8(x, (unsigned)m);
@@ -136,12 +137,10 @@ static int put_integer(ei_x_buff *x, int neg, const uint8_t *mag,
     }
   }
   if (n <= 255) {
-    if ((rc = put_u8(x, PHC__TAG_SMALL_BIG)) || (rc = put_u8(x, n)))
-      return rc;
+    if ((rc = put_u8(x, PHC__TAG_SMALL_BIG)) || (rc = put_u8(x, n))) return rc;
   } else {
     if (n > UINT32_MAX) return PHC_EINVAL;
-    if ((rc = put_u8(x, PHC__TAG_LARGE_BIG)) ||
-        (rc = put_u32(x, (uint32_t)n)))
+    if ((rc = put_u8(x, PHC__TAG_LARGE_BIG)) || (rc = put_u32(x, (uint32_t)n)))
       return rc;
   }
   if ((rc = put_u8(x, neg ? 1 : 0))) return rc;
@@ -205,7 +204,8 @@ static int reencode_identifier(ei_x_buff *x, const phc__ext_item_t *it,
                                phc__etf_enc_t enc) {
   int rc;
   if (it->cls == PHC__EXT_PID) {
-    if ((rc = put_u8(x, PHC__TAG_NEW_PID)) || (rc = put_node_atom(x, it, enc)) ||
+    if ((rc = put_u8(x, PHC__TAG_NEW_PID)) ||
+        (rc = put_node_atom(x, it, enc)) ||
         (rc = put_u32(x, (uint32_t)it->id)) || (rc = put_u32(x, it->serial)))
       return rc;
     return put_u32(x, it->creation);
@@ -244,9 +244,9 @@ static int reencode_bits(ei_x_buff *x, const phc__ext_item_t *it) {
 
 /* Write the tail of a walked list (nil only when write_nil) and set *index
  * to the end of the list's encoding. */
-static int finish_list(ei_x_buff *x, const phc__ext_list_iter_t *li,
-                       int proper, int write_nil, phc__etf_enc_t enc,
-                       int depth, int *index) {
+static int finish_list(ei_x_buff *x, const phc__ext_list_iter_t *li, int proper,
+                       int write_nil, phc__etf_enc_t enc, int depth,
+                       int *index) {
   int rc;
   if (proper && write_nil && (rc = phc__ext_nil(x))) return rc;
   if (li->tail_implicit) {
@@ -379,17 +379,11 @@ static int reencode(ei_x_buff *x, const char *buf, int len, int *index,
     rc = it.is_float ? phc__ext_double(x, it.d)
                      : put_integer(x, it.neg, it.mag, it.mag_len);
     break;
-  case PHC__EXT_ATOM:
-    rc = phc__ext_atom(x, it.atom, it.atom_len, enc);
-    break;
-  case PHC__EXT_BITS:
-    rc = reencode_bits(x, &it);
-    break;
+  case PHC__EXT_ATOM: rc = phc__ext_atom(x, it.atom, it.atom_len, enc); break;
+  case PHC__EXT_BITS: rc = reencode_bits(x, &it); break;
   case PHC__EXT_PID:
   case PHC__EXT_PORT:
-  case PHC__EXT_REF:
-    rc = reencode_identifier(x, &it, enc);
-    break;
+  case PHC__EXT_REF: rc = reencode_identifier(x, &it, enc); break;
   case PHC__EXT_TUPLE:
     if ((rc = phc__ext_tuple_header(x, it.arity))) return rc;
     for (uint32_t k = 0; k < it.arity && rc == 0; k++)
@@ -399,12 +393,8 @@ static int reencode(ei_x_buff *x, const char *buf, int len, int *index,
     rc = reencode_map(x, buf, len, &i, it.arity, enc, depth);
     break;
   case PHC__EXT_NIL:
-  case PHC__EXT_LIST:
-    rc = reencode_list(x, buf, len, &i, enc, depth);
-    break;
-  default: /* funs */
-    rc = PHC_EINVAL;
-    break;
+  case PHC__EXT_LIST: rc = reencode_list(x, buf, len, &i, enc, depth); break;
+  default: /* funs */ rc = PHC_EINVAL; break;
   }
   if (rc) return rc;
   *index = i;

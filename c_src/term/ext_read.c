@@ -76,9 +76,9 @@ static int read_atom(rd_t *r, phc__ext_item_t *it) {
 }
 
 /* Integer with magnitude at p (little-endian, n bytes): drop high zeros. */
-static void set_mag(phc__ext_item_t *it, int neg, const uint8_t *p,
-                    size_t n) {
-  while (n > 0 && p[n - 1] == 0) n--;
+static void set_mag(phc__ext_item_t *it, int neg, const uint8_t *p, size_t n) {
+  while (n > 0 && p[n - 1] == 0)
+    n--;
   it->mag = p;
   it->mag_len = n;
   it->neg = n > 0 && neg;
@@ -181,7 +181,8 @@ static int read_identifier(rd_t *r, int tag, phc__ext_item_t *it) {
       return PHC_EDECODE;
     it->creation = tag == PHC__TAG_NEW_REF ? get_u8(r) : get_u32(r);
     it->nwords = (int)n;
-    for (uint32_t k = 0; k < n; k++) it->words[k] = get_u32(r);
+    for (uint32_t k = 0; k < n; k++)
+      it->words[k] = get_u32(r);
     return 0;
   }
   }
@@ -227,16 +228,12 @@ static int ext_read_container(rd_t *r, int tag, phc__ext_item_t *it) {
     if (need(r, 4)) return PHC_EDECODE;
     it->arity = get_u32(r);
     return 0;
-  case PHC__TAG_NIL:
-    it->cls = PHC__EXT_NIL;
-    return 0;
+  case PHC__TAG_NIL: it->cls = PHC__EXT_NIL; return 0;
   case PHC__TAG_STRING:
     if (need(r, 3)) return PHC_EDECODE;
     it->cls = (r->b[r->i + 1] | r->b[r->i + 2]) ? PHC__EXT_LIST : PHC__EXT_NIL;
     return 0;
-  default: /* PHC__TAG_LIST */
-    it->cls = PHC__EXT_LIST;
-    return 0;
+  default: /* PHC__TAG_LIST */ it->cls = PHC__EXT_LIST; return 0;
   }
 }
 
@@ -260,9 +257,7 @@ int phc__ext_read(const char *buf, int len, int *index, phc__ext_item_t *it) {
   case PHC__TAG_MAP:
   case PHC__TAG_NIL:
   case PHC__TAG_STRING:
-  case PHC__TAG_LIST:
-    rc = ext_read_container(&r, tag, it);
-    break;
+  case PHC__TAG_LIST: rc = ext_read_container(&r, tag, it); break;
   case PHC__TAG_BINARY:
   case PHC__TAG_BIT_BINARY:
     r.i++;
@@ -369,4 +364,3 @@ int phc__ext_list_next(phc__ext_list_iter_t *it) {
              ? PHC_EDECODE
              : 1;
 }
-

@@ -8,7 +8,6 @@
 #include "common.h"
 #include "term/ext.h"
 
-
 typedef struct side {
   const char *buf;
   int len;
@@ -23,8 +22,7 @@ int phc__atom_compare(const char *a, const char *b) {
   return sign_of(strcmp(a, b)); /* strcmp compares as unsigned char */
 }
 
-static int cmp_bytes(const void *a, size_t alen, const void *b,
-                     size_t blen) {
+static int cmp_bytes(const void *a, size_t alen, const void *b, size_t blen) {
   size_t n = alen < blen ? alen : blen;
   int c = n ? memcmp(a, b, n) : 0;
   if (c) return sign_of(c);
@@ -81,7 +79,8 @@ static int cmp_int_double(const phc__ext_item_t *a, double d) {
       buf[pos / 8] |= (uint8_t)(1u << (pos % 8));
     }
     n = (size_t)(e + 7) / 8;
-    while (n > 0 && buf[n - 1] == 0) n--;
+    while (n > 0 && buf[n - 1] == 0)
+      n--;
   }
   int c = cmp_mag(a->mag, a->mag_len, buf, n);
   if (c == 0 && has_frac) c = -1;
@@ -90,8 +89,7 @@ static int cmp_int_double(const phc__ext_item_t *a, double d) {
 
 static int cmp_numbers(const phc__ext_item_t *a, const phc__ext_item_t *b,
                        int exact) {
-  if (a->is_float && b->is_float)
-    return (a->d > b->d) - (a->d < b->d);
+  if (a->is_float && b->is_float) return (a->d > b->d) - (a->d < b->d);
   if (!a->is_float && !b->is_float) return cmp_int_int(a, b);
   if (exact) return a->is_float ? 1 : -1; /* integers before floats */
   return a->is_float ? -cmp_int_double(b, a->d) : cmp_int_double(a, b->d);
@@ -151,8 +149,8 @@ static int skip_nil(side_t *s) {
   return 0;
 }
 
-static int cmp_tuple(side_t *a, side_t *b, uint32_t arity, int exact,
-                     int depth, int *out) {
+static int cmp_tuple(side_t *a, side_t *b, uint32_t arity, int exact, int depth,
+                     int *out) {
   for (uint32_t k = 0; k < arity; k++) {
     int rc = cmp_term(a, b, exact, depth + 1, out);
     if (rc || *out) return rc;
@@ -277,7 +275,10 @@ static int cmp_term(side_t *a, side_t *b, int exact, int depth, int *out) {
       break;
     case PHC__EXT_PID: *out = cmp_pids(x, y); break;
     case PHC__EXT_BITS: *out = cmp_bits(x, y); break;
-    case PHC__EXT_NIL: skip_nil(a); skip_nil(b); break;
+    case PHC__EXT_NIL:
+      skip_nil(a);
+      skip_nil(b);
+      break;
     case PHC__EXT_TUPLE:
       if (x->arity != y->arity)
         *out = x->arity < y->arity ? -1 : 1;
@@ -298,8 +299,8 @@ static int cmp_term(side_t *a, side_t *b, int exact, int depth, int *out) {
   return rc;
 }
 
-static int compare(const char *a, int alen, const char *b, int blen,
-                   int exact, int *cmp) {
+static int compare(const char *a, int alen, const char *b, int blen, int exact,
+                   int *cmp) {
   side_t sa = {a, alen, 0}, sb = {b, blen, 0};
   *cmp = 0;
   if (!a || !b || alen < 1 || blen < 1) return PHC_EDECODE;
@@ -321,8 +322,8 @@ int phc__term_compare_exact(const char *a, int alen, const char *b, int blen,
 int phc__term_compare_v(const char *a, int alen, const char *b, int blen,
                         int *cmp) {
   *cmp = 0;
-  if (!a || !b || alen < 2 || blen < 2 ||
-      (uint8_t)a[0] != PHC__TAG_VERSION || (uint8_t)b[0] != PHC__TAG_VERSION)
+  if (!a || !b || alen < 2 || blen < 2 || (uint8_t)a[0] != PHC__TAG_VERSION ||
+      (uint8_t)b[0] != PHC__TAG_VERSION)
     return PHC_EDECODE;
   return compare(a + 1, alen - 1, b + 1, blen - 1, 0, cmp);
 }

@@ -18,14 +18,16 @@ typedef struct parser_s {
 #define MAX_DEPTH 64
 
 static int fail(parser_t *p, const char *what) {
-  if (p->err && !p->err[0]) snprintf(p->err, p->errlen, "line %d: %s", p->line, what);
+  if (p->err && !p->err[0])
+    snprintf(p->err, p->errlen, "line %d: %s", p->line, what);
   return PHC_EINVAL;
 }
 
 static void skip_ws(parser_t *p) {
   while (p->s < p->end) {
     if (*p->s == '%') {
-      while (p->s < p->end && *p->s != '\n') p->s++;
+      while (p->s < p->end && *p->s != '\n')
+        p->s++;
     } else if (isspace((unsigned char)*p->s)) {
       if (*p->s == '\n') p->line++;
       p->s++;
@@ -99,11 +101,11 @@ static int parse_number(parser_t *p, ei_x_buff *x) {
   size_t n = 0;
   int is_float = 0;
   if (*p->s == '-' || *p->s == '+') buf[n++] = *p->s++;
-  while (p->s < p->end && n + 1 < sizeof buf &&
-         (isdigit((unsigned char)*p->s) || *p->s == '_' ||
-          (*p->s == '.' && p->s + 1 < p->end &&
-           isdigit((unsigned char)p->s[1])) ||
-          (is_float && (*p->s == 'e' || *p->s == 'E' || *p->s == '-')))) {
+  while (
+      p->s < p->end && n + 1 < sizeof buf &&
+      (isdigit((unsigned char)*p->s) || *p->s == '_' ||
+       (*p->s == '.' && p->s + 1 < p->end && isdigit((unsigned char)p->s[1])) ||
+       (is_float && (*p->s == 'e' || *p->s == 'E' || *p->s == '-')))) {
     if (*p->s == '.') is_float = 1;
     if (*p->s != '_') buf[n++] = *p->s;
     p->s++;
@@ -133,12 +135,14 @@ static int parse_string(parser_t *p, ei_x_buff *x) {
     int extra = c < 0x80 ? 0 : c < 0xE0 ? 1 : c < 0xF0 ? 2 : 3;
     long cp = extra ? c & (0x3F >> extra) : c;
     if (extra && i + (size_t)extra >= n) return fail(p, "bad UTF-8");
-    for (int j = 1; j <= extra; j++) cp = (cp << 6) | (buf[i + j] & 0x3F);
+    for (int j = 1; j <= extra; j++)
+      cp = (cp << 6) | (buf[i + j] & 0x3F);
     codes[k++] = cp;
     i += (size_t)extra + 1;
   }
   if (k) phc__x_list_header(x, k);
-  for (int i = 0; i < k; i++) phc__x_long(x, codes[i]);
+  for (int i = 0; i < k; i++)
+    phc__x_long(x, codes[i]);
   return phc__x_empty_list(x) < 0 ? PHC_ENOMEM : 0;
 }
 
@@ -156,8 +160,8 @@ static int parse_binary(parser_t *p, ei_x_buff *x) {
 
 /* Elements up to `close`; each is encoded into x; *n counts them. A '|'
  * tail is allowed in lists (tail_ok). */
-static int parse_seq(parser_t *p, ei_x_buff *x, char close, int *n,
-                     int tail_ok, int *has_tail) {
+static int parse_seq(parser_t *p, ei_x_buff *x, char close, int *n, int tail_ok,
+                     int *has_tail) {
   *n = 0;
   if (has_tail) *has_tail = 0;
   if (peek(p) == (unsigned char)close) {
@@ -264,8 +268,8 @@ static int parse_term(parser_t *p, ei_x_buff *x) {
 
 int phc__parse_terms(const char *text, size_t len, phc__parse_cb cb, void *arg,
                      char *err, size_t errlen) {
-  parser_t p = {.s = text, .end = text + len, .line = 1, .err = err,
-                .errlen = errlen};
+  parser_t p = {
+      .s = text, .end = text + len, .line = 1, .err = err, .errlen = errlen};
   if (err && errlen) err[0] = 0;
   while (peek(&p) >= 0) {
     ei_x_buff x;

@@ -119,16 +119,11 @@ static int term_walk_fun(term_rd_t *r, int depth) {
 static int term_walk_leaf(term_rd_t *r, uint32_t tag) {
   uint32_t n;
   switch (tag) {
-  case PHC__TAG_SMALL_INT:
-    return term_take(r, 1);
-  case PHC__TAG_INT:
-    return term_take(r, 4);
-  case PHC__TAG_NEW_FLOAT:
-    return term_take(r, 8);
-  case PHC__TAG_FLOAT:
-    return term_take(r, 31);
-  case PHC__TAG_NIL:
-    return 0;
+  case PHC__TAG_SMALL_INT: return term_take(r, 1);
+  case PHC__TAG_INT: return term_take(r, 4);
+  case PHC__TAG_NEW_FLOAT: return term_take(r, 8);
+  case PHC__TAG_FLOAT: return term_take(r, 31);
+  case PHC__TAG_NIL: return 0;
   case PHC__TAG_STRING:
     if (!term_need(r, 2)) return PHC_EDECODE;
     return term_take(r, term_u16(r));
@@ -216,33 +211,26 @@ static int term_walk(term_rd_t *r, int depth) {
   case PHC__TAG_ATOM:
   case PHC__TAG_SMALL_ATOM:
   case PHC__TAG_ATOM_UTF8:
-  case PHC__TAG_SMALL_ATOM_UTF8:
-    return term_walk_atom(r);
+  case PHC__TAG_SMALL_ATOM_UTF8: return term_walk_atom(r);
   case PHC__TAG_PID:
-  case PHC__TAG_NEW_PID:
-    return term_walk_pid(r);
-  default:
-    break;
+  case PHC__TAG_NEW_PID: return term_walk_pid(r);
+  default: break;
   }
   r->i++;
   switch (tag) {
   case PHC__TAG_SMALL_TUPLE:
   case PHC__TAG_LARGE_TUPLE:
   case PHC__TAG_MAP:
-  case PHC__TAG_LIST:
-    return term_walk_container(r, tag, depth);
+  case PHC__TAG_LIST: return term_walk_container(r, tag, depth);
   case PHC__TAG_PORT:
   case PHC__TAG_NEW_PORT:
   case PHC__TAG_V4_PORT:
   case PHC__TAG_REF:
   case PHC__TAG_NEW_REF:
   case PHC__TAG_NEWER_REF:
-  case PHC__TAG_EXPORT:
-    return term_walk_ident(r, tag);
-  case PHC__TAG_NEW_FUN:
-    return term_walk_fun(r, depth);
-  default:
-    return term_walk_leaf(r, tag);
+  case PHC__TAG_EXPORT: return term_walk_ident(r, tag);
+  case PHC__TAG_NEW_FUN: return term_walk_fun(r, depth);
+  default: return term_walk_leaf(r, tag);
   }
 }
 
@@ -361,8 +349,10 @@ static int term_list_in(const char *buf, int *index, uint32_t *n) {
   term_rd_t r = term_in(buf, *index);
   uint32_t tag = term_u8(&r);
   *n = 0;
-  if (tag == PHC__TAG_LIST) *n = term_u32(&r);
-  else if (tag != PHC__TAG_NIL && tag != PHC__TAG_STRING) return PHC_EDECODE;
+  if (tag == PHC__TAG_LIST)
+    *n = term_u32(&r);
+  else if (tag != PHC__TAG_NIL && tag != PHC__TAG_STRING)
+    return PHC_EDECODE;
   *index = (int)r.i;
   return 0;
 }
@@ -379,8 +369,7 @@ int phc__term_has_atom(const char *buf, int index, const char *name) {
 
 /* ---- lookups ------------------------------------------------------------ */
 
-int phc__term_map_get(const char *buf, int index, const char *key,
-                      int *value) {
+int phc__term_map_get(const char *buf, int index, const char *key, int *value) {
   if (!buf || index < 0 || !key || !value) return PHC_EINVAL;
   term_rd_t r = term_in(buf, index);
   if (term_u8(&r) != PHC__TAG_MAP) return PHC_EDECODE;

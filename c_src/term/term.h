@@ -100,8 +100,7 @@ int phc__term_has_atom(const char *buf, int index, const char *name);
 /* The value of atom key in the map at buf[index]: 0 with *value set to
  * its index, PHC_EINVAL when the key is absent, PHC_EDECODE when the term
  * is not a map. */
-int phc__term_map_get(const char *buf, int index, const char *key,
-                      int *value);
+int phc__term_map_get(const char *buf, int index, const char *key, int *value);
 /* The same in a keyword list ([{key, Value}, ...]; the first match wins,
  * other elements are passed over). */
 int phc__term_kw_get(const char *buf, int index, const char *key, int *value);

@@ -3,7 +3,6 @@
 
 #include "children/children.h"
 
-
 static hx_msg_t *hx_add(void *ctx, int op, const char *buf, int len) {
   hx_rec_t *r = ctx;
   assert_true(r->n < HX_MAX);
@@ -80,7 +79,8 @@ void hx_drain(hx_t *x) {
 }
 
 void hx_rec_clear(hx_t *x) {
-  for (int i = 0; i < x->rec.n; i++) free(x->rec.m[i].buf);
+  for (int i = 0; i < x->rec.n; i++)
+    free(x->rec.m[i].buf);
   x->rec.n = 0;
 }
 
@@ -194,7 +194,8 @@ hx_msg_t *hx_find(hx_t *x, const char *head, int k) {
 
 int hx_count(hx_t *x, const char *head) {
   int k = 0;
-  while (hx_find(x, head, k)) k++;
+  while (hx_find(x, head, k))
+    k++;
   return k;
 }
 

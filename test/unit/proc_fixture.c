@@ -140,7 +140,8 @@ void fx_free(fx_t *f) {
 
 int fx_count(fx_t *f, int op) {
   int k = 0;
-  for (int i = 0; i < f->rec.n; i++) k += f->rec.calls[i].op == op;
+  for (int i = 0; i < f->rec.n; i++)
+    k += f->rec.calls[i].op == op;
   return k;
 }
 
@@ -296,7 +297,8 @@ static void probe_term(phc_proc_t *self, const char *reason, int len) {
 const phc_proc_ops_t probe_ops = {"probe", probe_init, probe_msg, probe_term};
 
 void probe_reset(probe_t *pr) {
-  for (int i = 0; i < pr->count; i++) free(pr->msgs[i]);
+  for (int i = 0; i < pr->count; i++)
+    free(pr->msgs[i]);
   pr->count = 0;
 }
 

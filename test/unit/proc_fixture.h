@@ -17,8 +17,17 @@
 #define FX_MAX_CALLS 256
 
 enum {
-  R_SEND = 1, R_SEND_NAME, R_SEND_ALIAS, R_LINK, R_UNLINK_ID,
-  R_UNLINK_ID_ACK, R_EXIT, R_EXIT2, R_MONITOR, R_DEMONITOR, R_MONITOR_EXIT
+  R_SEND = 1,
+  R_SEND_NAME,
+  R_SEND_ALIAS,
+  R_LINK,
+  R_UNLINK_ID,
+  R_UNLINK_ID_ACK,
+  R_EXIT,
+  R_EXIT2,
+  R_MONITOR,
+  R_DEMONITOR,
+  R_MONITOR_EXIT
 };
 
 /* One signal the node sent to another node, as the remote table got it. */
@@ -101,9 +110,9 @@ typedef struct probe_s {
   int terminated;
   char reason[256];
   int reason_len;
-  int exit_on_msg;   /* phc_proc_exit_atom(self, "boom") on each message */
+  int exit_on_msg; /* phc_proc_exit_atom(self, "boom") on each message */
   int depth, max_depth;
-  int echo_to_self;  /* resend the first message to self, once */
+  int echo_to_self; /* resend the first message to self, once */
   int init_fail;
 } probe_t;
 

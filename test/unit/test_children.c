@@ -32,8 +32,8 @@ static erlang_pid start(fx_t *f, const char *module, const ei_x_buff *args) {
 
 /* gen_server:call(pid, Req) from a remote pid with Tag 17; the reply as
  * ei_s_print_term prints it, into out. */
-static void call(fx_t *f, const erlang_pid *pid, const char *req,
-                 char *out, size_t size) {
+static void call(fx_t *f, const erlang_pid *pid, const char *req, char *out,
+                 size_t size) {
   erlang_pid from = fx_remote_pid(5);
   ei_x_buff x;
   ei_x_new(&x);

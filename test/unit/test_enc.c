@@ -21,7 +21,8 @@ static void test_ascii_atom_as_ei(void **state) {
 /* A UTF-8 atom round-trips: decoded as UTF-8, written back unchanged. */
 static void test_utf8_atom_round_trip(void **state) {
   (void)state;
-  const char *name = "n\xc3\xb6" "de@h\xc3\xb6st"; /* "nöde@höst" */
+  const char *name = "n\xc3\xb6"
+                     "de@h\xc3\xb6st"; /* "nöde@höst" */
   ei_x_buff x;
   phc__x_new(&x);
   assert_int_equal(phc__x_atom(&x, name), 0);
@@ -61,7 +62,8 @@ static void test_wrappers_match_ei(void **state) {
   ei_x_buff a, b;
   phc__x_new_with_version(&a);
   ei_x_new_with_version(&b);
-#define BOTH(f, ...) (phc__x_##f(&a, __VA_ARGS__), ei_x_encode_##f(&b, __VA_ARGS__))
+#define BOTH(f, ...)                                                           \
+  (phc__x_##f(&a, __VA_ARGS__), ei_x_encode_##f(&b, __VA_ARGS__))
   BOTH(tuple_header, 11);
   BOTH(long, -5);
   BOTH(ulong, 5);

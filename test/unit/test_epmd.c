@@ -11,8 +11,8 @@ static void test_alive2_req(void **s) {
   uint8_t b[64];
   int n = phc__epmd_enc_alive2_req(b, sizeof b, 0x1234, "phc");
   /* len(2) 120 port(2) 77 0 hi(2)=6 lo(2)=5 nlen(2) name elen(2)=0 */
-  const uint8_t want[] = {0, 16, 120, 0x12, 0x34, 77, 0, 0, 6, 0, 5,
-                          0, 3, 'p', 'h', 'c', 0, 0};
+  const uint8_t want[] = {0, 16, 120, 0x12, 0x34, 77,  0,   0, 6,
+                          0, 5,  0,   3,    'p',  'h', 'c', 0, 0};
   assert_int_equal(n, sizeof want);
   assert_memory_equal(b, want, sizeof want);
   assert_int_equal(phc__epmd_enc_alive2_req(b, 10, 1, "phc"), PHC_EINVAL);
@@ -50,8 +50,8 @@ static void test_port_please2(void **s) {
 static void test_port2_resp(void **s) {
   (void)s;
   /* 119 0 port=40000 77 0 hi=6 lo=5 nlen=1 'a' elen=2 'x' 'y' */
-  const uint8_t r[] = {119, 0, 0x9c, 0x40, 77, 0, 0, 6, 0, 5,
-                       0, 1, 'a', 0, 2, 'x', 'y'};
+  const uint8_t r[] = {119, 0, 0x9c, 0x40, 77, 0, 0,   6,  0,
+                       5,   0, 1,    'a',  0,  2, 'x', 'y'};
   unsigned short port = 0;
   int hi = 0, lo = 0;
   for (size_t n = 0; n < sizeof r; n++)
@@ -65,8 +65,7 @@ static void test_port2_resp(void **s) {
   assert_int_equal(phc__epmd_dec_port2_resp(unknown, 2, &port, &hi, &lo),
                    PHC_ENOTCONN);
   const uint8_t junk[] = {7, 0};
-  assert_int_equal(phc__epmd_dec_port2_resp(junk, 2, &port, &hi, &lo),
-                   PHC_EIO);
+  assert_int_equal(phc__epmd_dec_port2_resp(junk, 2, &port, &hi, &lo), PHC_EIO);
 }
 
 static void test_port_env(void **s) {
@@ -178,8 +177,7 @@ static void test_register(void **s) {
   phc__epmd_reg_t r;
   phc__epmd_reg_init(&r, &f->loop);
   uint32_t creation = 0;
-  assert_int_equal(phc__epmd_register(&r, "phc@127.0.0.1", 4242, &creation),
-                   0);
+  assert_int_equal(phc__epmd_register(&r, "phc@127.0.0.1", 4242, &creation), 0);
   assert_int_equal(creation, 0x11223344);
   assert_int_equal(f->got_len, (size_t)wn);
   assert_memory_equal(f->got, want, (size_t)wn);
@@ -209,7 +207,8 @@ static void test_register_refused(void **s) {
   assert_false(r.registered);
   reg_closed_calls = 0;
   phc__epmd_reg_close(&r, on_reg_closed, &reg_closed_calls);
-  while (reg_closed_calls == 0) uv_run(&f->loop, UV_RUN_ONCE);
+  while (reg_closed_calls == 0)
+    uv_run(&f->loop, UV_RUN_ONCE);
   fake_free(f);
 }
 
@@ -236,8 +235,8 @@ static void lk_closed(phc__epmd_lookup_t *l) {
 }
 
 /* Look node up with the fake answering `answer`; runs until closed. */
-static void lk_run(lk_t *k, const char *node, const uint8_t *answer,
-                   size_t len, int cancel) {
+static void lk_run(lk_t *k, const char *node, const uint8_t *answer, size_t len,
+                   int cancel) {
   uint8_t req[64];
   int rn = phc__epmd_enc_port_please2(req, sizeof req, "peer");
   fake_t *f = fake_new((size_t)rn, answer, len);
@@ -249,7 +248,8 @@ static void lk_run(lk_t *k, const char *node, const uint8_t *answer,
   uv_ip4_addr("127.0.0.1", 0, &host);
   assert_int_equal(phc__epmd_lookup_start(&k->l, &f->loop, &host, node), 0);
   if (cancel) phc__epmd_lookup_cancel(&k->l);
-  while (k->closed_calls == 0) uv_run(&f->loop, UV_RUN_ONCE);
+  while (k->closed_calls == 0)
+    uv_run(&f->loop, UV_RUN_ONCE);
   if (!cancel) {
     assert_int_equal(f->got_len, (size_t)rn);
     assert_memory_equal(f->got, req, (size_t)rn);
@@ -261,8 +261,8 @@ static void lk_run(lk_t *k, const char *node, const uint8_t *answer,
 static void test_lookup(void **s) {
   (void)s;
   /* 119 0 port=40000 77 0 hi=6 lo=5 nlen=4 "peer" elen=0 */
-  const uint8_t ok[] = {119, 0, 0x9c, 0x40, 77, 0, 0, 6, 0, 5,
-                        0, 4, 'p', 'e', 'e', 'r', 0, 0};
+  const uint8_t ok[] = {119, 0, 0x9c, 0x40, 77,  0,   0,   6, 0,
+                        5,   0, 4,    'p',  'e', 'e', 'r', 0, 0};
   lk_t k;
   lk_run(&k, "peer@127.0.0.1", ok, sizeof ok, 0);
   assert_int_equal(k.done_calls, 1);
@@ -303,11 +303,15 @@ static void test_lookup_cancel(void **s) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_alive2_req),   cmocka_unit_test(test_alive2_resp),
-      cmocka_unit_test(test_port_please2), cmocka_unit_test(test_port2_resp),
-      cmocka_unit_test(test_port_env),     cmocka_unit_test(test_register),
+      cmocka_unit_test(test_alive2_req),
+      cmocka_unit_test(test_alive2_resp),
+      cmocka_unit_test(test_port_please2),
+      cmocka_unit_test(test_port2_resp),
+      cmocka_unit_test(test_port_env),
+      cmocka_unit_test(test_register),
       cmocka_unit_test(test_register_refused),
-      cmocka_unit_test(test_lookup),       cmocka_unit_test(test_lookup_cancel),
+      cmocka_unit_test(test_lookup),
+      cmocka_unit_test(test_lookup_cancel),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,8 @@ static int unhex(const char *h, char *out) {
 
 static char *to_hex(const char *b, int n) {
   char *out = malloc(2 * (size_t)n + 1);
-  for (int k = 0; k < n; k++) sprintf(out + 2 * k, "%02x", (uint8_t)b[k]);
+  for (int k = 0; k < n; k++)
+    sprintf(out + 2 * k, "%02x", (uint8_t)b[k]);
   out[2 * n] = 0;
   return out;
 }
@@ -44,8 +45,7 @@ static void expect_t2b(const char *name, const char *in, int in_len,
 }
 
 /* Every truncation of a valid term is refused (and ASan-clean). */
-static void expect_truncations_fail(const char *name, const char *in,
-                                    int len) {
+static void expect_truncations_fail(const char *name, const char *in, int len) {
   for (int l = 0; l < len; l++) {
     char *copy = malloc((size_t)l + 1); /* exact size: ASan sees overreads */
     memcpy(copy, in, (size_t)l);
@@ -128,7 +128,8 @@ static void test_fixture(void **state) {
     }
   }
   printf("ext_terms.tsv + ext_terms_otp27.tsv: %d rows each (%d non-canonical "
-         "inputs)\n", n25, noncanonical);
+         "inputs)\n",
+         n25, noncanonical);
   assert_int_equal(noncanonical, 18);
   free(bin);
   free(d25);
@@ -155,21 +156,31 @@ static void test_writers(void **state) {
   phc__ext_atomz(&x, "abc", PHC__ETF_OTP25);
   expect_buf(&x, "8368026103640003616263");
 
-  phc__ext_atomz(&x, "\xc3\xbc", PHC__ETF_OTP25); /* 'ü' = <<131,100,0,1,252>> */
+  phc__ext_atomz(&x, "\xc3\xbc",
+                 PHC__ETF_OTP25); /* 'ü' = <<131,100,0,1,252>> */
   expect_buf(&x, "640001fc");
   phc__ext_atomz(&x, "\xc3\xbc", PHC__ETF_OTP26);
   expect_buf(&x, "7702c3bc");
-  phc__ext_atomz(&x, "\xd0\xbc", PHC__ETF_OTP25); /* U+043C: <<131,119,2,208,188>> */
+  phc__ext_atomz(&x, "\xd0\xbc",
+                 PHC__ETF_OTP25); /* U+043C: <<131,119,2,208,188>> */
   expect_buf(&x, "7702d0bc");
   phc__ext_atomz(&x, "", PHC__ETF_OTP25);
   expect_buf(&x, "640000");
 
-  int64_t ints[] = {0, 255, 256, -1, 2147483647, 2147483648LL, -2147483648LL,
-                    -2147483649LL, 1LL << 40, INT64_MIN, INT64_MAX};
-  const char *want[] = {"6100", "61ff", "6200000100", "62ffffffff",
-                        "627fffffff", "6e040000000080", "6280000000",
-                        "6e040101000080", "6e0600000000000001",
-                        "6e08010000000000000080", "6e0800ffffffffffffff7f"};
+  int64_t ints[] = {0,          255,          256,           -1,
+                    2147483647, 2147483648LL, -2147483648LL, -2147483649LL,
+                    1LL << 40,  INT64_MIN,    INT64_MAX};
+  const char *want[] = {"6100",
+                        "61ff",
+                        "6200000100",
+                        "62ffffffff",
+                        "627fffffff",
+                        "6e040000000080",
+                        "6280000000",
+                        "6e040101000080",
+                        "6e0600000000000001",
+                        "6e08010000000000000080",
+                        "6e0800ffffffffffffff7f"};
   for (size_t k = 0; k < PHC__ARRAY_LEN(ints); k++) {
     assert_int_equal(phc__ext_long(&x, ints[k]), 0);
     expect_buf(&x, want[k]);
@@ -181,7 +192,8 @@ static void test_writers(void **state) {
   phc__ext_list_header(&x, 1);
   phc__ext_atomz(&x, "a", PHC__ETF_OTP26);
   phc__ext_nil(&x);
-  expect_buf(&x, "6c00000001770161" "6a");
+  expect_buf(&x, "6c00000001770161"
+                 "6a");
   phc__ext_tuple_header(&x, 300);
   expect_buf(&x, "690000012c");
 
@@ -215,8 +227,8 @@ static void test_from_ei(void **state) {
   ei_x_encode_empty_list(&in);
   ei_x_encode_double(&in, 0.5);
   ei_x_new(&out);
-  assert_int_equal(phc__ext_term_to_binary(&out, in.buff, in.index,
-                                           PHC__ETF_OTP25), 0);
+  assert_int_equal(
+      phc__ext_term_to_binary(&out, in.buff, in.index, PHC__ETF_OTP25), 0);
   /* term_to_binary({'ünï', "hi", 0.5}) on OTP 25 */
   char *hex = to_hex(out.buff, out.index);
   assert_string_equal(hex, "836803640003fc6eef6b00026869463fe0000000000000");
@@ -231,8 +243,9 @@ static void test_refused(void **state) {
   ei_x_new(&x);
   /* fun lists:sort/1 (EXPORT_EXT) */
   const char fun[] = "\x83\x71\x77\x05lists\x77\x04sort\x61\x01";
-  assert_int_equal(phc__ext_term_to_binary(&x, fun, sizeof fun - 1,
-                                           PHC__ETF_OTP25), PHC_EINVAL);
+  assert_int_equal(
+      phc__ext_term_to_binary(&x, fun, sizeof fun - 1, PHC__ETF_OTP25),
+      PHC_EINVAL);
   assert_int_equal(x.index, 0); /* nothing left behind */
   /* a map of 33 keys (a hash map on the BEAM) */
   ei_x_buff m;
@@ -242,18 +255,20 @@ static void test_refused(void **state) {
     ei_x_encode_long(&m, k);
     ei_x_encode_long(&m, k);
   }
-  assert_int_equal(phc__ext_term_to_binary(&x, m.buff, m.index,
-                                           PHC__ETF_OTP26), PHC_EINVAL);
+  assert_int_equal(phc__ext_term_to_binary(&x, m.buff, m.index, PHC__ETF_OTP26),
+                   PHC_EINVAL);
   ei_x_free(&m);
   /* no version byte, trailing garbage, unknown tag, bad atom bytes */
   assert_int_equal(phc__ext_term_to_binary(&x, "\x6a", 1, PHC__ETF_OTP25),
                    PHC_EDECODE);
-  assert_int_equal(phc__ext_term_to_binary(&x, "\x83\x6a\x6a", 3,
-                                           PHC__ETF_OTP25), PHC_EDECODE);
-  assert_int_equal(phc__ext_term_to_binary(&x, "\x83\x01", 2,
-                                           PHC__ETF_OTP25), PHC_EDECODE);
-  assert_int_equal(phc__ext_term_to_binary(&x, "\x83\x77\x01\xff", 4,
-                                           PHC__ETF_OTP25), PHC_EDECODE);
+  assert_int_equal(
+      phc__ext_term_to_binary(&x, "\x83\x6a\x6a", 3, PHC__ETF_OTP25),
+      PHC_EDECODE);
+  assert_int_equal(phc__ext_term_to_binary(&x, "\x83\x01", 2, PHC__ETF_OTP25),
+                   PHC_EDECODE);
+  assert_int_equal(
+      phc__ext_term_to_binary(&x, "\x83\x77\x01\xff", 4, PHC__ETF_OTP25),
+      PHC_EDECODE);
   /* a deeply nested list is refused, not a stack overflow */
   int depth = 5000, n = 1 + depth * 6 + 1;
   char *deep = malloc((size_t)n);
@@ -339,10 +354,8 @@ static void test_canon(void **state) {
 int main(void) {
   phc_log_set_level(PHC_LOG_ERROR);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_fixture),
-      cmocka_unit_test(test_writers),
-      cmocka_unit_test(test_from_ei),
-      cmocka_unit_test(test_refused),
+      cmocka_unit_test(test_fixture), cmocka_unit_test(test_writers),
+      cmocka_unit_test(test_from_ei), cmocka_unit_test(test_refused),
       cmocka_unit_test(test_canon),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

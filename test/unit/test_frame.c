@@ -6,15 +6,16 @@
 
 /* {6, <pid>, '', net_kernel}-like control and a message, from OTP 25. */
 static const unsigned char ctrl[] = {
-    131, 104, 4,   97,  6,   88,  100, 0,   16,  118, 101, 99, 103, 101,
-    110, 64,  49,  50,  55,  46,  48,  46,  48,  46,  49,  0,   0,  0,
-    9,   0,   0,   0,   0,   107, 1,   50,  157, 100, 0,   0,  100, 0,
-    10,  110, 101, 116, 95,  107, 101, 114, 110, 101, 108};
+    131, 104, 4,   97,  6,  88,  100, 0,   16,  118, 101, 99, 103, 101,
+    110, 64,  49,  50,  55, 46,  48,  46,  48,  46,  49,  0,  0,   0,
+    9,   0,   0,   0,   0,  107, 1,   50,  157, 100, 0,   0,  100, 0,
+    10,  110, 101, 116, 95, 107, 101, 114, 110, 101, 108};
 static const unsigned char msg[] = {131, 104, 2,   100, 0, 5, 104, 101, 108,
                                     108, 111, 107, 0,   3, 1, 2,   3};
 
 static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (56 - 8 * i));
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t)(v >> (56 - 8 * i));
 }
 
 static void test_reader_partial_and_ticks(void **s) {
@@ -126,11 +127,18 @@ static void test_fragments(void **s) {
   size_t cut1 = 10, cut2 = 40;
   uint64_t seqs[2] = {77, 78};
   for (int k = 0; k < 2; k++)
-    assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 1, seqs[k], 3, body, cut1), &m), 0);
+    assert_int_equal(
+        phc__frame_parse(&r, pkt, frag(pkt, 1, seqs[k], 3, body, cut1), &m), 0);
   for (int k = 0; k < 2; k++)
-    assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 0, seqs[k], 2, body + cut1, cut2 - cut1), &m), 0);
+    assert_int_equal(
+        phc__frame_parse(
+            &r, pkt, frag(pkt, 0, seqs[k], 2, body + cut1, cut2 - cut1), &m),
+        0);
   for (int k = 0; k < 2; k++) {
-    assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 0, seqs[k], 1, body + cut2, bl - cut2), &m), 1);
+    assert_int_equal(
+        phc__frame_parse(&r, pkt,
+                         frag(pkt, 0, seqs[k], 1, body + cut2, bl - cut2), &m),
+        1);
     assert_int_equal(m.ctrl_len, sizeof ctrl);
     assert_memory_equal(m.ctrl, ctrl, sizeof ctrl);
     assert_int_equal(m.payload_len, sizeof msg);
@@ -143,22 +151,31 @@ static void test_fragments(void **s) {
   uint8_t vbody[sizeof ctrl + sizeof msg];
   memcpy(vbody, ctrl, sizeof ctrl);
   memcpy(vbody + sizeof ctrl, msg, sizeof msg);
-  assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 1, 5, 1, vbody, sizeof vbody), &m), 1);
+  assert_int_equal(
+      phc__frame_parse(&r, pkt, frag(pkt, 1, 5, 1, vbody, sizeof vbody), &m),
+      1);
   assert_int_equal(m.ctrl_len, sizeof ctrl);
   assert_memory_equal(m.ctrl, ctrl, sizeof ctrl);
   assert_int_equal(m.payload_len, sizeof msg);
   assert_memory_equal(m.payload, msg, sizeof msg);
   free(m.owned);
   /* out of order, unknown sequence, atom-cache refs: garbage */
-  assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 1, 9, 3, body, cut1), &m), 0);
-  assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 0, 9, 1, body + cut1, 5), &m), PHC_EDECODE);
-  assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 0, 1234, 1, body, 5), &m), PHC_EDECODE);
+  assert_int_equal(
+      phc__frame_parse(&r, pkt, frag(pkt, 1, 9, 3, body, cut1), &m), 0);
+  assert_int_equal(
+      phc__frame_parse(&r, pkt, frag(pkt, 0, 9, 1, body + cut1, 5), &m),
+      PHC_EDECODE);
+  assert_int_equal(
+      phc__frame_parse(&r, pkt, frag(pkt, 0, 1234, 1, body, 5), &m),
+      PHC_EDECODE);
   size_t n = frag(pkt, 1, 10, 1, body, bl);
   pkt[18] = 1;
   assert_int_equal(phc__frame_parse(&r, pkt, n, &m), PHC_EDECODE);
   /* a complete fragment set whose terms are garbage */
   uint8_t bad[] = {104, 9, 97};
-  assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 1, 11, 1, bad, sizeof bad), &m), PHC_EDECODE);
+  assert_int_equal(
+      phc__frame_parse(&r, pkt, frag(pkt, 1, 11, 1, bad, sizeof bad), &m),
+      PHC_EDECODE);
   phc__reasm_free(&r); /* frees the unfinished sequence 9 */
 }
 
@@ -171,9 +188,12 @@ static void test_empty_fragment(void **s) {
   phc__reasm_init(&r);
   phc__frame_msg_t m;
   uint8_t pkt[256];
-  assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 1, 3, 3, NULL, 0), &m), 0);
-  assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 0, 3, 2, NULL, 0), &m), 0);
-  assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 0, 3, 1, ctrl, sizeof ctrl), &m), 1);
+  assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 1, 3, 3, NULL, 0), &m),
+                   0);
+  assert_int_equal(phc__frame_parse(&r, pkt, frag(pkt, 0, 3, 2, NULL, 0), &m),
+                   0);
+  assert_int_equal(
+      phc__frame_parse(&r, pkt, frag(pkt, 0, 3, 1, ctrl, sizeof ctrl), &m), 1);
   assert_int_equal(m.ctrl_len, sizeof ctrl);
   assert_memory_equal(m.ctrl, ctrl, sizeof ctrl);
   assert_null(m.payload);
@@ -211,8 +231,7 @@ static void test_gate(void **s) {
   assert_memory_equal(m.payload, plain + 6, 5);
   /* header form 131 68 0 with a bare control term holding LOCAL_EXT */
   const uint8_t local[] = {131, 68, 0, 104, 1, 121, 97, 1};
-  assert_int_equal(phc__frame_parse(&r, local, sizeof local, &m),
-                   PHC_EDECODE);
+  assert_int_equal(phc__frame_parse(&r, local, sizeof local, &m), PHC_EDECODE);
   phc__reasm_free(&r);
 }
 

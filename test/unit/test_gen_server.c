@@ -89,7 +89,8 @@ static int t_cast(phc_gs_t *gs, void *state, const char *req, int len) {
 static int t_info(phc_gs_t *gs, void *state, const char *msg, int len) {
   (void)gs;
   (void)state;
-  if (g_info < (int)PHC__ARRAY_LEN(g_infos) && len <= (int)sizeof g_infos[0].b) {
+  if (g_info < (int)PHC__ARRAY_LEN(g_infos) &&
+      len <= (int)sizeof g_infos[0].b) {
     memcpy(g_infos[g_info].b, msg, (size_t)len);
     g_infos[g_info].len = len;
   }
@@ -210,8 +211,8 @@ static int t_reply_tag(const char *buf, const erlang_ref *ref, int alias,
   char a[MAXATOMLEN_UTF8];
   erlang_ref r;
   *idx = 0;
-  if (ei_decode_version(buf, idx, &ver) || ei_decode_tuple_header(buf, idx, &ar) ||
-      ar != 2)
+  if (ei_decode_version(buf, idx, &ver) ||
+      ei_decode_tuple_header(buf, idx, &ar) || ar != 2)
     return 0;
   if (alias && (ei_decode_list_header(buf, idx, &ar) || ar != 1 ||
                 ei_decode_atom(buf, idx, a) || strcmp(a, "alias")))

@@ -241,8 +241,7 @@ static ei_x_buff parsed_term(const char *text) {
 /* The n-th recorded message must be of kind/where and print as text. */
 static void expect(int k, const char *kind, const char *where,
                    const char *text) {
-  if (k >= R.n)
-    fail_msg("only %d messages, wanted #%d: %s", R.n, k, text);
+  if (k >= R.n) fail_msg("only %d messages, wanted #%d: %s", R.n, k, text);
   assert_string_equal(R.recs[k].kind, kind);
   assert_string_equal(R.recs[k].where, where);
   assert_string_equal(R.recs[k].text, text);

@@ -6,7 +6,8 @@
 #define FLAGS (PHC__DFLAGS_OURS | PHC_DFLAG_PUBLISHED)
 
 static void hex16(const uint8_t d[16], char out[33]) {
-  for (int i = 0; i < 16; i++) sprintf(out + 2 * i, "%02x", d[i]);
+  for (int i = 0; i < 16; i++)
+    sprintf(out + 2 * i, "%02x", d[i]);
 }
 
 /* Vectors from erl: erlang:md5(Cookie ++ integer_to_list(Challenge)). */
@@ -42,7 +43,8 @@ static int pump(phc__hs_t *from, phc__hs_t *to) {
 
 /* The 8 bytes of flags as they go on the wire (big-endian). */
 static void be64(uint64_t v, uint8_t out[8]) {
-  for (int i = 0; i < 8; i++) out[i] = (uint8_t)(v >> (56 - 8 * i));
+  for (int i = 0; i < 8; i++)
+    out[i] = (uint8_t)(v >> (56 - 8 * i));
 }
 
 static void setup_pair(phc__hs_t *a, phc__hs_t *b, const char *ck_a,
@@ -155,7 +157,8 @@ static void test_nok_and_alive(void **s) {
 static void test_missing_flags(void **s) {
   (void)s;
   phc__hs_t a, b;
-  setup_pair(&a, &b, "c", "c", PHC_DFLAG_PUBLISHED | PHC_DFLAG_EXTENDED_REFERENCES);
+  setup_pair(&a, &b, "c", "c",
+             PHC_DFLAG_PUBLISHED | PHC_DFLAG_EXTENDED_REFERENCES);
   assert_int_equal(pump(&a, &b), PHC_EIO);
   assert_non_null(strstr(b.err, "mandatory"));
   phc__hs_free(&a);
@@ -175,8 +178,9 @@ static void test_wire_bytes(void **s) {
   phc__hs_t b;
   phc__hs_init(&b, 0, "phc@127.0.0.1", "c", FLAGS, 7, 0x01020304, NULL);
   /* send_name from 'x@h' with flags 0xd07df7fbd, creation 0x11223344 */
-  const uint8_t name[] = {0, 18, 'N', 0, 0, 0, 0xd, 0x07, 0xdf, 0x7f, 0xbd,
-                          0x11, 0x22, 0x33, 0x44, 0, 3, 'x', '@', 'h'};
+  const uint8_t name[] = {0,    18,   'N',  0,    0,    0,    0xd,
+                          0x07, 0xdf, 0x7f, 0xbd, 0x11, 0x22, 0x33,
+                          0x44, 0,    3,    'x',  '@',  'h'};
   size_t used;
   assert_int_equal(phc__hs_feed(&b, name, sizeof name, &used),
                    PHC__HS_NEED_STATUS);
@@ -191,7 +195,8 @@ static void test_wire_bytes(void **s) {
   uint8_t flags[8];
   be64(FLAGS, flags);
   assert_memory_equal(ch + 3, flags, 8);
-  assert_memory_equal(ch + 2 + 9, "\1\2\3\4\0\0\0\7\0\15phc@127.0.0.1", 4 + 4 + 2 + 13);
+  assert_memory_equal(ch + 2 + 9, "\1\2\3\4\0\0\0\7\0\15phc@127.0.0.1",
+                      4 + 4 + 2 + 13);
   /* an old 'n' name is refused */
   phc__hs_t c;
   phc__hs_init(&c, 0, "phc@127.0.0.1", "c", FLAGS, 7, 1, NULL);
@@ -200,8 +205,8 @@ static void test_wire_bytes(void **s) {
   /* a dynamic-name request (no '@') is refused */
   phc__hs_t e;
   phc__hs_init(&e, 0, "phc@127.0.0.1", "c", FLAGS, 7, 1, NULL);
-  const uint8_t dyn[] = {0, 16, 'N', 0, 0, 0, 0xd, 0x07, 0xdf, 0x7f, 0xbd,
-                         0, 0, 0, 0, 0, 1, 'h'};
+  const uint8_t dyn[] = {0,    16,   'N', 0, 0, 0, 0xd, 0x07, 0xdf,
+                         0x7f, 0xbd, 0,   0, 0, 0, 0,   1,    'h'};
   assert_int_equal(phc__hs_feed(&e, dyn, sizeof dyn, &used), PHC_EIO);
   phc__hs_free(&b);
   phc__hs_free(&c);
@@ -232,10 +237,14 @@ static void test_leftover_after_ack(void **s) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_digest),        cmocka_unit_test(test_full_handshake),
-      cmocka_unit_test(test_bad_cookie),    cmocka_unit_test(test_bad_ack),
-      cmocka_unit_test(test_nok_and_alive), cmocka_unit_test(test_missing_flags),
-      cmocka_unit_test(test_wire_bytes),    cmocka_unit_test(test_leftover_after_ack),
+      cmocka_unit_test(test_digest),
+      cmocka_unit_test(test_full_handshake),
+      cmocka_unit_test(test_bad_cookie),
+      cmocka_unit_test(test_bad_ack),
+      cmocka_unit_test(test_nok_and_alive),
+      cmocka_unit_test(test_missing_flags),
+      cmocka_unit_test(test_wire_bytes),
+      cmocka_unit_test(test_leftover_after_ack),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,8 +17,8 @@ static int record(void *arg, const char *key, const char *term, int len,
 }
 
 static phc_hook_handler_t h(const char *id, int p) {
-  phc_hook_handler_t x = {.id = id, .priority = p, .fn = record,
-                          .arg = (void *)id};
+  phc_hook_handler_t x = {
+      .id = id, .priority = p, .fn = record, .arg = (void *)id};
   return x;
 }
 
@@ -36,9 +36,11 @@ static void test_order_matches_hook_manager(void **state) {
   (void)state;
   phc__hooks_t *hs = phc__hooks_new();
   phc_hook_handler_t first[] = {h("a", 0), h("b", 5)};
-  assert_int_equal(phc__hooks_register(hs, "post_cluster_join_hook", first, 2), 0);
+  assert_int_equal(phc__hooks_register(hs, "post_cluster_join_hook", first, 2),
+                   0);
   phc_hook_handler_t second[] = {h("c", 0), h("d", 5)};
-  assert_int_equal(phc__hooks_register(hs, "post_cluster_join_hook", second, 2), 0);
+  assert_int_equal(phc__hooks_register(hs, "post_cluster_join_hook", second, 2),
+                   0);
   /* [c0,d5] ++ [b5,a0] -> sorted asc stable [c0,a0,d5,b5] -> reversed */
   dispatch(hs);
   assert_string_equal(calls, "bdac");
@@ -98,8 +100,8 @@ static void test_wildcard_top_level_only(void **state) {
   ei_x_encode_tuple_header(&t, 1);
   ei_x_encode_atom(&t, "_");
   ei_x_encode_empty_list(&t);
-  phc_hook_handler_t one = {.id = "w", .fn = capture, .tmpl = t.buff,
-                            .tmpl_len = t.index};
+  phc_hook_handler_t one = {
+      .id = "w", .fn = capture, .tmpl = t.buff, .tmpl_len = t.index};
   assert_int_equal(phc__hooks_register(hs, "k", &one, 1), 0);
   ei_x_buff d;
   ei_x_new_with_version(&d);

@@ -5,7 +5,10 @@
  * ph3 exist only as pids and names in the recorder. */
 #include "hub_fixture.h"
 
-#define UNICODE_CID "\xc3\xbcn\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9-\xe2\x9c\x93"
+#define UNICODE_CID                                                            \
+  "\xc3\xbcn\xc3\xaf"                                                          \
+  "c\xc3\xb6"                                                                  \
+  "d\xc3\xa9-\xe2\x9c\x93"
 
 /* ---- decoding what the hub sent ------------------------------------------ */
 
@@ -23,7 +26,8 @@ static int results_find(const hx_msg_t *m, const ei_x_buff *cid, int *node_ok) {
     assert_int_equal(ar, 2);
     int c = idx;
     assert_int_equal(ei_skip_term(m->buf, &idx), 0);
-    if (idx - c == cid->index && !memcmp(m->buf + c, cid->buff, (size_t)(idx - c)))
+    if (idx - c == cid->index &&
+        !memcmp(m->buf + c, cid->buff, (size_t)(idx - c)))
       found = idx;
     assert_int_equal(ei_skip_term(m->buf, &idx), 0);
   }
@@ -56,8 +60,8 @@ static int result_error(const char *buf, int idx, const char *tag, int *idx_x) {
 }
 
 static const char *const psd_keys[] = {
-    "__struct__", "child_nodes", "child_spec", "cid",  "for_node",
-    "has_errors", "metadata",    "nodes",      "pid",  "result"};
+    "__struct__", "child_nodes", "child_spec", "cid", "for_node",
+    "has_errors", "metadata",    "nodes",      "pid", "result"};
 
 /* {children_registration_event, {[PSD], Node, [{members, external}]}}:
  * every PSD a 10-key PostStartData map; returns the count, fills has_errors
@@ -85,8 +89,8 @@ static int check_registration(const hx_msg_t *m, int *has_errors, int max) {
       if (!strcmp(a, "__struct__")) {
         int t = idx;
         assert_int_equal(ei_decode_atom(m->buf, &t, a), 0);
-        assert_string_equal(a,
-                            "Elixir.ProcessHub.Handler.ChildrenAdd.PostStartData");
+        assert_string_equal(
+            a, "Elixir.ProcessHub.Handler.ChildrenAdd.PostStartData");
       } else if (!strcmp(a, "has_errors")) {
         int t = idx;
         assert_int_equal(ei_decode_atom(m->buf, &t, a), 0);
@@ -174,7 +178,8 @@ static void test_start_children_ok_and_duplicate(void **state) {
   assert_int_equal(row->nowners, 1);
   assert_string_equal(row->owners[0].node, HX_NODE);
   assert_true(phc_pid_eq(&row->owners[0].pid, &p_w3));
-  assert_true(hx_has(row->meta, 0, "#{tag => #Bin<119,111,114,107,101,114,115>}"));
+  assert_true(
+      hx_has(row->meta, 0, "#{tag => #Bin<119,111,114,107,101,114,115>}"));
   ei_x_buff pl;
   ei_x_new(&pl);
   phc_hub_process_list(x->h, 0, &pl);
@@ -187,7 +192,8 @@ static void test_start_children_ok_and_duplicate(void **state) {
   int errs[4] = {1, 1, 1, 1};
   assert_int_equal(check_registration(ev, errs, 4), 2);
   assert_false(errs[0] || errs[1]);
-  assert_true(hx_has(ev->buf, 1, "for_node => {'ph2@127.0.0.1',[{migration,false}]}"));
+  assert_true(
+      hx_has(ev->buf, 1, "for_node => {'ph2@127.0.0.1',[{migration,false}]}"));
   assert_int_equal(hx_count(x, "children_registration_event"), 1);
 
   /* the same cast again: already_started with the running pids */
@@ -265,13 +271,15 @@ static void test_start_forwards_by_ring(void **state) {
   check_placement(x, "start_children_temp_echo", 1, c3, &local, &fwd);
   /* the captured ids cover both sides of this ring */
   assert_true(local > 0 && fwd > 0);
-  for (int i = 0; i < 2; i++) ei_x_free(&c1[i]);
+  for (int i = 0; i < 2; i++)
+    ei_x_free(&c1[i]);
   ei_x_free(&c2[0]);
   ei_x_free(&c3[0]);
   hx_free(x);
 }
 
-/* ---- stop_children -------------------------------------------------------- */
+/* ---- stop_children --------------------------------------------------------
+ */
 
 static void test_stop_children(void **state) {
   (void)state;
@@ -294,7 +302,8 @@ static void test_stop_children(void **state) {
   hx_msg_t *m = hx_find(x, "collect_stop_results", 0);
   assert_non_null(m);
   assert_string_equal(m->to.node, HX_PH1);
-  assert_true(hx_has(m->buf, 1, "{collect_stop_results,[{w_3,ok}],'ph2@127.0.0.1'}"));
+  assert_true(
+      hx_has(m->buf, 1, "{collect_stop_results,[{w_3,ok}],'ph2@127.0.0.1'}"));
   assert_int_equal(hx_count(x, "collect_stop_results"), 1);
   /* one event: no self_exit for a child the hub stopped itself */
   assert_int_equal(hx_count(x, "children_unregistration_event"), 1);
@@ -468,7 +477,8 @@ static void test_migration_add(void **state) {
   assert_int_equal(m->to.num, 171);
   char *s = hx_text(m->buf, 1);
   int undefs = 0;
-  for (char *p = s; (p = strstr(p, "undef")) != NULL; p++) undefs++;
+  for (char *p = s; (p = strstr(p, "undef")) != NULL; p++)
+    undefs++;
   free(s);
   assert_int_equal(undefs, 6);
   assert_int_equal(hx_rows(x), 1);
@@ -612,7 +622,8 @@ static void test_pg_messages(void **state) {
   erlang_pid pids[8];
   /* ph1's scope syncs (no groups yet), then joins one member */
   hx_feed(x, "pg_sync");
-  assert_int_equal(phc__pg_members(x->h->pg, "distribute_children_event", pids, 8), 1);
+  assert_int_equal(
+      phc__pg_members(x->h->pg, "distribute_children_event", pids, 8), 1);
   assert_true(phc_pid_eq(&pids[0], &x->h->coord));
   hx_feed(x, "pg_join");
   int k = phc__pg_members(x->h->pg, "distribute_children_event", pids, 8);
@@ -627,7 +638,8 @@ static void test_pg_messages(void **state) {
   hx_feed(x, "pg_leave");
   assert_int_equal(phc__pg_members(x->h->pg, "cluster_join_event", pids, 8), 1);
   assert_true(phc_pid_eq(&pids[0], &x->h->coord));
-  assert_int_equal(phc__pg_members(x->h->pg, "distribute_children_event", pids, 8), 2);
+  assert_int_equal(
+      phc__pg_members(x->h->pg, "distribute_children_event", pids, 8), 2);
   assert_true(phc_pid_eq(&pids[0], &x->h->coord));
   assert_string_equal(pids[1].node, HX_PH1); /* ph1's join stays */
   assert_int_equal(pids[1].num, 139);
@@ -643,7 +655,8 @@ static void test_pg_messages(void **state) {
   hx_free(x);
 }
 
-/* ---- malformed input ------------------------------------------------------ */
+/* ---- malformed input ------------------------------------------------------
+ */
 
 /* Payloads no handler accepts (each also fails as a cast's arguments). */
 static const char *const bad_payloads[] = {
@@ -691,7 +704,8 @@ static void test_malformed_events_dropped(void **state) {
       ei_x_free(&m);
       char *after = hx_dump(x);
       if (strcmp(before, after))
-        fail_msg("%s payload %zu changed the registry: %s", events[e], p, after);
+        fail_msg("%s payload %zu changed the registry: %s", events[e], p,
+                 after);
       free(after);
     }
   /* casts and other messages the coordinator does not understand */
@@ -714,7 +728,7 @@ static void test_malformed_events_dropped(void **state) {
   free(before);
   assert_non_null(phc_proc_lookup(&x->node, &x->h->coord));
   assert_int_equal(x->h->nnodes, 1);
-  assert_int_equal(phc__rt_count(&x->node), procs); /* nothing started */
+  assert_int_equal(phc__rt_count(&x->node), procs);   /* nothing started */
   assert_int_equal(hx_count(x, "start_children"), 0); /* nor forwarded */
   hx_free(x);
 }
@@ -749,8 +763,8 @@ static int erpc_apply(hx_t *x, const hx_term_t *t, unsigned caller_num,
   return rc;
 }
 
-static void insert_row(hx_t *x, const ei_x_buff *cid,
-                       const phc__reg_owner_t *o, int n) {
+static void insert_row(hx_t *x, const ei_x_buff *cid, const phc__reg_owner_t *o,
+                       int n) {
   ei_x_buff spec, meta = hx_body("#{}");
   ei_x_new(&spec); /* #{id => Cid} */
   ei_x_encode_map_header(&spec, 1);

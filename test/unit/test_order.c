@@ -34,9 +34,11 @@ static int cmp(const term_t *a, const term_t *b) {
   int rc = phc__term_compare_v(a->b, a->len, b->b, b->len, &c);
   if (rc) {
     fprintf(stderr, "a=");
-    for (int k = 0; k < a->len; k++) fprintf(stderr, "%02x", (uint8_t)a->b[k]);
+    for (int k = 0; k < a->len; k++)
+      fprintf(stderr, "%02x", (uint8_t)a->b[k]);
     fprintf(stderr, " b=");
-    for (int k = 0; k < b->len; k++) fprintf(stderr, "%02x", (uint8_t)b->b[k]);
+    for (int k = 0; k < b->len; k++)
+      fprintf(stderr, "%02x", (uint8_t)b->b[k]);
     fail_msg("compare failed: %d", rc);
   }
   return c;
@@ -56,8 +58,10 @@ static int load_sorted_from(const char *path, term_t *t) {
     *tab++ = 0;
     assert_true(n < MAX_TERMS);
     t[n].len = unhex_alloc(line, &t[n].b);
-    if (strcmp(tab, "lt") == 0) rank++;
-    else if (strcmp(tab, "first") != 0) assert_string_equal(tab, "eq");
+    if (strcmp(tab, "lt") == 0)
+      rank++;
+    else if (strcmp(tab, "first") != 0)
+      assert_string_equal(tab, "eq");
     t[n].rank = rank;
     n++;
   }
@@ -70,7 +74,8 @@ static int load_sorted(term_t *t) {
 }
 
 static void free_terms(term_t *t, int n) {
-  for (int k = 0; k < n; k++) free(t[k].b);
+  for (int k = 0; k < n; k++)
+    free(t[k].b);
 }
 
 /* Every pair agrees with the BEAM's order, both ways round. */
@@ -85,10 +90,14 @@ static void check_all_pairs(const char *path) {
       int want = (t[i].rank > t[j].rank) - (t[i].rank < t[j].rank);
       int got = (c > 0) - (c < 0);
       if (got != want) {
-        char *ha = malloc(2 * (size_t)t[i].len + 1), *hb = malloc(2 * (size_t)t[j].len + 1);
-        for (int k = 0; k < t[i].len; k++) sprintf(ha + 2 * k, "%02x", (uint8_t)t[i].b[k]);
-        for (int k = 0; k < t[j].len; k++) sprintf(hb + 2 * k, "%02x", (uint8_t)t[j].b[k]);
-        fail_msg("line %d vs %d: got %d want %d\n%s\n%s", i, j, got, want, ha, hb);
+        char *ha = malloc(2 * (size_t)t[i].len + 1),
+             *hb = malloc(2 * (size_t)t[j].len + 1);
+        for (int k = 0; k < t[i].len; k++)
+          sprintf(ha + 2 * k, "%02x", (uint8_t)t[i].b[k]);
+        for (int k = 0; k < t[j].len; k++)
+          sprintf(hb + 2 * k, "%02x", (uint8_t)t[j].b[k]);
+        fail_msg("line %d vs %d: got %d want %d\n%s\n%s", i, j, got, want, ha,
+                 hb);
       }
       pairs++;
     }
@@ -126,7 +135,8 @@ static void test_sort(void **state) {
     }
     s[j + 1] = v;
   }
-  for (int k = 0; k < n; k++) assert_int_equal(s[k].rank, t[k].rank);
+  for (int k = 0; k < n; k++)
+    assert_int_equal(s[k].rank, t[k].rank);
   free_terms(t, n);
 }
 
@@ -150,10 +160,10 @@ static void test_equal_and_exact(void **state) {
     assert_int_equal(cmp(&b, &a), 0);
     /* exact order tells integers from floats */
     int c = 0, d = 0;
-    assert_int_equal(phc__term_compare_exact(a.b + 1, a.len - 1, b.b + 1,
-                                             b.len - 1, &c), 0);
-    assert_int_equal(phc__term_compare_exact(b.b + 1, b.len - 1, a.b + 1,
-                                             a.len - 1, &d), 0);
+    assert_int_equal(
+        phc__term_compare_exact(a.b + 1, a.len - 1, b.b + 1, b.len - 1, &c), 0);
+    assert_int_equal(
+        phc__term_compare_exact(b.b + 1, b.len - 1, a.b + 1, a.len - 1, &d), 0);
     assert_true(c != 0);
     assert_true((c < 0) == (d > 0));
     free(a.b);
@@ -165,15 +175,16 @@ static void test_equal_and_exact(void **state) {
 
   /* 2 > 1.0 as values, but 2 < 1.0 as map keys (OTP 25 map key order) */
   int c = 0;
-  assert_int_equal(phc__term_compare("\x61\x02", 2,
-                                     "\x46\x3f\xf0\0\0\0\0\0\0", 9, &c), 0);
+  assert_int_equal(
+      phc__term_compare("\x61\x02", 2, "\x46\x3f\xf0\0\0\0\0\0\0", 9, &c), 0);
   assert_true(c > 0);
-  assert_int_equal(phc__term_compare_exact("\x61\x02", 2,
-                                           "\x46\x3f\xf0\0\0\0\0\0\0", 9, &c), 0);
+  assert_int_equal(
+      phc__term_compare_exact("\x61\x02", 2, "\x46\x3f\xf0\0\0\0\0\0\0", 9, &c),
+      0);
   assert_true(c < 0);
   /* latin-1 and UTF-8 encodings of the same atom are the same atom */
-  assert_int_equal(phc__term_compare("\x64\x00\x01\xfc", 4,
-                                     "\x77\x02\xc3\xbc", 4, &c), 0);
+  assert_int_equal(
+      phc__term_compare("\x64\x00\x01\xfc", 4, "\x77\x02\xc3\xbc", 4, &c), 0);
   assert_int_equal(c, 0);
   /* nil as NIL_EXT and as an empty STRING_EXT */
   assert_int_equal(phc__term_compare("\x6a", 1, "\x6b\x00\x00", 3, &c), 0);
@@ -184,16 +195,20 @@ static void test_atoms_and_errors(void **state) {
   (void)state;
   assert_true(phc__atom_compare("a@h", "b@h") < 0);
   assert_true(phc__atom_compare("node10@h", "node1@h") < 0); /* 0 < @ */
-  assert_true(phc__atom_compare("n\xc3\xb6" "de@h", "nz@h") > 0); /* byte-wise */
+  assert_true(phc__atom_compare("n\xc3\xb6"
+                                "de@h",
+                                "nz@h") > 0); /* byte-wise */
   assert_int_equal(phc__atom_compare("x", "x"), 0);
   int c = 5;
   /* funs are not compared */
   const char fun[] = "\x71\x77\x05lists\x77\x04sort\x61\x01";
-  assert_int_equal(phc__term_compare(fun, sizeof fun - 1, fun, sizeof fun - 1, &c),
-                   PHC_EINVAL);
+  assert_int_equal(
+      phc__term_compare(fun, sizeof fun - 1, fun, sizeof fun - 1, &c),
+      PHC_EINVAL);
   assert_int_equal(c, 0);
   /* but a fun against another class is ordered */
-  assert_int_equal(phc__term_compare(fun, sizeof fun - 1, "\x68\x00", 2, &c), 0);
+  assert_int_equal(phc__term_compare(fun, sizeof fun - 1, "\x68\x00", 2, &c),
+                   0);
   assert_true(c < 0);
   /* malformed input */
   assert_int_equal(phc__term_compare("\x68\x02\x61", 3, "\x68\x02\x61", 3, &c),

@@ -23,13 +23,15 @@ static int collect(void *arg, const char *term, int len) {
 static void parse_ok(const char *text, got_t *g) {
   char err[128];
   memset(g, 0, sizeof *g);
-  assert_int_equal(phc__parse_terms(text, strlen(text), collect, g, err, sizeof err), 0);
+  assert_int_equal(
+      phc__parse_terms(text, strlen(text), collect, g, err, sizeof err), 0);
 }
 
 static void test_scalars(void **state) {
   (void)state;
   got_t g;
-  parse_ok("foo. 'Elixir.My.Mod'. -42. 1_000. 2.5. \"hi\". <<\"bin\">>. <<>>.", &g);
+  parse_ok("foo. 'Elixir.My.Mod'. -42. 1_000. 2.5. \"hi\". <<\"bin\">>. <<>>.",
+           &g);
   assert_int_equal(g.n, 8);
   assert_string_equal(g.printed[0], "foo");
   assert_string_equal(g.printed[1], "'Elixir.My.Mod'");
@@ -65,7 +67,8 @@ static void test_improper_list_bytes(void **state) {
   (void)state;
   char buf[64] = {0}, err[64];
   const unsigned char want[] = {131, 108, 0, 0, 0, 1, 97, 1, 97, 2};
-  assert_int_equal(phc__parse_terms("[1 | 2].", 8, keep_bytes, buf, err, sizeof err), 0);
+  assert_int_equal(
+      phc__parse_terms("[1 | 2].", 8, keep_bytes, buf, err, sizeof err), 0);
   assert_memory_equal(buf, want, sizeof want);
 }
 
@@ -73,17 +76,18 @@ static void test_errors_name_the_line(void **state) {
   (void)state;
   char err[128];
   got_t g = {0};
-  const char *bad[] = {"{a, b}", "{a,\n b.", "#{a b}.", "<<1>>.", "{a}\n}.",
-                       "\"open."};
+  const char *bad[] = {"{a, b}", "{a,\n b.", "#{a b}.",
+                       "<<1>>.", "{a}\n}.",  "\"open."};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     g.n = 0;
-    assert_int_equal(phc__parse_terms(bad[i], strlen(bad[i]), collect, &g,
-                                      err, sizeof err),
-                     PHC_EINVAL);
+    assert_int_equal(
+        phc__parse_terms(bad[i], strlen(bad[i]), collect, &g, err, sizeof err),
+        PHC_EINVAL);
     assert_non_null(strstr(err, "line "));
   }
-  assert_int_equal(phc__parse_terms("{a,\n b.", 7, collect, &g, err, sizeof err),
-                   PHC_EINVAL);
+  assert_int_equal(
+      phc__parse_terms("{a,\n b.", 7, collect, &g, err, sizeof err),
+      PHC_EINVAL);
   assert_non_null(strstr(err, "line 2"));
 }
 

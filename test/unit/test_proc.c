@@ -30,7 +30,8 @@ static void test_pid_alloc(void **state) {
   for (int i = 0; i < 2000; i++) {
     phc_pid_t p;
     assert_int_equal(phc_spawn(&f->node, &probe_ops, calloc(1, sizeof(probe_t)),
-                               NULL, 0, &p), 0);
+                               NULL, 0, &p),
+                     0);
     assert_false(phc_pid_eq(&p, &dead));
     probe_t *pr = phc_proc_data(phc_proc_lookup(&f->node, &p));
     phc_proc_exit_atom(pr->self, "normal");
@@ -100,8 +101,8 @@ static void test_mailbox_order(void **state) {
   assert_int_equal(phc_send(&f->node, NULL, &a->pid, t.b, t.len + 1),
                    PHC_EINVAL);
   assert_int_equal(phc_register(&f->node, "mbox", &a->pid), 0);
-  assert_int_equal(
-      phc_send_name(&f->node, NULL, NULL, "mbox", t.b, t.len + 1), PHC_EINVAL);
+  assert_int_equal(phc_send_name(&f->node, NULL, NULL, "mbox", t.b, t.len + 1),
+                   PHC_EINVAL);
   erlang_ref al;
   assert_int_equal(phc__alias_make(a->self, &al), 0);
   assert_int_equal(phc_send_alias(&f->node, NULL, &al, t.b, t.len - 1),
@@ -140,7 +141,8 @@ static void test_exit_inside_handle_msg(void **state) {
   probe_t *a = probe_spawn(f, 0);
   a->exit_on_msg = 1;
   term_t t = t_atom("x");
-  for (int i = 0; i < 3; i++) phc_send(&f->node, NULL, &a->pid, t.b, t.len);
+  for (int i = 0; i < 3; i++)
+    phc_send(&f->node, NULL, &a->pid, t.b, t.len);
   fx_drain(f);
   assert_int_equal(a->count, 1); /* the later two die with it */
   assert_true(t_is_atom(a->msgs[0], a->lens[0], "x"));
@@ -186,7 +188,8 @@ static void test_names(void **state) {
 
   term_t t = t_atom("hi");
   assert_int_equal(phc_send_name(&f->node, NULL, NULL, "srv", t.b, t.len), 0);
-  assert_int_equal(phc_send_name(&f->node, NULL, FX_NODE, "srv", t.b, t.len), 0);
+  assert_int_equal(phc_send_name(&f->node, NULL, FX_NODE, "srv", t.b, t.len),
+                   0);
   phc__proc_in_send_name(&f->node, &r, "srv", t.b, t.len);
   assert_int_equal(phc_send_name(&f->node, NULL, NULL, "nobody", t.b, t.len),
                    PHC_ENOPROC);
@@ -225,8 +228,8 @@ static void test_remote_sends(void **state) {
   assert_int_equal(c->len, t.len);
   assert_memory_equal(c->buf, t.b, t.len);
 
-  assert_int_equal(
-      phc_send_name(&f->node, &a->pid, FX_PEER, "reg", t.b, t.len), 0);
+  assert_int_equal(phc_send_name(&f->node, &a->pid, FX_PEER, "reg", t.b, t.len),
+                   0);
   c = fx_last(f, R_SEND_NAME);
   assert_non_null(c);
   assert_string_equal(c->node, FX_PEER);
@@ -341,7 +344,8 @@ static void test_exit2_kill_and_killed(void **state) {
   phc_link(watch->self, &k->pid);
   phc_link(plain->self, &k->pid);
   term_t kill = t_atom("kill");
-  assert_int_equal(phc_exit(&f->node, &sender->pid, &k->pid, kill.b, kill.len), 0);
+  assert_int_equal(phc_exit(&f->node, &sender->pid, &k->pid, kill.b, kill.len),
+                   0);
   assert_true(probe_alive(f, k)); /* signals are delivered from the loop */
   fx_drain(f);
   assert_true(probe_died_with(k, "killed"));
@@ -426,8 +430,9 @@ static void test_spawn_link(void **state) {
   fx_t *f = fx_new();
   probe_t *parent = probe_spawn(f, 1);
   probe_t *c = calloc(1, sizeof *c);
-  assert_int_equal(phc_spawn(&f->node, &probe_ops, c, &parent->pid,
-                             PHC_SPAWN_LINK, &c->pid), 0);
+  assert_int_equal(
+      phc_spawn(&f->node, &probe_ops, c, &parent->pid, PHC_SPAWN_LINK, &c->pid),
+      0);
   phc_proc_exit_atom(c->self, "crash");
   fx_drain(f);
   assert_int_equal(parent->count, 1);
@@ -732,9 +737,10 @@ static void test_node_down(void **state) {
   assert_true(t_is_node_msg(trap->msgs[1], "nodedown", FX_PEER) ||
               t_is_node_msg(trap->msgs[2], "nodedown", FX_PEER));
   assert_int_equal(watcher->count, 2);
-  assert_true(t_is_down(watcher->msgs[0], &ref, &r, NULL, NULL, "noconnection"));
-  assert_true(t_is_down(watcher->msgs[1], &ref2, NULL, "reg", FX_PEER,
-                        "noconnection"));
+  assert_true(
+      t_is_down(watcher->msgs[0], &ref, &r, NULL, NULL, "noconnection"));
+  assert_true(
+      t_is_down(watcher->msgs[1], &ref2, NULL, "reg", FX_PEER, "noconnection"));
   assert_true(probe_alive(f, other));
   /* Nothing goes out to the dead node, even when its watched one exits. */
   phc_proc_exit_atom(watched->self, "later");

@@ -81,8 +81,8 @@ static void test_merge_is_keyword_merge(void **state) {
   /* merge [{a, 3}] into [{a,1},{b,2}] -> [{b,2},{a,3}] */
   ei_x_buff c;
   enc_bin(&c, "c1");
-  int diff = phc__reg_merge(&f->r, c.buff, c.index, f->spec.buff,
-                            f->spec.index, f->meta.buff, f->meta.index, &a3, 1);
+  int diff = phc__reg_merge(&f->r, c.buff, c.index, f->spec.buff, f->spec.index,
+                            f->meta.buff, f->meta.index, &a3, 1);
   ei_x_free(&c);
   assert_int_equal(diff, 1);
   phc__reg_row_t *row = find(f, "c1");
@@ -135,9 +135,8 @@ static void test_update_pid_unknown_row(void **state) {
   phc__reg_owner_t a9 = owner("a@h", 9);
   ei_x_buff c;
   enc_bin(&c, "nope");
-  assert_int_equal(
-      phc__reg_update_pid(&f->r, c.buff, c.index, "a@h", &a9.pid),
-      PHC_ENOPROC);
+  assert_int_equal(phc__reg_update_pid(&f->r, c.buff, c.index, "a@h", &a9.pid),
+                   PHC_ENOPROC);
   ei_x_free(&c);
   assert_int_equal(phc__reg_count(&f->r), 0); /* no row made up */
   phc__reg_owner_t a1 = owner("a@h", 1);
@@ -162,9 +161,8 @@ static void test_process_list_order_and_local(void **state) {
   ei_x_buff x;
   ei_x_new(&x);
   phc__reg_enc_process_list(&f->r, NULL, &x);
-  assert_text(&x,
-              "[{#Bin<97>, [{a@h, <a@h.1.0>}]}, "
-              "{#Bin<98>, [{b@h, <b@h.2.0>}]}]");
+  assert_text(&x, "[{#Bin<97>, [{a@h, <a@h.1.0>}]}, "
+                  "{#Bin<98>, [{b@h, <b@h.2.0>}]}]");
   ei_x_free(&x);
 
   /* local to b@h: [{Cid, Pid}] of the rows b@h owns */

@@ -26,7 +26,8 @@ static int split_tabs(char *line, char **f, int max) {
 }
 
 static void to_hex(const char *b, int n, char *out) {
-  for (int k = 0; k < n; k++) sprintf(out + 2 * k, "%02x", (uint8_t)b[k]);
+  for (int k = 0; k < n; k++)
+    sprintf(out + 2 * k, "%02x", (uint8_t)b[k]);
   out[2 * n] = 0;
 }
 
@@ -70,11 +71,13 @@ static int parse_value(const char **p, ei_x_buff *x) {
     ei_x_new(&body);
     int n = 0;
     s++;
-    while (*s == ' ') s++;
+    while (*s == ' ')
+      s++;
     while (*s != '}') {
       if (parse_value(&s, &body)) return PHC_EINVAL;
       n++;
-      while (*s == ',' || *s == ' ') s++;
+      while (*s == ',' || *s == ' ')
+        s++;
     }
     s++;
     ei_x_encode_tuple_header(x, n);
@@ -155,7 +158,8 @@ static int check_vectors(const char *path, phc__ring_enc_t enc) {
     encode_spec(f[1], &term);
     ei_x_new(&etf);
     assert_int_equal(phc__ext_term_to_binary(&etf, term.buff, term.index,
-                                             (phc__etf_enc_t)enc), 0);
+                                             (phc__etf_enc_t)enc),
+                     0);
     to_hex(etf.buff, etf.index, hex);
     if (strcmp(hex, f[4]) != 0) fail_msg("%s: bytes %s != %s", f[1], hex, f[4]);
     uint32_t h = 0;
@@ -170,9 +174,10 @@ static int check_vectors(const char *path, phc__ring_enc_t enc) {
       fail_msg("%s %s rf %d: %s != %s", f[0], f[1], rf, got, f[3]);
     /* the precomputed-bytes entry point agrees */
     const char *o2[16];
-    assert_int_equal(phc__ring_owners_etf(&ring, etf.buff, (size_t)etf.index,
-                                          o2, rf), n);
-    for (int k = 0; k < n; k++) assert_ptr_equal(o2[k], owners[k]);
+    assert_int_equal(
+        phc__ring_owners_etf(&ring, etf.buff, (size_t)etf.index, o2, rf), n);
+    for (int k = 0; k < n; k++)
+      assert_ptr_equal(o2[k], owners[k]);
     ei_x_free(&term);
     ei_x_free(&etf);
     rows++;
@@ -191,8 +196,8 @@ static void test_vectors_otp25(void **state) {
 
 static void test_vectors_otp26(void **state) {
   (void)state;
-  int rows = check_vectors(FIX "ring_vectors_otp26_emulated.tsv",
-                           PHC_RING_OTP26);
+  int rows =
+      check_vectors(FIX "ring_vectors_otp26_emulated.tsv", PHC_RING_OTP26);
   printf("ring_vectors_otp26_emulated.tsv: %d rows checked\n", rows);
   assert_int_equal(rows, 8307);
 }
@@ -215,12 +220,14 @@ static void test_term_hashes(void **state) {
     for (int e = 0; e < 2; e++) {
       ei_x_buff etf;
       ei_x_new(&etf);
-      assert_int_equal(phc__ext_term_to_binary(&etf, term.buff, term.index,
-                                               e ? PHC__ETF_OTP26
-                                                 : PHC__ETF_OTP25), 0);
+      assert_int_equal(
+          phc__ext_term_to_binary(&etf, term.buff, term.index,
+                                  e ? PHC__ETF_OTP26 : PHC__ETF_OTP25),
+          0);
       to_hex(etf.buff, etf.index, hex);
       const char *want = e ? f[5] : f[1];
-      if (strcmp(hex, want) != 0) fail_msg("%s enc %d: %s != %s", f[0], e, hex, want);
+      if (strcmp(hex, want) != 0)
+        fail_msg("%s enc %d: %s != %s", f[0], e, hex, want);
       assert_int_equal((uint8_t)etf.buff[1], atoi(e ? f[6] : f[2]));
       uint32_t h = phc__ring_hash(etf.buff, (size_t)etf.index);
       assert_int_equal(h, strtoul(e ? f[7] : f[4], NULL, 10));
@@ -293,7 +300,8 @@ static void test_vnodes(void **state) {
 static void test_reference_vectors(void **state) {
   (void)state;
   uint32_t h;
-  assert_int_equal(phc__ring_vnode_hash(PHC_RING_OTP25, 0, "a@127.0.0.1", &h), 0);
+  assert_int_equal(phc__ring_vnode_hash(PHC_RING_OTP25, 0, "a@127.0.0.1", &h),
+                   0);
   assert_int_equal(h, 50919803u);
   phc__ring_vnode_hash(PHC_RING_OTP25, 1, "a@127.0.0.1", &h);
   assert_int_equal(h, 1226608180u);
@@ -317,10 +325,15 @@ static void test_reference_vectors(void **state) {
   assert_int_equal(r.vnodes[767].hash, 4293473827u);
   assert_int_equal(r.vnodes[767].seq, 69);
 
-  struct { const char *bin; const char *want25; const char *want26; } cases[] = {
-      {"child1", "c;b;a", "b;c;a"}, {"child2", "c;a;b", "a;c;b"},
-      {"child3", "b;a;c", "a;c;b"}, {"user:42", "c;a;b", "b;a;c"},
-      {NULL, "a;b;c", "a;c;b"} /* my_child, an atom */};
+  struct {
+    const char *bin;
+    const char *want25;
+    const char *want26;
+  } cases[] = {{"child1", "c;b;a", "b;c;a"},
+               {"child2", "c;a;b", "a;c;b"},
+               {"child3", "b;a;c", "a;c;b"},
+               {"user:42", "c;a;b", "b;a;c"},
+               {NULL, "a;b;c", "a;c;b"} /* my_child, an atom */};
   phc__ring_t r26;
   phc__ring_init(&r26, PHC_RING_OTP26);
   phc__ring_set_nodes(&r26, abc, 3);
@@ -340,7 +353,10 @@ static void test_reference_vectors(void **state) {
       /* expected letters -> full names */
       want[0] = 0;
       for (const char *c = w; *c; c++) {
-        if (*c == ';') { strcat(want, ";"); continue; }
+        if (*c == ';') {
+          strcat(want, ";");
+          continue;
+        }
         size_t l = strlen(want);
         snprintf(want + l, sizeof want - l, "%c@127.0.0.1", *c);
       }

@@ -106,9 +106,8 @@ static void test_set_and_close(void **state) {
   assert_int_equal(
       phc__strategies_set(h, &s, PHC__STRAT_REDUNDANCY, NULL, o.buff, 1), 0);
   ei_x_free(&o);
-  o = hx_term(
-      "#{'__struct__' => 'Elixir.ProcessHub.Strategy.Redundancy."
-      "Singularity'}");
+  o = hx_term("#{'__struct__' => 'Elixir.ProcessHub.Strategy.Redundancy."
+              "Singularity'}");
   assert_int_equal(
       phc__strategies_set(h, &s, PHC__STRAT_REDUNDANCY, sing, o.buff, 1), 0);
   assert_ptr_equal(s.table[PHC__STRAT_REDUNDANCY], sing);
@@ -233,7 +232,8 @@ static int check_golden(const char *path, phc__ring_enc_t enc) {
     ei_x_append_buf(&term, cid.buff, cid.index);
     assert_int_equal(
         phc__ring_owners(&h->ring, term.buff, term.index, ring, rf), n);
-    for (int i = 0; i < n; i++) assert_ptr_equal(got[i], ring[i]);
+    for (int i = 0; i < n; i++)
+      assert_ptr_equal(got[i], ring[i]);
     if (rf == 1) {
       assert_int_equal(
           phc__strat_belongs_to(h, &s, cid.buff, cid.index, got, 8), 1);
@@ -389,10 +389,9 @@ static void test_pub_sub_propagate(void **state) {
   ei_x_buff o = hx_term("[{members, external}, {reply_to, []}]");
   phc__strat_propagate(x->h, s, c.buff + 1, c.index - 1, HX_NODE,
                        PHC__STRAT_SYNC_ADD, o.buff + 1, o.index - 1);
-  sent_to_ph3(x,
-              "{children_registration_event,{[#{cid => "
-              "#Bin<112,45,49>}],'ph2@127.0.0.1',[{members,external},{reply_"
-              "to,[]}]}}");
+  sent_to_ph3(x, "{children_registration_event,{[#{cid => "
+                 "#Bin<112,45,49>}],'ph2@127.0.0.1',[{members,external},{reply_"
+                 "to,[]}]}}");
   ei_x_free(&c);
   ei_x_free(&o);
   /* rem without opts: [] travels, members global (ph3 and ourselves) */

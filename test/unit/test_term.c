@@ -87,15 +87,14 @@ static void expect_whole(const char *name, const char *b, int len, int from) {
 static void expect_refused(const char *name, const char *b, int len) {
   char *c = exact(b, len);
   int i = 0;
-  if (phc__term_skip(c, len, &i) != PHC_EDECODE)
-    fail_msg("%s: accepted", name);
+  if (phc__term_skip(c, len, &i) != PHC_EDECODE) fail_msg("%s: accepted", name);
   if (i != 0) fail_msg("%s: index moved on refusal", name);
   free(c);
 }
 
 /* Every proper prefix of a valid term is refused, without overreads. */
-static void expect_truncations_refused(const char *name, const char *b,
-                                       int len, int from) {
+static void expect_truncations_refused(const char *name, const char *b, int len,
+                                       int from) {
   for (int n = 0; n < len; n++) {
     char *c = exact(b, n);
     int i = from;
@@ -129,11 +128,14 @@ static int all_tags(tcase_t *t) {
     char fl[32] = "c2.50000000000000000000e+00"; /* 31 bytes, NUL padded */
     ADD("old float", PHC__TAG_FLOAT, raw(fl, 32));
   }
-  ADD("latin-1 atom", PHC__TAG_ATOM, RAW("\x64\x00\x04" "caf\xe9"));
+  ADD("latin-1 atom", PHC__TAG_ATOM,
+      RAW("\x64\x00\x04"
+          "caf\xe9"));
   ADD("small latin-1 atom", PHC__TAG_SMALL_ATOM, RAW("\x73\x02ok"));
   {
     char euro[301] = "";
-    for (int k = 0; k < 100; k++) strcat(euro, "\xe2\x82\xac");
+    for (int k = 0; k < 100; k++)
+      strcat(euro, "\xe2\x82\xac");
     ei_x_new(&x);
     ei_x_encode_atom_len_as(&x, euro, 300, ERLANG_UTF8, ERLANG_UTF8);
     ADD("utf-8 atom of 300 bytes", PHC__TAG_ATOM_UTF8, x);
@@ -142,7 +144,8 @@ static int all_tags(tcase_t *t) {
   ADD("tuple", PHC__TAG_SMALL_TUPLE, fmt("{a, 1, \"str\", [x, y], {}}"));
   ei_x_new(&x);
   ei_x_encode_tuple_header(&x, 300);
-  for (int k = 0; k < 300; k++) ei_x_encode_long(&x, k * 1000);
+  for (int k = 0; k < 300; k++)
+    ei_x_encode_long(&x, k * 1000);
   ADD("large tuple", PHC__TAG_LARGE_TUPLE, x);
   ADD("nil", PHC__TAG_NIL, fmt("[]"));
   ADD("string", PHC__TAG_STRING, fmt("\"hello\""));
@@ -182,7 +185,9 @@ static int all_tags(tcase_t *t) {
     ADD("new pid", PHC__TAG_NEW_PID, x);
   }
   ADD("pid", PHC__TAG_PID,
-      RAW("\x67\x77\x03" "a@h" "\x00\x00\x00\x01\x00\x00\x00\x00\x02"));
+      RAW("\x67\x77\x03"
+          "a@h"
+          "\x00\x00\x00\x01\x00\x00\x00\x00\x02"));
   {
     erlang_port p;
     memset(&p, 0, sizeof p);
@@ -197,11 +202,18 @@ static int all_tags(tcase_t *t) {
     ei_x_encode_port(&x, &p);
     ADD("v4 port", PHC__TAG_V4_PORT, x);
   }
-  ADD("port", PHC__TAG_PORT, RAW("\x66\x73\x03" "a@h" "\x00\x00\x00\x05\x01"));
+  ADD("port", PHC__TAG_PORT,
+      RAW("\x66\x73\x03"
+          "a@h"
+          "\x00\x00\x00\x05\x01"));
   ADD("reference", PHC__TAG_REF,
-      RAW("\x65\x73\x03" "a@h" "\x00\x00\x00\x05\x01"));
+      RAW("\x65\x73\x03"
+          "a@h"
+          "\x00\x00\x00\x05\x01"));
   ADD("new reference", PHC__TAG_NEW_REF,
-      RAW("\x72\x00\x03\x73\x03" "a@h" "\x01"
+      RAW("\x72\x00\x03\x73\x03"
+          "a@h"
+          "\x01"
           "\x00\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00\x03"));
   {
     erlang_ref r;
@@ -241,7 +253,8 @@ static int all_tags(tcase_t *t) {
 }
 
 static void free_cases(tcase_t *t, int n) {
-  for (int k = 0; k < n; k++) ei_x_free(&t[k].x);
+  for (int k = 0; k < n; k++)
+    ei_x_free(&t[k].x);
 }
 
 static void test_every_tag_as_ei(void **state) {
@@ -261,9 +274,9 @@ static void test_every_tag_as_ei(void **state) {
     ei_x_append_buf(&all, t[k].x.buff, t[k].x.index);
   }
   /* every tag the walker knows has a case */
-  const int tags[] = {70, 77, 88, 89, 90, 97, 98, 99, 100, 101, 102,
-                      103, 104, 105, 106, 107, 108, 109, 110, 111, 112,
-                      113, 114, 115, 116, 118, 119, 120};
+  const int tags[] = {70,  77,  88,  89,  90,  97,  98,  99,  100, 101,
+                      102, 103, 104, 105, 106, 107, 108, 109, 110, 111,
+                      112, 113, 114, 115, 116, 118, 119, 120};
   for (size_t k = 0; k < sizeof tags / sizeof tags[0]; k++)
     if (!seen[tags[k]]) fail_msg("no case for tag %d", tags[k]);
   /* all of them in one tuple, and inside a list, a map and a fun */
@@ -293,12 +306,24 @@ static void test_every_tag_as_ei(void **state) {
 }
 
 static const char *const fixtures[] = {
-    "closure_gossip",     "closure_pubsub_sync", "closure_which_children",
-    "cluster_join",       "cluster_join_ph3",    "cluster_leave",
-    "migration_add",      "pg_discover",         "pg_join",
-    "pg_leave",           "pg_sync",             "pg_sync_ph3",
-    "pid_update",         "registration",        "start_children",
-    "start_children_echo", "stop_children",      "sync_remote",
+    "closure_gossip",
+    "closure_pubsub_sync",
+    "closure_which_children",
+    "cluster_join",
+    "cluster_join_ph3",
+    "cluster_leave",
+    "migration_add",
+    "pg_discover",
+    "pg_join",
+    "pg_leave",
+    "pg_sync",
+    "pg_sync_ph3",
+    "pid_update",
+    "registration",
+    "start_children",
+    "start_children_echo",
+    "stop_children",
+    "sync_remote",
     "unregistration",
 };
 
@@ -381,7 +406,8 @@ static void test_refused_tags(void **state) {
   REFUSED("tag 0", "\x00");
   REFUSED("empty", "");
   /* an export whose arity is not a small integer */
-  REFUSED("export arity", "\x71\x77\x01m\x77\x01" "f\x6a");
+  REFUSED("export arity", "\x71\x77\x01m\x77\x01"
+                          "f\x6a");
 }
 
 static void test_counts_beyond_buffer(void **state) {
@@ -392,11 +418,14 @@ static void test_counts_beyond_buffer(void **state) {
   REFUSED("binary too long", "\x6d\x00\x00\x00\x09\x01\x02");
   REFUSED("string too long", "\x6b\x00\x09\x01\x02");
   REFUSED("big too long", "\x6e\x09\x00\x01");
-  REFUSED("atom too long", "\x77\x09" "ab");
+  REFUSED("atom too long", "\x77\x09"
+                           "ab");
   REFUSED("bits 0 of a non-empty bitstring", "\x4d\x00\x00\x00\x01\x00\xff");
   REFUSED("bits 9", "\x4d\x00\x00\x00\x01\x09\xff");
   REFUSED("newer reference of 6 words",
-          "\x5a\x00\x06\x77\x01" "a" "\x00\x00\x00\x01"
+          "\x5a\x00\x06\x77\x01"
+          "a"
+          "\x00\x00\x00\x01"
           "\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x01"
           "\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x01");
   /* a latin-1 atom of 256 bytes, a UTF-8 one of 1021: no atom is that long */
@@ -416,7 +445,8 @@ static ei_x_buff nest(int n, int lists) {
   for (int k = 0; k < n; k++)
     lists ? ei_x_encode_list_header(&x, 1) : ei_x_encode_tuple_header(&x, 1);
   ei_x_encode_atom(&x, "leaf");
-  for (int k = 0; lists && k < n; k++) ei_x_encode_empty_list(&x);
+  for (int k = 0; lists && k < n; k++)
+    ei_x_encode_empty_list(&x);
   return x;
 }
 
@@ -425,14 +455,13 @@ static void test_depth_limit(void **state) {
   for (int lists = 0; lists < 2; lists++) {
     ei_x_buff ok = nest(PHC__TERM_MAX_DEPTH, lists);
     ei_x_buff deep = nest(PHC__TERM_MAX_DEPTH + 1, lists);
-    expect_whole(lists ? "lists at the limit" : "tuples at the limit",
-                 ok.buff, ok.index, 0);
+    expect_whole(lists ? "lists at the limit" : "tuples at the limit", ok.buff,
+                 ok.index, 0);
     expect_refused(lists ? "lists too deep" : "tuples too deep", deep.buff,
                    deep.index);
     /* the depth already walked counts */
     int i = 0;
-    assert_int_equal(phc__term_skip_at(ok.buff, ok.index, &i, 1),
-                     PHC_EDECODE);
+    assert_int_equal(phc__term_skip_at(ok.buff, ok.index, &i, 1), PHC_EDECODE);
     ei_x_free(&ok);
     ei_x_free(&deep);
   }
@@ -541,7 +570,9 @@ static void test_atoms(void **state) {
   }
   assert_false(phc__term_atom_eq("\x61\x01", 0, "ok"));
   /* latin-1 'café' is the UTF-8 name café */
-  char *lat = exact("\x64\x00\x04" "caf\xe9", 7);
+  char *lat = exact("\x64\x00\x04"
+                    "caf\xe9",
+                    7);
   assert_true(phc__term_atom_eq(lat, 0, "caf\xc3\xa9"));
   assert_false(phc__term_atom_eq(lat, 0, "caf\xe9"));
   assert_false(phc__term_atom_eq(lat, 0, "caf\xc3"));
@@ -555,7 +586,9 @@ static void test_atoms(void **state) {
   assert_string_equal(out, "");
   assert_int_equal(i, 0);
   free(lat);
-  char *utf = exact("\x77\x05" "caf\xc3\xa9", 7);
+  char *utf = exact("\x77\x05"
+                    "caf\xc3\xa9",
+                    7);
   assert_true(phc__term_atom_eq(utf, 0, "caf\xc3\xa9"));
   i = 0;
   assert_int_equal(phc__term_atom(utf, &i, out, 5), PHC_EDECODE);
@@ -588,8 +621,12 @@ static void test_atoms(void **state) {
   assert_false(phc__term_has_atom(l.buff, 0, "c"));
   assert_false(phc__term_has_atom(l.buff, -1, "a"));
   assert_false(phc__term_has_atom("\x6a", 0, "a"));
-  assert_false(phc__term_has_atom("\x6b\x00\x01" "a", 0, "a"));
-  assert_false(phc__term_has_atom("\x77\x01" "a", 0, "a")); /* not a list */
+  assert_false(phc__term_has_atom("\x6b\x00\x01"
+                                  "a",
+                                  0, "a"));
+  assert_false(phc__term_has_atom("\x77\x01"
+                                  "a",
+                                  0, "a")); /* not a list */
   ei_x_free(&l);
 }
 

@@ -9,8 +9,10 @@ static void test_send_after_fires_in_order(void **state) {
   term_t late = t_atom("late"), early = t_atom("early");
   phc_ref_t r1, r2;
   uint64_t t0 = uv_hrtime();
-  assert_int_equal(phc_send_after(&f->node, 40, &a->pid, late.b, late.len, &r1), 0);
-  assert_int_equal(phc_send_after(&f->node, 10, &a->pid, early.b, early.len, &r2), 0);
+  assert_int_equal(phc_send_after(&f->node, 40, &a->pid, late.b, late.len, &r1),
+                   0);
+  assert_int_equal(
+      phc_send_after(&f->node, 10, &a->pid, early.b, early.len, &r2), 0);
   assert_false(phc_ref_eq(&r1, &r2));
   fx_drain(f);
   assert_int_equal(a->count, 0);

@@ -17,7 +17,8 @@ static int ch_init(phc_hub_t *h, void *st, const char *buf, int idx) {
   PHC__UNUSED(st);
   int rc = phc__strat_no_opts(buf, idx);
   if (rc) return rc;
-  for (int i = 0; i < h->nnodes; i++) names[i] = h->nodes[i];
+  for (int i = 0; i < h->nnodes; i++)
+    names[i] = h->nodes[i];
   return phc__ring_set_nodes(&h->ring, names, (size_t)h->nnodes);
 }
 
