@@ -1,6 +1,6 @@
 # phc - build, test, demo, bench.
 #   make            build/phc-node and build/libphc.a
-#   make test       unit tests (cmocka) + interop tests against real OTP nodes
+#   make test       tree rules (lint), unit tests (cmocka), interop tests against real OTP nodes
 #   make unit       the unit tests only (build/test/test_*, run from test/unit)
 #   make interop    the interop tests only (test/interop/run)
 #   make test-san   the same as make test under ASan+UBSan (build-san/)
@@ -51,7 +51,7 @@ PROBE_OBJ := $(BUILD)/test/dist_probe.o
 
 DEPS := $(patsubst %.o,%.d,$(LIB_OBJ) $(CLI_OBJ) $(UNIT_OBJ) $(TSUP_OBJ) $(PROBE_OBJ))
 
-.PHONY: all test unit interop test-san probe demo bench clean
+.PHONY: all test lint unit interop test-san probe demo bench clean format
 all: $(BUILD)/phc-node $(LIB)
 
 $(BUILD)/%.o: %.c
@@ -90,7 +90,12 @@ $(PROBE): $(PROBE_OBJ) $(LIB)
 interop: all
 	PHC_NODE=$(CURDIR)/$(BUILD)/phc-node test/interop/run
 
-test: unit interop
+# The tree's structural rules (docs/DESIGN.md, Layout): layer order of
+# includes, file and function sizes, no paths outside the repository.
+lint:
+	test/lint/check_tree
+
+test: lint unit interop
 
 test-san:
 	$(MAKE) SAN=1 test
@@ -101,6 +106,9 @@ demo: all
 bench: all
 	bench/run $(CURDIR)/$(BUILD)/phc-node
 	bench/hub_run $(CURDIR)/$(BUILD)/phc-node
+
+format:
+	clang-format -i $$(git ls-files 'c_src/*.[ch]' 'include/*.h' 'test/unit/*.[ch]' 'test/*.c')
 
 clean:
 	rm -rf build build-san
