@@ -24,8 +24,20 @@ defmodule PhcHarness.PhcTopologyTest do
     assert res.status == :ok, inspect(res)
   end
 
+  # Once in about ten runs, right after a kill -9 of phc, both BEAM members
+  # agreed on a row that still named phc's dead pid. Wait (up to 30 s) for
+  # agreement with every pid alive; a row that stays dead still fails.
   defp assert_stable(beams, phc?) do
-    list = agreed(beams, phc?)
+    list =
+      eventually(
+        fn ->
+          l = agreed(beams, phc?)
+          if length(l) == @n and dead_rows(l, hd(beams)) == [], do: l
+        end,
+        30_000,
+        fn -> "rows with dead pids: #{inspect(dead_rows(agreed(beams, phc?), hd(beams)))}" end
+      )
+
     assert length(list) == @n
     assert_all_alive(list, hd(beams))
     list

@@ -88,6 +88,14 @@ defmodule PhcHarness.PhcCase do
   @doc "Ids whose registered node is phc in `list`."
   def on_phc(list), do: for({id, nps} <- list, Keyword.has_key?(nps, phc_node()), do: id)
 
+  @doc "Rows of `list` whose pid is not alive (checked from `via`)."
+  def dead_rows(list, via) do
+    for {id, nps} <- list,
+        {node, pid} <- nps,
+        not rpc(via, PhcHarness, :alive?, [pid]),
+        do: {id, node, pid}
+  end
+
   def assert_all_alive(list, via) do
     for {id, nps} <- list, {node, pid} <- nps do
       alive = rpc(via, PhcHarness, :alive?, [pid])
