@@ -6,47 +6,23 @@
 #include <string.h>
 
 #include "common.h"
+#include "term/cursor.h"
 #include "term/ext.h"
 #include "term/term.h"
 
 /* ---- reading ------------------------------------------------------------ */
 
-typedef struct rd {
-  const uint8_t *b;
-  int len;
-  int i;
-} rd_t;
-
-static int need(const rd_t *r, uint64_t n) {
-  return r->i >= 0 && r->i <= r->len && (uint64_t)(r->len - r->i) >= n
-             ? 0
-             : PHC_EDECODE;
-}
-
-static uint32_t get_u8(rd_t *r) { return r->b[r->i++]; }
-static uint32_t get_u16(rd_t *r) {
-  uint32_t v = ((uint32_t)r->b[r->i] << 8) | r->b[r->i + 1];
-  r->i += 2;
-  return v;
-}
-static uint32_t get_u32(rd_t *r) {
-  const uint8_t *p = r->b + r->i;
-  r->i += 4;
-  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-         ((uint32_t)p[2] << 8) | p[3];
-}
-
 /* An atom in any of its four encodings, into it->atom as UTF-8. */
-static int read_atom(rd_t *r, phc__ext_item_t *it) {
-  if (need(r, 1)) return PHC_EDECODE;
-  int tag = (int)get_u8(r);
+static int read_atom(phc__cur_t *r, phc__ext_item_t *it) {
+  if (!phc__cur_need(r, 1)) return PHC_EDECODE;
+  int tag = (int)phc__cur_u8(r);
   int wide = tag == PHC__TAG_ATOM || tag == PHC__TAG_ATOM_UTF8;
   int latin1 = tag == PHC__TAG_ATOM || tag == PHC__TAG_SMALL_ATOM;
   if (!wide && tag != PHC__TAG_SMALL_ATOM && tag != PHC__TAG_SMALL_ATOM_UTF8)
     return PHC_EDECODE;
-  if (need(r, wide ? 2 : 1)) return PHC_EDECODE;
-  uint32_t n = wide ? get_u16(r) : get_u8(r);
-  if (need(r, n)) return PHC_EDECODE;
+  if (!phc__cur_need(r, wide ? 2 : 1)) return PHC_EDECODE;
+  uint32_t n = wide ? phc__cur_u16(r) : phc__cur_u8(r);
+  if (!phc__cur_need(r, n)) return PHC_EDECODE;
   const uint8_t *p = r->b + r->i;
   r->i += (int)n;
   size_t o = 0;
@@ -91,37 +67,38 @@ static void set_small(phc__ext_item_t *it, int64_t v) {
   it->neg = v < 0;
 }
 
-static int read_number(rd_t *r, int tag, phc__ext_item_t *it) {
+static int read_number(phc__cur_t *r, int tag, phc__ext_item_t *it) {
   it->cls = PHC__EXT_NUMBER;
   switch (tag) {
   case PHC__TAG_SMALL_INT:
-    if (need(r, 1)) return PHC_EDECODE;
-    set_small(it, get_u8(r));
+    if (!phc__cur_need(r, 1)) return PHC_EDECODE;
+    set_small(it, phc__cur_u8(r));
     return 0;
   case PHC__TAG_INT:
-    if (need(r, 4)) return PHC_EDECODE;
-    set_small(it, (int32_t)get_u32(r));
+    if (!phc__cur_need(r, 4)) return PHC_EDECODE;
+    set_small(it, (int32_t)phc__cur_u32(r));
     return 0;
   case PHC__TAG_SMALL_BIG:
   case PHC__TAG_LARGE_BIG: {
-    if (need(r, tag == PHC__TAG_SMALL_BIG ? 2 : 5)) return PHC_EDECODE;
-    uint32_t n = tag == PHC__TAG_SMALL_BIG ? get_u8(r) : get_u32(r);
-    int neg = get_u8(r) != 0;
-    if (need(r, n)) return PHC_EDECODE;
+    if (!phc__cur_need(r, tag == PHC__TAG_SMALL_BIG ? 2 : 5))
+      return PHC_EDECODE;
+    uint32_t n = tag == PHC__TAG_SMALL_BIG ? phc__cur_u8(r) : phc__cur_u32(r);
+    int neg = phc__cur_u8(r) != 0;
+    if (!phc__cur_need(r, n)) return PHC_EDECODE;
     set_mag(it, neg, r->b + r->i, n);
     r->i += (int)n;
     return 0;
   }
   case PHC__TAG_NEW_FLOAT: {
-    if (need(r, 8)) return PHC_EDECODE;
-    uint64_t bits = (uint64_t)get_u32(r) << 32;
-    bits |= get_u32(r);
+    if (!phc__cur_need(r, 8)) return PHC_EDECODE;
+    uint64_t bits = (uint64_t)phc__cur_u32(r) << 32;
+    bits |= phc__cur_u32(r);
     memcpy(&it->d, &bits, sizeof it->d);
     it->is_float = 1;
     return isfinite(it->d) ? 0 : PHC_EDECODE;
   }
   case PHC__TAG_FLOAT: {
-    if (need(r, 31)) return PHC_EDECODE;
+    if (!phc__cur_need(r, 31)) return PHC_EDECODE;
     char s[32];
     memcpy(s, r->b + r->i, 31);
     s[31] = 0;
@@ -135,17 +112,17 @@ static int read_number(rd_t *r, int tag, phc__ext_item_t *it) {
 }
 
 /* Node atom, then the fields of pids, ports and references. */
-static int read_identifier(rd_t *r, int tag, phc__ext_item_t *it) {
+static int read_identifier(phc__cur_t *r, int tag, phc__ext_item_t *it) {
   int rc;
   switch (tag) {
   case PHC__TAG_PID:
   case PHC__TAG_NEW_PID:
     it->cls = PHC__EXT_PID;
     if ((rc = read_atom(r, it))) return rc;
-    if (need(r, tag == PHC__TAG_PID ? 9 : 12)) return PHC_EDECODE;
-    it->id = get_u32(r);
-    it->serial = get_u32(r);
-    it->creation = tag == PHC__TAG_PID ? get_u8(r) : get_u32(r);
+    if (!phc__cur_need(r, tag == PHC__TAG_PID ? 9 : 12)) return PHC_EDECODE;
+    it->id = phc__cur_u32(r);
+    it->serial = phc__cur_u32(r);
+    it->creation = tag == PHC__TAG_PID ? phc__cur_u8(r) : phc__cur_u32(r);
     return 0;
   case PHC__TAG_PORT:
   case PHC__TAG_NEW_PORT:
@@ -153,48 +130,48 @@ static int read_identifier(rd_t *r, int tag, phc__ext_item_t *it) {
     it->cls = PHC__EXT_PORT;
     if ((rc = read_atom(r, it))) return rc;
     if (tag == PHC__TAG_V4_PORT) {
-      if (need(r, 12)) return PHC_EDECODE;
-      it->id = (uint64_t)get_u32(r) << 32;
-      it->id |= get_u32(r);
+      if (!phc__cur_need(r, 12)) return PHC_EDECODE;
+      it->id = (uint64_t)phc__cur_u32(r) << 32;
+      it->id |= phc__cur_u32(r);
     } else {
-      if (need(r, tag == PHC__TAG_PORT ? 5 : 8)) return PHC_EDECODE;
-      it->id = get_u32(r);
+      if (!phc__cur_need(r, tag == PHC__TAG_PORT ? 5 : 8)) return PHC_EDECODE;
+      it->id = phc__cur_u32(r);
     }
-    it->creation = tag == PHC__TAG_PORT ? get_u8(r) : get_u32(r);
+    it->creation = tag == PHC__TAG_PORT ? phc__cur_u8(r) : phc__cur_u32(r);
     return 0;
   case PHC__TAG_REF: /* node, one word, creation byte */
     it->cls = PHC__EXT_REF;
     if ((rc = read_atom(r, it))) return rc;
-    if (need(r, 5)) return PHC_EDECODE;
+    if (!phc__cur_need(r, 5)) return PHC_EDECODE;
     it->nwords = 1;
-    it->words[0] = get_u32(r);
-    it->creation = get_u8(r);
+    it->words[0] = phc__cur_u32(r);
+    it->creation = phc__cur_u8(r);
     return 0;
   case PHC__TAG_NEW_REF:
   case PHC__TAG_NEWER_REF: {
     it->cls = PHC__EXT_REF;
-    if (need(r, 2)) return PHC_EDECODE;
-    uint32_t n = get_u16(r);
+    if (!phc__cur_need(r, 2)) return PHC_EDECODE;
+    uint32_t n = phc__cur_u16(r);
     if (n < 1 || n > 5) return PHC_EDECODE;
     if ((rc = read_atom(r, it))) return rc;
-    if (need(r, (tag == PHC__TAG_NEW_REF ? 1 : 4) + 4 * (uint64_t)n))
+    if (!phc__cur_need(r, (tag == PHC__TAG_NEW_REF ? 1 : 4) + 4 * (uint64_t)n))
       return PHC_EDECODE;
-    it->creation = tag == PHC__TAG_NEW_REF ? get_u8(r) : get_u32(r);
+    it->creation = tag == PHC__TAG_NEW_REF ? phc__cur_u8(r) : phc__cur_u32(r);
     it->nwords = (int)n;
     for (uint32_t k = 0; k < n; k++)
-      it->words[k] = get_u32(r);
+      it->words[k] = phc__cur_u32(r);
     return 0;
   }
   }
   return PHC_EDECODE;
 }
 
-static int read_bits(rd_t *r, int tag, phc__ext_item_t *it) {
+static int read_bits(phc__cur_t *r, int tag, phc__ext_item_t *it) {
   it->cls = PHC__EXT_BITS;
-  if (need(r, tag == PHC__TAG_BINARY ? 4 : 5)) return PHC_EDECODE;
-  uint32_t n = get_u32(r);
-  it->last_bits = tag == PHC__TAG_BINARY ? 8 : (int)get_u8(r);
-  if (need(r, n)) return PHC_EDECODE;
+  if (!phc__cur_need(r, tag == PHC__TAG_BINARY ? 4 : 5)) return PHC_EDECODE;
+  uint32_t n = phc__cur_u32(r);
+  it->last_bits = tag == PHC__TAG_BINARY ? 8 : (int)phc__cur_u8(r);
+  if (!phc__cur_need(r, n)) return PHC_EDECODE;
   if (it->last_bits < 1 || it->last_bits > 8) return PHC_EDECODE;
   if (n == 0) it->last_bits = 8; /* <<>> */
   it->bytes = r->b + r->i;
@@ -204,33 +181,34 @@ static int read_bits(rd_t *r, int tag, phc__ext_item_t *it) {
 }
 
 /* Funs are walked whole (term.h); their contents are not interpreted. */
-static int read_fun(rd_t *r, phc__ext_item_t *it) {
+static int read_fun(phc__cur_t *r, phc__ext_item_t *it) {
   it->cls = PHC__EXT_FUN;
-  int i = r->i - 1; /* the tag */
-  if (phc__term_skip((const char *)r->b, r->len, &i)) return PHC_EDECODE;
-  r->i = i;
+  int i = (int)r->i - 1; /* the tag */
+  if (phc__term_skip((const char *)r->b, (int)r->len, &i)) return PHC_EDECODE;
+  r->i = (size_t)i;
   return 0;
 }
 
 /* Tuples, maps and lists: the header only. */
-static int ext_read_container(rd_t *r, int tag, phc__ext_item_t *it) {
+static int ext_read_container(phc__cur_t *r, int tag, phc__ext_item_t *it) {
   switch (tag) {
   case PHC__TAG_SMALL_TUPLE:
   case PHC__TAG_LARGE_TUPLE:
     r->i++;
     it->cls = PHC__EXT_TUPLE;
-    if (need(r, tag == PHC__TAG_SMALL_TUPLE ? 1 : 4)) return PHC_EDECODE;
-    it->arity = tag == PHC__TAG_SMALL_TUPLE ? get_u8(r) : get_u32(r);
+    if (!phc__cur_need(r, tag == PHC__TAG_SMALL_TUPLE ? 1 : 4))
+      return PHC_EDECODE;
+    it->arity = tag == PHC__TAG_SMALL_TUPLE ? phc__cur_u8(r) : phc__cur_u32(r);
     return 0;
   case PHC__TAG_MAP:
     r->i++;
     it->cls = PHC__EXT_MAP;
-    if (need(r, 4)) return PHC_EDECODE;
-    it->arity = get_u32(r);
+    if (!phc__cur_need(r, 4)) return PHC_EDECODE;
+    it->arity = phc__cur_u32(r);
     return 0;
   case PHC__TAG_NIL: it->cls = PHC__EXT_NIL; return 0;
   case PHC__TAG_STRING:
-    if (need(r, 3)) return PHC_EDECODE;
+    if (!phc__cur_need(r, 3)) return PHC_EDECODE;
     it->cls = (r->b[r->i + 1] | r->b[r->i + 2]) ? PHC__EXT_LIST : PHC__EXT_NIL;
     return 0;
   default: /* PHC__TAG_LIST */ it->cls = PHC__EXT_LIST; return 0;
@@ -238,9 +216,10 @@ static int ext_read_container(rd_t *r, int tag, phc__ext_item_t *it) {
 }
 
 int phc__ext_read(const char *buf, int len, int *index, phc__ext_item_t *it) {
-  rd_t r = {(const uint8_t *)buf, len, *index};
   memset(it, 0, sizeof *it);
-  if (need(&r, 1)) return PHC_EDECODE;
+  if (len < 0 || *index < 0) return PHC_EDECODE;
+  phc__cur_t r = {(const uint8_t *)buf, (size_t)len, (size_t)*index};
+  if (!phc__cur_need(&r, 1)) return PHC_EDECODE;
   int tag = r.b[r.i];
   it->tag = tag;
   int rc;
@@ -285,7 +264,7 @@ int phc__ext_read(const char *buf, int len, int *index, phc__ext_item_t *it) {
     break;
   }
   if (rc) return rc;
-  *index = r.i;
+  *index = (int)r.i;
   return 0;
 }
 
@@ -307,7 +286,8 @@ static const char nil_term[1] = {(char)PHC__TAG_NIL};
 
 /* Open the next chunk at it->index: 1 if it has cells, 0 at the tail. */
 static int list_open_chunk(phc__ext_list_iter_t *it) {
-  rd_t r = {(const uint8_t *)it->buf, it->len, it->index};
+  if (it->len < 0 || it->index < 0) return PHC_EDECODE;
+  phc__cur_t r = {(const uint8_t *)it->buf, (size_t)it->len, (size_t)it->index};
   if (it->in_string) { /* a STRING_EXT just ended: implicit nil */
     it->in_string = 0;
     it->tail_implicit = 1;
@@ -317,16 +297,16 @@ static int list_open_chunk(phc__ext_list_iter_t *it) {
     return 0;
   }
   for (;;) {
-    if (need(&r, 1)) return PHC_EDECODE;
+    if (!phc__cur_need(&r, 1)) return PHC_EDECODE;
     int tag = r.b[r.i];
     if (tag != PHC__TAG_LIST && tag != PHC__TAG_STRING) {
-      it->tail_index = r.i;
-      it->index = r.i;
+      it->tail_index = (int)r.i;
+      it->index = (int)r.i;
       return 0;
     }
     int start = r.i++;
-    if (need(&r, tag == PHC__TAG_LIST ? 4 : 2)) return PHC_EDECODE;
-    uint32_t n = tag == PHC__TAG_LIST ? get_u32(&r) : get_u16(&r);
+    if (!phc__cur_need(&r, tag == PHC__TAG_LIST ? 4 : 2)) return PHC_EDECODE;
+    uint32_t n = tag == PHC__TAG_LIST ? phc__cur_u32(&r) : phc__cur_u16(&r);
     if (n == 0) {
       if (tag == PHC__TAG_STRING) { /* an empty string is nil */
         it->tail_index = start;
@@ -335,10 +315,10 @@ static int list_open_chunk(phc__ext_list_iter_t *it) {
       }
       continue; /* LIST_EXT of 0 cells: its tail follows */
     }
-    if (tag == PHC__TAG_STRING && need(&r, n)) return PHC_EDECODE;
+    if (tag == PHC__TAG_STRING && !phc__cur_need(&r, n)) return PHC_EDECODE;
     it->in_string = tag == PHC__TAG_STRING;
     it->left = n;
-    it->index = r.i;
+    it->index = (int)r.i;
     return 1;
   }
 }

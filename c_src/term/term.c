@@ -1,5 +1,6 @@
 /* term.c - the bounded term walker and the read-side helpers (see term.h). */
 #include "term/term.h"
+#include "term/cursor.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -7,56 +8,25 @@
 
 /* A read position: b[i] is next, len bytes exist (SIZE_MAX: a term that
  * has already passed the walker, whose own encoding bounds every read). */
-typedef struct term_rd {
-  const uint8_t *b;
-  size_t len;
-  size_t i;
-} term_rd_t;
-
-static int term_need(const term_rd_t *r, uint64_t n) {
-  return r->i <= r->len && (uint64_t)(r->len - r->i) >= n;
-}
-
-static uint32_t term_u8(term_rd_t *r) { return r->b[r->i++]; }
-
-static uint32_t term_u16(term_rd_t *r) {
-  uint32_t v = ((uint32_t)r->b[r->i] << 8) | r->b[r->i + 1];
-  r->i += 2;
-  return v;
-}
-
-static uint32_t term_u32(term_rd_t *r) {
-  const uint8_t *p = r->b + r->i;
-  r->i += 4;
-  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-         ((uint32_t)p[2] << 8) | p[3];
-}
-
-static int term_take(term_rd_t *r, uint64_t n) {
-  if (!term_need(r, n)) return PHC_EDECODE;
-  r->i += (size_t)n;
-  return 0;
-}
-
 /* ---- the walker --------------------------------------------------------- */
 
 /* An atom in any of its four encodings: *chars and *n are its bytes,
  * *latin1 says how to read them; r moves past it. Latin-1 atoms hold at
  * most 255 bytes, UTF-8 atoms at most 255 characters (1020 bytes), as the
  * BEAM and ei require. */
-static int term_atom_rd(term_rd_t *r, const uint8_t **chars, size_t *n,
+static int term_atom_rd(phc__cur_t *r, const uint8_t **chars, size_t *n,
                         int *latin1) {
-  if (!term_need(r, 1)) return PHC_EDECODE;
+  if (!phc__cur_need(r, 1)) return PHC_EDECODE;
   uint32_t tag = r->b[r->i], len;
   int wide = tag == PHC__TAG_ATOM || tag == PHC__TAG_ATOM_UTF8;
   if (!wide && tag != PHC__TAG_SMALL_ATOM && tag != PHC__TAG_SMALL_ATOM_UTF8)
     return PHC_EDECODE;
-  if (!term_need(r, wide ? 3 : 2)) return PHC_EDECODE;
+  if (!phc__cur_need(r, wide ? 3 : 2)) return PHC_EDECODE;
   r->i++;
-  len = wide ? term_u16(r) : term_u8(r);
+  len = wide ? phc__cur_u16(r) : phc__cur_u8(r);
   *latin1 = tag == PHC__TAG_ATOM || tag == PHC__TAG_SMALL_ATOM;
   if (len > (*latin1 ? 255u : (uint32_t)PHC__ATOM_MAX - 1) ||
-      !term_need(r, len))
+      !phc__cur_need(r, len))
     return PHC_EDECODE;
   *chars = r->b + r->i;
   *n = len;
@@ -64,7 +34,7 @@ static int term_atom_rd(term_rd_t *r, const uint8_t **chars, size_t *n,
   return 0;
 }
 
-static int term_walk_atom(term_rd_t *r) {
+static int term_walk_atom(phc__cur_t *r) {
   const uint8_t *chars;
   size_t n;
   int latin1;
@@ -72,29 +42,29 @@ static int term_walk_atom(term_rd_t *r) {
 }
 
 /* SMALL_INTEGER_EXT or INTEGER_EXT (a fun's OldIndex and OldUniq). */
-static int term_walk_fixnum(term_rd_t *r) {
-  if (!term_need(r, 1)) return PHC_EDECODE;
-  uint32_t tag = term_u8(r);
-  if (tag == PHC__TAG_SMALL_INT) return term_take(r, 1);
-  if (tag == PHC__TAG_INT) return term_take(r, 4);
+static int term_walk_fixnum(phc__cur_t *r) {
+  if (!phc__cur_need(r, 1)) return PHC_EDECODE;
+  uint32_t tag = phc__cur_u8(r);
+  if (tag == PHC__TAG_SMALL_INT) return phc__cur_take(r, 1);
+  if (tag == PHC__TAG_INT) return phc__cur_take(r, 4);
   return PHC_EDECODE;
 }
 
 /* PID_EXT or NEW_PID_EXT. */
-static int term_walk_pid(term_rd_t *r) {
-  if (!term_need(r, 1)) return PHC_EDECODE;
-  uint32_t tag = term_u8(r);
+static int term_walk_pid(phc__cur_t *r) {
+  if (!phc__cur_need(r, 1)) return PHC_EDECODE;
+  uint32_t tag = phc__cur_u8(r);
   if (tag != PHC__TAG_PID && tag != PHC__TAG_NEW_PID) return PHC_EDECODE;
   if (term_walk_atom(r)) return PHC_EDECODE;
-  return term_take(r, tag == PHC__TAG_PID ? 9 : 12);
+  return phc__cur_take(r, tag == PHC__TAG_PID ? 9 : 12);
 }
 
-static int term_walk(term_rd_t *r, int depth);
+static int term_walk(phc__cur_t *r, int depth);
 
 /* n terms in a row. Each takes at least one byte, so a count larger than
  * the bytes left is refused before anything is walked. */
-static int term_walk_n(term_rd_t *r, uint64_t n, int depth) {
-  if (!term_need(r, n)) return PHC_EDECODE;
+static int term_walk_n(phc__cur_t *r, uint64_t n, int depth) {
+  if (!phc__cur_need(r, n)) return PHC_EDECODE;
   for (uint64_t k = 0; k < n; k++)
     if (term_walk(r, depth)) return PHC_EDECODE;
   return 0;
@@ -103,12 +73,12 @@ static int term_walk_n(term_rd_t *r, uint64_t n, int depth) {
 /* NEW_FUN_EXT after its tag: Size(4) Arity(1) Uniq(16) Index(4)
  * NumFree(4) Module OldIndex OldUniq Pid FreeVars...; Size counts from
  * its own first byte to the end of the last free variable. */
-static int term_walk_fun(term_rd_t *r, int depth) {
+static int term_walk_fun(phc__cur_t *r, int depth) {
   size_t start = r->i;
-  if (!term_need(r, 4 + 1 + 16 + 4 + 4)) return PHC_EDECODE;
-  uint32_t size = term_u32(r);
+  if (!phc__cur_need(r, 4 + 1 + 16 + 4 + 4)) return PHC_EDECODE;
+  uint32_t size = phc__cur_u32(r);
   r->i += 1 + 16 + 4; /* arity, uniq, index */
-  uint32_t num_free = term_u32(r);
+  uint32_t num_free = phc__cur_u32(r);
   if (term_walk_atom(r) || term_walk_fixnum(r) || term_walk_fixnum(r) ||
       term_walk_pid(r) || term_walk_n(r, num_free, depth + 1))
     return PHC_EDECODE;
@@ -116,87 +86,88 @@ static int term_walk_fun(term_rd_t *r, int depth) {
 }
 
 /* Numbers, nil, strings, binaries: sizes only. Unknown tags end here. */
-static int term_walk_leaf(term_rd_t *r, uint32_t tag) {
+static int term_walk_leaf(phc__cur_t *r, uint32_t tag) {
   uint32_t n;
   switch (tag) {
-  case PHC__TAG_SMALL_INT: return term_take(r, 1);
-  case PHC__TAG_INT: return term_take(r, 4);
-  case PHC__TAG_NEW_FLOAT: return term_take(r, 8);
-  case PHC__TAG_FLOAT: return term_take(r, 31);
+  case PHC__TAG_SMALL_INT: return phc__cur_take(r, 1);
+  case PHC__TAG_INT: return phc__cur_take(r, 4);
+  case PHC__TAG_NEW_FLOAT: return phc__cur_take(r, 8);
+  case PHC__TAG_FLOAT: return phc__cur_take(r, 31);
   case PHC__TAG_NIL: return 0;
   case PHC__TAG_STRING:
-    if (!term_need(r, 2)) return PHC_EDECODE;
-    return term_take(r, term_u16(r));
+    if (!phc__cur_need(r, 2)) return PHC_EDECODE;
+    return phc__cur_take(r, phc__cur_u16(r));
   case PHC__TAG_BINARY:
-    if (!term_need(r, 4)) return PHC_EDECODE;
-    return term_take(r, term_u32(r));
+    if (!phc__cur_need(r, 4)) return PHC_EDECODE;
+    return phc__cur_take(r, phc__cur_u32(r));
   case PHC__TAG_BIT_BINARY: {
-    if (!term_need(r, 5)) return PHC_EDECODE;
-    n = term_u32(r);
-    uint32_t bits = term_u8(r);
+    if (!phc__cur_need(r, 5)) return PHC_EDECODE;
+    n = phc__cur_u32(r);
+    uint32_t bits = phc__cur_u8(r);
     if ((bits == 0) != (n == 0) || bits > 8) return PHC_EDECODE;
-    return term_take(r, n);
+    return phc__cur_take(r, n);
   }
   case PHC__TAG_SMALL_BIG:
-    if (!term_need(r, 2)) return PHC_EDECODE;
-    n = term_u8(r);
-    return term_take(r, 1 + (uint64_t)n); /* sign, digits */
+    if (!phc__cur_need(r, 2)) return PHC_EDECODE;
+    n = phc__cur_u8(r);
+    return phc__cur_take(r, 1 + (uint64_t)n); /* sign, digits */
   case PHC__TAG_LARGE_BIG:
-    if (!term_need(r, 5)) return PHC_EDECODE;
-    n = term_u32(r);
-    return term_take(r, 1 + (uint64_t)n);
+    if (!phc__cur_need(r, 5)) return PHC_EDECODE;
+    n = phc__cur_u32(r);
+    return phc__cur_take(r, 1 + (uint64_t)n);
   default: /* ATOM_CACHE_REF, LOCAL_EXT, FUN_EXT, anything unknown */
     return PHC_EDECODE;
   }
 }
 
 /* Ports, refs and exports: a node or module atom and fixed fields. */
-static int term_walk_ident(term_rd_t *r, uint32_t tag) {
+static int term_walk_ident(phc__cur_t *r, uint32_t tag) {
   uint32_t n;
   switch (tag) {
   case PHC__TAG_PORT:
   case PHC__TAG_NEW_PORT:
   case PHC__TAG_V4_PORT:
     if (term_walk_atom(r)) return PHC_EDECODE;
-    return term_take(r, tag == PHC__TAG_PORT       ? 5
-                        : tag == PHC__TAG_NEW_PORT ? 8
-                                                   : 12);
+    return phc__cur_take(r, tag == PHC__TAG_PORT       ? 5
+                            : tag == PHC__TAG_NEW_PORT ? 8
+                                                       : 12);
   case PHC__TAG_REF: /* node, one word, creation byte */
     if (term_walk_atom(r)) return PHC_EDECODE;
-    return term_take(r, 5);
+    return phc__cur_take(r, 5);
   case PHC__TAG_NEW_REF:
   case PHC__TAG_NEWER_REF:
-    if (!term_need(r, 2)) return PHC_EDECODE;
-    n = term_u16(r);
+    if (!phc__cur_need(r, 2)) return PHC_EDECODE;
+    n = phc__cur_u16(r);
     if (n < 1 || n > 5 || term_walk_atom(r)) return PHC_EDECODE; /* as ei */
-    return term_take(r, (tag == PHC__TAG_NEW_REF ? 1 : 4) + 4 * (uint64_t)n);
+    return phc__cur_take(r,
+                         (tag == PHC__TAG_NEW_REF ? 1 : 4) + 4 * (uint64_t)n);
   default: /* PHC__TAG_EXPORT: Module, Function, Arity */
-    if (term_walk_atom(r) || term_walk_atom(r) || !term_need(r, 1) ||
-        term_u8(r) != PHC__TAG_SMALL_INT)
+    if (term_walk_atom(r) || term_walk_atom(r) || !phc__cur_need(r, 1) ||
+        phc__cur_u8(r) != PHC__TAG_SMALL_INT)
       return PHC_EDECODE;
-    return term_take(r, 1);
+    return phc__cur_take(r, 1);
   }
 }
 
 /* Tuples, maps and lists: their elements, one level deeper. */
-static int term_walk_container(term_rd_t *r, uint32_t tag, int depth) {
+static int term_walk_container(phc__cur_t *r, uint32_t tag, int depth) {
   uint32_t n;
   switch (tag) {
   case PHC__TAG_SMALL_TUPLE:
-    if (!term_need(r, 1)) return PHC_EDECODE;
-    return term_walk_n(r, term_u8(r), depth + 1);
+    if (!phc__cur_need(r, 1)) return PHC_EDECODE;
+    return term_walk_n(r, phc__cur_u8(r), depth + 1);
   case PHC__TAG_LARGE_TUPLE:
-    if (!term_need(r, 4)) return PHC_EDECODE;
-    return term_walk_n(r, term_u32(r), depth + 1);
+    if (!phc__cur_need(r, 4)) return PHC_EDECODE;
+    return term_walk_n(r, phc__cur_u32(r), depth + 1);
   case PHC__TAG_MAP:
-    if (!term_need(r, 4)) return PHC_EDECODE;
-    return term_walk_n(r, 2 * (uint64_t)term_u32(r), depth + 1);
+    if (!phc__cur_need(r, 4)) return PHC_EDECODE;
+    return term_walk_n(r, 2 * (uint64_t)phc__cur_u32(r), depth + 1);
   default: /* PHC__TAG_LIST */
     for (;;) {
-      if (!term_need(r, 4)) return PHC_EDECODE;
-      n = term_u32(r);
-      if (!term_need(r, (uint64_t)n + 1) || term_walk_n(r, n, depth + 1) ||
-          !term_need(r, 1))
+      if (!phc__cur_need(r, 4)) return PHC_EDECODE;
+      n = phc__cur_u32(r);
+      if (!phc__cur_need(r, (uint64_t)n + 1) || term_walk_n(r, n, depth + 1) ||
+          !phc__cur_need(r, 1))
         return PHC_EDECODE; /* the elements, then at least a tail byte */
       if (r->b[r->i] != PHC__TAG_LIST) return term_walk(r, depth + 1);
       r->i++; /* a LIST_EXT tail continues the same list */
@@ -204,8 +175,8 @@ static int term_walk_container(term_rd_t *r, uint32_t tag, int depth) {
   }
 }
 
-static int term_walk(term_rd_t *r, int depth) {
-  if (depth > PHC__TERM_MAX_DEPTH || !term_need(r, 1)) return PHC_EDECODE;
+static int term_walk(phc__cur_t *r, int depth) {
+  if (depth > PHC__TERM_MAX_DEPTH || !phc__cur_need(r, 1)) return PHC_EDECODE;
   uint32_t tag = r->b[r->i];
   switch (tag) {
   case PHC__TAG_ATOM:
@@ -237,7 +208,7 @@ static int term_walk(term_rd_t *r, int depth) {
 int phc__term_skip_at(const char *buf, int len, int *index, int depth) {
   if (!buf || !index || len < 0 || *index < 0 || *index > len || depth < 0)
     return PHC_EDECODE;
-  term_rd_t r = {(const uint8_t *)buf, (size_t)len, (size_t)*index};
+  phc__cur_t r = {(const uint8_t *)buf, (size_t)len, (size_t)*index};
   if (term_walk(&r, depth)) return PHC_EDECODE;
   *index = (int)r.i;
   return 0;
@@ -256,13 +227,13 @@ int phc__term_check(const char *buf, int len) {
 }
 
 /* A reader over a term that has already passed the walker. */
-static term_rd_t term_in(const char *buf, int index) {
-  term_rd_t r = {(const uint8_t *)buf, SIZE_MAX, (size_t)index};
+static phc__cur_t term_in(const char *buf, int index) {
+  phc__cur_t r = {(const uint8_t *)buf, SIZE_MAX, (size_t)index};
   return r;
 }
 
 static int term_skip_in(const char *buf, int *index) {
-  term_rd_t r = term_in(buf, *index);
+  phc__cur_t r = term_in(buf, *index);
   if (term_walk(&r, 0) || r.i > INT32_MAX) return PHC_EDECODE;
   *index = (int)r.i;
   return 0;
@@ -294,7 +265,7 @@ static int term_atom_is(const uint8_t *chars, size_t n, int latin1,
 
 int phc__term_atom_eq(const char *buf, int index, const char *name) {
   if (!buf || index < 0 || !name) return 0;
-  term_rd_t r = term_in(buf, index);
+  phc__cur_t r = term_in(buf, index);
   const uint8_t *chars;
   size_t n;
   int latin1;
@@ -307,7 +278,7 @@ int phc__term_is_atom(const char *term, int len, const char *name) {
   int blen;
   if (!term || len <= 0 || !name) return 0;
   phc__term_body(term, len, &body, &blen);
-  term_rd_t r = {(const uint8_t *)body, (size_t)blen, 0};
+  phc__cur_t r = {(const uint8_t *)body, (size_t)blen, 0};
   const uint8_t *chars;
   size_t n;
   int latin1;
@@ -318,7 +289,7 @@ int phc__term_is_atom(const char *term, int len, const char *name) {
 int phc__term_atom(const char *buf, int *index, char *out, size_t size) {
   if (out && size) out[0] = 0;
   if (!buf || !index || *index < 0 || !out || size == 0) return PHC_EDECODE;
-  term_rd_t r = term_in(buf, *index);
+  phc__cur_t r = term_in(buf, *index);
   const uint8_t *chars;
   size_t n, o = 0;
   int latin1;
@@ -346,11 +317,11 @@ int phc__term_atom(const char *buf, int *index, char *out, size_t size) {
  * to the first element. NIL and STRING_EXT (no atoms, no tuples) give 0
  * elements. PHC_EDECODE when the term is not a list. */
 static int term_list_in(const char *buf, int *index, uint32_t *n) {
-  term_rd_t r = term_in(buf, *index);
-  uint32_t tag = term_u8(&r);
+  phc__cur_t r = term_in(buf, *index);
+  uint32_t tag = phc__cur_u8(&r);
   *n = 0;
   if (tag == PHC__TAG_LIST)
-    *n = term_u32(&r);
+    *n = phc__cur_u32(&r);
   else if (tag != PHC__TAG_NIL && tag != PHC__TAG_STRING)
     return PHC_EDECODE;
   *index = (int)r.i;
@@ -371,9 +342,9 @@ int phc__term_has_atom(const char *buf, int index, const char *name) {
 
 int phc__term_map_get(const char *buf, int index, const char *key, int *value) {
   if (!buf || index < 0 || !key || !value) return PHC_EINVAL;
-  term_rd_t r = term_in(buf, index);
-  if (term_u8(&r) != PHC__TAG_MAP) return PHC_EDECODE;
-  uint32_t n = term_u32(&r);
+  phc__cur_t r = term_in(buf, index);
+  if (phc__cur_u8(&r) != PHC__TAG_MAP) return PHC_EDECODE;
+  uint32_t n = phc__cur_u32(&r);
   int i = (int)r.i;
   for (uint32_t k = 0; k < n; k++) {
     int hit = phc__term_atom_eq(buf, i, key);
