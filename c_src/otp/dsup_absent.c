@@ -28,7 +28,8 @@ static int valid_shutdown(const char *buf, int idx) {
   static const char *const ok[] = {"infinity", "brutal_kill", NULL};
   long v;
   int t = idx;
-  return is_one_of(buf, idx, ok) || (ei_decode_long(buf, &t, &v) == 0 && v >= 0);
+  return is_one_of(buf, idx, ok) ||
+         (ei_decode_long(buf, &t, &v) == 0 && v >= 0);
 }
 
 /* {M, F, A} with atoms M, F and a list A; M goes to m. */
@@ -58,7 +59,8 @@ static int map_child(ei_x_buff *x, const char *buf, int len, int spec) {
   static const char *const types[] = {"worker", "supervisor", NULL};
   char m[MAXATOMLEN_UTF8];
   int st, r, sh, ty, mo;
-  if (phc__term_map_get(buf, spec, "start", &st) < 0 || !valid_start(buf, st, m))
+  if (phc__term_map_get(buf, spec, "start", &st) < 0 ||
+      !valid_start(buf, st, m))
     return PHC_EINVAL;
   int has_r = phc__term_map_get(buf, spec, "restart", &r) == 0;
   int has_sh = phc__term_map_get(buf, spec, "shutdown", &sh) == 0;
@@ -207,11 +209,12 @@ static int ds_count_children(phc_node_t *n, const phc_pid_t *caller,
 
 int phc__dsup_absent_init(phc_node_t *n) {
   int rc = phc_native_register(n, DS, "start_child", 2, ds_start_child);
-  rc = rc ? rc : phc_native_register(n, DS, "terminate_child", 2,
-                                     ds_terminate_child);
-  rc = rc ? rc : phc_native_register(n, DS, "which_children", 1,
-                                     ds_which_children);
-  rc = rc ? rc : phc_native_register(n, DS, "count_children", 1,
-                                     ds_count_children);
+  rc =
+      rc ? rc
+         : phc_native_register(n, DS, "terminate_child", 2, ds_terminate_child);
+  rc = rc ? rc
+          : phc_native_register(n, DS, "which_children", 1, ds_which_children);
+  rc = rc ? rc
+          : phc_native_register(n, DS, "count_children", 1, ds_count_children);
   return rc;
 }

@@ -21,7 +21,7 @@ struct phc__otp_s {
   phc__closure_fn closure;    /* NULL: no closure known */
   phc__release_fn on_release; /* NULL: releases are not probed */
   int raised_exit; /* the last native failed with exit class (rex.c) */
-  uint64_t wall_last, runtime_last, reds_last; /* statistics/1 (introspect) */
+  uint64_t wall_start, wall_last, runtime_last, reds_last; /* statistics/1 */
   uint64_t reductions; /* messages handled by rex and natives run */
 };
 
@@ -34,9 +34,11 @@ int phc__otp_run_native(phc_node_t *n, const erlang_pid *caller,
                         int args_len, ei_x_buff *result);
 /* Append the term inside an encoded-with-version buffer to x. */
 int phc__otp_append_term(ei_x_buff *x, const ei_x_buff *term);
-/* [{Mod, Fun, Args, []}]: the stack erpc reports for a failed apply. */
+/* [{Mod, Fun, Args, Info}]: the stack erpc reports for a failed apply;
+ * Info is [] or, for a BIF (bif != 0), [{error_info, #{module =>
+ * erl_erts_errors}}]. */
 void phc__otp_encode_stack(ei_x_buff *x, const char *mod, const char *fun,
-                           const char *args, int args_len);
+                           const char *args, int args_len, int bif);
 
 /* rex.c: a native that fails with this (after encoding Reason into its
  * result) raises exit:Reason rather than error:Reason. */

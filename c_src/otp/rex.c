@@ -35,7 +35,6 @@ static void rex_result(phc_node_t *n, const erlang_pid *caller, const char *m,
                        ei_x_buff *x) {
   ei_x_buff result;
   int rc = phc__otp_run_native(n, caller, m, f, args, alen, &result);
-  n->otp->reductions++;
   if (rc == 0) {
     phc__otp_append_term(x, &result);
   } else {
@@ -51,7 +50,8 @@ static void rex_result(phc_node_t *n, const erlang_pid *caller, const char *m,
         phc__x_atom(x, "undef");
       else
         phc__otp_append_term(x, &result);
-      phc__otp_encode_stack(x, m, f, args, alen);
+      phc__otp_encode_stack(x, m, f, args, alen,
+                            rc != PHC_EUNDEF && !strcmp(m, "erlang"));
     }
   }
   ei_x_free(&result);
@@ -88,8 +88,7 @@ static void rex_gen_call(phc_proc_t *self, const char *buf, int len, int idx) {
       ei_decode_pid(buf, &idx, &from.pid) < 0)
     goto bad;
   int tag = idx;
-  if (phc__term_skip(buf, len, &idx) < 0 ||
-      idx - tag > (int)sizeof from.tag)
+  if (phc__term_skip(buf, len, &idx) < 0 || idx - tag > (int)sizeof from.tag)
     goto bad;
   memcpy(from.tag, buf + tag, (size_t)(idx - tag));
   from.tag_len = idx - tag;
@@ -116,8 +115,7 @@ static void rex_gen_cast(phc_proc_t *self, const char *buf, int len, int idx) {
   phc_node_t *n = phc_proc_node(self);
   char m[MAXATOMLEN_UTF8], f[MAXATOMLEN_UTF8];
   int a_start, a_len;
-  if (rex_mfa(buf, len, &idx, "cast", NULL, m, f, &a_start, &a_len) < 0)
-    return;
+  if (rex_mfa(buf, len, &idx, "cast", NULL, m, f, &a_start, &a_len) < 0) return;
   ei_x_buff x;
   phc__x_new_with_version(&x);
   rex_result(n, NULL, m, f, buf + a_start, a_len, &x);
@@ -194,7 +192,8 @@ static void rex_info(phc_proc_t *self, const erlang_pid *from, const char *buf,
     return;
   }
   if (ei_decode_tuple_header(buf, &t, &arity) < 0 || arity < 1) return;
-  if (phc__term_atom_eq(buf, t, "sbcast") || phc__term_atom_eq(buf, t, "send")) {
+  if (phc__term_atom_eq(buf, t, "sbcast") ||
+      phc__term_atom_eq(buf, t, "send")) {
     rex_bcast(self, from, buf, len, idx, phc__term_atom_eq(buf, t, "send"));
     return;
   }

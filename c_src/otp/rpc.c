@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <uthash.h>
 
 #include "proc/proc.h"
@@ -84,6 +85,7 @@ int phc__otp_run_native(phc_node_t *n, const erlang_pid *caller,
                         const char *mod, const char *fun, const char *args,
                         int args_len, ei_x_buff *result) {
   n->otp->raised_exit = 0;
+  n->otp->reductions++;
   int arity = list_arity(args, args_len);
   phc_native_fn fn = arity >= 0 ? phc__native_find(n, mod, fun, arity) : NULL;
   phc__x_new_with_version(result);
@@ -102,12 +104,20 @@ int phc__otp_append_term(ei_x_buff *x, const ei_x_buff *term) {
 }
 
 void phc__otp_encode_stack(ei_x_buff *x, const char *mod, const char *fun,
-                           const char *args, int args_len) {
+                           const char *args, int args_len, int bif) {
   phc__x_list_header(x, 1);
   phc__x_tuple_header(x, 4);
   phc__x_atom(x, mod);
   phc__x_atom(x, fun);
   phc__x_append_buf(x, args, args_len);
+  if (bif) { /* [{error_info, #{module => erl_erts_errors}}] as BIFs give */
+    phc__x_list_header(x, 1);
+    phc__x_tuple_header(x, 2);
+    phc__x_atom(x, "error_info");
+    phc__x_map_header(x, 1);
+    phc__x_atom(x, "module");
+    phc__x_atom(x, "erl_erts_errors");
+  }
   phc__x_empty_list(x);
   phc__x_empty_list(x);
 }
@@ -131,7 +141,8 @@ int phc__otp_erpc_reason(phc_node_t *n, const erlang_pid *caller,
       phc__x_atom(reason, "undef");
     else
       phc__otp_append_term(reason, &result);
-    phc__otp_encode_stack(reason, mod, fun, args, args_len);
+    phc__otp_encode_stack(reason, mod, fun, args, args_len,
+                          rc != PHC_EUNDEF && !strcmp(mod, "erlang"));
   }
   ei_x_free(&result);
   return rc;
@@ -186,7 +197,8 @@ static void plain_spawn_reason(phc_node_t *n, const erlang_pid *caller,
       phc__x_atom(reason, "undef");
     else
       phc__otp_append_term(reason, &result);
-    phc__otp_encode_stack(reason, c->mod, c->fun, args, args_len);
+    phc__otp_encode_stack(reason, c->mod, c->fun, args, args_len,
+                          rc != PHC_EUNDEF && !strcmp(c->mod, "erlang"));
   }
   ei_x_free(&result);
 }
