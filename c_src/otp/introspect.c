@@ -71,8 +71,8 @@ static void statm(size_t *resident, size_t *text) {
 }
 
 static const char *const mem_keys[] = {
-    "total", "processes", "processes_used", "system", "atom",
-    "atom_used", "binary", "code", "ets", NULL};
+    "total",     "processes", "processes_used", "system", "atom",
+    "atom_used", "binary",    "code",           "ets",    NULL};
 
 static void mem_values(phc_node_t *n, size_t *v) {
   size_t procs = 0, total, code;
@@ -96,8 +96,8 @@ static void mem_pair(ei_x_buff *x, int i, const size_t *v) {
   phc__x_ulonglong(x, v[i]);
 }
 
-static int nat_memory0(phc_node_t *n, const phc_pid_t *caller,
-                       const char *args, int len, ei_x_buff *result) {
+static int nat_memory0(phc_node_t *n, const phc_pid_t *caller, const char *args,
+                       int len, ei_x_buff *result) {
   size_t v[9];
   PHC__UNUSED(caller);
   PHC__UNUSED(args);
@@ -111,8 +111,8 @@ static int nat_memory0(phc_node_t *n, const phc_pid_t *caller,
 }
 
 /* memory(Type) -> integer; memory([Type]) -> [{Type, integer}]. */
-static int nat_memory1(phc_node_t *n, const phc_pid_t *caller,
-                       const char *args, int len, ei_x_buff *result) {
+static int nat_memory1(phc_node_t *n, const phc_pid_t *caller, const char *args,
+                       int len, ei_x_buff *result) {
   int at, arity, type, size;
   size_t v[9];
   PHC__UNUSED(caller);
@@ -136,7 +136,8 @@ static int nat_memory1(phc_node_t *n, const phc_pid_t *caller,
   return 0;
 }
 
-/* ---- system_info ---------------------------------------------------------- */
+/* ---- system_info ----------------------------------------------------------
+ */
 
 static long cpus(void) {
   long k = sysconf(_SC_NPROCESSORS_ONLN);
@@ -174,14 +175,20 @@ static int si_long(phc_node_t *n, const char *k, long *v) {
   static const struct {
     const char *key;
     long value;
-  } fixed[] = {
-      {"process_limit", 32767},       {"schedulers", 1},
-      {"schedulers_online", 1},       {"port_count", 0},
-      {"port_limit", 65536},          {"atom_count", 0},
-      {"atom_limit", 1048576},        {"ets_count", 0},
-      {"ets_limit", 8192},            {"dirty_cpu_schedulers", 0},
-      {"dirty_cpu_schedulers_online", 0}, {"dirty_io_schedulers", 0},
-      {"dist_buf_busy_limit", 1048576},  {"wordsize", (long)sizeof(void *)}};
+  } fixed[] = {{"process_limit", 32767},
+               {"schedulers", 1},
+               {"schedulers_online", 1},
+               {"port_count", 0},
+               {"port_limit", 65536},
+               {"atom_count", 0},
+               {"atom_limit", 1048576},
+               {"ets_count", 0},
+               {"ets_limit", 8192},
+               {"dirty_cpu_schedulers", 0},
+               {"dirty_cpu_schedulers_online", 0},
+               {"dirty_io_schedulers", 0},
+               {"dist_buf_busy_limit", 1048576},
+               {"wordsize", (long)sizeof(void *)}};
   for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
     if (!strcmp(k, fixed[i].key)) return *v = fixed[i].value, 0;
   if (!strcmp(k, "process_count")) return *v = (long)phc__rt_count(n), 0;
@@ -197,8 +204,8 @@ static int si_long(phc_node_t *n, const char *k, long *v) {
 /* Atom- and string-valued keys: 0 when encoded, or -1. */
 static int si_other(const char *k, ei_x_buff *r) {
   static const char *const atoms[][2] = {
-      {"smp_support", "true"},       {"threads", "true"},
-      {"kernel_poll", "true"},       {"build_type", "opt"},
+      {"smp_support", "true"},          {"threads", "true"},
+      {"kernel_poll", "true"},          {"build_type", "opt"},
       {"multi_scheduling", "disabled"}, {"heap_type", "private"}};
   for (size_t i = 0; i < sizeof atoms / sizeof atoms[0]; i++)
     if (!strcmp(k, atoms[i][0])) return phc__x_atom(r, atoms[i][1]), 0;
@@ -317,8 +324,7 @@ static int nat_statistics(phc_node_t *n, const phc_pid_t *caller,
   int at;
   char k[MAXATOMLEN_UTF8];
   PHC__UNUSED(caller);
-  if (one_arg(args, len, &at) < 0 ||
-      phc__term_atom(args, &at, k, sizeof k) < 0)
+  if (one_arg(args, len, &at) < 0 || phc__term_atom(args, &at, k, sizeof k) < 0)
     return badarg(result);
   if (stat_counter(n, k, result) == 0) return 0;
   if (!strcmp(k, "run_queue") || !strcmp(k, "total_run_queue_lengths") ||
@@ -331,7 +337,8 @@ static int nat_statistics(phc_node_t *n, const phc_pid_t *caller,
   }
   if (!strcmp(k, "context_switches")) return put_ctx_switches(result), 0;
   if (!strcmp(k, "io")) return put_io(result), 0;
-  if (!strcmp(k, "scheduler_wall_time")) return phc__x_atom(result, "undefined"), 0;
+  if (!strcmp(k, "scheduler_wall_time"))
+    return phc__x_atom(result, "undefined"), 0;
   return badarg(result);
 }
 
@@ -388,8 +395,8 @@ static int nat_registered(phc_node_t *n, const phc_pid_t *caller,
   return 0;
 }
 
-static int nat_whereis(phc_node_t *n, const phc_pid_t *caller,
-                       const char *args, int len, ei_x_buff *result) {
+static int nat_whereis(phc_node_t *n, const phc_pid_t *caller, const char *args,
+                       int len, ei_x_buff *result) {
   int at;
   char name[MAXATOMLEN_UTF8];
   phc_pid_t pid;

@@ -21,12 +21,23 @@ static int badarg(ei_x_buff *result) {
 
 /* The items process_info/1 gives, in OTP's order (registered_name first
  * when there is a name). */
-static const char *const info1_items[] = {
-    "current_function", "initial_call",      "status",     "message_queue_len",
-    "links",            "dictionary",        "trap_exit",  "error_handler",
-    "priority",         "group_leader",      "total_heap_size", "heap_size",
-    "stack_size",       "reductions",        "garbage_collection",
-    "suspending",       NULL};
+static const char *const info1_items[] = {"current_function",
+                                          "initial_call",
+                                          "status",
+                                          "message_queue_len",
+                                          "links",
+                                          "dictionary",
+                                          "trap_exit",
+                                          "error_handler",
+                                          "priority",
+                                          "group_leader",
+                                          "total_heap_size",
+                                          "heap_size",
+                                          "stack_size",
+                                          "reductions",
+                                          "garbage_collection",
+                                          "suspending",
+                                          NULL};
 
 static void put_cons_pid(void *ctx, const erlang_pid *pid) {
   ei_x_buff *x = ctx;
@@ -49,8 +60,8 @@ static void put_cons_mon(void *ctx, const erlang_pid *pid, const char *name,
   }
 }
 
-static void put_cons_watcher(void *ctx, const erlang_pid *pid,
-                             const char *name, const char *node) {
+static void put_cons_watcher(void *ctx, const erlang_pid *pid, const char *name,
+                             const char *node) {
   PHC__UNUSED(name);
   PHC__UNUSED(node);
   if (pid) put_cons_pid(ctx, pid);
@@ -110,8 +121,8 @@ static int put_list_item(phc_node_t *n, const erlang_pid *pid, const char *k,
 }
 
 /* Scalar items. 0, or -1 for an unknown item. */
-static int put_scalar_item(phc_node_t *n, const phc__pinfo_t *pi,
-                           const char *k, ei_x_buff *x) {
+static int put_scalar_item(phc_node_t *n, const phc__pinfo_t *pi, const char *k,
+                           ei_x_buff *x) {
   long words = (long)((pi->memory + sizeof(void *) - 1) / sizeof(void *));
   if (!strcmp(k, "message_queue_len")) return phc__x_ulong(x, pi->mbox_len), 0;
   if (!strcmp(k, "memory")) return phc__x_ulong(x, pi->memory), 0;
@@ -131,10 +142,9 @@ static int put_scalar_item(phc_node_t *n, const phc__pinfo_t *pi,
 }
 
 static int known_item(const char *k) {
-  static const char *const extra[] = {"registered_name", "memory",
-                                      "monitors",        "monitored_by",
-                                      "messages",        "current_stacktrace",
-                                      NULL};
+  static const char *const extra[] = {
+      "registered_name",    "memory", "monitors", "monitored_by", "messages",
+      "current_stacktrace", NULL};
   for (int i = 0; info1_items[i]; i++)
     if (!strcmp(k, info1_items[i])) return 1;
   for (int i = 0; extra[i]; i++)

@@ -12,7 +12,8 @@ int phc__proc_info(phc_node_t *n, const erlang_pid *pid, phc__pinfo_t *out) {
   out->name = p->name ? p->name->name : NULL;
   out->mbox_len = p->mbox_len;
   phc__msg_t *m;
-  STAILQ_FOREACH(m, &p->mbox, next) out->mbox_bytes += sizeof *m + (size_t)m->len;
+  STAILQ_FOREACH(m, &p->mbox, next)
+  out->mbox_bytes += sizeof *m + (size_t)m->len;
   out->trap_exit = p->trap_exit;
   out->running = p->running > 0;
   out->runnable = p->in_runq;
