@@ -10,6 +10,8 @@
 int phc__otp_init(phc_node_t *n) {
   n->otp = phc__xcalloc(1, sizeof *n->otp);
   int rc = phc__rpc_init(n);
+  rc = rc ? rc : phc__dsup_absent_init(n);
+  rc = rc ? rc : phc__introspect_init(n);
   rc = rc ? rc : phc__net_kernel_start(n);
   rc = rc ? rc : phc__rex_start(n);
   rc = rc ? rc : phc__global_start(n);

@@ -1,8 +1,9 @@
 /* otp.h - the services every Erlang node answers.
  *
  * The services are ordinary processes on the runtime: net_kernel (is_auth,
- * so net_adm:ping/1 gets pong), rex (the old rpc server, for ei_rpc
- * callers), global_name_server (global.h). Spawn requests (erpc, rpc,
+ * so net_adm:ping/1 gets pong), rex (rex.c: every request OTP's rpc
+ * module sends it), global_name_server (global.h), the introspection
+ * natives (introspect*.c). Spawn requests (erpc, rpc,
  * Node.spawn) are dispatched to the table of native functions here; a
  * function not in the table fails exactly as an undefined function does
  * on a BEAM node. otp owns n->otp: the native table and the two handlers

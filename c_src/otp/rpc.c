@@ -1,9 +1,10 @@
-/* rpc.c - spawn requests (erpc, rpc, Node.spawn), the native function
- * table, and rex for ei_rpc-style callers. */
+/* rpc.c - spawn requests (erpc, rpc, Node.spawn) and the native function
+ * table. */
 #include "otp/otp_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <uthash.h>
 
 #include "proc/proc.h"
@@ -80,9 +81,11 @@ static int run_closure(phc_node_t *n, const char *args, ei_x_buff *result) {
 /* Run mod:fun(args). *result: the return value (rc 0) or the error
  * reason (rc < 0), encoded without a version byte after the header so it
  * can be embedded; caller owns it. */
-static int run_native(phc_node_t *n, const erlang_pid *caller, const char *mod,
-                      const char *fun, const char *args, int args_len,
-                      ei_x_buff *result) {
+int phc__otp_run_native(phc_node_t *n, const erlang_pid *caller,
+                        const char *mod, const char *fun, const char *args,
+                        int args_len, ei_x_buff *result) {
+  n->otp->raised_exit = 0;
+  n->otp->reductions++;
   int arity = list_arity(args, args_len);
   phc_native_fn fn = arity >= 0 ? phc__native_find(n, mod, fun, arity) : NULL;
   phc__x_new_with_version(result);
@@ -96,19 +99,25 @@ static int run_native(phc_node_t *n, const erlang_pid *caller, const char *mod,
   return rc;
 }
 
-/* Append the term inside an encoded-with-version buffer to x. */
-static int append_term(ei_x_buff *x, const ei_x_buff *term) {
+int phc__otp_append_term(ei_x_buff *x, const ei_x_buff *term) {
   return phc__x_append_buf(x, term->buff + 1, term->index - 1);
 }
 
-/* [{Mod, Fun, Args, []}] : the stack erpc reports for a failed apply. */
-static void encode_stack(ei_x_buff *x, const char *mod, const char *fun,
-                         const char *args, int args_len) {
+void phc__otp_encode_stack(ei_x_buff *x, const char *mod, const char *fun,
+                           const char *args, int args_len, int bif) {
   phc__x_list_header(x, 1);
   phc__x_tuple_header(x, 4);
   phc__x_atom(x, mod);
   phc__x_atom(x, fun);
   phc__x_append_buf(x, args, args_len);
+  if (bif) { /* [{error_info, #{module => erl_erts_errors}}] as BIFs give */
+    phc__x_list_header(x, 1);
+    phc__x_tuple_header(x, 2);
+    phc__x_atom(x, "error_info");
+    phc__x_map_header(x, 1);
+    phc__x_atom(x, "module");
+    phc__x_atom(x, "erl_erts_errors");
+  }
   phc__x_empty_list(x);
   phc__x_empty_list(x);
 }
@@ -118,20 +127,22 @@ int phc__otp_erpc_reason(phc_node_t *n, const erlang_pid *caller,
                          const char *fun, const char *args, int args_len,
                          ei_x_buff *reason) {
   ei_x_buff result;
-  int rc = run_native(n, caller, mod, fun, args, args_len, &result);
+  int rc = phc__otp_run_native(n, caller, mod, fun, args, args_len, &result);
   phc__x_new_with_version(reason);
-  phc__x_tuple_header(reason, rc == 0 ? 3 : 4);
+  const int exited = rc != 0 && n->otp->raised_exit;
+  phc__x_tuple_header(reason, rc == 0 || exited ? 3 : 4);
   phc__x_append_buf(reason, ref_term, ref_len);
-  if (rc == 0) {
-    phc__x_atom(reason, "return");
-    append_term(reason, &result);
+  if (rc == 0 || exited) {
+    phc__x_atom(reason, rc == 0 ? "return" : "exit");
+    phc__otp_append_term(reason, &result);
   } else {
     phc__x_atom(reason, "error");
     if (rc == PHC_EUNDEF)
       phc__x_atom(reason, "undef");
     else
-      append_term(reason, &result);
-    encode_stack(reason, mod, fun, args, args_len);
+      phc__otp_append_term(reason, &result);
+    phc__otp_encode_stack(reason, mod, fun, args, args_len,
+                          rc != PHC_EUNDEF && !strcmp(mod, "erlang"));
   }
   ei_x_free(&result);
   return rc;
@@ -173,17 +184,21 @@ static void plain_spawn_reason(phc_node_t *n, const erlang_pid *caller,
                                const phc__ctrl_t *c, const char *args,
                                int args_len, ei_x_buff *reason) {
   ei_x_buff result;
-  int rc = run_native(n, caller, c->mod, c->fun, args, args_len, &result);
+  int rc =
+      phc__otp_run_native(n, caller, c->mod, c->fun, args, args_len, &result);
   phc__x_new_with_version(reason);
   if (rc == 0) {
     phc__x_atom(reason, "normal");
+  } else if (n->otp->raised_exit) {
+    phc__otp_append_term(reason, &result);
   } else {
     phc__x_tuple_header(reason, 2);
     if (rc == PHC_EUNDEF)
       phc__x_atom(reason, "undef");
     else
-      append_term(reason, &result);
-    encode_stack(reason, c->mod, c->fun, args, args_len);
+      phc__otp_append_term(reason, &result);
+    phc__otp_encode_stack(reason, c->mod, c->fun, args, args_len,
+                          rc != PHC_EUNDEF && !strcmp(c->mod, "erlang"));
   }
   ei_x_free(&result);
 }
@@ -265,58 +280,6 @@ void phc__otp_spawn_request(phc_node_t *n, const phc__ctrl_t *c) {
   ei_x_free(&reason);
 }
 
-/* ---- rex: {From, {call, M, F, A, GroupLeader}} -> {rex, Reply} ------- */
-
-static void rex_handle(phc_proc_t *self, const char *buf, int len) {
-  int idx = 1, arity;
-  erlang_pid from;
-  char tag[MAXATOMLEN_UTF8], m[MAXATOMLEN_UTF8], f[MAXATOMLEN_UTF8];
-  PHC__UNUSED(len);
-  if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2 ||
-      ei_decode_pid(buf, &idx, &from) < 0 ||
-      ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity < 4 ||
-      phc__term_atom(buf, &idx, tag, sizeof tag) < 0 ||
-      strcmp(tag, "call") != 0 || phc__term_atom(buf, &idx, m, sizeof m) < 0 ||
-      phc__term_atom(buf, &idx, f, sizeof f) < 0) {
-    PHC_LOG_D(MOD, "rex: ignoring a message it does not understand");
-    return;
-  }
-  int a_start = idx;
-  if (ei_skip_term(buf, &idx) < 0) return;
-  phc_node_t *n = phc_proc_node(self);
-  ei_x_buff result, reply;
-  int rc = run_native(n, &from, m, f, buf + a_start, idx - a_start, &result);
-  phc__x_new_with_version(&reply);
-  phc__x_tuple_header(&reply, 2);
-  phc__x_atom(&reply, "rex");
-  if (rc == 0) {
-    append_term(&reply, &result);
-  } else {
-    /* {badrpc, {'EXIT', {undef, Stack}}} as the old rex gave. */
-    phc__x_tuple_header(&reply, 2);
-    phc__x_atom(&reply, "badrpc");
-    phc__x_tuple_header(&reply, 2);
-    phc__x_atom(&reply, "EXIT");
-    phc__x_tuple_header(&reply, 2);
-    if (rc == PHC_EUNDEF)
-      phc__x_atom(&reply, "undef");
-    else
-      append_term(&reply, &result);
-    encode_stack(&reply, m, f, buf + a_start, idx - a_start);
-  }
-  phc_send(n, phc_self(self), &from, reply.buff, reply.index);
-  ei_x_free(&result);
-  ei_x_free(&reply);
-}
-
-static const phc_proc_ops_t rex_ops = {.name = "rex", .handle_msg = rex_handle};
-
-int phc__rex_start(phc_node_t *n) {
-  phc_pid_t pid;
-  int rc = phc_spawn(n, &rex_ops, NULL, NULL, 0, &pid);
-  return rc ? rc : phc_register(n, "rex", &pid);
-}
-
 /* ---- built-in natives: erlang:node/0, erlang:nodes/0 ------------------ */
 
 static int native_node(phc_node_t *n, const phc_pid_t *caller, const char *args,
@@ -361,7 +324,9 @@ static int native_send(phc_node_t *n, const phc_pid_t *caller, const char *args,
   if (ei_decode_pid(args, &t, &pid) == 0)
     rc = phc_send(n, NULL, &pid, m, mlen);
   else if ((t = dest, phc__term_atom(args, &t, name, sizeof name) == 0))
-    rc = phc_send_name(n, NULL, NULL, name, m, mlen);
+    rc = phc_send_name(n, NULL, NULL, name, m, mlen) == PHC_ENOPROC
+             ? PHC_EINVAL /* Name ! Msg to an unregistered name: badarg */
+             : 0;
   else if ((t = dest, ei_decode_tuple_header(args, &t, &ta) == 0) && ta == 2 &&
            phc__term_atom(args, &t, name, sizeof name) == 0 &&
            phc__term_atom(args, &t, node, sizeof node) == 0)

@@ -89,6 +89,35 @@ int phc__pid_is_local(const phc_node_t *n, const erlang_pid *pid);
 /* Is this ref one of ours? */
 int phc__ref_is_local(const phc_node_t *n, const erlang_ref *ref);
 
+/* ---- introspection (info.c) ------------------------------------------ */
+
+typedef struct phc__pinfo_s {
+  const char *type; /* the ops name ("gen_server", "rex", ...) */
+  const char *name; /* registered name, or NULL */
+  size_t mbox_len, mbox_bytes;
+  int trap_exit, running, runnable;
+  size_t links, mons_out, mons_in;
+  size_t memory; /* bytes the runtime holds for it (struct, queue, tables) */
+} phc__pinfo_t;
+typedef void (*phc__pid_fn)(void *ctx, const erlang_pid *pid);
+typedef void (*phc__name_fn)(void *ctx, const char *name);
+/* A monitor: on a pid (name NULL) or on a registered name at node. */
+typedef void (*phc__mon_fn)(void *ctx, const erlang_pid *pid, const char *name,
+                            const char *node);
+/* 0 with *out filled for a live local process, else PHC_ENOPROC. */
+int phc__proc_info(phc_node_t *n, const erlang_pid *pid, phc__pinfo_t *out);
+void phc__proc_each(phc_node_t *n, phc__pid_fn fn, void *ctx);
+void phc__names_each(phc_node_t *n, phc__name_fn fn, void *ctx);
+int phc__proc_links_each(phc_node_t *n, const erlang_pid *pid, phc__pid_fn fn,
+                         void *ctx);
+/* by = 0: the monitors pid holds; by = 1: its watchers (pid only). */
+int phc__proc_monitors_each(phc_node_t *n, const erlang_pid *pid, int by,
+                            phc__mon_fn fn, void *ctx);
+/* The queued ordinary messages, oldest first (terms without version byte). */
+typedef void (*phc__term_fn)(void *ctx, const char *term, int len);
+int phc__proc_messages_each(phc_node_t *n, const erlang_pid *pid,
+                            phc__term_fn fn, void *ctx);
+
 /* Make a process alias (for gen_server-style replies): a ref that delivers
  * to p until removed, or until p exits. */
 int phc__alias_make(phc_proc_t *p, erlang_ref *out);
