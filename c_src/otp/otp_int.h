@@ -14,15 +14,12 @@
 typedef struct phc__native_s phc__native_t;
 
 struct phc__otp_s {
-  phc__native_t *natives;     /* uthash by "mod:fun/arity" (rpc.c) */
   phc__closure_fn closure;    /* NULL: no closure known */
   phc__release_fn on_release; /* NULL: releases are not probed */
 };
 
-/* rpc.c: register the built-in natives (erlang:node/0, nodes/0, send/2);
- * free the native table. */
+/* rpc.c: register the built-in natives (erlang:node/0, nodes/0, send/2). */
 int phc__rpc_init(phc_node_t *n);
-void phc__rpc_close(phc_node_t *n);
 
 /* net_kernel.c, rpc.c: start the registered services. */
 int phc__net_kernel_start(phc_node_t *n);
