@@ -51,7 +51,7 @@ PROBE_OBJ := $(BUILD)/test/dist_probe.o
 
 DEPS := $(patsubst %.o,%.d,$(LIB_OBJ) $(CLI_OBJ) $(UNIT_OBJ) $(TSUP_OBJ) $(PROBE_OBJ))
 
-.PHONY: all test lint unit interop test-san probe demo bench clean format
+.PHONY: test-plugins all test lint unit interop test-san probe demo bench clean format
 all: $(BUILD)/phc-node $(LIB)
 
 $(BUILD)/%.o: %.c
@@ -65,8 +65,11 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# phc-node exports the whole library and ei to the plugins it dlopens
+# (-rdynamic with --whole-archive: a plugin may call what phc-node does not).
 $(BUILD)/phc-node: $(CLI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $(CLI_OBJ) -Wl,--whole-archive $(LIB) \
+	  -L$(EI_DIR)/lib -lei -Wl,--no-whole-archive $(LDLIBS) -ldl
 
 $(TESTLIB): $(TSUP_OBJ)
 	@mkdir -p $(dir $@)
@@ -87,7 +90,22 @@ probe: $(PROBE)
 $(PROBE): $(PROBE_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-interop: all
+# Plugins for phc_plugin_SUITE: one source built four ways (good, failing
+# init, no init, another ABI), found by the suite next to phc-node.
+TPLUG_DIR := $(BUILD)/test/plugins
+TPLUG_SRC := test/interop/plugin/test_plugin.c
+TPLUGINS  := $(TPLUG_DIR)/good.so $(TPLUG_DIR)/fail.so $(TPLUG_DIR)/noinit.so \
+             $(TPLUG_DIR)/oldabi.so
+PLUG_CFLAGS = $(filter-out -Werror,$(CFLAGS)) -Wno-unused -fPIC -shared
+$(TPLUG_DIR)/good.so: $(TPLUG_SRC) include/phc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUG_CFLAGS) -o $@ $<
+$(TPLUG_DIR)/%.so: $(TPLUG_SRC) include/phc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUG_CFLAGS) -DPLUGIN_$(shell echo $* | tr a-z A-Z) -o $@ $<
+test-plugins: $(TPLUGINS)
+
+interop: all test-plugins
 	PHC_NODE=$(CURDIR)/$(BUILD)/phc-node test/interop/run
 
 # The tree's structural rules (docs/DESIGN.md, Layout): layer order of
