@@ -5,6 +5,11 @@
 #   make interop    the interop tests only (test/interop/run)
 #   make test-san   the same as make test under ASan+UBSan (build-san/)
 #   make probe      build/dist_probe, a dev-only driver for c_src/dist
+#   make shared     build/libphc.so (versioned soname)
+#   make install    PREFIX (default /usr/local), DESTDIR: phc-node, phc.h,
+#                   libphc.a, libphc.so, pkgconfig/phc.pc; make uninstall
+#   make examples   examples/ built against the INSTALLED library (pkg-config)
+#   make header-test  include/phc.h alone, C11 and C++, -Wall -Wextra -pedantic
 #   make demo       a local demo cluster (erl + phc-node)
 #   make bench      benchmarks (ratios against a BEAM node); not part of CI
 # SAN=1 builds anything above into build-san/ with ASan+UBSan.
@@ -12,7 +17,7 @@ CC      ?= cc
 BUILD   ?= build
 EI_DIR  := $(shell erl -noshell -eval 'io:format("~s",[code:lib_dir(erl_interface)]),halt().' 2>/dev/null)
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers \
+CFLAGS  += -fPIC -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers \
            -Iinclude -Ic_src -I$(EI_DIR)/include
 # Each object gets a .d file next to it listing the headers it includes
 # (-MP adds an empty rule per header, so a deleted header is no error).
@@ -51,7 +56,7 @@ PROBE_OBJ := $(BUILD)/test/dist_probe.o
 
 DEPS := $(patsubst %.o,%.d,$(LIB_OBJ) $(CLI_OBJ) $(UNIT_OBJ) $(TSUP_OBJ) $(PROBE_OBJ))
 
-.PHONY: test-plugins all test lint unit interop test-san probe demo bench clean format
+.PHONY: install uninstall shared examples header-test test-plugins all test lint unit interop test-san probe demo bench clean format
 all: $(BUILD)/phc-node $(LIB)
 
 $(BUILD)/%.o: %.c
@@ -104,6 +109,61 @@ $(TPLUG_DIR)/%.so: $(TPLUG_SRC) include/phc.h
 	@mkdir -p $(dir $@)
 	$(CC) $(PLUG_CFLAGS) -DPLUGIN_$(shell echo $* | tr a-z A-Z) -o $@ $<
 test-plugins: $(TPLUGINS)
+
+# ---- shared library, install, pkg-config ----------------------------------
+# The ABI rule (include/phc.h): MAJOR.MINOR must match, so the soname
+# carries both.
+VMAJ := $(shell sed -n 's/^\#define PHC_VERSION_MAJOR //p' include/phc.h)
+VMIN := $(shell sed -n 's/^\#define PHC_VERSION_MINOR //p' include/phc.h)
+VPAT := $(shell sed -n 's/^\#define PHC_VERSION_PATCH //p' include/phc.h)
+VERSION := $(VMAJ).$(VMIN).$(VPAT)
+SONAME  := libphc.so.$(VMAJ).$(VMIN)
+SHLIB   := $(BUILD)/libphc.so.$(VERSION)
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+DEST     = $(DESTDIR)$(PREFIX)
+
+shared: $(SHLIB)
+
+$(SHLIB): $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $(LIB_OBJ) \
+	  -Wl,--whole-archive -L$(EI_DIR)/lib -lei -Wl,--no-whole-archive \
+	  -luv -lcrypto -lpthread -lm
+
+$(BUILD)/phc.pc: pkg/phc.pc.in include/phc.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@EI_DIR@|$(EI_DIR)|' $< > $@
+
+install: all $(SHLIB) $(BUILD)/phc.pc
+	install -d $(DEST)/bin $(DEST)/include $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 755 $(BUILD)/phc-node $(DEST)/bin/phc-node
+	install -m 644 include/phc.h $(DEST)/include/phc.h
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libphc.a
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/libphc.so.$(VERSION)
+	ln -sf libphc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libphc.so
+	install -m 644 $(BUILD)/phc.pc $(DESTDIR)$(LIBDIR)/pkgconfig/phc.pc
+
+uninstall:
+	rm -f $(DEST)/bin/phc-node $(DEST)/include/phc.h \
+	  $(DESTDIR)$(LIBDIR)/libphc.a $(DESTDIR)$(LIBDIR)/libphc.so \
+	  $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libphc.so.$(VERSION) \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/phc.pc
+
+# include/phc.h alone (only libuv's and ei's headers beside it), as C11
+# and as C++, every warning an error. uv.h needs POSIX types, which strict
+# -std=c11 hides: C11 users add -D_POSIX_C_SOURCE=200809L (or use gnu11).
+header-test:
+	@mkdir -p $(BUILD)/test
+	printf '#include <phc.h>\nint main(void) { return (int)phc_version() & 0; }\n' > $(BUILD)/test/hdr.c
+	cp $(BUILD)/test/hdr.c $(BUILD)/test/hdr.cc
+	cc -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -pedantic -Werror -Iinclude -I$(EI_DIR)/include -c $(BUILD)/test/hdr.c -o $(BUILD)/test/hdr_c.o
+	g++ -std=c++11 -Wall -Wextra -pedantic -Werror -Iinclude -I$(EI_DIR)/include -c $(BUILD)/test/hdr.cc -o $(BUILD)/test/hdr_cc.o
+
+# The examples, built against an installed phc found by pkg-config
+# (PKG_CONFIG_PATH=$(PREFIX)/lib/pkgconfig when PREFIX is not a default).
+examples:
+	$(MAKE) -C examples
 
 interop: all test-plugins
 	PHC_NODE=$(CURDIR)/$(BUILD)/phc-node test/interop/run
