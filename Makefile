@@ -3,6 +3,8 @@
 #   make test       tree rules (lint), unit tests (cmocka), interop tests against real OTP nodes
 #   make unit       the unit tests only (build/test/test_*, run from test/unit)
 #   make interop    the interop tests only (test/interop/run)
+#   make install-test  install into a temp prefix, build examples/ with
+#                   pkg-config, run them (test/install/run)
 #   make test-san   the same as make test under ASan+UBSan (build-san/)
 #   make probe      build/dist_probe, a dev-only driver for c_src/dist
 #   make shared     build/libphc.so (versioned soname)
@@ -56,7 +58,7 @@ PROBE_OBJ := $(BUILD)/test/dist_probe.o
 
 DEPS := $(patsubst %.o,%.d,$(LIB_OBJ) $(CLI_OBJ) $(UNIT_OBJ) $(TSUP_OBJ) $(PROBE_OBJ))
 
-.PHONY: install uninstall shared examples header-test test-plugins all test lint unit interop test-san probe demo bench clean format
+.PHONY: install-test install uninstall shared examples header-test test-plugins all test lint unit interop test-san probe demo bench clean format
 all: $(BUILD)/phc-node $(LIB)
 
 $(BUILD)/%.o: %.c
@@ -130,11 +132,7 @@ $(SHLIB): $(LIB_OBJ)
 	  -Wl,--whole-archive -L$(EI_DIR)/lib -lei -Wl,--no-whole-archive \
 	  -luv -lcrypto -lpthread -lm
 
-$(BUILD)/phc.pc: pkg/phc.pc.in include/phc.h
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' -e 's|@EI_DIR@|$(EI_DIR)|' $< > $@
-
-install: all $(SHLIB) $(BUILD)/phc.pc
+install: all $(SHLIB)
 	install -d $(DEST)/bin $(DEST)/include $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 755 $(BUILD)/phc-node $(DEST)/bin/phc-node
 	install -m 644 include/phc.h $(DEST)/include/phc.h
@@ -142,7 +140,9 @@ install: all $(SHLIB) $(BUILD)/phc.pc
 	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/libphc.so.$(VERSION)
 	ln -sf libphc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libphc.so
-	install -m 644 $(BUILD)/phc.pc $(DESTDIR)$(LIBDIR)/pkgconfig/phc.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@EI_DIR@|$(EI_DIR)|' \
+	    pkg/phc.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/phc.pc
 
 uninstall:
 	rm -f $(DEST)/bin/phc-node $(DEST)/include/phc.h \
@@ -173,7 +173,17 @@ interop: all test-plugins
 lint:
 	test/lint/check_tree
 
-test: lint unit interop
+# The installed library end to end (test/install/run): install, headers,
+# examples via pkg-config, phc_examples_SUITE, uninstall. Not under SAN=1
+# (programs linked to an ASan libphc.so would need the ASan runtime first).
+install-test: all test-plugins
+ifeq ($(SAN),1)
+	@echo "install-test: skipped under SAN=1"
+else
+	test/install/run $(BUILD)
+endif
+
+test: lint unit interop install-test
 
 test-san:
 	$(MAKE) SAN=1 test
