@@ -68,6 +68,14 @@ $(BUILD)/%.o: %.c
 
 $(UNIT_OBJ) $(TSUP_OBJ): CFLAGS += -Itest/unit
 
+# The library's objects remember the flags they were built with (a change,
+# such as -fPIC for the shared library, rebuilds them).
+$(BUILD)/.cflags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CFLAGS)' | cmp -s - $@ || echo '$(CFLAGS)' > $@
+$(LIB_OBJ) $(CLI_OBJ): $(BUILD)/.cflags
+FORCE:
+
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
