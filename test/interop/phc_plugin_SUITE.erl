@@ -28,9 +28,13 @@ end_per_suite(_Config) -> ok.
 
 init_per_testcase(_TC, Config) -> Config.
 
-end_per_testcase(_TC, Config) ->
-    [phc_interop:stop_phc(P) || {phc, P} <- Config],
-    ok.
+end_per_testcase(_TC, _Config) ->
+    Phcs = case erase(phcs) of undefined -> []; L -> L end,
+    [phc_interop:stop_phc(P) || P <- Phcs],
+    case [R || P <- Phcs, {found, _} = R <- [phc_interop:sanitizer_report(P)]] of
+        [] -> ok;
+        Bad -> {fail, {sanitizer_report, Bad}}
+    end.
 
 plugin(Name) ->
     Dir = filename:join(filename:dirname(phc_interop:phc_path()),
@@ -41,9 +45,12 @@ plugin(Name) ->
         false -> ct:fail({plugin_missing, P, "run make test-plugins"})
     end.
 
+%% Every phc-node a case starts is stopped (and checked for sanitizer
+%% reports) by end_per_testcase.
 start(Config, Args) ->
     Phc = phc_interop:start_phc(Config, plug, #{args => Args}),
-    {maps:get(node, Phc), [{phc, Phc} | Config]}.
+    put(phcs, [Phc | case get(phcs) of undefined -> []; L -> L end]),
+    {maps:get(node, Phc), Config}.
 
 %% ---------------------------------------------------------------------
 
