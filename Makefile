@@ -96,9 +96,14 @@ $(UNIT_BIN): $(BUILD)/test/%: $(BUILD)/test/unit/%.o $(TESTLIB) $(LIB)
 
 # The fixtures are prerequisites so a missing one stops make before any
 # test runs; every test runs each time.
-unit: $(UNIT_BIN) $(FIXTURES)
+# test_plugin loads the test plugins: it exports phc_* to them (-rdynamic).
+$(BUILD)/test/test_plugin: LDFLAGS += -rdynamic
+$(BUILD)/test/test_plugin: LDLIBS += -ldl
+
+unit: $(UNIT_BIN) $(FIXTURES) $(TPLUGINS)
 	@fail=0; for t in $(UNIT_BIN); do \
-	  echo "== $$t"; (cd test/unit && ../../$$t) || fail=1; done; exit $$fail
+	  echo "== $$t"; (cd test/unit && PHC_TEST_PLUGINS=$(CURDIR)/$(TPLUG_DIR) ../../$$t) \
+	  || fail=1; done; exit $$fail
 
 probe: $(PROBE)
 
