@@ -3,8 +3,15 @@
 #   make test       tree rules (lint), unit tests (cmocka), interop tests against real OTP nodes
 #   make unit       the unit tests only (build/test/test_*, run from test/unit)
 #   make interop    the interop tests only (test/interop/run)
+#   make install-test  install into a temp prefix, build examples/ with
+#                   pkg-config, run them (test/install/run)
 #   make test-san   the same as make test under ASan+UBSan (build-san/)
 #   make probe      build/dist_probe, a dev-only driver for c_src/dist
+#   make shared     build/libphc.so (versioned soname)
+#   make install    PREFIX (default /usr/local), DESTDIR: phc-node, phc.h,
+#                   libphc.a, libphc.so, pkgconfig/phc.pc; make uninstall
+#   make examples   examples/ built against the INSTALLED library (pkg-config)
+#   make header-test  include/phc.h alone, C11 and C++, -Wall -Wextra -pedantic
 #   make demo       a local demo cluster (erl + phc-node)
 #   make bench      benchmarks (ratios against a BEAM node); not part of CI
 # SAN=1 builds anything above into build-san/ with ASan+UBSan.
@@ -12,7 +19,7 @@ CC      ?= cc
 BUILD   ?= build
 EI_DIR  := $(shell erl -noshell -eval 'io:format("~s",[code:lib_dir(erl_interface)]),halt().' 2>/dev/null)
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers \
+CFLAGS  += -fPIC -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers \
            -Iinclude -Ic_src -I$(EI_DIR)/include
 # Each object gets a .d file next to it listing the headers it includes
 # (-MP adds an empty rule per header, so a deleted header is no error).
@@ -51,7 +58,7 @@ PROBE_OBJ := $(BUILD)/test/dist_probe.o
 
 DEPS := $(patsubst %.o,%.d,$(LIB_OBJ) $(CLI_OBJ) $(UNIT_OBJ) $(TSUP_OBJ) $(PROBE_OBJ))
 
-.PHONY: all test lint unit interop test-san probe demo bench clean format
+.PHONY: install-test install uninstall shared examples header-test test-plugins all test lint unit interop test-san probe demo bench clean format
 all: $(BUILD)/phc-node $(LIB)
 
 $(BUILD)/%.o: %.c
@@ -61,12 +68,23 @@ $(BUILD)/%.o: %.c
 
 $(UNIT_OBJ) $(TSUP_OBJ): CFLAGS += -Itest/unit
 
+# The library's objects remember the flags they were built with (a change,
+# such as -fPIC for the shared library, rebuilds them).
+$(BUILD)/.cflags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CFLAGS)' | cmp -s - $@ || echo '$(CFLAGS)' > $@
+$(LIB_OBJ) $(CLI_OBJ): $(BUILD)/.cflags
+FORCE:
+
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# phc-node exports the whole library and ei to the plugins it dlopens
+# (-rdynamic with --whole-archive: a plugin may call what phc-node does not).
 $(BUILD)/phc-node: $(CLI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $(CLI_OBJ) -Wl,--whole-archive $(LIB) \
+	  -L$(EI_DIR)/lib -lei -Wl,--no-whole-archive $(LDLIBS) -ldl
 
 $(TESTLIB): $(TSUP_OBJ)
 	@mkdir -p $(dir $@)
@@ -78,16 +96,89 @@ $(UNIT_BIN): $(BUILD)/test/%: $(BUILD)/test/unit/%.o $(TESTLIB) $(LIB)
 
 # The fixtures are prerequisites so a missing one stops make before any
 # test runs; every test runs each time.
-unit: $(UNIT_BIN) $(FIXTURES)
+# test_plugin loads the test plugins: it exports phc_* to them (-rdynamic).
+$(BUILD)/test/test_plugin: LDFLAGS += -rdynamic
+$(BUILD)/test/test_plugin: LDLIBS += -ldl
+
+unit: $(UNIT_BIN) $(FIXTURES) $(TPLUGINS)
 	@fail=0; for t in $(UNIT_BIN); do \
-	  echo "== $$t"; (cd test/unit && ../../$$t) || fail=1; done; exit $$fail
+	  echo "== $$t"; (cd test/unit && PHC_TEST_PLUGINS=$(CURDIR)/$(TPLUG_DIR) ../../$$t) \
+	  || fail=1; done; exit $$fail
 
 probe: $(PROBE)
 
 $(PROBE): $(PROBE_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-interop: all
+# Plugins for phc_plugin_SUITE: one source built four ways (good, failing
+# init, no init, another ABI), found by the suite next to phc-node.
+TPLUG_DIR := $(BUILD)/test/plugins
+TPLUG_SRC := test/interop/plugin/test_plugin.c
+TPLUGINS  := $(TPLUG_DIR)/good.so $(TPLUG_DIR)/fail.so $(TPLUG_DIR)/noinit.so \
+             $(TPLUG_DIR)/oldabi.so
+PLUG_CFLAGS = $(filter-out -Werror,$(CFLAGS)) -Wno-unused -fPIC -shared
+$(TPLUG_DIR)/good.so: $(TPLUG_SRC) include/phc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUG_CFLAGS) -o $@ $<
+$(TPLUG_DIR)/%.so: $(TPLUG_SRC) include/phc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUG_CFLAGS) -DPLUGIN_$(shell echo $* | tr a-z A-Z) -o $@ $<
+test-plugins: $(TPLUGINS)
+
+# ---- shared library, install, pkg-config ----------------------------------
+# The ABI rule (include/phc.h): MAJOR.MINOR must match, so the soname
+# carries both.
+VMAJ := $(shell sed -n 's/^\#define PHC_VERSION_MAJOR //p' include/phc.h)
+VMIN := $(shell sed -n 's/^\#define PHC_VERSION_MINOR //p' include/phc.h)
+VPAT := $(shell sed -n 's/^\#define PHC_VERSION_PATCH //p' include/phc.h)
+VERSION := $(VMAJ).$(VMIN).$(VPAT)
+SONAME  := libphc.so.$(VMAJ).$(VMIN)
+SHLIB   := $(BUILD)/libphc.so.$(VERSION)
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+DEST     = $(DESTDIR)$(PREFIX)
+
+shared: $(SHLIB)
+
+$(SHLIB): $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $(LIB_OBJ) \
+	  -Wl,--whole-archive -L$(EI_DIR)/lib -lei -Wl,--no-whole-archive \
+	  -luv -lcrypto -lpthread -lm
+
+install: all $(SHLIB)
+	install -d $(DEST)/bin $(DEST)/include $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 755 $(BUILD)/phc-node $(DEST)/bin/phc-node
+	install -m 644 include/phc.h $(DEST)/include/phc.h
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libphc.a
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/libphc.so.$(VERSION)
+	ln -sf libphc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libphc.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@EI_DIR@|$(EI_DIR)|' \
+	    pkg/phc.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/phc.pc
+
+uninstall:
+	rm -f $(DEST)/bin/phc-node $(DEST)/include/phc.h \
+	  $(DESTDIR)$(LIBDIR)/libphc.a $(DESTDIR)$(LIBDIR)/libphc.so \
+	  $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libphc.so.$(VERSION) \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/phc.pc
+
+# include/phc.h alone (only libuv's and ei's headers beside it), as C11
+# and as C++, every warning an error. uv.h needs POSIX types, which strict
+# -std=c11 hides: C11 users add -D_POSIX_C_SOURCE=200809L (or use gnu11).
+header-test:
+	@mkdir -p $(BUILD)/test
+	printf '#include <phc.h>\nint main(void) { return (int)phc_version() & 0; }\n' > $(BUILD)/test/hdr.c
+	cp $(BUILD)/test/hdr.c $(BUILD)/test/hdr.cc
+	cc -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -pedantic -Werror -Iinclude -I$(EI_DIR)/include -c $(BUILD)/test/hdr.c -o $(BUILD)/test/hdr_c.o
+	g++ -std=c++11 -Wall -Wextra -pedantic -Werror -Iinclude -I$(EI_DIR)/include -c $(BUILD)/test/hdr.cc -o $(BUILD)/test/hdr_cc.o
+
+# The examples, built against an installed phc found by pkg-config
+# (PKG_CONFIG_PATH=$(PREFIX)/lib/pkgconfig when PREFIX is not a default).
+examples:
+	$(MAKE) -C examples
+
+interop: all test-plugins
 	PHC_NODE=$(CURDIR)/$(BUILD)/phc-node test/interop/run
 
 # The tree's structural rules (docs/DESIGN.md, Layout): layer order of
@@ -95,7 +186,17 @@ interop: all
 lint:
 	test/lint/check_tree
 
-test: lint unit interop
+# The installed library end to end (test/install/run): install, headers,
+# examples via pkg-config, phc_examples_SUITE, uninstall. Not under SAN=1
+# (programs linked to an ASan libphc.so would need the ASan runtime first).
+install-test: all test-plugins
+ifeq ($(SAN),1)
+	@echo "install-test: skipped under SAN=1"
+else
+	test/install/run $(BUILD)
+endif
+
+test: lint unit interop install-test
 
 test-san:
 	$(MAKE) SAN=1 test

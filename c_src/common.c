@@ -70,6 +70,11 @@ char *phc__xstrdup(const char *s) {
   return memcpy(phc__xmalloc(n), s, n);
 }
 
+unsigned phc_version(void) {
+  return (unsigned)PHC_VERSION_MAJOR << 16 | (unsigned)PHC_VERSION_MINOR << 8 |
+         (unsigned)PHC_VERSION_PATCH;
+}
+
 const char *phc_strerror(int err) {
   switch (err) {
   case 0: return "ok";

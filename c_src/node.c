@@ -381,6 +381,8 @@ void phc_node_stop(phc_node_t *n) {
 void phc_node_free(phc_node_t *n) {
   if (!n) return;
   phc__hubs_free(n);
+  phc__ctypes_free(n);
+  phc__natives_free(n);
   if (n->dist) phc__dist_free(n->dist);
   free(n);
 }

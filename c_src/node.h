@@ -36,6 +36,11 @@ struct phc_node_s {
   struct phc__otp_s *otp;
   struct phc__hubs_s *hubs;
 
+  /* Tables the public API fills in before or after phc_node_start: child
+   * types (c_src/proc/gen_server.c) and natives (c_src/otp/rpc.c). */
+  struct phc__ctype_s *ctypes;
+  struct phc__native_s *natives;
+
   const struct phc__remote_ops_s *remote;
   void *remote_ctx;
 };

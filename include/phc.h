@@ -301,6 +301,48 @@ int phc_hub_register_hooks(phc_hub_t *hub, const char *key,
                            const phc_hook_handler_t *handlers, int n);
 int phc_hub_cancel_hook(phc_hub_t *hub, const char *key, const char *id);
 
+/* ---- version and plugins ------------------------------------------------ */
+
+/* The version of this header. The ABI rule: a plugin (or any program using
+ * libphc.so) runs only on a phc whose MAJOR.MINOR equals the one it was
+ * built against; PATCH releases keep the ABI. Structs in this header grow
+ * only at their end, and only in a MINOR release. */
+#define PHC_VERSION_MAJOR 0
+#define PHC_VERSION_MINOR 1
+#define PHC_VERSION_PATCH 0
+#define PHC_VERSION_STRING "0.1.0"
+
+/* The version of the library this program runs on:
+ * MAJOR << 16 | MINOR << 8 | PATCH. */
+unsigned phc_version(void);
+
+/* A plugin is a shared object loaded by `phc-node -load PATH`. It exports
+ * phc_plugin_info (write PHC_PLUGIN_DECLARE("name") once, at file scope)
+ * and phc_plugin_init, which runs after phc_node_new and before
+ * phc_node_start: register child types (phc_child_type_register) and
+ * natives (phc_native_register) there. Nonzero (a PHC_E* code) aborts the
+ * start: phc-node prints the path and phc_strerror and exits with 2.
+ * Optionally it exports phc_plugin_hub_init, called for each hub phc-node
+ * starts (register hook handlers there), with the same error rule. */
+typedef struct phc_plugin_info_s {
+  unsigned major, minor, patch; /* PHC_VERSION_* the plugin was built with */
+  const char *name;
+} phc_plugin_info_t;
+
+#define PHC_PLUGIN_DECLARE(plugin_name)                                        \
+  PHC__PLUGIN_EXTERN const phc_plugin_info_t phc_plugin_info = {               \
+      PHC_VERSION_MAJOR, PHC_VERSION_MINOR, PHC_VERSION_PATCH, plugin_name}
+
+#ifdef __cplusplus
+#define PHC__PLUGIN_EXTERN extern "C"
+#else
+#define PHC__PLUGIN_EXTERN
+#endif
+
+extern const phc_plugin_info_t phc_plugin_info;
+int phc_plugin_init(phc_node_t *n);
+int phc_plugin_hub_init(phc_hub_t *hub);
+
 #ifdef __cplusplus
 }
 #endif

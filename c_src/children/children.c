@@ -1,5 +1,6 @@
 /* children.c - the built-in child types phc_echo, phc_counter and phc_kv,
- * and their start functions (start_link/1, start/1) for rpc and spawn.
+ * registered when the node starts (c_src/otp starts any registered type for
+ * Module:start_link/1 and start/1 over rpc and spawn).
  *
  * They double as examples of a C child type: a table of gen_server
  * callbacks over a small C state. Their BEAM twins live in
@@ -403,50 +404,15 @@ static const phc_child_type_t kv_type = {.module = "phc_kv",
                                          .handover_get = kv_handover_get,
                                          .handover_put = kv_handover_put};
 
-/* ---- start functions ------------------------------------------------- */
+/* ---- registration ---------------------------------------------------- */
 
-/* Module:start_link(Arg) / start(Arg) from rpc: the new server is not
- * linked to the short-lived rpc process (it would die with it), so both
- * behave like start/1. Result {ok, Pid} or {error, Reason}. */
-static int start_child(phc_node_t *n, const char *module, const char *args,
-                       int len, ei_x_buff *result) {
-  phc_pid_t pid;
-  int rc = phc_gs_start(n, module, args, len, NULL, 0, &pid);
-  phc__x_tuple_header(result, 2);
-  if (rc == 0) {
-    phc__x_atom(result, "ok");
-    phc__x_pid(result, &pid);
-  } else {
-    phc__x_atom(result, "error");
-    phc__x_atom(result, rc == PHC_EUNDEF ? "undef" : "init_failed");
-  }
-  return 0;
-}
-
-#define START_FN(name, module)                                                 \
-  static int name(phc_node_t *n, const phc_pid_t *caller, const char *args,    \
-                  int len, ei_x_buff *result) {                                \
-    PHC__UNUSED(caller);                                                       \
-    return start_child(n, module, args, len, result);                          \
-  }
-
-START_FN(start_echo, "phc_echo")
-START_FN(start_counter, "phc_counter")
-START_FN(start_kv, "phc_kv")
-
+/* Module:start_link/1 and start/1 come with the registration: c_src/otp's
+ * spawn requests start any registered type (no per-type natives). */
 int phc__children_register(phc_node_t *n) {
-  static const struct {
-    const phc_child_type_t *type;
-    phc_native_fn start;
-  } builtins[] = {{&echo_type, start_echo},
-                  {&counter_type, start_counter},
-                  {&kv_type, start_kv}};
+  static const phc_child_type_t *const builtins[] = {&echo_type, &counter_type,
+                                                     &kv_type};
   for (size_t i = 0; i < PHC__ARRAY_LEN(builtins); i++) {
-    const char *m = builtins[i].type->module;
-    int rc = phc_child_type_register(n, builtins[i].type);
-    if (rc == 0)
-      rc = phc_native_register(n, m, "start_link", 1, builtins[i].start);
-    if (rc == 0) rc = phc_native_register(n, m, "start", 1, builtins[i].start);
+    int rc = phc_child_type_register(n, builtins[i]);
     if (rc) return rc;
   }
   return 0;

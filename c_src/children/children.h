@@ -4,15 +4,15 @@
  * callbacks over a small C state) and have BEAM twins in elixir_harness/
  * with the same module names, calls and handover state. The module owns
  * nothing beyond each child's own state; the node (c_src/node.c) registers
- * the types and their start functions when it starts.
+ * the types when it starts.
  */
 #ifndef PHC_CHILDREN_CHILDREN_H
 #define PHC_CHILDREN_CHILDREN_H
 
 #include "node.h"
 
-/* Register the three child types and their start functions
- * (Module:start_link/1 and Module:start/1, for rpc and spawn). 0 or a
+/* Register the three child types (Module:start_link/1 and Module:start/1
+ * then work over rpc and spawn, as for every registered type). 0 or a
  * negative PHC_E* code. */
 int phc__children_register(phc_node_t *n);
 

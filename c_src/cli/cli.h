@@ -8,6 +8,7 @@
  *   {name, 'phc@127.0.0.1'}.          % or {sname, phc}
  *   {cookie, mycookie}.
  *   {connect, ['node1@127.0.0.1']}.
+ *   {load, ["/path/to/plugin.so"]}.   % plugins, as -load
  *   {hidden, false}.  {net_ticktime, 60}.  {port, 0}.  {loglevel, info}.
  *   {hub, my_hub, [{hubs_discover_interval, 10000}, {sync_interval, 15000},
  *                  {ring_otp, 25},
@@ -25,6 +26,7 @@
 #define MAX_CONNECT 64
 #define MAX_HUBS 16
 #define MAX_OWNED 256
+#define MAX_LOAD 32
 
 typedef struct cli_s {
   phc_node_config_t cfg;
@@ -32,6 +34,8 @@ typedef struct cli_s {
   int nconnect;
   phc_hub_config_t hubs[MAX_HUBS];
   int nhubs;
+  const char *load[MAX_LOAD]; /* plugins (-load PATH, {load, [Path]}) */
+  int nload;
   unsigned discover_ms, sync_ms;
   int ring_otp;
   int log_level;
@@ -43,5 +47,13 @@ typedef struct cli_s {
  * and the problem and returns a negative error. */
 int phc__cli_config_load(cli_t *cli, const char *path);
 void phc__cli_free(cli_t *cli);
+
+/* plugin.c: dlopen each cli->load[i] and run its phc_plugin_init (before
+ * phc_node_start); after each hub starts, every phc_plugin_hub_init. Both
+ * return 0, or 2 after printing one line naming the plugin and the cause.
+ * Close the handles after phc_node_free. */
+int phc__cli_plugins_load(cli_t *cli, phc_node_t *n);
+int phc__cli_plugins_hub(phc_hub_t *hub);
+void phc__cli_plugins_close(void);
 
 #endif /* PHC_CLI_CLI_H */

@@ -119,6 +119,46 @@ static int connect_list(load_t *l, const char *b, int idx) {
   return 0;
 }
 
+/* A path: a string (a list of byte codes), a binary or an atom; NULL if
+ * it is none of them. */
+static const char *path_at(load_t *l, const char *b, int *idx) {
+  int type, size;
+  long c, blen;
+  if (ei_get_type(b, idx, &type, &size) < 0 || size > 4095) return NULL;
+  if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_UTF8_EXT ||
+      type == ERL_ATOM_UTF8_EXT || type == ERL_SMALL_ATOM_EXT)
+    return atom_at(l, b, idx);
+  char *p = own(l->cli, (size_t)size + 1);
+  if (!p) return NULL;
+  if (type == ERL_BINARY_EXT) {
+    if (ei_decode_binary(b, idx, p, &blen) < 0) return NULL;
+    p[blen] = 0;
+    return p;
+  }
+  if (ei_decode_list_header(b, idx, &size) < 0) return NULL;
+  for (int i = 0; i < size; i++) {
+    if (ei_decode_long(b, idx, &c) < 0 || c < 1 || c > 255) return NULL;
+    p[i] = (char)c;
+  }
+  p[size] = 0;
+  return size && ei_skip_term(b, idx) == 0 ? p : NULL;
+}
+
+/* {load, [Path]}. */
+static int load_list(load_t *l, const char *b, int idx) {
+  int n;
+  if (ei_decode_list_header(b, &idx, &n) < 0)
+    return config_bad(l, "load needs a list of paths", NULL);
+  for (int i = 0; i < n; i++) {
+    const char *p = path_at(l, b, &idx);
+    if (!p) return config_bad(l, "load: not a path", NULL);
+    if (l->cli->nload == MAX_LOAD)
+      return config_bad(l, "too many load entries", NULL);
+    l->cli->load[l->cli->nload++] = p;
+  }
+  return 0;
+}
+
 static int entry(void *arg, const char *b, int len) {
   load_t *l = arg;
   cli_t *cli = l->cli;
@@ -141,6 +181,8 @@ static int entry(void *arg, const char *b, int len) {
       return config_bad(l, "needs an atom", key);
   } else if (!strcmp(key, "connect")) {
     return connect_list(l, b, idx);
+  } else if (!strcmp(key, "load")) {
+    return load_list(l, b, idx);
   } else if (!strcmp(key, "hidden")) {
     char a[8];
     if (phc__term_atom(b, &idx, a, sizeof a) < 0 ||

@@ -25,6 +25,8 @@ static const char usage[] =
     "  -loglevel LEVEL        error | warn | info | debug (default info)\n"
     "  -config FILE           read settings from FILE (Erlang terms, see "
     "README); later flags override it\n"
+    "  -load PATH             load a plugin (a shared object with "
+    "phc_plugin_init; repeatable)\n"
     "  -hub HUB_ID            join (or start) the ProcessHub hub HUB_ID "
     "(repeatable)\n"
     "  -hubs_discover_interval MS  cluster_join_event period (default 10000)\n"
@@ -115,6 +117,11 @@ static int cli_hub_flag(int argc, char **argv, int *i, cli_t *cli) {
     if (!(val = cli_need(argc, argv, i)))
       return cli_bad("%s needs a file name", a);
     if (phc__cli_config_load(cli, val) != 0) return 2;
+  } else if (!strcmp(a, "-load")) {
+    if (!(val = cli_need(argc, argv, i)) || !*val)
+      return cli_bad("%s needs the path of a plugin (a shared object)", a);
+    if (cli->nload == MAX_LOAD) return cli_bad("%s: too many plugins", a);
+    cli->load[cli->nload++] = val;
   } else if (!strcmp(a, "-hub")) {
     if (!(val = cli_need(argc, argv, i)) || !*val || strlen(val) > 200)
       return cli_bad("%s needs a hub id (an atom name of at most 200 bytes)",
@@ -190,6 +197,7 @@ static int start_hubs(app_t *app) {
     if (cli->ring_otp) hc->ring_otp = cli->ring_otp;
     phc_hub_t *hub;
     int rc = phc_hub_start(app->node, hc, &hub);
+    if (rc == 0 && phc__cli_plugins_hub(hub) != 0) return 2;
     if (rc == 0 && hc->child_specs)
       rc = phc_hub_start_children(hub, hc->child_specs, hc->child_specs_len);
     if (rc) {
@@ -215,6 +223,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "phc-node: cannot create node: %s\n", phc_strerror(rc));
     return 1;
   }
+  if ((st = phc__cli_plugins_load(&cli, app.node)) != 0) {
+    phc_node_free(app.node);
+    phc__cli_plugins_close();
+    return st;
+  }
   if ((rc = phc_node_start(app.node)) != 0) {
     fprintf(stderr, "phc-node: cannot start %s: %s\n", phc_node_name(app.node),
             phc_strerror(rc));
@@ -223,7 +236,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < cli.nconnect; i++)
     if (phc_node_connect(app.node, cli.connect[i]) != 0)
       fprintf(stderr, "phc-node: cannot connect to %s\n", cli.connect[i]);
-  if (start_hubs(&app) != 0) return 1;
+  if ((st = start_hubs(&app)) != 0) return st == 2 ? 2 : 1;
 
   uv_signal_init(loop, &app.sigterm);
   uv_signal_init(loop, &app.sigint);
@@ -233,6 +246,7 @@ int main(int argc, char **argv) {
 
   uv_run(loop, UV_RUN_DEFAULT);
   phc_node_free(app.node);
+  phc__cli_plugins_close();
   phc__cli_free(&cli);
   uv_loop_close(loop);
   return 0;

@@ -20,7 +20,7 @@ int phc__otp_init(phc_node_t *n) {
 
 void phc__otp_close(phc_node_t *n) {
   if (!n->otp) return;
-  phc__rpc_close(n);
+  phc__natives_free(n);
   free(n->otp);
   n->otp = NULL;
 }

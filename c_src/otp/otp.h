@@ -44,6 +44,10 @@ void phc__otp_nodeup(phc_node_t *n, const char *peer, int hidden);
  * distribution layer exists. */
 int phc__otp_peers(const phc_node_t *n, const char **names, int max);
 
+/* Free n->natives (the table lives on the node so natives can be registered
+ * before phc_node_start); safe to call twice. */
+void phc__natives_free(phc_node_t *n);
+
 phc_native_fn phc__native_find(phc_node_t *n, const char *mod, const char *fun,
                                int arity);
 

@@ -17,7 +17,6 @@
 typedef struct phc__native_s phc__native_t;
 
 struct phc__otp_s {
-  phc__native_t *natives;     /* uthash by "mod:fun/arity" (rpc.c) */
   phc__closure_fn closure;    /* NULL: no closure known */
   phc__release_fn on_release; /* NULL: releases are not probed */
   int raised_exit; /* the last native failed with exit class (rex.c) */
@@ -51,10 +50,8 @@ int phc__introspect_init(phc_node_t *n);
 int phc__introspect_proc_init(phc_node_t *n);
 int phc__dsup_absent_init(phc_node_t *n);
 
-/* rpc.c: register the built-in natives (erlang:node/0, nodes/0, send/2);
- * free the native table. */
+/* rpc.c: register the built-in natives (erlang:node/0, nodes/0, send/2). */
 int phc__rpc_init(phc_node_t *n);
-void phc__rpc_close(phc_node_t *n);
 
 /* net_kernel.c, rpc.c: start the registered services. */
 int phc__net_kernel_start(phc_node_t *n);

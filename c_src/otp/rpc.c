@@ -26,17 +26,17 @@ static void native_key(char *out, size_t max, const char *mod, const char *fun,
 
 int phc_native_register(phc_node_t *n, const char *module, const char *fun,
                         int arity, phc_native_fn fn) {
-  if (!n->otp || !module || !fun || arity < 0 || !fn) return PHC_EINVAL;
+  if (!n || !module || !fun || arity < 0 || !fn) return PHC_EINVAL;
   phc__native_t *e = phc__xcalloc(1, sizeof *e);
   native_key(e->key, sizeof e->key, module, fun, arity);
   phc__native_t *old = NULL;
-  HASH_FIND_STR(n->otp->natives, e->key, old);
+  HASH_FIND_STR(n->natives, e->key, old);
   if (old) {
     free(e);
     return PHC_EEXIST;
   }
   e->fn = fn;
-  HASH_ADD_STR(n->otp->natives, key, e);
+  HASH_ADD_STR(n->natives, key, e);
   return 0;
 }
 
@@ -45,7 +45,7 @@ phc_native_fn phc__native_find(phc_node_t *n, const char *mod, const char *fun,
   char key[2 * PHC__ATOM_MAX + 16];
   native_key(key, sizeof key, mod, fun, arity);
   phc__native_t *e = NULL;
-  HASH_FIND_STR(n->otp->natives, key, e);
+  HASH_FIND_STR(n->natives, key, e);
   return e ? e->fn : NULL;
 }
 
@@ -78,6 +78,32 @@ static int run_closure(phc_node_t *n, const char *args, ei_x_buff *result) {
   return rc;
 }
 
+/* Module:start_link(Arg) / start(Arg) for any registered child type (the
+ * built-ins and every phc_child_type_register'ed type, before or after
+ * phc_node_start). The new server is not linked to the short-lived rpc
+ * process (it would die with it), so both behave like start/1. Result
+ * {ok, Pid} or {error, Reason}. */
+static int start_child_type(phc_node_t *n, const char *mod, const char *args,
+                            int len, ei_x_buff *result) {
+  phc_pid_t pid;
+  int rc = phc_gs_start(n, mod, args, len, NULL, 0, &pid);
+  phc__x_tuple_header(result, 2);
+  if (rc == 0) {
+    phc__x_atom(result, "ok");
+    phc__x_pid(result, &pid);
+  } else {
+    phc__x_atom(result, "error");
+    phc__x_atom(result, rc == PHC_EUNDEF ? "undef" : "init_failed");
+  }
+  return 0;
+}
+
+static int is_type_start(phc_node_t *n, const char *mod, const char *fun,
+                         int arity) {
+  return arity == 1 && (!strcmp(fun, "start_link") || !strcmp(fun, "start")) &&
+         phc_child_type_find(n, mod) != NULL;
+}
+
 /* Run mod:fun(args). *result: the return value (rc 0) or the error
  * reason (rc < 0), encoded without a version byte after the header so it
  * can be embedded; caller owns it. */
@@ -91,10 +117,12 @@ int phc__otp_run_native(phc_node_t *n, const erlang_pid *caller,
   phc__x_new_with_version(result);
   if (!fn && arity == 2 && !strcmp(mod, "erlang") && !strcmp(fun, "apply"))
     return run_closure(n, args, result);
-  if (!fn) return PHC_EUNDEF;
+  int typed = !fn && is_type_start(n, mod, fun, arity);
+  if (!fn && !typed) return PHC_EUNDEF;
   int vlen;
   char *vargs = phc__term_with_version(args, args_len, &vlen);
-  int rc = fn(n, caller, vargs, vlen, result);
+  int rc = typed ? start_child_type(n, mod, vargs, vlen, result)
+                 : fn(n, caller, vargs, vlen, result);
   free(vargs);
   return rc;
 }
@@ -349,10 +377,10 @@ int phc__rpc_init(phc_node_t *n) {
   return rc;
 }
 
-void phc__rpc_close(phc_node_t *n) {
+void phc__natives_free(phc_node_t *n) {
   phc__native_t *e, *tmp;
-  HASH_ITER(hh, n->otp->natives, e, tmp) {
-    HASH_DEL(n->otp->natives, e);
+  HASH_ITER(hh, n->natives, e, tmp) {
+    HASH_DEL(n->natives, e);
     free(e);
   }
 }

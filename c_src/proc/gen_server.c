@@ -38,28 +38,27 @@ typedef struct gs_start_s {
 /* ---- child types -------------------------------------------------------- */
 
 int phc_child_type_register(phc_node_t *n, const phc_child_type_t *type) {
-  if (!n || !n->rt || !type || !type->module || !*type->module)
-    return PHC_EINVAL;
+  if (!n || !type || !type->module || !*type->module) return PHC_EINVAL;
   phc__ctype_t *e = NULL;
-  HASH_FIND_STR(n->rt->ctypes, type->module, e);
+  HASH_FIND_STR(n->ctypes, type->module, e);
   if (e) return PHC_EEXIST;
   e = phc__xcalloc(1, sizeof *e);
   e->type = type;
-  HASH_ADD_KEYPTR(hh, n->rt->ctypes, type->module, strlen(type->module), e);
+  HASH_ADD_KEYPTR(hh, n->ctypes, type->module, strlen(type->module), e);
   return 0;
 }
 
 const phc_child_type_t *phc_child_type_find(phc_node_t *n, const char *module) {
-  if (!n || !n->rt || !module) return NULL;
+  if (!n || !module) return NULL;
   phc__ctype_t *e = NULL;
-  HASH_FIND_STR(n->rt->ctypes, module, e);
+  HASH_FIND_STR(n->ctypes, module, e);
   return e ? e->type : NULL;
 }
 
 void phc__ctypes_free(phc_node_t *n) {
   phc__ctype_t *e, *tmp;
-  HASH_ITER(hh, n->rt->ctypes, e, tmp) {
-    HASH_DEL(n->rt->ctypes, e);
+  HASH_ITER(hh, n->ctypes, e, tmp) {
+    HASH_DEL(n->ctypes, e);
     free(e);
   }
 }

@@ -81,6 +81,9 @@ int phc__rt_init(phc_node_t *n);
  * are closed; run the loop once more to let their callbacks finish. Do not
  * call it from inside a process callback. */
 void phc__rt_close(phc_node_t *n);
+/* Free n->ctypes (the child type table lives on the node so types can be
+ * registered before phc_node_start); safe to call twice. */
+void phc__ctypes_free(phc_node_t *n);
 /* Number of live processes (for tests and memory figures). */
 size_t phc__rt_count(const phc_node_t *n);
 

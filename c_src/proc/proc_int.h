@@ -173,7 +173,6 @@ struct phc__rt_s {
   struct phc__timer_s *timers_by_id;
   TAILQ_HEAD(, phc__timer_s) timers;
   TAILQ_HEAD(, phc_proc_s) runq;
-  phc__ctype_t *ctypes;
 };
 
 /* ---- helpers shared by the files of c_src/proc ------------------------ */
@@ -246,6 +245,5 @@ void phc__timers_proc_exit(phc_proc_t *p);
 void phc__timers_close(phc_node_t *n);
 
 /* gen_server.c */
-void phc__ctypes_free(phc_node_t *n);
 
 #endif /* PHC_PROC_INT_H */

@@ -263,6 +263,31 @@ static void test_child_types(void **state) {
   fx_free(f);
 }
 
+static int t_native(phc_node_t *n, const phc_pid_t *caller, const char *args,
+                    int len, ei_x_buff *result) {
+  (void)n, (void)caller, (void)args, (void)len, (void)result;
+  return 0;
+}
+
+/* Types and natives can be registered before phc_node_start (plugins do);
+ * phc_node_free frees them if the node never starts. */
+static void test_register_before_start(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  phc_node_config_t cfg = {
+      .name = "pre@127.0.0.1", .longnames = 1, .cookie = "c"};
+  phc_node_t *n;
+  assert_int_equal(phc_node_new(&n, &loop, &cfg), 0);
+  assert_int_equal(phc_child_type_register(n, &t_type), 0);
+  assert_int_equal(phc_child_type_register(n, &t_type), PHC_EEXIST);
+  assert_ptr_equal(phc_child_type_find(n, "t_counter"), &t_type);
+  assert_int_equal(phc_native_register(n, "m", "f", 0, t_native), 0);
+  assert_int_equal(phc_native_register(n, "m", "f", 0, t_native), PHC_EEXIST);
+  phc_node_free(n);
+  uv_loop_close(&loop);
+}
+
 static void test_call_plain_tag(void **state) {
   (void)state;
   fx_t *f = gs_fx();
@@ -518,6 +543,7 @@ static void test_system_messages(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_child_types),
+      cmocka_unit_test(test_register_before_start),
       cmocka_unit_test(test_call_plain_tag),
       cmocka_unit_test(test_call_alias_tag),
       cmocka_unit_test(test_call_from_remote),
