@@ -94,6 +94,21 @@ $(TESTLIB): $(TSUP_OBJ)
 $(UNIT_BIN): $(BUILD)/test/%: $(BUILD)/test/unit/%.o $(TESTLIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB) $(LIB) $(LDLIBS) -lcmocka
 
+# Plugins for phc_plugin_SUITE: one source built four ways (good, failing
+# init, no init, another ABI), found by the suite next to phc-node.
+TPLUG_DIR := $(BUILD)/test/plugins
+TPLUG_SRC := test/interop/plugin/test_plugin.c
+TPLUGINS  := $(TPLUG_DIR)/good.so $(TPLUG_DIR)/fail.so $(TPLUG_DIR)/noinit.so \
+             $(TPLUG_DIR)/oldabi.so
+PLUG_CFLAGS = $(filter-out -Werror,$(CFLAGS)) -Wno-unused -fPIC -shared
+$(TPLUG_DIR)/good.so: $(TPLUG_SRC) include/phc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUG_CFLAGS) -o $@ $<
+$(TPLUG_DIR)/%.so: $(TPLUG_SRC) include/phc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUG_CFLAGS) -DPLUGIN_$(shell echo $* | tr a-z A-Z) -o $@ $<
+test-plugins: $(TPLUGINS)
+
 # The fixtures are prerequisites so a missing one stops make before any
 # test runs; every test runs each time.
 # test_plugin loads the test plugins: it exports phc_* to them (-rdynamic).
@@ -110,20 +125,6 @@ probe: $(PROBE)
 $(PROBE): $(PROBE_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-# Plugins for phc_plugin_SUITE: one source built four ways (good, failing
-# init, no init, another ABI), found by the suite next to phc-node.
-TPLUG_DIR := $(BUILD)/test/plugins
-TPLUG_SRC := test/interop/plugin/test_plugin.c
-TPLUGINS  := $(TPLUG_DIR)/good.so $(TPLUG_DIR)/fail.so $(TPLUG_DIR)/noinit.so \
-             $(TPLUG_DIR)/oldabi.so
-PLUG_CFLAGS = $(filter-out -Werror,$(CFLAGS)) -Wno-unused -fPIC -shared
-$(TPLUG_DIR)/good.so: $(TPLUG_SRC) include/phc.h
-	@mkdir -p $(dir $@)
-	$(CC) $(PLUG_CFLAGS) -o $@ $<
-$(TPLUG_DIR)/%.so: $(TPLUG_SRC) include/phc.h
-	@mkdir -p $(dir $@)
-	$(CC) $(PLUG_CFLAGS) -DPLUGIN_$(shell echo $* | tr a-z A-Z) -o $@ $<
-test-plugins: $(TPLUGINS)
 
 # ---- shared library, install, pkg-config ----------------------------------
 # The ABI rule (include/phc.h): MAJOR.MINOR must match, so the soname
