@@ -10,7 +10,9 @@
 
 #include "fuzz.h"
 
-static unsigned ctrl_u16(const uint8_t *p) { return (unsigned)p[0] << 8 | p[1]; }
+static unsigned ctrl_u16(const uint8_t *p) {
+  return (unsigned)p[0] << 8 | p[1];
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static int quiet;
@@ -31,8 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       fz_dispatch(x, &c);
       phc__ctrl_clear(&c);
     } else {
-      PHC_LOG_W("fuzz", "undecodable control message (%zu bytes): dropped",
-                cl);
+      PHC_LOG_W("fuzz", "undecodable control message (%zu bytes): dropped", cl);
     }
     free(ctrl);
     free(payload);

@@ -22,8 +22,8 @@ static int frame_packets(phc__frame_rd_t *rd, phc__reasm_t *r) {
     if (rc < 0) return -1;
     if (rc == 1) {
       phc__ctrl_t c;
-      if (phc__ctrl_decode(m.ctrl, m.ctrl_len, m.payload, m.payload_len,
-                           &c) == 0)
+      if (phc__ctrl_decode(m.ctrl, m.ctrl_len, m.payload, m.payload_len, &c) ==
+          0)
         phc__ctrl_clear(&c);
       free(m.owned);
     }

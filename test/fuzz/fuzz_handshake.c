@@ -26,8 +26,8 @@ static int hs_feed(phc__hs_t *hs, const uint8_t *data, size_t n, int status) {
   return rc;
 }
 
-static int hs_run(phc__hs_t *hs, const uint8_t *data, size_t size,
-                  size_t chunk, int status) {
+static int hs_run(phc__hs_t *hs, const uint8_t *data, size_t size, size_t chunk,
+                  int status) {
   size_t pos = 0;
   while (pos < size) {
     size_t n = size - pos < chunk ? size - pos : chunk;
@@ -45,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t chunk = (size_t)data[1] + 1;
   phc__hs_t hs;
   phc__hs_init(&hs, initiator, "phc@127.0.0.1", "cookie",
-               PHC__DFLAGS_OURS | PHC_DFLAG_PUBLISHED, 1700000001,
-               0x12345678u, initiator ? "a@127.0.0.1" : NULL);
+               PHC__DFLAGS_OURS | PHC_DFLAG_PUBLISHED, 1700000001, 0x12345678u,
+               initiator ? "a@127.0.0.1" : NULL);
   hs.out_len = 0;
   hs_run(&hs, data + 2, size - 2, chunk, status);
   (void)phc__hs_eof_reason(&hs);

@@ -12,8 +12,7 @@
 
 #include "term/term.h"
 
-static void hub_deliver(fz_node_t *x, unsigned target, const char *b,
-                        int len) {
+static void hub_deliver(fz_node_t *x, unsigned target, const char *b, int len) {
   static const char *names[] = {FZ_HUB, "global_name_server", "rex",
                                 "net_kernel", "hub.lab.event_queue"};
   erlang_pid from = fz_peer_pid(133);
@@ -40,8 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *b = malloc(len ? len : 1);
     memcpy(b, data + pos, len);
     pos += len;
-    if (phc__term_check(b, (int)len) == 0)
-      hub_deliver(x, target, b, (int)len);
+    if (phc__term_check(b, (int)len) == 0) hub_deliver(x, target, b, (int)len);
     free(b);
   }
   fz_node_free(x);

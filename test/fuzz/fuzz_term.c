@@ -5,7 +5,6 @@
  * version byte (a leading 131 is skipped as the wire would). */
 #include <stdlib.h>
 #include <string.h>
-#include <string.h>
 
 #include "fuzz.h"
 

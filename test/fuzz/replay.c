@@ -50,7 +50,8 @@ int main(int argc, char **argv) {
       fprintf(stderr, "replay: no such file or directory: %s\n", argv[i]);
       return 2;
     }
-    if (S_ISDIR(st.st_mode) ? replay_dir(argv[i], &count) : replay_file(argv[i]))
+    if (S_ISDIR(st.st_mode) ? replay_dir(argv[i], &count)
+                            : replay_file(argv[i]))
       return 2;
     if (!S_ISDIR(st.st_mode)) count++;
   }
