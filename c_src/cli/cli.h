@@ -44,4 +44,13 @@ typedef struct cli_s {
 int phc__cli_config_load(cli_t *cli, const char *path);
 void phc__cli_free(cli_t *cli);
 
+/* The limits (limits.c): the index of a limit's name ("max_packet"), or
+ * PHC_EUNDEF; set one (v > 0; else one line on stderr naming it, with from
+ * before the name, and PHC_EINVAL); parse "-NAME VALUE" (PHC_EUNDEF when
+ * flag is not a limit's). */
+int phc__cli_limit_index(const char *name);
+int phc__cli_limit_set(cli_t *cli, int k, unsigned long long v,
+                       const char *from);
+int phc__cli_limit_flag(cli_t *cli, const char *flag, const char *val);
+
 #endif /* PHC_CLI_CLI_H */
