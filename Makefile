@@ -125,7 +125,8 @@ bench: all
 FUZZ_SECONDS ?= 60
 FUZZ_NAMES := $(patsubst test/fuzz/fuzz_%.c,%,$(filter-out \
                 test/fuzz/fuzz_node.c,$(wildcard test/fuzz/fuzz_*.c)))
-FUZZ_SUP   := $(BUILD)/test/fuzz/fuzz_node.o $(BUILD)/c_src/cli/config.o
+FUZZ_SUP   := $(BUILD)/test/fuzz/fuzz_node.o \
+              $(filter-out $(BUILD)/c_src/cli/main.o,$(CLI_OBJ))
 FUZZ_BINS  := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 DEPS += $(patsubst test/fuzz/%.c,$(BUILD)/test/fuzz/%.d,$(wildcard test/fuzz/*.c))

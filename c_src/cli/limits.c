@@ -44,7 +44,8 @@ int phc__cli_limit_index(const char *name) {
 int phc__cli_limit_set(cli_t *cli, int k, unsigned long long v,
                        const char *from) {
   if (v == 0 || v > limits[k].max) {
-    fprintf(stderr, "phc-node: %s%s needs a positive number of %s (at most %llu)\n",
+    fprintf(stderr,
+            "phc-node: %s%s needs a positive number of %s (at most %llu)\n",
             from, limits[k].name, limits[k].unit, limits[k].max);
     return PHC_EINVAL;
   }

@@ -1,9 +1,9 @@
 /* fuzz_frame.c - framing and fragment reassembly: the input is the byte
  * stream after the handshake, pushed into the frame reader in chunks whose
- * sizes come from the input itself; every packet goes through
- * phc__frame_parse as conn.c does, and a complete message's control term
- * through phc__ctrl_decode. A garbage packet ends the stream (the peer
- * would be dropped). */
+ * sizes come from the input itself (and the limits: small or default); every
+ * packet goes through phc__frame_parse as conn.c does, and a complete message's
+ * control term through phc__ctrl_decode. A garbage packet ends the stream (the
+ * peer would be dropped). */
 #include <stdlib.h>
 
 #include "fuzz.h"
@@ -36,8 +36,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   phc__reasm_t r;
   phc__frame_rd_init(&rd);
   phc__reasm_init(&r);
-  /* First byte: the chunk size (1..256) the stream arrives in. */
-  size_t chunk = size ? (size_t)data[0] + 1 : 1, pos = size ? 1 : 0;
+  /* First byte: the chunk size (1..128) the stream arrives in; its top
+   * bit sets small limits (max_packet 4096, max_fragmented 8192). */
+  size_t chunk = size ? (size_t)(data[0] & 0x7f) + 1 : 1, pos = size ? 1 : 0;
+  if (size && (data[0] & 0x80)) {
+    rd.max = 4096;
+    r.max = 8192;
+  }
   while (pos < size) {
     size_t n = size - pos < chunk ? size - pos : chunk;
     phc__frame_rd_push(&rd, data + pos, n);
