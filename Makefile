@@ -14,6 +14,9 @@
 #   make header-test  include/phc.h alone, C11 and C++, -Wall -Wextra -pedantic
 #   make demo       a local demo cluster (erl + phc-node)
 #   make bench      benchmarks (ratios against a BEAM node); not part of CI
+#   make fuzz       the libFuzzer harnesses (clang, ASan+UBSan, build-fuzz/),
+#                   each for FUZZ_SECONDS (60); fails on any crash
+#   make fuzz-replay  test/fuzz/regress/ inputs through each harness (any CC)
 # SAN=1 builds anything above into build-san/ with ASan+UBSan.
 CC      ?= cc
 BUILD   ?= build
@@ -30,6 +33,14 @@ ifeq ($(SAN),1)
 BUILD   := build-san
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
+endif
+
+# FUZZ=1 (make fuzz sets it): clang, libFuzzer's coverage, ASan+UBSan.
+ifeq ($(FUZZ),1)
+BUILD   := build-fuzz
+CC      := clang
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=undefined
 endif
 
 # The library: every .c under these folders (a folder that does not exist
@@ -58,7 +69,9 @@ PROBE_OBJ := $(BUILD)/test/dist_probe.o
 
 DEPS := $(patsubst %.o,%.d,$(LIB_OBJ) $(CLI_OBJ) $(UNIT_OBJ) $(TSUP_OBJ) $(PROBE_OBJ))
 
-.PHONY: install-test install uninstall shared examples header-test test-plugins all test lint unit interop test-san probe demo bench clean format
+.PHONY: all test lint unit interop test-san probe demo bench clean format \
+        install-test install uninstall shared examples header-test test-plugins \
+        fuzz fuzz-bins fuzz-replay
 all: $(BUILD)/phc-node $(LIB)
 
 $(BUILD)/%.o: %.c
@@ -197,7 +210,7 @@ else
 	test/install/run $(BUILD)
 endif
 
-test: lint unit interop install-test
+test: lint unit fuzz-replay interop install-test
 
 test-san:
 	$(MAKE) SAN=1 test
@@ -209,10 +222,43 @@ bench: all
 	bench/run $(CURDIR)/$(BUILD)/phc-node
 	bench/hub_run $(CURDIR)/$(BUILD)/phc-node
 
+# Fuzzing (test/fuzz/README.md): one program per test/fuzz/fuzz_*.c, with
+# libFuzzer (make fuzz) or with replay.c's main() (make fuzz-replay, part of
+# make test). Seeds: test/fuzz/gen_seeds.escript from test/fixtures.
+FUZZ_SECONDS ?= 60
+FUZZ_NAMES := $(patsubst test/fuzz/fuzz_%.c,%,$(filter-out \
+                test/fuzz/fuzz_node.c,$(wildcard test/fuzz/fuzz_*.c)))
+FUZZ_SUP   := $(BUILD)/test/fuzz/fuzz_node.o \
+              $(filter-out $(BUILD)/c_src/cli/main.o,$(CLI_OBJ))
+FUZZ_BINS  := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+DEPS += $(patsubst test/fuzz/%.c,$(BUILD)/test/fuzz/%.d,$(wildcard test/fuzz/*.c))
+
+$(BUILD)/test/fuzz/%.o: CFLAGS += -Itest/fuzz
+
+$(FUZZ_BINS): $(BUILD)/fuzz/fuzz_%: $(BUILD)/test/fuzz/fuzz_%.o $(FUZZ_SUP) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+$(REPLAY_BINS): $(BUILD)/fuzz/replay_%: $(BUILD)/test/fuzz/fuzz_%.o \
+                $(BUILD)/test/fuzz/replay.o $(FUZZ_SUP) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz-replay: $(REPLAY_BINS)
+	@fail=0; for n in $(FUZZ_NAMES); do mkdir -p test/fuzz/regress/$$n; \
+	  $(BUILD)/fuzz/replay_$$n test/fuzz/regress/$$n || fail=1; done; exit $$fail
+
+fuzz:
+	$(MAKE) FUZZ=1 fuzz-bins
+	test/fuzz/run build-fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
 format:
-	clang-format -i $$(git ls-files 'c_src/*.[ch]' 'include/*.h' 'test/unit/*.[ch]' 'test/*.c')
+	clang-format -i $$(git ls-files 'c_src/*.[ch]' 'include/*.h' 'test/unit/*.[ch]' 'test/*.c' 'test/fuzz/*.[ch]')
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(DEPS)

@@ -336,6 +336,7 @@ int phc_node_new(phc_node_t **out, uv_loop_t *loop,
   n->hidden = cfg->hidden;
   n->net_ticktime = cfg->net_ticktime ? cfg->net_ticktime : 60;
   n->port = cfg->port;
+  n->limits = cfg->limits;
   n->remote = &node_remote_ops;
   n->remote_ctx = n;
   *out = n;
@@ -347,7 +348,8 @@ int phc_node_start(phc_node_t *n) {
                            .cookie = n->cookie,
                            .hidden = n->hidden,
                            .net_ticktime = n->net_ticktime,
-                           .port = n->port};
+                           .port = n->port,
+                           .limits = n->limits};
   phc__dist_cb_t cb = {.ctx = n,
                        .on_message = node_on_message,
                        .on_nodeup = node_on_nodeup,

@@ -28,7 +28,8 @@ struct phc_node_s {
   int hidden;
   unsigned net_ticktime; /* seconds */
   unsigned short port;
-  uint32_t creation; /* from epmd; pids and refs carry it */
+  phc_limits_t limits; /* as configured (0: the default) */
+  uint32_t creation;   /* from epmd; pids and refs carry it */
   int stopping;
 
   struct phc__rt_s *rt;

@@ -81,6 +81,19 @@ int phc_ref_eq(const phc_ref_t *a, const phc_ref_t *b);
 typedef struct phc_node_s phc_node_t;
 typedef struct phc_proc_s phc_proc_t;
 
+/* Limits a peer cannot exceed. Each 0 means its default (README, Limits).
+ * Hitting one logs one line; the connection is dropped, the node stays. */
+typedef struct phc_limits_s {
+  size_t max_packet;       /* bytes in one distribution packet; 64 MiB */
+  size_t max_fragmented;   /* bytes of a peer's unfinished fragmented
+                              messages; 64 MiB */
+  unsigned max_handshakes; /* incoming connections in the handshake; 64 */
+  unsigned handshake_ms;   /* a connection's setup time; 7000 */
+  size_t max_out_queue;    /* bytes waiting to go to one peer; 64 MiB */
+  size_t mailbox_warn;     /* messages in one mailbox before its one
+                              warning; 100000 */
+} phc_limits_t;
+
 typedef struct phc_node_config_s {
   const char *name;      /* "phc@127.0.0.1" (-name) or "phc" (-sname) */
   int longnames;         /* 1 for -name, 0 for -sname */
@@ -88,6 +101,7 @@ typedef struct phc_node_config_s {
   int hidden;            /* 1: do not advertise DFLAG_PUBLISHED */
   unsigned net_ticktime; /* seconds; 0 means 60 */
   unsigned short port;   /* listen port; 0 picks one */
+  phc_limits_t limits;
 } phc_node_config_t;
 
 int phc_node_new(phc_node_t **out, uv_loop_t *loop,

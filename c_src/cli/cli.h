@@ -56,4 +56,13 @@ int phc__cli_plugins_load(cli_t *cli, phc_node_t *n);
 int phc__cli_plugins_hub(phc_hub_t *hub);
 void phc__cli_plugins_close(void);
 
+/* The limits (limits.c): the index of a limit's name ("max_packet"), or
+ * PHC_EUNDEF; set one (v > 0; else one line on stderr naming it, with from
+ * before the name, and PHC_EINVAL); parse "-NAME VALUE" (PHC_EUNDEF when
+ * flag is not a limit's). */
+int phc__cli_limit_index(const char *name);
+int phc__cli_limit_set(cli_t *cli, int k, unsigned long long v,
+                       const char *from);
+int phc__cli_limit_flag(cli_t *cli, const char *flag, const char *val);
+
 #endif /* PHC_CLI_CLI_H */

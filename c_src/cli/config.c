@@ -206,6 +206,11 @@ static int entry(void *arg, const char *b, int len) {
     if (uint_at(b, &idx, 99, &v) || v < 20)
       return config_bad(l, "needs an OTP release", key);
     cli->ring_otp = (int)v;
+  } else if (phc__cli_limit_index(key) >= 0) {
+    if (uint_at(b, &idx, ~0ul, &v) || v == 0)
+      return config_bad(l, "needs a positive integer", key);
+    if (phc__cli_limit_set(cli, phc__cli_limit_index(key), v, "config: "))
+      return config_bad(l, "is out of range", key);
   } else {
     return config_bad(l, "unknown entry", key);
   }

@@ -33,6 +33,9 @@ static const char usage[] =
     "  -sync_interval MS      PubSub sync period (default 15000)\n"
     "  -ring_otp 25|26        atom encoding the ring hashes with (default: "
     "follow the peers)\n"
+    "  -max_packet BYTES, -max_fragmented BYTES, -max_handshakes N,\n"
+    "  -handshake_timeout MS, -max_out_queue BYTES, -mailbox_warn N\n"
+    "                         limits a peer cannot exceed (README, Limits)\n"
     "  -h, --help             this text\n";
 
 /* parse_args and the flag parsers below return CLI_GO_ON to go on, or an
@@ -153,6 +156,9 @@ static int cli_parse_args(int argc, char **argv, cli_t *cli) {
     }
     int st = cli_node_flag(argc, argv, &i, cli);
     if (st == CLI_NOT_MINE) st = cli_hub_flag(argc, argv, &i, cli);
+    if (st == CLI_NOT_MINE && phc__cli_limit_index(a + 1) >= 0)
+      st =
+          phc__cli_limit_flag(cli, a, cli_need(argc, argv, &i)) ? 2 : CLI_GO_ON;
     if (st == CLI_NOT_MINE) return cli_bad("unknown flag '%s'", a);
     if (st != CLI_GO_ON) return st;
   }

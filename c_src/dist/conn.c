@@ -11,7 +11,6 @@
 #include "dist/dist_int.h"
 
 #define MOD PHC__DIST_MOD
-#define SETUP_TIMEOUT_MS 7000 /* net_setuptime */
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -84,6 +83,8 @@ conn_t *phc__conn_new(phc__dist_t *d, int outgoing, const char *peer) {
   TAILQ_INIT(&c->queue);
   phc__frame_rd_init(&c->rd);
   phc__reasm_init(&c->reasm);
+  c->rd.max = d->limits.max_packet;
+  c->reasm.max = d->limits.max_fragmented;
   uv_timer_init(d->loop, &c->timer);
   c->timer.data = c;
   c->refs = 1;
@@ -155,8 +156,32 @@ static void on_written(uv_write_t *req, int status) {
   }
 }
 
+/* max_out_queue: the peer does not read what we send. It is dropped from
+ * the loop (not from inside the send that noticed). */
+static void on_slow_peer(uv_timer_t *t) {
+  conn_t *c = t->data;
+  char why[160];
+  snprintf(why, sizeof why,
+           "slow peer: %zu bytes waiting to be sent, over max_out_queue (%zu)",
+           c->slow, c->d->limits.max_out_queue);
+  phc__conn_fail(c, PHC_LOG_WARN, why);
+}
+
+static int conn_over_queue(conn_t *c, size_t len) {
+  size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+  if (!c->slow && len <= c->d->limits.max_out_queue &&
+      q <= c->d->limits.max_out_queue - len)
+    return 0;
+  if (!c->slow) {
+    c->slow = q + len;
+    uv_timer_start(&c->timer, on_slow_peer, 0, 0);
+  }
+  return 1;
+}
+
 int phc__conn_write(conn_t *c, const void *data, size_t len) {
   if (!c->tcp_inited || len == 0) return 0;
+  if (c->slow) return PHC_ELIMIT;
   /* Most writes fit in the socket buffer at once: skip the queued request. */
   if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
     uv_buf_t tb = uv_buf_init((char *)data, (unsigned)len);
@@ -170,6 +195,7 @@ int phc__conn_write(conn_t *c, const void *data, size_t len) {
       len -= (size_t)n;
     }
   }
+  if (conn_over_queue(c, len)) return PHC_ELIMIT;
   wreq_t *w = phc__xmalloc(sizeof *w + len);
   w->c = c;
   memcpy(w->data, data, len);
@@ -199,8 +225,11 @@ static void on_packets(conn_t *c) {
   while (c->state == C_UP &&
          (rc = phc__frame_rd_next(&c->rd, &pkt, &len)) != 0) {
     if (rc < 0) {
-      phc__conn_fail(c, PHC_LOG_WARN,
-                     "garbage from peer (absurd packet length)");
+      char why[128];
+      snprintf(why, sizeof why,
+               "a packet of %zu bytes announced, over max_packet (%zu)",
+               c->rd.announced, d->limits.max_packet);
+      phc__conn_fail(c, PHC_LOG_WARN, why);
       return;
     }
     if (len == 0) continue; /* tick */
@@ -209,6 +238,14 @@ static void on_packets(conn_t *c) {
               len > 3 ? pkt[3] : 0, len > 4 ? pkt[4] : 0);
     phc__frame_msg_t m;
     rc = phc__frame_parse(&c->reasm, pkt, len, &m);
+    if (rc == PHC_ELIMIT) {
+      char why[128];
+      snprintf(why, sizeof why,
+               "fragmented messages over max_fragmented (%zu bytes)",
+               d->limits.max_fragmented);
+      phc__conn_fail(c, PHC_LOG_WARN, why);
+      return;
+    }
     if (rc < 0) {
       char why[96];
       snprintf(
@@ -243,6 +280,8 @@ static void conn_up(conn_t *c) {
   c->reads = c->writes = c->tk_read = c->tk_write = 0;
   c->tk_tick = c->tk_ticked = 0;
   phc__frame_rd_push(&c->rd, c->hs.in, c->hs.in_len); /* early data */
+  c->queued = 0;
+  c->slow = 0;
   phc__hs_free(&c->hs);
   c->hs_inited = 0;
   int hidden = !(c->peer_flags & PHC_DFLAG_PUBLISHED);
@@ -374,7 +413,7 @@ static void on_setup_timeout(uv_timer_t *t) {
 }
 
 void phc__conn_arm(conn_t *c) {
-  uv_timer_start(&c->timer, on_setup_timeout, SETUP_TIMEOUT_MS, 0);
+  uv_timer_start(&c->timer, on_setup_timeout, c->d->limits.handshake_ms, 0);
 }
 
 void phc__conn_start_handshake(conn_t *c) {

@@ -99,6 +99,33 @@ static conn_t *start_connect(phc__dist_t *d, const char *peer) {
 
 /* ---- incoming ---------------------------------------------------------- */
 
+/* Incoming connections still in the handshake. */
+static unsigned dist_handshaking(const phc__dist_t *d) {
+  unsigned k = 0;
+  conn_t *c;
+  LIST_FOREACH(c, &d->conns, all) {
+    if (!c->outgoing && c->state == C_HANDSHAKE) k++;
+  }
+  return k;
+}
+
+/* max_handshakes: a connection over it is closed at once; one log line
+ * each time the cap is reached after being below it. */
+static int dist_hs_capped(phc__dist_t *d) {
+  unsigned k = dist_handshaking(d);
+  if (k < d->limits.max_handshakes) {
+    d->hs_capped = 0;
+    return 0;
+  }
+  if (!d->hs_capped)
+    PHC_LOG_W(MOD,
+              "%u incoming connections in the handshake (max_handshakes): "
+              "closing new ones until one is done",
+              k);
+  d->hs_capped = 1;
+  return 1;
+}
+
 static void on_connection(uv_stream_t *server, int status) {
   phc__dist_t *d = server->data;
   if (status < 0 || d->closing) return;
@@ -108,6 +135,10 @@ static void on_connection(uv_stream_t *server, int status) {
   c->tcp_inited = 1;
   c->refs++;
   if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+    phc__conn_close(c);
+    return;
+  }
+  if (dist_hs_capped(d)) {
     phc__conn_close(c);
     return;
   }
@@ -137,6 +168,18 @@ static void on_reg_closed(void *arg) {
 
 /* ---- public API -------------------------------------------------------- */
 
+#define DIST_MAX_HANDSHAKES 64
+#define DIST_HANDSHAKE_MS 7000 /* net_setuptime */
+
+static void dist_limits(phc_limits_t *l, const phc_limits_t *cfg) {
+  *l = *cfg;
+  if (!l->max_packet) l->max_packet = PHC__FRAME_MAX;
+  if (!l->max_fragmented) l->max_fragmented = PHC__FRAME_MAX;
+  if (!l->max_handshakes) l->max_handshakes = DIST_MAX_HANDSHAKES;
+  if (!l->handshake_ms) l->handshake_ms = DIST_HANDSHAKE_MS;
+  if (!l->max_out_queue) l->max_out_queue = PHC__FRAME_MAX;
+}
+
 int phc__dist_new(phc__dist_t **out, uv_loop_t *loop,
                   const phc__dist_config_t *cfg, const phc__dist_cb_t *cb) {
   if (!out || !loop || !cfg || !cfg->name || !cfg->cookie) return PHC_EINVAL;
@@ -152,6 +195,7 @@ int phc__dist_new(phc__dist_t **out, uv_loop_t *loop,
   d->hidden = cfg->hidden;
   d->ticktime = cfg->net_ticktime ? cfg->net_ticktime : 60;
   d->port = cfg->port;
+  dist_limits(&d->limits, &cfg->limits);
   if (cb) d->cb = *cb;
   LIST_INIT(&d->conns);
   uv_tcp_init(loop, &d->listener);
@@ -229,6 +273,17 @@ int phc__dist_send(phc__dist_t *d, const char *peer, const char *ctrl,
     free(q);
     return PHC_ENOTCONN;
   }
+  if (n > d->limits.max_out_queue - c->queued) {
+    if (!c->slow)
+      PHC_LOG_W(MOD,
+                "%zu bytes wait for %s to come up (max_out_queue): "
+                "dropping messages to it until it is up",
+                c->queued, peer);
+    c->slow = c->queued + n;
+    free(q);
+    return PHC_ELIMIT;
+  }
+  c->queued += n;
   TAILQ_INSERT_TAIL(&c->queue, q, link);
   return 0;
 }

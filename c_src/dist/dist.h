@@ -98,6 +98,7 @@ typedef struct phc__dist_config_s {
   int hidden;
   unsigned net_ticktime; /* seconds, >0 */
   unsigned short port;   /* 0: any */
+  phc_limits_t limits;   /* 0 fields: the defaults (phc.h) */
 } phc__dist_config_t;
 
 int phc__dist_new(phc__dist_t **out, uv_loop_t *loop,

@@ -6,8 +6,12 @@
  * Ownership: the dist (struct phc__dist_s, one per node) owns the listener,
  * the ticker, the epmd registration (epmd.h) and every connection, whether
  * it is resolving, looking up the peer's port, connecting, handshaking or
- * up. A connection (conn_t) owns its socket, its setup timer, its epmd
- * lookup, its handshake state, its reader and reassembler and the queue of
+ * up. The limits (phc_limits_t, defaults filled in by phc__dist_new) are
+ * enforced here: max_packet and max_fragmented by each connection's reader
+ * and reassembler, max_handshakes on accept, handshake_ms by the setup
+ * timer, max_out_queue on every write and on the queue before the
+ * connection is up. A connection (conn_t) owns its socket, its setup timer, its
+ * epmd lookup, its handshake state, its reader and reassembler and the queue of
  * messages that wait for it to come up. It is freed when the last of its
  * handles and requests is done (refs), and the dist's done() runs once
  * every connection and every handle of its own is gone.
@@ -64,6 +68,8 @@ struct conn_s {
   phc__reasm_t reasm;
   TAILQ_HEAD(, qmsg_s) queue;
   uint64_t peer_flags;
+  size_t queued; /* bytes in queue (limits.max_out_queue) */
+  size_t slow;   /* bytes waiting when max_out_queue was hit (0: never) */
   int took_over; /* won a simultaneous connect: holds the queue */
   int takeover;  /* replaces the up connection to the same peer ("alive") */
   /* ticks, as dist_util:send_tick/2 */
@@ -81,6 +87,8 @@ struct phc__dist_s {
   int hidden;
   unsigned ticktime;
   unsigned short port;
+  phc_limits_t limits; /* every field set (the defaults filled in) */
+  int hs_capped;       /* max_handshakes was hit and logged */
   phc__dist_cb_t cb;
   uv_tcp_t listener;
   phc__epmd_reg_t reg;

@@ -70,7 +70,10 @@ int phc__frame_rd_next(phc__frame_rd_t *rd, const uint8_t **pkt, size_t *len) {
   size_t avail = rd->len - rd->pos;
   if (avail < 4) return 0;
   uint32_t n = frame_get32(rd->buf + rd->pos);
-  if (n > PHC__FRAME_MAX) return PHC_ELIMIT;
+  if (n > (rd->max ? rd->max : PHC__FRAME_MAX)) {
+    rd->announced = n;
+    return PHC_ELIMIT;
+  }
   if (avail < 4 + (size_t)n) return 0;
   *pkt = rd->buf + rd->pos + 4;
   *len = n;
@@ -141,11 +144,14 @@ static int split_any(const char *data, size_t len, phc__frame_msg_t *msg) {
 void phc__reasm_init(phc__reasm_t *r) {
   TAILQ_INIT(&r->frags);
   r->count = 0;
+  r->held = 0;
+  r->max = 0;
 }
 
 static void frag_drop(phc__reasm_t *r, phc__frag_t *f) {
   TAILQ_REMOVE(&r->frags, f, link);
   r->count--;
+  r->held -= f->len;
   free(f->buf);
   free(f);
 }
@@ -163,8 +169,9 @@ static phc__frag_t *frag_find(phc__reasm_t *r, uint64_t seq) {
 
 /* An empty fragment appends nothing: f->buf may still be NULL then, and
  * neither pointer arithmetic nor memcpy may be done on it. */
-static int frag_append(phc__frag_t *f, const uint8_t *data, size_t len) {
-  if (f->len + len > PHC__FRAME_MAX) return PHC_EDECODE;
+static int frag_append(phc__reasm_t *r, phc__frag_t *f, const uint8_t *data,
+                       size_t len) {
+  if (len > (r->max ? r->max : PHC__FRAME_MAX) - r->held) return PHC_ELIMIT;
   if (len == 0) return 0;
   if (f->len + len > f->cap) {
     f->cap = (f->len + len) * 2;
@@ -172,6 +179,7 @@ static int frag_append(phc__frag_t *f, const uint8_t *data, size_t len) {
   }
   memcpy(f->buf + f->len, data, len);
   f->len += len;
+  r->held += len;
   return 0;
 }
 
@@ -180,7 +188,7 @@ static int frag_finish(phc__reasm_t *r, phc__frag_t *f, phc__frame_msg_t *msg) {
   char *buf = f->buf;
   size_t len = f->len;
   f->buf = NULL;
-  frag_drop(r, f);
+  frag_drop(r, f); /* held drops by f->len */
   int rc = split_any(buf, len, msg);
   if (rc != 1) {
     free(buf);
@@ -191,6 +199,14 @@ static int frag_finish(phc__reasm_t *r, phc__frag_t *f, phc__frame_msg_t *msg) {
   else
     msg->owned = buf;
   return 1;
+}
+
+/* Fragment id's data: PHC_ELIMIT over the limit, the message when id 1. */
+static int frag_more(phc__reasm_t *r, phc__frag_t *f, uint64_t id,
+                     const uint8_t *data, size_t len, phc__frame_msg_t *msg) {
+  int rc = frag_append(r, f, data, len);
+  if (rc < 0) return rc;
+  return id == 1 ? frag_finish(r, f, msg) : 0;
 }
 
 static int on_frag_header(phc__reasm_t *r, const uint8_t *p, size_t len,
@@ -205,8 +221,7 @@ static int on_frag_header(phc__reasm_t *r, const uint8_t *p, size_t len,
   f->next_id = id - 1;
   TAILQ_INSERT_TAIL(&r->frags, f, link);
   r->count++;
-  if (frag_append(f, p + 19, len - 19) < 0) return PHC_EDECODE;
-  return id == 1 ? frag_finish(r, f, msg) : 0;
+  return frag_more(r, f, id, p + 19, len - 19, msg);
 }
 
 static int on_frag_cont(phc__reasm_t *r, const uint8_t *p, size_t len,
@@ -217,8 +232,7 @@ static int on_frag_cont(phc__reasm_t *r, const uint8_t *p, size_t len,
   phc__frag_t *f = frag_find(r, seq);
   if (!f || id == 0 || id != f->next_id) return PHC_EDECODE;
   f->next_id = id - 1;
-  if (frag_append(f, p + 18, len - 18) < 0) return PHC_EDECODE;
-  return id == 1 ? frag_finish(r, f, msg) : 0;
+  return frag_more(r, f, id, p + 18, len - 18, msg);
 }
 
 int phc__frame_parse(phc__reasm_t *r, const uint8_t *pkt, size_t len,

@@ -19,19 +19,23 @@
 
 #include "common.h"
 
-/* Largest packet accepted from a peer. */
-#define PHC__FRAME_MAX (256u * 1024u * 1024u)
+/* The default limits on a peer's packets and on the bytes of its
+ * unfinished fragmented messages (phc_limits_t: max_packet, max_fragmented). */
+#define PHC__FRAME_MAX (64u * 1024u * 1024u)
 
 typedef struct phc__frame_rd_s {
   uint8_t *buf;
   size_t len, pos, cap;
+  size_t max;       /* largest packet accepted; set after init (0: default) */
+  size_t announced; /* the length of the packet refused with PHC_ELIMIT */
 } phc__frame_rd_t;
 
 void phc__frame_rd_init(phc__frame_rd_t *rd);
 void phc__frame_rd_free(phc__frame_rd_t *rd);
 void phc__frame_rd_push(phc__frame_rd_t *rd, const uint8_t *data, size_t len);
 /* The next complete packet: 1 with pkt and len set (valid until the next
- * push), 0 when more bytes are needed, PHC_ELIMIT when a length is absurd.
+ * push), 0 when more bytes are needed, PHC_ELIMIT when the next packet
+ * announces more than rd->max bytes (rd->announced holds its length).
  * A tick is a packet with len 0. */
 int phc__frame_rd_next(phc__frame_rd_t *rd, const uint8_t **pkt, size_t *len);
 
@@ -69,14 +73,17 @@ typedef struct phc__frag_s {
 typedef struct phc__reasm_s {
   TAILQ_HEAD(, phc__frag_s) frags;
   int count;
+  size_t held; /* bytes in all unfinished messages */
+  size_t max;  /* limit on held; set after init (0: PHC__FRAME_MAX) */
 } phc__reasm_t;
 
 void phc__reasm_init(phc__reasm_t *r);
 void phc__reasm_free(phc__reasm_t *r);
 
 /* Parse one non-empty packet. Returns 1 with *msg filled when a message is
- * complete, 0 when the packet was a fragment of an unfinished message, or
- * PHC_EDECODE when the packet is garbage (the caller drops the peer). */
+ * complete, 0 when the packet was a fragment of an unfinished message,
+ * PHC_ELIMIT when the unfinished messages would hold more than r->max bytes,
+ * or PHC_EDECODE when the packet is garbage (the caller drops the peer). */
 int phc__frame_parse(phc__reasm_t *r, const uint8_t *pkt, size_t len,
                      phc__frame_msg_t *msg);
 

@@ -191,9 +191,22 @@ static void runq_push(phc_proc_t *p) {
   }
 }
 
+/* The limits' mailbox_warn: one line per process the first time its
+ * mailbox holds that many messages. */
+#define MAILBOX_WARN_DEFAULT 100000
+
 static void mbox_push(phc_proc_t *p, phc__msg_t *m) {
   STAILQ_INSERT_TAIL(&p->mbox, m, next);
   p->mbox_len++;
+  size_t warn = p->n->limits.mailbox_warn ? p->n->limits.mailbox_warn
+                                          : MAILBOX_WARN_DEFAULT;
+  if (p->mbox_len >= warn && !p->mbox_warned) {
+    p->mbox_warned = 1;
+    PHC_LOG_W("proc",
+              "<%u.%u> (%s) has %zu messages in its mailbox (mailbox_warn)",
+              p->pid.num, p->pid.serial,
+              p->ops && p->ops->name ? p->ops->name : "?", p->mbox_len);
+  }
   runq_push(p);
 }
 

@@ -139,6 +139,7 @@ struct phc_proc_s {
   TAILQ_ENTRY(phc_proc_s) runq;
   STAILQ_HEAD(, phc__msg_s) mbox;
   size_t mbox_len;
+  int mbox_warned; /* mailbox_warn was logged for this process */
   TAILQ_HEAD(, phc__link_s) links;
   phc__link_t *link_idx; /* uthash over links: a supervisor has thousands */
   TAILQ_HEAD(, phc__mon_out_s) mons_out;

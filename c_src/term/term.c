@@ -3,6 +3,7 @@
 #include "term/cursor.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,20 @@ static int term_walk_fun(phc__cur_t *r, int depth) {
   return r->i - start == size ? 0 : PHC_EDECODE;
 }
 
+/* FLOAT_EXT: 31 bytes of text that ei reads with sscanf("%lf"), which
+ * stops only at a NUL. Text without a NUL in its 31 bytes would be read
+ * past, and text sscanf refuses makes ei_skip_term stop short of the term
+ * (inside a tuple it then reports success at the wrong index): neither
+ * passes. */
+static int term_walk_float_text(phc__cur_t *r) {
+  if (!phc__cur_need(r, 31)) return PHC_EDECODE;
+  const char *text = (const char *)r->b + r->i;
+  double d;
+  if (!memchr(text, 0, 31) || sscanf(text, "%lf", &d) != 1) return PHC_EDECODE;
+  r->i += 31;
+  return 0;
+}
+
 /* Numbers, nil, strings, binaries: sizes only. Unknown tags end here. */
 static int term_walk_leaf(phc__cur_t *r, uint32_t tag) {
   uint32_t n;
@@ -92,7 +107,7 @@ static int term_walk_leaf(phc__cur_t *r, uint32_t tag) {
   case PHC__TAG_SMALL_INT: return phc__cur_take(r, 1);
   case PHC__TAG_INT: return phc__cur_take(r, 4);
   case PHC__TAG_NEW_FLOAT: return phc__cur_take(r, 8);
-  case PHC__TAG_FLOAT: return phc__cur_take(r, 31);
+  case PHC__TAG_FLOAT: return term_walk_float_text(r);
   case PHC__TAG_NIL: return 0;
   case PHC__TAG_STRING:
     if (!phc__cur_need(r, 2)) return PHC_EDECODE;

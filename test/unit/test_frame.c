@@ -235,6 +235,39 @@ static void test_gate(void **s) {
   phc__reasm_free(&r);
 }
 
+/* max_packet and max_fragmented: a packet announcing more than rd.max is
+ * refused with its length kept; fragments beyond r.max are PHC_ELIMIT. */
+static void test_limits(void **s) {
+  (void)s;
+  phc__frame_rd_t rd;
+  phc__frame_rd_init(&rd);
+  rd.max = 100;
+  const uint8_t ok[] = {0, 0, 0, 100}, big[] = {0, 0, 0, 101};
+  const uint8_t *p;
+  size_t len;
+  phc__frame_rd_push(&rd, ok, 4);
+  assert_int_equal(phc__frame_rd_next(&rd, &p, &len), 0); /* waits */
+  phc__frame_rd_free(&rd);
+  phc__frame_rd_init(&rd);
+  rd.max = 100;
+  phc__frame_rd_push(&rd, big, 4);
+  assert_int_equal(phc__frame_rd_next(&rd, &p, &len), PHC_ELIMIT);
+  assert_int_equal(rd.announced, 101);
+  phc__frame_rd_free(&rd);
+
+  phc__reasm_t r;
+  phc__reasm_init(&r);
+  r.max = 100;
+  uint8_t f1[19 + 60] = {131, 69}, f2[18 + 60] = {131, 70};
+  f1[9] = 7, f1[17] = 3; /* seq 7, fragment 3 of 3 */
+  f2[9] = 7, f2[17] = 2;
+  phc__frame_msg_t m;
+  assert_int_equal(phc__frame_parse(&r, f1, sizeof f1, &m), 0);
+  assert_int_equal(r.held, 60);
+  assert_int_equal(phc__frame_parse(&r, f2, sizeof f2, &m), PHC_ELIMIT);
+  phc__reasm_free(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reader_partial_and_ticks),
@@ -242,6 +275,7 @@ int main(void) {
       cmocka_unit_test(test_fragments),
       cmocka_unit_test(test_empty_fragment),
       cmocka_unit_test(test_gate),
+      cmocka_unit_test(test_limits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

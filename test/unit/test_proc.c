@@ -768,6 +768,26 @@ static void test_rt_close(void **state) {
   probe_free(b);
 }
 
+/* mailbox_warn: one line the first time a mailbox holds that many. */
+static void test_mailbox_warn(void **s) {
+  (void)s;
+  fx_t *f = fx_new();
+  f->node.limits.mailbox_warn = 3;
+  probe_t *pr = probe_spawn(f, 0);
+  term_t a = t_atom("x");
+  phc_proc_t *p = phc_proc_lookup(&f->node, &pr->pid);
+  for (int i = 0; i < 2; i++)
+    phc_send(&f->node, NULL, &pr->pid, a.b, a.len);
+  assert_int_equal(p->mbox_warned, 0);
+  for (int i = 0; i < 4; i++)
+    phc_send(&f->node, NULL, &pr->pid, a.b, a.len);
+  assert_int_equal(p->mbox_warned, 1);
+  fx_drain(f);
+  assert_int_equal(pr->count, 6);
+  fx_free(f);
+  probe_free(pr);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pid_alloc),
@@ -793,6 +813,7 @@ int main(void) {
       cmocka_unit_test(test_monitor_remote_in),
       cmocka_unit_test(test_node_down),
       cmocka_unit_test(test_rt_close),
+      cmocka_unit_test(test_mailbox_warn),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
