@@ -94,6 +94,10 @@ struct phc_hub_s {
   uint64_t unlock_timer;
   phc__hub_handover_t *handovers;
   phc__hub_term_t *terminating;
+  char *cfg_strat; /* configured [{Key, {Module, Opts}}], version byte */
+  int cfg_strat_len;
+  int strat_asking;   /* a peer is being asked for the hub's strategies */
+  int strat_adopted;  /* a peer answered: its strategies run here */
   char *static_specs; /* encoded list with version byte, or NULL */
   int static_specs_len;
   phc_hub_t *next;
@@ -169,6 +173,17 @@ void phc__hub_enc_local_sync(phc_hub_t *h, ei_x_buff *x);
 void phc__hub_join_node(phc_hub_t *h, const char *node);
 void phc__hub_node_down(phc_hub_t *h, const char *node);
 void phc__hub_leave(phc_hub_t *h);
+
+/* ---- adopt.c: strategies taken from the hub ------------------------- */
+
+/* Ask peer for the hub's strategies (once per hub, one peer at a time). */
+void phc__hub_adopt_ask(phc_hub_t *h, const char *peer);
+/* The configured strategy of kind: 0 with its module in mod and its
+ * options' index in h->cfg_strat in *oidx, or PHC_EINVAL. */
+int phc__hub_cfg_strategy(const phc_hub_t *h, phc__strat_kind_t kind, char *mod,
+                          size_t size, int *oidx);
+/* Apply the configured strategies (phc_hub_start). */
+int phc__hub_cfg_apply(phc_hub_t *h);
 
 /* ---- closures.c: ProcessHub closures from spawn requests ------------ */
 

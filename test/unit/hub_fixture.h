@@ -18,8 +18,9 @@
 
 /* Kept for tests that mark their own helpers with it. */
 #define HX_UNUSED __attribute__((unused))
-#define HX_NODE "ph2@127.0.0.1" /* the trace's ph2: fixtures need no rewrite   \
-                                 */
+#define HX_NODE                                                                \
+  "ph2@127.0.0.1" /* the trace's ph2: fixtures need no rewrite                 \
+                   */
 #define HX_PH1 "ph1@127.0.0.1"
 #define HX_PH3 "ph3@127.0.0.1"
 #define HX_HUB "lab"

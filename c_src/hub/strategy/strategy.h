@@ -65,6 +65,10 @@ typedef struct phc__strat_base_s {
    * at buf[idx] (no version byte), or buf NULL for the defaults. Returns 0
    * or a negative PHC_E* code (unknown or invalid option). */
   int (*init)(phc_hub_t *h, void *st, const char *buf, int idx);
+  /* Validate options without a hub (the config file, a peer's settings):
+   * 0 or PHC_EINVAL after one log line naming the bad option. NULL:
+   * phc__strat_no_opts. */
+  int (*check)(const char *buf, int idx);
   void (*close)(phc_hub_t *h, void *st);                       /* may be NULL */
   void (*node_join)(phc_hub_t *h, void *st, const char *node); /* NULL */
   void (*node_leave)(phc_hub_t *h, void *st, const char *node); /* NULL */
@@ -147,6 +151,21 @@ const phc__strat_base_t *phc__strat_default(phc__strat_kind_t kind);
 /* For strategies without options: 0 when buf is NULL or the options at
  * buf[idx] are empty ([], #{} or a struct with no field), else PHC_EINVAL. */
 int phc__strat_no_opts(const char *buf, int idx);
+
+/* Call fn for each option of a keyword list or map at buf[idx] (a struct's
+ * __struct__ key is passed over): key is the option's atom, buf[vidx] its
+ * value. Stops at the first non-zero return. PHC_EINVAL for a term that
+ * is neither, or an element that is not {Atom, Value}. */
+int phc__strat_opts_each(const char *buf, int idx,
+                         int (*fn)(void *arg, const char *key, const char *buf,
+                                   int vidx),
+                         void *arg);
+/* The table's check (or phc__strat_no_opts) on options buf[idx]. */
+int phc__strat_check(const phc__strat_base_t *t, const char *buf, int idx);
+/* The kind whose key in ProcessHub's settings (and phc's config file) is
+ * key ("redundancy_strategy", ...), or PHC__STRAT_KINDS. */
+phc__strat_kind_t phc__strat_kind_of(const char *key);
+const char *phc__strat_kind_key(phc__strat_kind_t kind);
 
 /* ---- one hub's strategies ------------------------------------------------ */
 
