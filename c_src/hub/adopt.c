@@ -42,6 +42,32 @@ static const char *adopt_short(const char *module) {
   return d ? d + 1 : module;
 }
 
+typedef struct adopt_text_s {
+  char *out;
+  size_t size;
+} adopt_text_t;
+
+static int adopt_render_opt(void *arg, const char *key, const char *buf,
+                            int vidx) {
+  adopt_text_t *t = arg;
+  char *txt = NULL;
+  size_t used = strlen(t->out);
+  ei_s_print_term(&txt, buf, &vidx);
+  snprintf(t->out + used, t->size - used, "%s%s: %s", used > 1 ? ", " : "", key,
+           txt ? txt : "?");
+  free(txt);
+  return 0;
+}
+
+/* "Short{key: value, ...}" for a strategy and its options (NULL: none). */
+static void adopt_render(const char *module, const char *buf, int idx,
+                         char *out, size_t size) {
+  char opts[512] = "{";
+  adopt_text_t t = {opts, sizeof opts - 1};
+  if (buf) phc__strat_opts_each(buf, idx, adopt_render_opt, &t);
+  snprintf(out, size, "%s%s}", adopt_short(module), opts);
+}
+
 /* 1 when options a and b give the table the same state (the module is the
  * same). Tables without state have nothing to differ in. */
 static int adopt_same_opts(const phc__strat_base_t *t, const char *a, int ai,
@@ -58,8 +84,8 @@ static int adopt_same_opts(const phc__strat_base_t *t, const char *a, int ai,
 
 /* The configured {Module, Opts} of kind in h->cfg_strat: 0 with *mod
  * and *oidx (-1: no options) set, or PHC_EINVAL when not configured. */
-int phc__hub_cfg_strategy(const phc_hub_t *h, phc__strat_kind_t kind,
-                          char *mod, size_t size, int *oidx) {
+int phc__hub_cfg_strategy(const phc_hub_t *h, phc__strat_kind_t kind, char *mod,
+                          size_t size, int *oidx) {
   int i = 1, n, arity;
   char key[PHC__ATOM_MAX];
   if (!h->cfg_strat || ei_decode_list_header(h->cfg_strat, &i, &n) < 0)
@@ -86,11 +112,13 @@ static void adopt_warn_cfg(phc_hub_t *h, phc__strat_kind_t kind,
   if (!strcmp(mod, t->module) &&
       adopt_same_opts(t, h->cfg_strat, oidx, buf, vidx))
     return;
+  char mine[600], theirs[600];
+  adopt_render(mod, h->cfg_strat, oidx, mine, sizeof mine);
+  adopt_render(t->module, buf, vidx, theirs, sizeof theirs);
   PHC_LOG_W(MOD,
             "%s: configured %s %s differs from the hub's %s (asked %s); "
             "running the hub's",
-            h->id, phc__strat_kind_key(kind), adopt_short(mod),
-            adopt_short(t->module), peer);
+            h->id, phc__strat_kind_key(kind), mine, theirs, peer);
 }
 
 /* One {Key, Struct} of the peer; appends what changed to line. */
@@ -105,15 +133,15 @@ static void adopt_one(phc_hub_t *h, const char *buf, int *i, const char *peer,
   for (int k = 1; k < arity; k++)
     ei_skip_term(buf, i);
   phc__strat_kind_t kind = phc__strat_kind_of(key);
-  if (kind == PHC__STRAT_KINDS ||
-      phc__term_map_get(buf, v, "__struct__", &m) ||
+  if (kind == PHC__STRAT_KINDS || phc__term_map_get(buf, v, "__struct__", &m) ||
       phc__term_atom(buf, &m, mod, sizeof mod))
     return;
   const phc__strat_base_t *t = phc__strat_find(kind, mod);
   if (!t) {
-    PHC_LOG_W(MOD, "%s: the hub runs %s %s, which phc does not implement; "
-              "phc keeps %s", h->id, key, mod,
-              adopt_short(h->strat.table[kind]->module));
+    PHC_LOG_W(MOD,
+              "%s: the hub runs %s %s, which phc does not implement; "
+              "phc keeps %s",
+              h->id, key, mod, adopt_short(h->strat.table[kind]->module));
     return;
   }
   if (phc__strat_check(t, buf, v)) return; /* logged, named */
@@ -123,13 +151,12 @@ static void adopt_one(phc_hub_t *h, const char *buf, int *i, const char *peer,
     phc__strategies_set(h, &h->strat, kind, NULL, NULL, 0);
     return;
   }
-  char *txt = NULL;
-  int ti = v;
-  ei_s_print_term(&txt, buf, &ti);
+  char txt[600];
+  adopt_render(t->module, buf, v, txt, sizeof txt);
   size_t used = strlen(line);
-  snprintf(line + used, size - used, "%s%s %s", used ? ", " : "",
-           adopt_short(t->module), txt ? txt : "");
-  free(txt);
+  if (snprintf(line + used, size - used, "%s%s %s", used ? ", " : "", key,
+               txt) >= (int)(size - used))
+    line[size - 1] = 0; /* cut: the line stays readable */
 }
 
 static void adopt_apply(phc_hub_t *h, const char *buf, int idx,
@@ -144,8 +171,8 @@ static void adopt_apply(phc_hub_t *h, const char *buf, int idx,
     adopt_one(h, buf, &idx, peer, line, sizeof line);
   h->strat_adopted = 1;
   if (*line)
-    PHC_LOG_I(MOD, "%s: adopted the hub's strategies from %s: %s", h->id,
-              peer, line);
+    PHC_LOG_I(MOD, "%s: adopted the hub's strategies from %s: %s", h->id, peer,
+              line);
   else
     PHC_LOG_I(MOD, "%s: %s runs phc's strategies", h->id, peer);
 }
@@ -165,8 +192,7 @@ static void adopt_end(phc_proc_t *self, adopt_t *a, const char *why) {
 
 /* {'$gen_call', {Self, Ref}, Req} to name on the peer; req encoded by fn. */
 static void adopt_call(phc_proc_t *self, adopt_t *a, const char *name,
-                       void (*req)(adopt_t *, ei_x_buff *, const char *,
-                                   int),
+                       void (*req)(adopt_t *, ei_x_buff *, const char *, int),
                        const char *arg, int len) {
   ei_x_buff x;
   phc_make_ref(a->n, &a->ref);

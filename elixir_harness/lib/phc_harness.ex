@@ -35,9 +35,18 @@ defmodule PhcHarness do
       hub_id: hub_id,
       child_specs: Keyword.get(opts, :child_specs, []),
       hubs_discover_interval: Keyword.get(opts, :hubs_discover_interval, 10_000),
-      distribution_strategy: struct!(ProcessHub.Strategy.Distribution.ConsistentHashing),
-      redundancy_strategy: struct!(ProcessHub.Strategy.Redundancy.Singularity),
-      migration_strategy: struct!(ProcessHub.Strategy.Migration.ColdSwap),
+      distribution_strategy:
+        Keyword.get_lazy(opts, :distribution_strategy, fn ->
+          struct!(ProcessHub.Strategy.Distribution.ConsistentHashing)
+        end),
+      redundancy_strategy:
+        Keyword.get_lazy(opts, :redundancy_strategy, fn ->
+          struct!(ProcessHub.Strategy.Redundancy.Singularity)
+        end),
+      migration_strategy:
+        Keyword.get_lazy(opts, :migration_strategy, fn ->
+          struct!(ProcessHub.Strategy.Migration.ColdSwap)
+        end),
       synchronization_strategy:
         struct!(ProcessHub.Strategy.Synchronization.PubSub,
           sync_interval: Keyword.get(opts, :sync_interval, 15_000)
