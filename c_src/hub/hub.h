@@ -192,5 +192,8 @@ int phc__hub_closure(phc_node_t *n, const erlang_fun *f, ei_x_buff *result);
 /* ---- api.c: ProcessHub functions for erpc, and the C API ------------- */
 
 int phc__hub_natives_register(phc_node_t *n);
+/* api_ctl.c: start_children/3, start_child/3, stop_children/3,
+ * stop_child/3 (and their /2). */
+int phc__hub_ctl_natives_register(phc_node_t *n);
 
 #endif /* PHC_HUB_HUB_H */

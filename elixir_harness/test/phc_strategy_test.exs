@@ -122,4 +122,57 @@ defmodule PhcHarness.PhcStrategyTest do
       end
     end
   end
+
+  describe "start and stop over erpc" do
+    @describetag :api_ctl
+
+    defp specs(prefix, n),
+      do: for(i <- 1..n, do: %{id: "#{prefix}_#{i}", start: {:phc_counter, :start_link, [0]}})
+
+    defp ids(list, prefix),
+      do: for({id, _} <- list, String.starts_with?(id, prefix <> "_"), do: id) |> Enum.sort()
+
+    test "start_children/3, start_child/3, stop_children/3, stop_child/3 on phc answer as on a BEAM member" do
+      {a, b} = beam_hub([])
+      phc = join_phc([a, b])
+      call = fn node, f, args -> erpc(a, node, ProcessHub, f, [hub() | args]) end
+
+      # started from phc: placed by the ring, identical lists everywhere
+      assert call.(phc, :start_children, [specs("ctl", 12), []]) == {:ok, :start_initiated}
+      list = agreed([a, b])
+      assert length(ids(list, "ctl")) == 12
+      assert on_phc(list) != []
+      assert_all_alive(list, a)
+
+      # the same errors a BEAM member gives
+      for f <- [:start_children] do
+        assert call.(phc, f, [[], []]) == call.(a, f, [[], []])
+        assert call.(phc, f, [specs("ctl", 3), []]) == call.(a, f, [specs("ctl", 3), []])
+      end
+
+      assert call.(phc, :start_children, [specs("ctl", 3), []]) ==
+               {:error, {:already_started, ["ctl_1", "ctl_2", "ctl_3"]}}
+
+      assert call.(phc, :start_child, [hd(specs("one", 1)), []]) == {:ok, :start_initiated}
+      eventually(fn -> ids(agreed([a, b]), "one") == ["one_1"] end)
+
+      assert call.(phc, :start_child, [hd(specs("one", 1)), []]) ==
+               call.(a, :start_child, [hd(specs("one", 1)), []])
+
+      # stops: phc's ids and unknown ids, as on BEAM
+      assert call.(phc, :stop_children, [["ctl_1", "ctl_2", "nope"], []]) ==
+               call.(a, :stop_children, [["nope2"], []])
+
+      assert call.(phc, :stop_child, ["one_1", []]) == {:ok, :stop_initiated}
+
+      eventually(fn ->
+        l = agreed([a, b])
+        ids(l, "one") == [] and length(ids(l, "ctl")) == 10 and "ctl_1" not in ids(l, "ctl")
+      end)
+
+      # awaitable is not supported on phc (named in the error)
+      assert call.(phc, :start_children, [specs("aw", 1), [awaitable: true]]) ==
+               {:error, {:not_supported_on_phc, :awaitable}}
+    end
+  end
 end
