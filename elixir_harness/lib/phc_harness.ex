@@ -174,6 +174,21 @@ defmodule PhcHarness do
         do: {id, nodes, owner}
   end
 
+  @doc """
+  Children whose registered nodes differ from the ring's `rf` nodes for them (Replication;
+  `:cluster_size` for every node): `[{id, nodes, ring_nodes}]`, nodes sorted.
+  """
+  def misplaced_rf(hub_id, rf) do
+    ring = ring(hub_id)
+    rf = if rf == :cluster_size, do: length(ProcessHub.nodes(hub_id, [:include_local])), else: rf
+
+    for {id, node_pids} <- process_list(hub_id),
+        nodes = node_pids |> Keyword.keys() |> Enum.sort(),
+        want = ProcessHub.Service.Ring.key_to_nodes(ring, id, rf) |> Enum.sort(),
+        nodes != want,
+        do: {id, nodes, want}
+  end
+
   @doc "`GenServer.call/3` on the pid the hub registers for `id`."
   def call(id, request, hub_id \\ @default_hub, timeout \\ 5_000) do
     case ProcessHub.get_pid(hub_id, id) do

@@ -175,4 +175,65 @@ defmodule PhcHarness.PhcStrategyTest do
                {:error, {:not_supported_on_phc, :awaitable}}
     end
   end
+
+  describe "replication" do
+    @describetag :replication
+
+    # The third member: phc (no strategy flags) or, as the expected behaviour, a BEAM node.
+    defp third(:phc, a, b, _opts), do: join_phc([a, b])
+
+    defp third(:beam, a, b, opts) do
+      c = start_beam(:c)
+      :ok = connect_all([a, b, c])
+      :ok = start_hub(c, opts)
+      eventually(fn -> Enum.all?([a, b], &(c in hub_nodes(&1))) end, 20_000, "c did not join")
+      c
+    end
+
+    defp third_plist(:phc, a, _c), do: phc_plist(a)
+    defp third_plist(:beam, _a, c), do: plist(c)
+
+    defp replication_scenario(kind, rf, model) do
+      opts = replication(replication_factor: rf, replication_model: model, redundancy_signal: :all)
+      {a, b} = beam_hub(opts)
+      c = third(kind, a, b, opts)
+      if kind == :phc, do: wait_log("adopted the hub's strategies from")
+      prefix = "rep_#{rf}_#{model}"
+      res = start(a, :phc_counter, 20, prefix: prefix)
+      assert res.status == :ok, inspect(res)
+
+      for {id, nps} <- res.started, {node, pid} <- nps, node == c,
+          do: assert(node(pid) == c, "#{id}: #{inspect(pid)} is not #{c}'s")
+
+      list =
+        eventually(
+          fn ->
+            l = plist(a)
+
+            if l == plist(b) and l == third_plist(kind, a, c) and
+                 rpc(a, PhcHarness, :misplaced_rf, [hub(), rf]) == [],
+               do: l
+          end,
+          30_000,
+          fn ->
+            "#{kind}: lists differ or misplaced: " <>
+              inspect(rpc(a, PhcHarness, :misplaced_rf, [hub(), rf]), limit: 100)
+          end
+        )
+
+      assert length(list) == 20
+      on_c = for {id, nps} <- list, Keyword.has_key?(nps, c), do: id
+      assert on_c != []
+      assert_all_alive(list, a)
+      {a, b, c, list}
+    end
+
+    for kind <- [:phc, :beam],
+        {rf, model} <- [{2, :active_active}, {2, :active_passive}, {:cluster_size, :active_active}] do
+      @tag kind: kind
+      test "#{kind} as third member: rf #{rf}, #{model}: every replica on its ring nodes, lists equal" do
+        replication_scenario(unquote(kind), unquote(rf), unquote(model))
+      end
+    end
+  end
 end
