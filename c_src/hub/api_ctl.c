@@ -97,8 +97,8 @@ static void ctl_enc_opts(const ctl_t *c, ei_x_buff *x, const char *cids,
 /* check_existing: true unless the caller gave it as false. */
 static int ctl_check(const ctl_t *c) {
   int v;
-  return c->opts < 0 || phc__term_kw_get(c->buf, c->opts, "check_existing",
-                                         &v) != 0 ||
+  return c->opts < 0 ||
+         phc__term_kw_get(c->buf, c->opts, "check_existing", &v) != 0 ||
          phc__term_atom_eq(c->buf, v, "true");
 }
 
@@ -148,8 +148,8 @@ typedef struct ctl_child_s {
 
 /* Each spec's id and owners; ids into *cids, the ones already registered
  * into *dup (counted in *ndup). */
-static int ctl_place(const ctl_t *c, ctl_child_t *ch, int n, phc__hub_list_t *cids,
-                     phc__hub_list_t *dup) {
+static int ctl_place(const ctl_t *c, ctl_child_t *ch, int n,
+                     phc__hub_list_t *cids, phc__hub_list_t *dup) {
   int idx = c->list;
   ei_decode_list_header(c->buf, &idx, &n);
   for (int i = 0; i < n; i++) {

@@ -190,11 +190,40 @@ defmodule PhcHarness.PhcStrategyTest do
       c
     end
 
-    defp third_plist(:phc, a, _c), do: phc_plist(a)
-    defp third_plist(:beam, _a, c), do: plist(c)
+    # Owner order inside a row is each node's registry insertion order (it differs between
+    # BEAM members too), so rows are compared with their owners sorted.
+    defp norm(list), do: for({id, nps} <- list, do: {id, Enum.sort(nps)}) |> Enum.sort()
+    defp third_plist(:phc, a, _c), do: norm(phc_plist(a))
+    defp third_plist(:beam, _a, c), do: norm(plist(c))
+
+    # Every replica knows its mode: ProcessHub's master_node/4 picks the active one.
+    defp assert_modes(a, list, strategy) do
+      wrong =
+        for {id, nps} <- list,
+            {node, pid} <- nps,
+            master =
+              rpc(a, ProcessHub.Strategy.Redundancy.Base, :master_node, [
+                strategy,
+                nil,
+                id,
+                Keyword.keys(nps)
+              ]),
+            want =
+              if(strategy.replication_model == :active_active or node == master,
+                do: :active,
+                else: :passive
+              ),
+            got = rpc(a, GenServer, :call, [pid, :mode]),
+            got != want,
+            do: {id, node, got, want}
+
+      assert wrong == [], "replicas with the wrong mode: #{inspect(wrong, limit: 60)}"
+    end
 
     defp replication_scenario(kind, rf, model) do
-      opts = replication(replication_factor: rf, replication_model: model, redundancy_signal: :all)
+      opts =
+        replication(replication_factor: rf, replication_model: model, redundancy_signal: :all)
+
       {a, b} = beam_hub(opts)
       c = third(kind, a, b, opts)
       if kind == :phc, do: wait_log("adopted the hub's strategies from")
@@ -202,22 +231,32 @@ defmodule PhcHarness.PhcStrategyTest do
       res = start(a, :phc_counter, 20, prefix: prefix)
       assert res.status == :ok, inspect(res)
 
-      for {id, nps} <- res.started, {node, pid} <- nps, node == c,
+      for {id, nps} <- res.started,
+          {node, pid} <- nps,
+          node == c,
           do: assert(node(pid) == c, "#{id}: #{inspect(pid)} is not #{c}'s")
 
       list =
         eventually(
           fn ->
-            l = plist(a)
+            l = norm(plist(a))
 
-            if l == plist(b) and l == third_plist(kind, a, c) and
+            if l == norm(plist(b)) and l == third_plist(kind, a, c) and
                  rpc(a, PhcHarness, :misplaced_rf, [hub(), rf]) == [],
                do: l
           end,
           30_000,
           fn ->
+            la = norm(plist(a))
+            lc = third_plist(kind, a, c)
+
             "#{kind}: lists differ or misplaced: " <>
-              inspect(rpc(a, PhcHarness, :misplaced_rf, [hub(), rf]), limit: 100)
+              inspect(rpc(a, PhcHarness, :misplaced_rf, [hub(), rf]), limit: 100) <>
+              "\nonly on a: " <>
+              inspect(la -- lc, limit: 50) <>
+              "\nonly on #{c}: " <>
+              inspect(lc -- la, limit: 50) <>
+              "\nb == a: #{norm(plist(b)) == la}"
           end
         )
 
@@ -225,12 +264,18 @@ defmodule PhcHarness.PhcStrategyTest do
       on_c = for {id, nps} <- list, Keyword.has_key?(nps, c), do: id
       assert on_c != []
       assert_all_alive(list, a)
+      assert_modes(a, list, opts[:redundancy_strategy])
       {a, b, c, list}
     end
 
     for kind <- [:phc, :beam],
-        {rf, model} <- [{2, :active_active}, {2, :active_passive}, {:cluster_size, :active_active}] do
+        {rf, model} <- [
+          {2, :active_active},
+          {2, :active_passive},
+          {:cluster_size, :active_active}
+        ] do
       @tag kind: kind
+      @tag rf: rf
       test "#{kind} as third member: rf #{rf}, #{model}: every replica on its ring nodes, lists equal" do
         replication_scenario(unquote(kind), unquote(rf), unquote(model))
       end

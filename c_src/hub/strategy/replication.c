@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "hub/hub.h"
+#include "term/enc.h"
 
 #define MOD "replication"
 
@@ -133,11 +134,88 @@ static const char *rep_master_node(phc_hub_t *h, void *st, const char *cid,
   return sorted[rep_id_sum(cid, cid_len) % n];
 }
 
+/* {process_hub, redundancy_signal, Mode} to pid. */
+static void rep_signal(phc_hub_t *h, const erlang_pid *pid, const char *mode) {
+  ei_x_buff m;
+  phc__x_new_with_version(&m);
+  phc__x_tuple_header(&m, 3);
+  phc__x_atom(&m, "process_hub");
+  phc__x_atom(&m, "redundancy_signal");
+  phc__x_atom(&m, mode);
+  phc_send(h->n, &h->coord, pid, m.buff, m.index);
+  ei_x_free(&m);
+}
+
+/* handle_post_start: the mode is active for every replica under
+ * active_active, else for the master node's only; sent when
+ * redundancy_signal is all or that mode. */
+static void rep_post_start(phc_hub_t *h, void *st, const char *cid, int cid_len,
+                           const erlang_pid *pid, const char *const *nodes,
+                           int n) {
+  const rep_state_t *s = st;
+  if (s->signal == REP_SIG_NONE) return;
+  const char *master = rep_master_node(h, st, cid, cid_len, nodes, n);
+  int active = !s->active_passive || (master && !strcmp(master, h->n->name));
+  if (s->signal == REP_SIG_ALL ||
+      s->signal == (active ? REP_SIG_ACTIVE : REP_SIG_PASSIVE))
+    rep_signal(h, pid, active ? "active" : "passive");
+}
+
+/* handle_post_update (active_passive): for each local child whose nodes
+ * include `node` after a join (or did before a leave), the master before
+ * and after; the replica here that gains or loses it is told. */
+static void rep_update(phc_hub_t *h, void *st, const char *node, int up) {
+  const rep_state_t *s = st;
+  const char *me = h->n->name;
+  if (s->signal == REP_SIG_NONE || !s->active_passive) return;
+  phc__reg_row_t **rows;
+  int k = phc__reg_sorted(&h->reg, &rows);
+  for (int i = 0; i < k; i++) {
+    const char *now[PHC__HUB_MAX_NODES], *prev[PHC__HUB_MAX_NODES];
+    const erlang_pid *pid = NULL;
+    for (int o = 0; o < rows[i]->nowners; o++)
+      if (!strcmp(rows[i]->owners[o].node, me)) pid = &rows[i]->owners[o].pid;
+    int n = phc__strat_belongs_to(h, &h->strat, rows[i]->cid, rows[i]->cid_len,
+                                  now, PHC__HUB_MAX_NODES);
+    if (!pid || n <= 0) continue;
+    int np = 0, has = 0;
+    for (int j = 0; j < n; j++) {
+      has |= up && !strcmp(now[j], node);
+      if (!up || strcmp(now[j], node)) prev[np++] = now[j];
+    }
+    for (int o = 0; !up && o < rows[i]->nowners; o++)
+      has |= !strcmp(rows[i]->owners[o].node, node);
+    if (!has) continue;
+    if (!up && np < PHC__HUB_MAX_NODES) prev[np++] = node;
+    const char *cm =
+        rep_master_node(h, st, rows[i]->cid, rows[i]->cid_len, now, n);
+    const char *pm =
+        rep_master_node(h, st, rows[i]->cid, rows[i]->cid_len, prev, np);
+    if (!strcmp(cm, pm)) continue;
+    if (!strcmp(cm, me) && s->signal != REP_SIG_PASSIVE)
+      rep_signal(h, pid, "active");
+    else if (!strcmp(pm, me) && s->signal != REP_SIG_ACTIVE)
+      rep_signal(h, pid, "passive");
+  }
+  free(rows);
+}
+
+static void rep_node_join(phc_hub_t *h, void *st, const char *node) {
+  rep_update(h, st, node, 1);
+}
+
+static void rep_node_leave(phc_hub_t *h, void *st, const char *node) {
+  if (strcmp(node, h->n->name)) rep_update(h, st, node, 0);
+}
+
 const phc__strat_red_t phc__strat_replication = {
     .base = {.kind = PHC__STRAT_REDUNDANCY,
              .module = "Elixir.ProcessHub.Strategy.Redundancy.Replication",
              .state_size = sizeof(rep_state_t),
              .check = rep_check,
-             .init = rep_init},
+             .init = rep_init,
+             .node_join = rep_node_join,
+             .node_leave = rep_node_leave},
     .replication_factor = rep_replication_factor,
-    .master_node = rep_master_node};
+    .master_node = rep_master_node,
+    .post_start = rep_post_start};

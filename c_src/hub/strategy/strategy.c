@@ -169,6 +169,25 @@ int phc__strat_replication_factor(phc_hub_t *h, phc__strategies_t *s) {
            : PHC_ESTATE;
 }
 
+void phc__strat_post_start(phc_hub_t *h, phc__strategies_t *s, const char *cid,
+                           int cid_len, const erlang_pid *pid, const char *nbuf,
+                           int nidx) {
+  const phc__strat_red_t *t =
+      STRAT_TABLE(s, PHC__STRAT_REDUNDANCY, phc__strat_red_t);
+  char names[PHC__HUB_MAX_NODES][PHC__ATOM_MAX];
+  const char *nodes[PHC__HUB_MAX_NODES];
+  int n = 0, k = 0, i = nidx;
+  if (!t || !t->post_start) return;
+  if (nidx >= 0 && ei_decode_list_header(nbuf, &i, &n) < 0) n = 0;
+  for (int j = 0; j < n && k < PHC__HUB_MAX_NODES; j++)
+    if (phc__term_atom(nbuf, &i, names[k], sizeof names[k]) == 0) {
+      nodes[k] = names[k];
+      k++;
+    }
+  t->post_start(h, s->state[PHC__STRAT_REDUNDANCY], cid, cid_len, pid, nodes,
+                k);
+}
+
 int phc__strat_belongs_to(phc_hub_t *h, phc__strategies_t *s, const char *cid,
                           int cid_len, const char **out, int max) {
   const phc__strat_dist_t *t =

@@ -42,6 +42,7 @@
 #ifndef PHC_HUB_STRATEGY_STRATEGY_H
 #define PHC_HUB_STRATEGY_STRATEGY_H
 
+#include <ei.h>
 #include <stddef.h>
 
 typedef struct phc_hub_s phc_hub_t;
@@ -94,6 +95,9 @@ typedef struct phc__strat_red_s {
   /* The active replica among a child's nodes (n >= 1). */
   const char *(*master_node)(phc_hub_t *h, void *st, const char *cid,
                              int cid_len, const char *const *nodes, int n);
+  /* A child started here as pid on nodes (post_children_start; NULL). */
+  void (*post_start)(phc_hub_t *h, void *st, const char *cid, int cid_len,
+                     const erlang_pid *pid, const char *const *nodes, int n);
 } phc__strat_red_t;
 
 typedef struct phc__strat_mig_s {
@@ -193,6 +197,11 @@ int phc__strat_belongs_to(phc_hub_t *h, phc__strategies_t *s, const char *cid,
 int phc__strat_children_init(phc_hub_t *h, phc__strategies_t *s,
                              const char *buf, int children_idx, int opts_idx);
 int phc__strat_replication_factor(phc_hub_t *h, phc__strategies_t *s);
+/* The redundancy's post_start for a child started here as pid; nodes: the
+ * child's encoded list of node atoms at nbuf[nidx] (nidx < 0: none). */
+void phc__strat_post_start(phc_hub_t *h, phc__strategies_t *s, const char *cid,
+                           int cid_len, const erlang_pid *pid, const char *nbuf,
+                           int nidx);
 void phc__strat_handle_migration(phc_hub_t *h, phc__strategies_t *s,
                                  phc__reg_row_t **rows, int n,
                                  const char *added_node);
