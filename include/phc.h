@@ -261,6 +261,11 @@ typedef struct phc_hub_config_s {
    * maps (version byte included), or NULL. */
   const char *child_specs;
   int child_specs_len;
+  /* Strategies for a hub phc starts alone: an encoded list (version byte
+   * included) of {Key, {Module, Opts}} with Key redundancy_strategy,
+   * distribution_strategy, ..., or NULL. A hub's peers' strategies win. */
+  const char *strategies;
+  int strategies_len;
 } phc_hub_config_t;
 
 /* Join (or start) the hub: coordinator, event queue, pg scope, ring,

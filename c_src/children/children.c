@@ -11,8 +11,10 @@
  *   phc_counter  state integer. call {add, N} -> new value; get -> value;
  *                stop -> ok (then stops); {crash, Reason} -> exits with
  *                Reason; {monitor, Pid} -> ok (monitors Pid); last_down ->
- *                reason of the last DOWN seen, or none. cast and info
- *                {add, N} add silently. Handover state: the integer.
+ *                reason of the last DOWN seen, or none; mode -> the
+ *                mode of the last {process_hub, redundancy_signal, Mode}
+ *                received, or nil. cast and info {add, N} add silently.
+ *                Handover state: the integer.
  *   phc_kv       state map. call {put, K, V} -> ok; {get, K} -> V or nil;
  *                keys -> [K] in term order; stop -> ok. Handover state: the
  *                map.
@@ -110,6 +112,7 @@ static const phc_child_type_t echo_type = {
 
 typedef struct counter_s {
   long long value;
+  char mode[16];   /* the last redundancy signal's mode, "" before any */
   char *last_down; /* encoded reason with version byte, or NULL */
   int last_down_len;
 } counter_t;
@@ -167,6 +170,8 @@ static int counter_call(phc_gs_t *gs, void *state, const char *req, int len,
     return PHC_GS_ERROR;
   } else if (counter_monitor(gs, req)) {
     phc__x_atom(reply, "ok");
+  } else if (phc__term_is_atom(req, len, "mode")) {
+    phc__x_atom(reply, c->mode[0] ? c->mode : "nil");
   } else if (phc__term_is_atom(req, len, "last_down")) {
     if (c->last_down)
       phc__x_append_buf(reply, c->last_down + 1, c->last_down_len - 1);
@@ -199,9 +204,25 @@ static int counter_down(counter_t *c, const char *msg, int len) {
   return 1;
 }
 
+/* {process_hub, redundancy_signal, Mode}: remember Mode. */
+static int counter_signal(counter_t *c, const char *msg) {
+  int idx = 1, arity;
+  char mode[sizeof c->mode];
+  if (ei_decode_tuple_header(msg, &idx, &arity) < 0 || arity != 3 ||
+      !phc__term_atom_eq(msg, idx, "process_hub") ||
+      ei_skip_term(msg, &idx) < 0 ||
+      !phc__term_atom_eq(msg, idx, "redundancy_signal") ||
+      ei_skip_term(msg, &idx) < 0 ||
+      phc__term_atom(msg, &idx, mode, sizeof mode) < 0)
+    return 0;
+  memcpy(c->mode, mode, sizeof mode);
+  return 1;
+}
+
 static int counter_info(phc_gs_t *gs, void *state, const char *msg, int len) {
   PHC__UNUSED(gs);
-  if (!counter_add(state, msg)) counter_down(state, msg, len);
+  if (!counter_add(state, msg) && !counter_signal(state, msg))
+    counter_down(state, msg, len);
   return PHC_GS_NOREPLY;
 }
 

@@ -5,6 +5,8 @@
 
 #include "cli/cli.h"
 #include "common.h"
+#include "hub/strategy/strategy.h"
+#include "term/enc.h"
 #include "term/parse.h"
 #include "term/term.h"
 
@@ -51,45 +53,106 @@ static int uint_at(const char *b, int *idx, unsigned long max,
   return 0;
 }
 
-static int hub_opts(load_t *l, phc_hub_config_t *h, const char *b, int idx) {
-  int n, arity;
+/* {Key, {Module, Opts}} or {Key, Module}: appended to x as
+ * {Key, {Module, Opts}} once the module and options are known good. */
+static int hub_strategy(load_t *l, const char *key, const char *b, int *idx,
+                        ei_x_buff *x) {
+  phc__strat_kind_t kind = phc__strat_kind_of(key);
+  char mod[PHC__ATOM_MAX];
+  int arity = 0, oidx = -1, i = *idx;
+  if (ei_decode_tuple_header(b, &i, &arity) == 0 && arity == 2) {
+    if (phc__term_atom(b, &i, mod, sizeof mod) < 0)
+      return config_bad(l, "strategy module must be an atom", key);
+    oidx = i;
+  } else if (i = *idx, phc__term_atom(b, &i, mod, sizeof mod) < 0) {
+    return config_bad(l, "needs {Module, Options} or Module", key);
+  }
+  const phc__strat_base_t *t = phc__strat_find(kind, mod);
+  if (!t) return config_bad(l, "unknown strategy", mod);
+  if (oidx >= 0 && phc__strat_check(t, b, oidx))
+    return config_bad(l, "bad strategy options (see above) for", mod);
+  phc__x_tuple_header(x, 2);
+  phc__x_atom(x, key);
+  phc__x_tuple_header(x, 2);
+  phc__x_atom(x, mod);
+  if (oidx < 0) {
+    phc__x_empty_list(x);
+  } else {
+    int e = oidx;
+    if (ei_skip_term(b, &e) < 0) return config_bad(l, "bad term", key);
+    phc__x_append_buf(x, b + oidx, e - oidx);
+  }
+  *idx = i;
+  return ei_skip_term(b, idx) < 0 ? config_bad(l, "bad term", key) : 0;
+}
+
+static int hub_strategies_keep(load_t *l, phc_hub_config_t *h,
+                               const ei_x_buff *x, int n) {
+  ei_x_buff y;
+  if (n == 0) return 0;
+  phc__x_new_with_version(&y);
+  phc__x_list_header(&y, n);
+  phc__x_append_buf(&y, x->buff, x->index);
+  phc__x_empty_list(&y);
+  char *all = own(l->cli, (size_t)y.index);
+  if (all) memcpy(all, y.buff, (size_t)y.index);
+  h->strategies = all;
+  h->strategies_len = y.index;
+  ei_x_free(&y);
+  return all ? 0 : config_bad(l, "too many settings", NULL);
+}
+
+static int hub_opt(load_t *l, phc_hub_config_t *h, const char *key,
+                   const char *b, int *idx) {
   unsigned long v;
+  if (!strcmp(key, "hubs_discover_interval") || !strcmp(key, "sync_interval")) {
+    if (uint_at(b, idx, 86400000, &v) || v == 0)
+      return config_bad(l, "needs a positive number of milliseconds", key);
+    *(key[0] == 'h' ? &h->hubs_discover_interval : &h->sync_interval) =
+        (unsigned)v;
+  } else if (!strcmp(key, "ring_otp")) {
+    if (uint_at(b, idx, 99, &v) || v < 20)
+      return config_bad(l, "needs an OTP release", key);
+    h->ring_otp = (int)v;
+  } else if (!strcmp(key, "child_specs")) {
+    int start = *idx, type, size;
+    if (ei_get_type(b, idx, &type, &size) < 0 ||
+        (type != ERL_LIST_EXT && type != ERL_NIL_EXT) ||
+        ei_skip_term(b, idx) < 0)
+      return config_bad(l, "child_specs must be a list of child spec maps",
+                        NULL);
+    size_t len = (size_t)(*idx - start);
+    char *all = own(l->cli, len + 1);
+    if (!all) return config_bad(l, "too many settings", NULL);
+    all[0] = (char)131;
+    memcpy(all + 1, b + start, len);
+    h->child_specs = all;
+    h->child_specs_len = (int)len + 1;
+  } else {
+    return config_bad(l, "unknown hub option", key);
+  }
+  return 0;
+}
+
+static int hub_opts(load_t *l, phc_hub_config_t *h, const char *b, int idx) {
+  int n, arity, nstrat = 0, rc = 0;
+  ei_x_buff x;
   if (ei_decode_list_header(b, &idx, &n) < 0)
     return config_bad(l, "hub options must be a list", NULL);
-  for (int i = 0; i < n; i++) {
+  phc__x_new(&x);
+  for (int i = 0; i < n && !rc; i++) {
     char key[PHC__ATOM_MAX];
     if (ei_decode_tuple_header(b, &idx, &arity) < 0 || arity != 2 ||
         phc__term_atom(b, &idx, key, sizeof key) < 0)
-      return config_bad(l, "hub options are {Key, Value} pairs", NULL);
-    if (!strcmp(key, "hubs_discover_interval") ||
-        !strcmp(key, "sync_interval")) {
-      if (uint_at(b, &idx, 86400000, &v) || v == 0)
-        return config_bad(l, "needs a positive number of milliseconds", key);
-      *(key[0] == 'h' ? &h->hubs_discover_interval : &h->sync_interval) =
-          (unsigned)v;
-    } else if (!strcmp(key, "ring_otp")) {
-      if (uint_at(b, &idx, 99, &v) || v < 20)
-        return config_bad(l, "needs an OTP release", key);
-      h->ring_otp = (int)v;
-    } else if (!strcmp(key, "child_specs")) {
-      int start = idx, type, size;
-      if (ei_get_type(b, &idx, &type, &size) < 0 ||
-          (type != ERL_LIST_EXT && type != ERL_NIL_EXT) ||
-          ei_skip_term(b, &idx) < 0)
-        return config_bad(l, "child_specs must be a list of child spec maps",
-                          NULL);
-      size_t len = (size_t)(idx - start);
-      char *all = own(l->cli, len + 1);
-      if (!all) return config_bad(l, "too many settings", NULL);
-      all[0] = (char)131;
-      memcpy(all + 1, b + start, len);
-      h->child_specs = all;
-      h->child_specs_len = (int)len + 1;
-    } else {
-      return config_bad(l, "unknown hub option", key);
-    }
+      rc = config_bad(l, "hub options are {Key, Value} pairs", NULL);
+    else if (phc__strat_kind_of(key) != PHC__STRAT_KINDS)
+      rc = hub_strategy(l, key, b, &idx, &x), nstrat += !rc;
+    else
+      rc = hub_opt(l, h, key, b, &idx);
   }
-  return 0;
+  if (!rc) rc = hub_strategies_keep(l, h, &x, nstrat);
+  ei_x_free(&x);
+  return rc;
 }
 
 static int hub_entry(load_t *l, const char *b, int idx, int arity) {

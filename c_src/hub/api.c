@@ -483,5 +483,5 @@ int phc__hub_natives_register(phc_node_t *n) {
                                  t[i].fn);
     if (rc && rc != PHC_EEXIST) return rc;
   }
-  return 0;
+  return phc__hub_ctl_natives_register(n);
 }

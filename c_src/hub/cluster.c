@@ -77,6 +77,7 @@ void phc__hub_join_node(phc_hub_t *h, const char *node) {
     return;
   }
   snprintf(h->nodes[h->nnodes++], PHC__ATOM_MAX, "%s", node);
+  phc__hub_adopt_ask(h, node);
   phc__strategies_node_join(h, &h->strat, node);
   PHC_LOG_I(MOD, "%s: %s joined the hub", h->id, node);
   hook_atom(h, "pre_cluster_join_hook", node);

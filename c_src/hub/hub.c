@@ -405,6 +405,11 @@ int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg, phc_hub_t **out) {
   h->nnodes = 1;
   for (int k = 0; k < PHC__STRAT_KINDS && !rc; k++)
     rc = phc__strategies_set(h, &h->strat, (phc__strat_kind_t)k, NULL, NULL, 0);
+  if (!rc && cfg->strategies && cfg->strategies_len > 1) {
+    h->cfg_strat = phc__term_dup(cfg->strategies, cfg->strategies_len);
+    h->cfg_strat_len = cfg->strategies_len;
+    rc = phc__hub_cfg_apply(h);
+  }
   if (rc) {
     PHC_LOG_E(MOD, "%s: cannot set its strategies: %s", h->id,
               phc_strerror(rc));
@@ -462,6 +467,7 @@ void phc__hubs_free(phc_node_t *n) {
     while (h->terminating) /* GONE not seen: the hub left first */
       phc__hub_take_terminating(h, h->terminating->id);
     free(h->static_specs);
+    free(h->cfg_strat);
     free(h);
     h = next;
   }

@@ -94,6 +94,10 @@ struct phc_hub_s {
   uint64_t unlock_timer;
   phc__hub_handover_t *handovers;
   phc__hub_term_t *terminating;
+  char *cfg_strat; /* configured [{Key, {Module, Opts}}], version byte */
+  int cfg_strat_len;
+  int strat_asking;   /* a peer is being asked for the hub's strategies */
+  int strat_adopted;  /* a peer answered: its strategies run here */
   char *static_specs; /* encoded list with version byte, or NULL */
   int static_specs_len;
   phc_hub_t *next;
@@ -170,6 +174,17 @@ void phc__hub_join_node(phc_hub_t *h, const char *node);
 void phc__hub_node_down(phc_hub_t *h, const char *node);
 void phc__hub_leave(phc_hub_t *h);
 
+/* ---- adopt.c: strategies taken from the hub ------------------------- */
+
+/* Ask peer for the hub's strategies (once per hub, one peer at a time). */
+void phc__hub_adopt_ask(phc_hub_t *h, const char *peer);
+/* The configured strategy of kind: 0 with its module in mod and its
+ * options' index in h->cfg_strat in *oidx, or PHC_EINVAL. */
+int phc__hub_cfg_strategy(const phc_hub_t *h, phc__strat_kind_t kind, char *mod,
+                          size_t size, int *oidx);
+/* Apply the configured strategies (phc_hub_start). */
+int phc__hub_cfg_apply(phc_hub_t *h);
+
 /* ---- closures.c: ProcessHub closures from spawn requests ------------ */
 
 int phc__hub_closure(phc_node_t *n, const erlang_fun *f, ei_x_buff *result);
@@ -177,5 +192,8 @@ int phc__hub_closure(phc_node_t *n, const erlang_fun *f, ei_x_buff *result);
 /* ---- api.c: ProcessHub functions for erpc, and the C API ------------- */
 
 int phc__hub_natives_register(phc_node_t *n);
+/* api_ctl.c: start_children/3, start_child/3, stop_children/3,
+ * stop_child/3 (and their /2). */
+int phc__hub_ctl_natives_register(phc_node_t *n);
 
 #endif /* PHC_HUB_HUB_H */

@@ -354,6 +354,9 @@ static void start_one(phc_hub_t *h, phc__child_data_t *cd, start_acc_t *a) {
   a->post.items = post;
   a->post.n++;
   if (ok) register_local(h, cd, &pid);
+  if (ok)
+    phc__strat_post_start(h, &h->strat, cd->buf + cd->cid, cd->cid_len, &pid,
+                          cd->buf, cd->nodes);
   ei_x_free(&r);
   if (altered) ei_x_free(&alt);
 }

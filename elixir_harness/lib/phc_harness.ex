@@ -35,9 +35,18 @@ defmodule PhcHarness do
       hub_id: hub_id,
       child_specs: Keyword.get(opts, :child_specs, []),
       hubs_discover_interval: Keyword.get(opts, :hubs_discover_interval, 10_000),
-      distribution_strategy: struct!(ProcessHub.Strategy.Distribution.ConsistentHashing),
-      redundancy_strategy: struct!(ProcessHub.Strategy.Redundancy.Singularity),
-      migration_strategy: struct!(ProcessHub.Strategy.Migration.ColdSwap),
+      distribution_strategy:
+        Keyword.get_lazy(opts, :distribution_strategy, fn ->
+          struct!(ProcessHub.Strategy.Distribution.ConsistentHashing)
+        end),
+      redundancy_strategy:
+        Keyword.get_lazy(opts, :redundancy_strategy, fn ->
+          struct!(ProcessHub.Strategy.Redundancy.Singularity)
+        end),
+      migration_strategy:
+        Keyword.get_lazy(opts, :migration_strategy, fn ->
+          struct!(ProcessHub.Strategy.Migration.ColdSwap)
+        end),
       synchronization_strategy:
         struct!(ProcessHub.Strategy.Synchronization.PubSub,
           sync_interval: Keyword.get(opts, :sync_interval, 15_000)
@@ -163,6 +172,21 @@ defmodule PhcHarness do
         owner = owner(ring, id),
         nodes != [owner],
         do: {id, nodes, owner}
+  end
+
+  @doc """
+  Children whose registered nodes differ from the ring's `rf` nodes for them (Replication;
+  `:cluster_size` for every node): `[{id, nodes, ring_nodes}]`, nodes sorted.
+  """
+  def misplaced_rf(hub_id, rf) do
+    ring = ring(hub_id)
+    rf = if rf == :cluster_size, do: length(ProcessHub.nodes(hub_id, [:include_local])), else: rf
+
+    for {id, node_pids} <- process_list(hub_id),
+        nodes = node_pids |> Keyword.keys() |> Enum.sort(),
+        want = ProcessHub.Service.Ring.key_to_nodes(ring, id, rf) |> Enum.sort(),
+        nodes != want,
+        do: {id, nodes, want}
   end
 
   @doc "`GenServer.call/3` on the pid the hub registers for `id`."

@@ -728,7 +728,9 @@ static void test_malformed_events_dropped(void **state) {
   free(before);
   assert_non_null(phc_proc_lookup(&x->node, &x->h->coord));
   assert_int_equal(x->h->nnodes, 1);
-  assert_int_equal(phc__rt_count(&x->node), procs);   /* nothing started */
+  /* nothing started but the strategy ask to the peer that joined (a
+   * well-formed cluster_join_event) and left: it waits for its answer */
+  assert_int_equal(phc__rt_count(&x->node), procs + 1);
   assert_int_equal(hx_count(x, "start_children"), 0); /* nor forwarded */
   hx_free(x);
 }

@@ -51,8 +51,8 @@ static void test_find_and_default(void **state) {
     phc__strat_kind_t other = (defaults[i].kind + 1) % PHC__STRAT_KINDS;
     assert_null(phc__strat_find(other, defaults[i].module));
     assert_null(phc__strat_find(defaults[i].kind,
-                                "Elixir.ProcessHub.Strategy.Redundancy."
-                                "Replication"));
+                                "Elixir.ProcessHub.Strategy.Distribution."
+                                "CentralizedLoadBalancer"));
     assert_null(phc__strat_find(defaults[i].kind, "Elixir.Nope"));
     assert_null(phc__strat_find(defaults[i].kind, ""));
     assert_null(phc__strat_find(defaults[i].kind, NULL));

@@ -14,10 +14,30 @@
 #include "hub/hub.h"
 #include "term/enc.h"
 
+/* The struct's one field, sync_interval: the hub's own setting rules the
+ * round here, so the value is only checked. */
+static int pubsub_option(void *arg, const char *key, const char *buf, int idx) {
+  long long v;
+  PHC__UNUSED(arg);
+  if (strcmp(key, "sync_interval")) {
+    PHC_LOG_E("pub_sub", "unknown PubSub option: %s", key);
+    return PHC_EINVAL;
+  }
+  if (ei_decode_longlong(buf, &idx, &v) < 0 || v <= 0) {
+    PHC_LOG_E("pub_sub", "bad value for PubSub option %s", key);
+    return PHC_EINVAL;
+  }
+  return 0;
+}
+
+static int pubsub_check(const char *buf, int idx) {
+  return phc__strat_opts_each(buf, idx, pubsub_option, NULL);
+}
+
 static int pubsub_init(phc_hub_t *h, void *st, const char *buf, int idx) {
   PHC__UNUSED(h);
   PHC__UNUSED(st);
-  return phc__strat_no_opts(buf, idx);
+  return buf ? pubsub_check(buf, idx) : 0;
 }
 
 /* Blockade.dispatch_sync(event, {Children, Node, Opts}, members:
@@ -72,7 +92,8 @@ static void pubsub_handle_synchronization(phc_hub_t *h, void *st,
 const phc__strat_sync_t phc__strat_pub_sub = {
     .base = {.kind = PHC__STRAT_SYNCHRONIZATION,
              .module = "Elixir.ProcessHub.Strategy.Synchronization.PubSub",
-             .init = pubsub_init},
+             .init = pubsub_init,
+             .check = pubsub_check},
     .propagate = pubsub_propagate,
     .init_sync = pubsub_init_sync,
     .handle_synchronization = pubsub_handle_synchronization};

@@ -9,13 +9,17 @@
 /* The tables, one per file in this folder. */
 extern const phc__strat_dist_t phc__strat_consistent_hashing;
 extern const phc__strat_red_t phc__strat_singularity;
+extern const phc__strat_red_t phc__strat_replication;
 extern const phc__strat_mig_t phc__strat_cold_swap;
 extern const phc__strat_sync_t phc__strat_pub_sub;
 extern const phc__strat_part_t phc__strat_divergence;
 
 static const phc__strat_base_t *const strat_all[] = {
-    &phc__strat_consistent_hashing.base, &phc__strat_singularity.base,
-    &phc__strat_cold_swap.base, &phc__strat_pub_sub.base,
+    &phc__strat_consistent_hashing.base,
+    &phc__strat_singularity.base,
+    &phc__strat_replication.base,
+    &phc__strat_cold_swap.base,
+    &phc__strat_pub_sub.base,
     &phc__strat_divergence.base};
 
 /* Indexed by kind. */
@@ -52,6 +56,58 @@ int phc__strat_no_opts(const char *buf, int idx) {
        (size == 1 && phc__term_map_get(buf, idx, "__struct__", &v) == 0)))
     return 0;
   return PHC_EINVAL;
+}
+
+static const char *const strat_keys[PHC__STRAT_KINDS] = {
+    "distribution_strategy", "redundancy_strategy", "migration_strategy",
+    "synchronization_strategy", "partition_tolerance_strategy"};
+
+phc__strat_kind_t phc__strat_kind_of(const char *key) {
+  int k = 0;
+  while (k < PHC__STRAT_KINDS && strcmp(strat_keys[k], key))
+    k++;
+  return (phc__strat_kind_t)k;
+}
+
+const char *phc__strat_kind_key(phc__strat_kind_t kind) {
+  return strat_kind_ok(kind) ? strat_keys[kind] : "?";
+}
+
+static int strat_opt_at(const char *buf, int *i,
+                        int (*fn)(void *, const char *, const char *, int),
+                        void *arg, int in_map) {
+  char key[PHC__ATOM_MAX];
+  int arity;
+  if (!in_map && (ei_decode_tuple_header(buf, i, &arity) < 0 || arity != 2))
+    return PHC_EINVAL;
+  if (phc__term_atom(buf, i, key, sizeof key) < 0) return PHC_EINVAL;
+  int v = *i;
+  if (ei_skip_term(buf, i) < 0) return PHC_EINVAL;
+  if (in_map && !strcmp(key, "__struct__")) return 0;
+  return fn(arg, key, buf, v);
+}
+
+int phc__strat_opts_each(const char *buf, int idx,
+                         int (*fn)(void *arg, const char *key, const char *buf,
+                                   int vidx),
+                         void *arg) {
+  int type, size, n, i = idx, rc = 0;
+  if (ei_get_type(buf, &i, &type, &size) < 0) return PHC_EINVAL;
+  if (type == ERL_NIL_EXT) return 0;
+  if (type == ERL_MAP_EXT) {
+    if (ei_decode_map_header(buf, &i, &n) < 0) return PHC_EINVAL;
+  } else if (ei_decode_list_header(buf, &i, &n) < 0) {
+    return PHC_EINVAL;
+  }
+  for (int k = 0; k < n && !rc; k++)
+    rc = strat_opt_at(buf, &i, fn, arg, type == ERL_MAP_EXT);
+  return rc;
+}
+
+int phc__strat_check(const phc__strat_base_t *t, const char *buf, int idx) {
+  if (!t) return PHC_EINVAL;
+  if (!buf) return 0;
+  return t->check ? t->check(buf, idx) : phc__strat_no_opts(buf, idx);
 }
 
 /* ---- one hub's strategies ------------------------------------------------ */
@@ -111,6 +167,25 @@ int phc__strat_replication_factor(phc_hub_t *h, phc__strategies_t *s) {
       STRAT_TABLE(s, PHC__STRAT_REDUNDANCY, phc__strat_red_t);
   return t ? t->replication_factor(h, s->state[PHC__STRAT_REDUNDANCY])
            : PHC_ESTATE;
+}
+
+void phc__strat_post_start(phc_hub_t *h, phc__strategies_t *s, const char *cid,
+                           int cid_len, const erlang_pid *pid, const char *nbuf,
+                           int nidx) {
+  const phc__strat_red_t *t =
+      STRAT_TABLE(s, PHC__STRAT_REDUNDANCY, phc__strat_red_t);
+  char names[PHC__HUB_MAX_NODES][PHC__ATOM_MAX];
+  const char *nodes[PHC__HUB_MAX_NODES];
+  int n = 0, k = 0, i = nidx;
+  if (!t || !t->post_start) return;
+  if (nidx >= 0 && ei_decode_list_header(nbuf, &i, &n) < 0) n = 0;
+  for (int j = 0; j < n && k < PHC__HUB_MAX_NODES; j++)
+    if (phc__term_atom(nbuf, &i, names[k], sizeof names[k]) == 0) {
+      nodes[k] = names[k];
+      k++;
+    }
+  t->post_start(h, s->state[PHC__STRAT_REDUNDANCY], cid, cid_len, pid, nodes,
+                k);
 }
 
 int phc__strat_belongs_to(phc_hub_t *h, phc__strategies_t *s, const char *cid,

@@ -42,6 +42,7 @@
 #ifndef PHC_HUB_STRATEGY_STRATEGY_H
 #define PHC_HUB_STRATEGY_STRATEGY_H
 
+#include <ei.h>
 #include <stddef.h>
 
 typedef struct phc_hub_s phc_hub_t;
@@ -65,6 +66,10 @@ typedef struct phc__strat_base_s {
    * at buf[idx] (no version byte), or buf NULL for the defaults. Returns 0
    * or a negative PHC_E* code (unknown or invalid option). */
   int (*init)(phc_hub_t *h, void *st, const char *buf, int idx);
+  /* Validate options without a hub (the config file, a peer's settings):
+   * 0 or PHC_EINVAL after one log line naming the bad option. NULL:
+   * phc__strat_no_opts. */
+  int (*check)(const char *buf, int idx);
   void (*close)(phc_hub_t *h, void *st);                       /* may be NULL */
   void (*node_join)(phc_hub_t *h, void *st, const char *node); /* NULL */
   void (*node_leave)(phc_hub_t *h, void *st, const char *node); /* NULL */
@@ -90,6 +95,9 @@ typedef struct phc__strat_red_s {
   /* The active replica among a child's nodes (n >= 1). */
   const char *(*master_node)(phc_hub_t *h, void *st, const char *cid,
                              int cid_len, const char *const *nodes, int n);
+  /* A child started here as pid on nodes (post_children_start; NULL). */
+  void (*post_start)(phc_hub_t *h, void *st, const char *cid, int cid_len,
+                     const erlang_pid *pid, const char *const *nodes, int n);
 } phc__strat_red_t;
 
 typedef struct phc__strat_mig_s {
@@ -148,6 +156,21 @@ const phc__strat_base_t *phc__strat_default(phc__strat_kind_t kind);
  * buf[idx] are empty ([], #{} or a struct with no field), else PHC_EINVAL. */
 int phc__strat_no_opts(const char *buf, int idx);
 
+/* Call fn for each option of a keyword list or map at buf[idx] (a struct's
+ * __struct__ key is passed over): key is the option's atom, buf[vidx] its
+ * value. Stops at the first non-zero return. PHC_EINVAL for a term that
+ * is neither, or an element that is not {Atom, Value}. */
+int phc__strat_opts_each(const char *buf, int idx,
+                         int (*fn)(void *arg, const char *key, const char *buf,
+                                   int vidx),
+                         void *arg);
+/* The table's check (or phc__strat_no_opts) on options buf[idx]. */
+int phc__strat_check(const phc__strat_base_t *t, const char *buf, int idx);
+/* The kind whose key in ProcessHub's settings (and phc's config file) is
+ * key ("redundancy_strategy", ...), or PHC__STRAT_KINDS. */
+phc__strat_kind_t phc__strat_kind_of(const char *key);
+const char *phc__strat_kind_key(phc__strat_kind_t kind);
+
 /* ---- one hub's strategies ------------------------------------------------ */
 
 /* Set s's `kind` to `t` (NULL: the default; else it must be of that kind)
@@ -174,6 +197,11 @@ int phc__strat_belongs_to(phc_hub_t *h, phc__strategies_t *s, const char *cid,
 int phc__strat_children_init(phc_hub_t *h, phc__strategies_t *s,
                              const char *buf, int children_idx, int opts_idx);
 int phc__strat_replication_factor(phc_hub_t *h, phc__strategies_t *s);
+/* The redundancy's post_start for a child started here as pid; nodes: the
+ * child's encoded list of node atoms at nbuf[nidx] (nidx < 0: none). */
+void phc__strat_post_start(phc_hub_t *h, phc__strategies_t *s, const char *cid,
+                           int cid_len, const erlang_pid *pid, const char *nbuf,
+                           int nidx);
 void phc__strat_handle_migration(phc_hub_t *h, phc__strategies_t *s,
                                  phc__reg_row_t **rows, int n,
                                  const char *added_node);

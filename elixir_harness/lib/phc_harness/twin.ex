@@ -73,13 +73,21 @@ end
 
 defmodule :phc_counter do
   @moduledoc """
-  BEAM twin of phc's `phc_counter`: integer state; `{:add, n}` → new value, `:get` → value.
+  BEAM twin of phc's `phc_counter`: integer state; `{:add, n}` → new value, `:get` → value,
+  `:mode` → the mode of the last `{:process_hub, :redundancy_signal, mode}` (nil before any).
 
   `start_link/1` takes the initial value as an integer, or as the MFA argument list / map a
   child spec carries: `0`, `[0]`, `%{value: 0}`, `[]`/`nil` (0).
   """
   use GenServer
   use PhcHarness.Twin
+
+  # The last redundancy signal's mode lives in the process dictionary, so the handover state
+  # stays the integer (as in the C child).
+  def handle_info({:process_hub, :redundancy_signal, mode}, state) do
+    Process.put(:phc_mode, mode)
+    {:noreply, state}
+  end
 
   def handle_info(_msg, state), do: {:noreply, state}
 
@@ -100,6 +108,7 @@ defmodule :phc_counter do
   @impl true
   def handle_call({:add, n}, _from, state) when is_integer(n), do: {:reply, state + n, state + n}
   def handle_call(:get, _from, state), do: {:reply, state, state}
+  def handle_call(:mode, _from, state), do: {:reply, Process.get(:phc_mode), state}
   def handle_call(_other, _from, state), do: {:reply, {:error, :badarg}, state}
 
   @impl true
