@@ -99,7 +99,8 @@ static int guided_refuse(guided_t *g, const char *why) {
 /* Each child's id is a key of the mapping, each mapping rf long. */
 static int guided_validate(phc_hub_t *h, guided_t *g, const char *buf,
                            int children_idx, int map) {
-  int i = children_idx, n, idv, rf = phc__strat_replication_factor(h, &h->strat);
+  int i = children_idx, n, idv,
+      rf = phc__strat_replication_factor(h, &h->strat);
   if (ei_decode_list_header(buf, &i, &n) < 0) return PHC_EINVAL;
   for (int k = 0; k < n; k++) {
     int found = 0, j = map, m;
