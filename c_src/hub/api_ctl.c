@@ -209,7 +209,7 @@ static int ctl_start(ctl_t *c) {
   if (type == ERL_NIL_EXT) return ctl_error(c->result, "no_children"), 0;
   if (ctl_refuse_await(c)) return 0;
   if (phc__strat_children_init(c->h, &c->h->strat, c->buf, c->list, c->opts))
-    return ctl_error(c->result, "invalid_children"), 0;
+    return ctl_error(c->result, phc__strat_init_error(c->h, &c->h->strat)), 0;
   ei_decode_list_header(c->buf, &idx, &n);
   ctl_child_t *ch = phc__xcalloc((size_t)n, sizeof *ch);
   phc__hub_list_t cids, dup;

@@ -400,6 +400,7 @@ void phc__hub_start_handle(phc_hub_t *h, const char *buf, int cidx,
     return;
   }
   hook_pre_start(h, buf, cidx, opts_idx);
+  phc__strat_pre_start(h, &h->strat, buf, opts_idx);
   start_acc_t a;
   phc__hub_list_init(&a.results);
   phc__hub_list_init(&a.psds);

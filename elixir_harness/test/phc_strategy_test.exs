@@ -281,4 +281,63 @@ defmodule PhcHarness.PhcStrategyTest do
       end
     end
   end
+
+  describe "guided" do
+    @describetag :guided
+
+    for kind <- [:phc, :beam] do
+      @tag kind: kind
+      test "#{kind} as third member: children run on their mapped nodes, no migration" do
+        kind = unquote(kind)
+        opts = [distribution_strategy: struct!(ProcessHub.Strategy.Distribution.Guided)]
+        {a, b} = beam_hub(opts)
+        c = third(kind, a, b, opts)
+        if kind == :phc, do: wait_log("adopted the hub's strategies from")
+        nodes = [a, b, c]
+        mapping = for i <- 1..9, into: %{}, do: {"g_#{i}", [Enum.at(nodes, rem(i, 3))]}
+        res = start(a, :phc_counter, 9, prefix: "g", child_mapping: mapping)
+        assert res.status == :ok, inspect(res)
+
+        for {id, [{node, pid}]} <- res.started do
+          assert [node] == mapping[id]
+          assert node(pid) == node
+        end
+
+        list =
+          eventually(
+            fn ->
+              l = norm(plist(a))
+              if l == norm(plist(b)) and l == third_plist(kind, a, c), do: l
+            end,
+            30_000,
+            "process_list differs"
+          )
+
+        for {id, nps} <- list, do: assert(Keyword.keys(nps) == mapping[id], id)
+        assert_all_alive(list, a)
+
+        # started from the third member, with and without a mapping
+        via = fn f, args -> erpc(a, c, ProcessHub, f, [hub() | args]) end
+        spec = %{id: "g_c", start: {:phc_counter, :start_link, [0]}}
+        assert via.(:start_children, [[spec], []]) == {:error, :missing_child_mapping}
+
+        assert via.(:start_children, [[spec], [child_mapping: %{"g_c" => [b]}]]) ==
+                 {:ok, :start_initiated}
+
+        eventually(fn ->
+          l = norm(plist(a))
+
+          List.keyfind(l, "g_c", 0) != nil and
+            Keyword.keys(elem(List.keyfind(l, "g_c", 0), 1)) == [b]
+        end)
+
+        assert via.(:start_children, [[spec], [child_mapping: %{"g_c" => [a, b]}]]) ==
+                 rpc(a, ProcessHub, :start_children, [
+                   hub(),
+                   [spec],
+                   [child_mapping: %{"g_c" => [a, b]}]
+                 ])
+      end
+    end
+  end
 end

@@ -67,9 +67,7 @@ static void test_replication_factor(void **state) {
   hx_free(x);
 }
 
-static int hexval(char c) {
-  return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
+static int hexval(char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; }
 
 static void test_replication_master_golden(void **state) {
   (void)state;
@@ -87,8 +85,8 @@ static void test_replication_master_golden(void **state) {
       term[len++] = (char)(hexval(p[0]) << 4 | hexval(p[1]));
     for (char *t = strtok(list, ","); t; t = strtok(NULL, ","))
       nodes[n++] = t;
-    const char *got = rep_table()->master_node(
-        NULL, NULL, term + 1, len - 1, (const char *const *)nodes, n);
+    const char *got = rep_table()->master_node(NULL, NULL, term + 1, len - 1,
+                                               (const char *const *)nodes, n);
     if (!got || strcmp(got, want))
       print_message("row %d (%s): %s, ProcessHub picks %s\n", rows + 1, hex,
                     got ? got : "NULL", want);

@@ -8,6 +8,7 @@
 
 /* The tables, one per file in this folder. */
 extern const phc__strat_dist_t phc__strat_consistent_hashing;
+extern const phc__strat_dist_t phc__strat_guided;
 extern const phc__strat_red_t phc__strat_singularity;
 extern const phc__strat_red_t phc__strat_replication;
 extern const phc__strat_mig_t phc__strat_cold_swap;
@@ -15,11 +16,9 @@ extern const phc__strat_sync_t phc__strat_pub_sub;
 extern const phc__strat_part_t phc__strat_divergence;
 
 static const phc__strat_base_t *const strat_all[] = {
-    &phc__strat_consistent_hashing.base,
-    &phc__strat_singularity.base,
-    &phc__strat_replication.base,
-    &phc__strat_cold_swap.base,
-    &phc__strat_pub_sub.base,
+    &phc__strat_consistent_hashing.base, &phc__strat_guided.base,
+    &phc__strat_singularity.base,        &phc__strat_replication.base,
+    &phc__strat_cold_swap.base,          &phc__strat_pub_sub.base,
     &phc__strat_divergence.base};
 
 /* Indexed by kind. */
@@ -207,6 +206,23 @@ int phc__strat_children_init(phc_hub_t *h, phc__strategies_t *s,
              ? t->children_init(h, s->state[PHC__STRAT_DISTRIBUTION], buf,
                                 children_idx, opts_idx)
              : 0;
+}
+
+const char *phc__strat_init_error(phc_hub_t *h, phc__strategies_t *s) {
+  const phc__strat_dist_t *t =
+      STRAT_TABLE(s, PHC__STRAT_DISTRIBUTION, phc__strat_dist_t);
+  const char *r = t && t->init_error
+                      ? t->init_error(h, s->state[PHC__STRAT_DISTRIBUTION])
+                      : NULL;
+  return r ? r : "invalid_children";
+}
+
+void phc__strat_pre_start(phc_hub_t *h, phc__strategies_t *s, const char *buf,
+                          int opts_idx) {
+  const phc__strat_dist_t *t =
+      STRAT_TABLE(s, PHC__STRAT_DISTRIBUTION, phc__strat_dist_t);
+  if (t && t->pre_start && opts_idx >= 0)
+    t->pre_start(h, s->state[PHC__STRAT_DISTRIBUTION], buf, opts_idx);
 }
 
 void phc__strat_handle_migration(phc_hub_t *h, phc__strategies_t *s,

@@ -87,6 +87,11 @@ typedef struct phc__strat_dist_s {
    * code that fails the start. NULL: always 0. */
   int (*children_init)(phc_hub_t *h, void *st, const char *buf,
                        int children_idx, int opts_idx);
+  /* A start arrived (pre_children_start, before placing): opts at
+   * buf[opts_idx] (NULL: nothing to do). */
+  void (*pre_start)(phc_hub_t *h, void *st, const char *buf, int opts_idx);
+  /* The reason atom of the last children_init refusal (NULL: none). */
+  const char *(*init_error)(phc_hub_t *h, void *st);
 } phc__strat_dist_t;
 
 typedef struct phc__strat_red_s {
@@ -196,6 +201,11 @@ int phc__strat_belongs_to(phc_hub_t *h, phc__strategies_t *s, const char *cid,
                           int cid_len, const char **out, int max);
 int phc__strat_children_init(phc_hub_t *h, phc__strategies_t *s,
                              const char *buf, int children_idx, int opts_idx);
+/* Why the last children_init failed, as ProcessHub's reason atom
+ * ("invalid_children" when the strategy does not say). */
+const char *phc__strat_init_error(phc_hub_t *h, phc__strategies_t *s);
+void phc__strat_pre_start(phc_hub_t *h, phc__strategies_t *s, const char *buf,
+                          int opts_idx);
 int phc__strat_replication_factor(phc_hub_t *h, phc__strategies_t *s);
 /* The redundancy's post_start for a child started here as pid; nodes: the
  * child's encoded list of node atoms at nbuf[nidx] (nidx < 0: none). */
