@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "term/ext.h"
+
 /* A read position: b[i] is next, len bytes exist (SIZE_MAX: a term that
  * has already passed the walker, whose own encoding bounds every read). */
 /* ---- the walker --------------------------------------------------------- */
@@ -28,6 +30,14 @@ static int term_atom_rd(phc__cur_t *r, const uint8_t **chars, size_t *n,
   *latin1 = tag == PHC__TAG_ATOM || tag == PHC__TAG_SMALL_ATOM;
   if (len > (*latin1 ? 255u : (uint32_t)PHC__ATOM_MAX - 1) ||
       !phc__cur_need(r, len))
+    return PHC_EDECODE;
+  /* A UTF-8 atom is valid UTF-8 of at most 255 characters, as the BEAM
+   * requires: ei copies its bytes unchecked and cannot encode it again. */
+  size_t nchars;
+  uint32_t max_cp;
+  if (!*latin1 &&
+      (phc__ext_utf8_scan((const char *)r->b + r->i, len, &nchars, &max_cp) ||
+       nchars > 255))
     return PHC_EDECODE;
   *chars = r->b + r->i;
   *n = len;

@@ -435,8 +435,14 @@ static void test_counts_beyond_buffer(void **state) {
   expect_refused("latin-1 atom of 256 bytes", a, 3 + 256);
   memcpy(a, "\x76\x03\xfd", 3);
   expect_refused("utf-8 atom of 1021 bytes", a, (int)sizeof a);
+  /* UTF-8 atoms: valid UTF-8 of at most 255 characters */
   memcpy(a, "\x76\x03\xfc", 3);
-  expect_whole("utf-8 atom of 1020 bytes", a, 3 + 1020, 0);
+  expect_refused("utf-8 atom of 1020 characters", a, 3 + 1020);
+  for (int i = 0; i < 255; i++)
+    memcpy(a + 3 + 4 * i, "\xf0\x9f\x98\x80", 4);
+  expect_whole("utf-8 atom of 255 4-byte characters", a, 3 + 1020, 0);
+  memcpy(a, "\x76\x00\x02\xc3\x28", 5);
+  expect_refused("utf-8 atom that is not UTF-8", a, 5);
 }
 
 static ei_x_buff nest(int n, int lists) {
