@@ -229,8 +229,8 @@ static const phc__remote_ops_t node_remote_ops = {
 
 /* ---- dist -> runtime ------------------------------------------------- */
 
-static void node_dispatch_ctrl(phc_node_t *n, const char *peer,
-                               const phc__ctrl_t *c) {
+void phc__node_dispatch_ctrl(phc_node_t *n, const char *peer,
+                             const phc__ctrl_t *c) {
   switch (c->op) {
   case PHC_DOP_SEND:
   case PHC_DOP_SEND_SENDER:
@@ -290,7 +290,7 @@ static void node_on_message(void *ctx, const char *peer, const char *ctrl,
     phc__dist_disconnect(n->dist, peer);
     return;
   }
-  node_dispatch_ctrl(n, peer, &c);
+  phc__node_dispatch_ctrl(n, peer, &c);
   phc__ctrl_clear(&c);
 }
 

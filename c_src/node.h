@@ -46,4 +46,11 @@ struct phc_node_s {
   void *remote_ctx;
 };
 
+/* node.c: hand one decoded control message from peer to the runtime (the
+ * phc__proc_in_* entry points) or to otp (spawn requests), as the dist
+ * layer does after decoding; the fuzz harnesses call it too. */
+struct phc__ctrl_s;
+void phc__node_dispatch_ctrl(phc_node_t *n, const char *peer,
+                             const struct phc__ctrl_s *c);
+
 #endif /* PHC_NODE_H */

@@ -113,51 +113,7 @@ erlang_pid fz_peer_pid(unsigned num) {
   return p;
 }
 
-static void fz_dispatch_exit(phc_node_t *n, const phc__ctrl_t *c) {
-  switch (c->op) {
-  case PHC_DOP_EXIT:
-  case PHC_DOP_EXIT2:
-    phc__proc_in_exit(n, &c->from, &c->to, c->reason, c->reason_len,
-                      c->op == PHC_DOP_EXIT2);
-    break;
-  case PHC_DOP_MONITOR_P:
-    phc__proc_in_monitor(n, &c->from, c->to_is_name ? NULL : &c->to,
-                         c->to_is_name ? c->to_name : NULL, &c->ref);
-    break;
-  case PHC_DOP_DEMONITOR_P: phc__proc_in_demonitor(n, &c->from, &c->ref); break;
-  case PHC_DOP_MONITOR_P_EXIT:
-    phc__proc_in_monitor_exit(n, c->from_is_name ? NULL : &c->from,
-                              c->from_is_name ? c->from_name : NULL, FZ_PEER,
-                              &c->to, &c->ref, c->reason, c->reason_len);
-    break;
-  case PHC_DOP_SPAWN_REQUEST: phc__otp_spawn_request(n, c); break;
-  default: break;
-  }
-}
-
-/* The same switch as node.c's node_dispatch_ctrl (static there). */
 void fz_dispatch(fz_node_t *x, const phc__ctrl_t *c) {
-  phc_node_t *n = &x->node;
-  switch (c->op) {
-  case PHC_DOP_SEND:
-  case PHC_DOP_SEND_SENDER:
-    phc__proc_in_send(n, c->op == PHC_DOP_SEND_SENDER ? &c->from : NULL, &c->to,
-                      c->payload, c->payload_len);
-    break;
-  case PHC_DOP_REG_SEND:
-    phc__proc_in_send_name(n, &c->from, c->to_name, c->payload, c->payload_len);
-    break;
-  case PHC_DOP_ALIAS_SEND:
-    phc__proc_in_send_alias(n, &c->from, &c->ref, c->payload, c->payload_len);
-    break;
-  case PHC_DOP_LINK: phc__proc_in_link(n, &c->from, &c->to); break;
-  case PHC_DOP_UNLINK_ID:
-    phc__proc_in_unlink_id(n, c->unlink_id, &c->from, &c->to);
-    break;
-  case PHC_DOP_UNLINK_ID_ACK:
-    phc__proc_in_unlink_id_ack(n, c->unlink_id, &c->from, &c->to);
-    break;
-  default: fz_dispatch_exit(n, c);
-  }
+  phc__node_dispatch_ctrl(&x->node, FZ_PEER, c);
   fz_drain(x);
 }
