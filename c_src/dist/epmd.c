@@ -244,7 +244,8 @@ int phc__epmd_register(phc__epmd_reg_t *r, const char *name,
   r->port = port;
   epmd_reg_connect(r);
   while (!r->registered && !r->err)
-    uv_run(r->loop, UV_RUN_ONCE);
+    if (uv_run(r->loop, UV_RUN_ONCE) == 0 && !r->registered && !r->err)
+      r->err = PHC_ESTATE; /* nothing left to wait on: closed meanwhile */
   if (!r->registered) return r->err;
   if (creation) *creation = r->creation;
   return 0;
