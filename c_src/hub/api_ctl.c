@@ -140,6 +140,25 @@ static void ctl_child_data(const ctl_t *c, ei_x_buff *x, int spec, int cid,
   phc__x_empty_list(x);
 }
 
+/* {'$gen_cast', {Req, List, Opts}} to the coordinator on node, as the
+ * Dispatcher casts it; an empty list sends nothing. Frees l's items. */
+static void ctl_cast_list(const ctl_t *c, phc_hub_t *h, const char *node,
+                          const char *req_name, phc__hub_list_t *l,
+                          const char *cids, int cids_len) {
+  if (!l->n) {
+    ei_x_free(&l->items);
+    return;
+  }
+  ei_x_buff req;
+  phc__x_new(&req);
+  phc__x_tuple_header(&req, 3);
+  phc__x_atom(&req, req_name);
+  phc__hub_list_close(l, &req);
+  ctl_enc_opts(c, &req, cids, cids_len);
+  phc__hub_cast(h, node, req.buff, req.index);
+  ei_x_free(&req);
+}
+
 typedef struct ctl_child_s {
   int spec, cid;
   int k;
@@ -186,18 +205,8 @@ static void ctl_cast_starts(const ctl_t *c, const ctl_child_t *ch, int n,
                          ch[i].k);
           l.n++;
         }
-    if (!l.n) {
-      ei_x_free(&l.items);
-      continue;
-    }
-    ei_x_buff req;
-    phc__x_new(&req);
-    phc__x_tuple_header(&req, 3);
-    phc__x_atom(&req, "start_children");
-    phc__hub_list_close(&l, &req);
-    ctl_enc_opts(c, &req, ids->buff, ids->index);
-    phc__hub_cast(h, h->nodes[j], req.buff, req.index);
-    ei_x_free(&req);
+    ctl_cast_list(c, h, h->nodes[j], "start_children", &l, ids->buff,
+                  ids->index);
   }
 }
 
@@ -276,18 +285,7 @@ static int ctl_stop(ctl_t *c) {
       phc__x_empty_list(&l.items);
       l.n++;
     }
-    if (!l.n) {
-      ei_x_free(&l.items);
-      continue;
-    }
-    ei_x_buff req;
-    phc__x_new(&req);
-    phc__x_tuple_header(&req, 3);
-    phc__x_atom(&req, "stop_children");
-    phc__hub_list_close(&l, &req);
-    ctl_enc_opts(c, &req, NULL, 0);
-    phc__hub_cast(h, h->nodes[j], req.buff, req.index);
-    ei_x_free(&req);
+    ctl_cast_list(c, h, h->nodes[j], "stop_children", &l, NULL, 0);
   }
   phc__x_tuple_header(c->result, 2);
   phc__x_atom(c->result, "ok");
