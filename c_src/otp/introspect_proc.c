@@ -178,29 +178,31 @@ static int local_pid(phc_node_t *n, const char *args, int *idx,
   return 0;
 }
 
+/* args is [Pid] with Pid local: 0, else PHC_EINVAL (badarg). */
+static int one_local_pid(phc_node_t *n, const char *args, int len,
+                         erlang_pid *pid) {
+  int idx = 1, arity;
+  if (phc__term_check(args, len) < 0 ||
+      ei_decode_list_header(args, &idx, &arity) < 0 || arity != 1)
+    return PHC_EINVAL;
+  return local_pid(n, args, &idx, pid);
+}
+
 static int nat_alive(phc_node_t *n, const phc_pid_t *caller, const char *args,
                      int len, ei_x_buff *result) {
-  int idx = 1, arity;
   erlang_pid pid;
   phc__pinfo_t pi;
   PHC__UNUSED(caller);
-  if (phc__term_check(args, len) < 0 ||
-      ei_decode_list_header(args, &idx, &arity) < 0 || arity != 1 ||
-      local_pid(n, args, &idx, &pid) < 0)
-    return badarg(result);
+  if (one_local_pid(n, args, len, &pid) < 0) return badarg(result);
   return phc__x_boolean(result, phc__proc_info(n, &pid, &pi) == 0), 0;
 }
 
 static int nat_info1(phc_node_t *n, const phc_pid_t *caller, const char *args,
                      int len, ei_x_buff *result) {
-  int idx = 1, arity;
   erlang_pid pid;
   phc__pinfo_t pi;
   PHC__UNUSED(caller);
-  if (phc__term_check(args, len) < 0 ||
-      ei_decode_list_header(args, &idx, &arity) < 0 || arity != 1 ||
-      local_pid(n, args, &idx, &pid) < 0)
-    return badarg(result);
+  if (one_local_pid(n, args, len, &pid) < 0) return badarg(result);
   if (phc__proc_info(n, &pid, &pi) < 0)
     return phc__x_atom(result, "undefined"), 0;
   phc__x_list_header(result, pi.name ? 17 : 16);
