@@ -27,7 +27,7 @@ CFLAGS  += -fPIC -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field
 # Each object gets a .d file next to it listing the headers it includes
 # (-MP adds an empty rule per header, so a deleted header is no error).
 DEPFLAGS = -MMD -MP
-LDLIBS  += -L$(EI_DIR)/lib -lei -luv -lcrypto -lpthread -lm
+LDLIBS  += -L$(EI_DIR)/lib -lei -luv -lssl -lcrypto -lpthread -lm
 
 ifeq ($(SAN),1)
 BUILD   := build-san
@@ -157,7 +157,7 @@ shared: $(SHLIB)
 $(SHLIB): $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $(LIB_OBJ) \
 	  -Wl,--whole-archive -L$(EI_DIR)/lib -lei -Wl,--no-whole-archive \
-	  -luv -lcrypto -lpthread -lm
+	  -luv -lssl -lcrypto -lpthread -lm
 
 install: all $(SHLIB)
 	install -d $(DEST)/bin $(DEST)/include $(DESTDIR)$(LIBDIR)/pkgconfig

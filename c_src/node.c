@@ -337,6 +337,8 @@ int phc_node_new(phc_node_t **out, uv_loop_t *loop,
   n->net_ticktime = cfg->net_ticktime ? cfg->net_ticktime : 60;
   n->port = cfg->port;
   n->limits = cfg->limits;
+  if (cfg->ssl_dist_optfile)
+    n->ssl_dist_optfile = phc__xstrdup(cfg->ssl_dist_optfile);
   n->remote = &node_remote_ops;
   n->remote_ctx = n;
   *out = n;
@@ -349,7 +351,8 @@ int phc_node_start(phc_node_t *n) {
                            .hidden = n->hidden,
                            .net_ticktime = n->net_ticktime,
                            .port = n->port,
-                           .limits = n->limits};
+                           .limits = n->limits,
+                           .ssl_dist_optfile = n->ssl_dist_optfile};
   phc__dist_cb_t cb = {.ctx = n,
                        .on_message = node_on_message,
                        .on_nodeup = node_on_nodeup,
@@ -386,6 +389,7 @@ void phc_node_free(phc_node_t *n) {
   phc__ctypes_free(n);
   phc__natives_free(n);
   if (n->dist) phc__dist_free(n->dist);
+  free(n->ssl_dist_optfile);
   free(n);
 }
 

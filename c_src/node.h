@@ -30,6 +30,8 @@ struct phc_node_s {
   unsigned short port;
   phc_limits_t limits; /* as configured (0: the default) */
   uint32_t creation;   /* from epmd; pids and refs carry it */
+  /* inet_tls: the ssl_dist_optfile (NULL: plain TCP) */
+  char *ssl_dist_optfile;
   int stopping;
 
   struct phc__rt_s *rt;

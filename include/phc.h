@@ -102,6 +102,8 @@ typedef struct phc_node_config_s {
   unsigned net_ticktime; /* seconds; 0 means 60 */
   unsigned short port;   /* listen port; 0 picks one */
   phc_limits_t limits;
+  const char *ssl_dist_optfile; /* non-NULL: TLS distribution (OTP's
+                                   inet_tls) with this ssl_dist_optfile */
 } phc_node_config_t;
 
 int phc_node_new(phc_node_t **out, uv_loop_t *loop,

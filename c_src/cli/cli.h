@@ -10,6 +10,7 @@
  *   {connect, ['node1@127.0.0.1']}.
  *   {load, ["/path/to/plugin.so"]}.   % plugins, as -load
  *   {hidden, false}.  {net_ticktime, 60}.  {port, 0}.  {loglevel, info}.
+ *   {proto_dist, inet_tls}.  {ssl_dist_optfile, "/path/to/optfile"}.
  *   {hub, my_hub, [{hubs_discover_interval, 10000}, {sync_interval, 15000},
  *                  {ring_otp, 25},
  *                  {child_specs, [#{id => <<"s1">>,
@@ -39,6 +40,8 @@ typedef struct cli_s {
   unsigned discover_ms, sync_ms;
   int ring_otp;
   int log_level;
+  int tls;             /* -proto_dist inet_tls */
+  const char *optfile; /* -ssl_dist_optfile */
   char *owned[MAX_OWNED];
   int nowned;
 } cli_t;
@@ -64,5 +67,13 @@ int phc__cli_limit_index(const char *name);
 int phc__cli_limit_set(cli_t *cli, int k, unsigned long long v,
                        const char *from);
 int phc__cli_limit_flag(cli_t *cli, const char *flag, const char *val);
+
+/* proto.c: -proto_dist / -ssl_dist_optfile and their config keys. Set
+ * one by name (PHC_EUNDEF for another name; PHC_EINVAL after one line on
+ * stderr, with from before the name); after all flags, check the pair and
+ * the optfile (0, or 2 after one line naming the problem). */
+int phc__cli_proto_set(cli_t *cli, const char *key, const char *val,
+                       const char *from);
+int phc__cli_proto_check(cli_t *cli);
 
 #endif /* PHC_CLI_CLI_H */

@@ -222,6 +222,24 @@ static int load_list(load_t *l, const char *b, int idx) {
   return 0;
 }
 
+/* The limits' entries and the distribution's carrier (proto_dist,
+ * ssl_dist_optfile). */
+static int entry_more(load_t *l, const char *key, const char *b, int idx) {
+  unsigned long v;
+  if (!strcmp(key, "proto_dist") || !strcmp(key, "ssl_dist_optfile")) {
+    const char *s = key[0] == 'p' ? atom_at(l, b, &idx) : path_at(l, b, &idx);
+    if (phc__cli_proto_set(l->cli, key, s, "config: "))
+      return config_bad(l, "bad value", key);
+    return 0;
+  }
+  if (phc__cli_limit_index(key) < 0) return config_bad(l, "unknown entry", key);
+  if (uint_at(b, &idx, ~0ul, &v) || v == 0)
+    return config_bad(l, "needs a positive integer", key);
+  if (phc__cli_limit_set(l->cli, phc__cli_limit_index(key), v, "config: "))
+    return config_bad(l, "is out of range", key);
+  return 0;
+}
+
 static int entry(void *arg, const char *b, int len) {
   load_t *l = arg;
   cli_t *cli = l->cli;
@@ -269,13 +287,8 @@ static int entry(void *arg, const char *b, int len) {
     if (uint_at(b, &idx, 99, &v) || v < 20)
       return config_bad(l, "needs an OTP release", key);
     cli->ring_otp = (int)v;
-  } else if (phc__cli_limit_index(key) >= 0) {
-    if (uint_at(b, &idx, ~0ul, &v) || v == 0)
-      return config_bad(l, "needs a positive integer", key);
-    if (phc__cli_limit_set(cli, phc__cli_limit_index(key), v, "config: "))
-      return config_bad(l, "is out of range", key);
   } else {
-    return config_bad(l, "unknown entry", key);
+    return entry_more(l, key, b, idx);
   }
   return 0;
 }

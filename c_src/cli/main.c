@@ -36,6 +36,8 @@ static const char usage[] =
     "  -max_packet BYTES, -max_fragmented BYTES, -max_handshakes N,\n"
     "  -handshake_timeout MS, -max_out_queue BYTES, -mailbox_warn N\n"
     "                         limits a peer cannot exceed (README, Limits)\n"
+    "  -proto_dist inet_tls   TLS distribution, as OTP's inet_tls\n"
+    "  -ssl_dist_optfile FILE its options, in the format erl reads\n"
     "  -h, --help             this text\n";
 
 /* parse_args and the flag parsers below return CLI_GO_ON to go on, or an
@@ -159,12 +161,17 @@ static int cli_parse_args(int argc, char **argv, cli_t *cli) {
     if (st == CLI_NOT_MINE && phc__cli_limit_index(a + 1) >= 0)
       st =
           phc__cli_limit_flag(cli, a, cli_need(argc, argv, &i)) ? 2 : CLI_GO_ON;
+    if (st == CLI_NOT_MINE &&
+        (!strcmp(a, "-proto_dist") || !strcmp(a, "-ssl_dist_optfile")))
+      st = phc__cli_proto_set(cli, a + 1, cli_need(argc, argv, &i), "-")
+               ? 2
+               : CLI_GO_ON;
     if (st == CLI_NOT_MINE) return cli_bad("unknown flag '%s'", a);
     if (st != CLI_GO_ON) return st;
   }
   if (!cli->cfg.name)
     return cli_bad("%s", "a node name is required (-name or -sname)");
-  return CLI_GO_ON;
+  return phc__cli_proto_check(cli) ? 2 : CLI_GO_ON;
 }
 
 typedef struct app_s {

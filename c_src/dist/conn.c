@@ -1,7 +1,9 @@
 /* conn.c - one distribution connection from its first byte to its close:
  * the name table, lifetime and reference counting, writing, the
  * handshake (and the status a name gets: simultaneous connects, a
- * connection that is already up), reading, and ticks (see dist_int.h). */
+ * connection that is already up), reading, and ticks (see dist_int.h).
+ * Under inet_tls the socket's bytes pass through the connection's TLS
+ * session here (conn_tls_*), below the handshake and the reader. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +69,7 @@ void phc__conn_unref(conn_t *c) {
   LIST_REMOVE(c, all);
   queue_drop(c);
   if (c->hs_inited) phc__hs_free(&c->hs);
+  phc__tls_free(c->tls);
   phc__frame_rd_free(&c->rd);
   phc__reasm_free(&c->reasm);
   free(c);
@@ -179,7 +182,8 @@ static int conn_over_queue(conn_t *c, size_t len) {
   return 1;
 }
 
-int phc__conn_write(conn_t *c, const void *data, size_t len) {
+/* Bytes as they go on the socket (ciphertext under inet_tls). */
+static int conn_write_raw(conn_t *c, const void *data, size_t len) {
   if (!c->tcp_inited || len == 0) return 0;
   if (c->slow) return PHC_ELIMIT;
   /* Most writes fit in the socket buffer at once: skip the queued request. */
@@ -209,9 +213,54 @@ int phc__conn_write(conn_t *c, const void *data, size_t len) {
   return 0;
 }
 
+/* The ciphertext the TLS session has for the peer, onto the socket. */
+static int conn_tls_flush(conn_t *c) {
+  char buf[16384];
+  size_t k;
+  int rc = 0;
+  while ((k = phc__tls_out(c->tls, buf, sizeof buf)) > 0)
+    if (rc == 0) rc = conn_write_raw(c, buf, k);
+  return rc;
+}
+
+int phc__conn_write(conn_t *c, const void *data, size_t len) {
+  if (!c->tls) return conn_write_raw(c, data, len);
+  if (!c->tcp_inited || len == 0) return 0;
+  if (c->slow) return PHC_ELIMIT;
+  int rc = phc__tls_write(c->tls, data, len);
+  int wrc = conn_tls_flush(c);
+  if (rc < 0 && c->state != C_CLOSING)
+    phc__conn_fail(c, PHC_LOG_WARN, phc__tls_error(c->tls));
+  return rc < 0 ? PHC_EIO : wrc;
+}
+
+/* inet_tls frames the handshake's messages with 4 bytes (the ssl socket
+ * is {packet, 4} from the start), where TCP uses 2: the handshake's 2-byte
+ * packets are re-framed on their way out and in (conn_tls_plain). */
+static void hs_flush_tls(conn_t *c) {
+  const uint8_t *p = c->hs.out;
+  size_t left = c->hs.out_len;
+  while (left >= 2 && c->state != C_CLOSING) {
+    size_t n = ((size_t)p[0] << 8) | p[1];
+    if (n + 2 > left) break;
+    uint8_t *b = phc__xmalloc(n + 4);
+    b[0] = b[1] = 0;
+    b[2] = p[0];
+    b[3] = p[1];
+    memcpy(b + 4, p + 2, n);
+    phc__conn_write(c, b, n + 4);
+    free(b);
+    p += n + 2;
+    left -= n + 2;
+  }
+}
+
 static void hs_flush(conn_t *c) {
   if (c->hs.out_len == 0) return;
-  phc__conn_write(c, c->hs.out, c->hs.out_len);
+  if (c->tls)
+    hs_flush_tls(c);
+  else
+    phc__conn_write(c, c->hs.out, c->hs.out_len);
   c->hs.out_len = 0;
 }
 
@@ -377,11 +426,68 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   *buf = uv_buf_init(c->d->rbuf, sizeof c->d->rbuf);
 }
 
+/* Plaintext from the peer: to the handshake or to the reader. */
+static void conn_bytes(conn_t *c, const uint8_t *data, size_t len) {
+  if (c->state == C_HANDSHAKE) {
+    on_handshake_bytes(c, data, len);
+    return;
+  }
+  if (c->state == C_UP) {
+    phc__frame_rd_push(&c->rd, data, len);
+    on_packets(c);
+  }
+}
+
+/* Plaintext out of the TLS session. In the handshake its 4-byte framed
+ * messages go to the handshake 2-byte framed; what follows the handshake
+ * stays in the reader, which takes over once the connection is up. */
+static void conn_tls_plain(conn_t *c, const uint8_t *data, size_t len) {
+  if (c->state != C_HANDSHAKE) {
+    conn_bytes(c, data, len);
+    return;
+  }
+  phc__frame_rd_push(&c->rd, data, len);
+  const uint8_t *pkt;
+  size_t n;
+  int rc;
+  uint8_t *b = (uint8_t *)c->d->tbuf; /* data is copied: free to reuse */
+  while (c->state == C_HANDSHAKE &&
+         (rc = phc__frame_rd_next(&c->rd, &pkt, &n)) != 0) {
+    if (rc < 0 || n + 2 > sizeof c->d->tbuf) {
+      phc__conn_fail(c, PHC_LOG_WARN, "handshake message too long");
+      return;
+    }
+    b[0] = (uint8_t)(n >> 8);
+    b[1] = (uint8_t)n;
+    memcpy(b + 2, pkt, n);
+    on_handshake_bytes(c, b, n + 2);
+  }
+}
+
+/* Ciphertext from the peer: through the TLS session, then as conn_bytes.
+ * A failed session (a refused certificate, garbage) is one log line. */
+static void conn_tls_bytes(conn_t *c, const uint8_t *data, size_t len) {
+  int rc = phc__tls_in(c->tls, data, len);
+  long n = 0;
+  while (rc == 0 && c->state != C_CLOSING &&
+         (n = phc__tls_read(c->tls, c->d->tbuf, sizeof c->d->tbuf)) > 0) {
+    conn_tls_plain(c, (const uint8_t *)c->d->tbuf, (size_t)n);
+    if (c->state != C_CLOSING) conn_tls_flush(c);
+  }
+  if (c->state == C_CLOSING) return;
+  conn_tls_flush(c);
+  if (rc < 0 || n < 0)
+    phc__conn_fail(c, c->state == C_UP ? PHC_LOG_INFO : PHC_LOG_WARN,
+                   phc__tls_error(c->tls));
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   conn_t *c = s->data;
   if (c->state == C_CLOSING) return;
   if (n < 0) {
-    if (c->state == C_HANDSHAKE) {
+    if (c->state == C_HANDSHAKE && c->tls && !phc__tls_up(c->tls)) {
+      phc__conn_fail(c, PHC_LOG_WARN, "closed during the TLS handshake");
+    } else if (c->state == C_HANDSHAKE) {
       phc__conn_fail(c, PHC_LOG_WARN, phc__hs_eof_reason(&c->hs));
     } else {
       char why[96];
@@ -393,14 +499,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   }
   if (n == 0) return;
   c->reads++;
-  if (c->state == C_HANDSHAKE) {
-    on_handshake_bytes(c, (const uint8_t *)buf->base, (size_t)n);
-    return;
-  }
-  if (c->state == C_UP) {
-    phc__frame_rd_push(&c->rd, (const uint8_t *)buf->base, (size_t)n);
-    on_packets(c);
-  }
+  if (c->tls)
+    conn_tls_bytes(c, (const uint8_t *)buf->base, (size_t)n);
+  else
+    conn_bytes(c, (const uint8_t *)buf->base, (size_t)n);
 }
 
 static void on_setup_timeout(uv_timer_t *t) {
@@ -420,6 +522,12 @@ void phc__conn_start_handshake(conn_t *c) {
   phc__dist_t *d = c->d;
   c->state = C_HANDSHAKE;
   c->tcp.data = c;
+  if (d->tls && !c->tls &&
+      phc__tls_new(&c->tls, d->tls, !c->outgoing,
+                   c->outgoing ? strchr(c->peer, '@') + 1 : NULL) < 0) {
+    phc__conn_fail(c, PHC_LOG_WARN, "cannot start a TLS session");
+    return;
+  }
   phc__hs_init(&c->hs, c->outgoing, d->name, d->cookie, our_flags(d),
                d->creation, random_u32(), c->outgoing ? c->peer : NULL);
   c->hs_inited = 1;

@@ -180,6 +180,18 @@ static void dist_limits(phc_limits_t *l, const phc_limits_t *cfg) {
   if (!l->max_out_queue) l->max_out_queue = PHC__FRAME_MAX;
 }
 
+/* inet_tls: the optfile's contexts, or NULL after one error line. */
+static phc__tls_ctx_t *dist_tls(const char *optfile) {
+  phc__tls_opts_t o;
+  phc__tls_ctx_t *ctx = NULL;
+  char err[512];
+  if (phc__tls_opts_load(&o, optfile, err, sizeof err) == 0 &&
+      phc__tls_ctx_new(&ctx, &o, err, sizeof err) == 0)
+    return ctx;
+  PHC_LOG_E(MOD, "%s", err);
+  return NULL;
+}
+
 int phc__dist_new(phc__dist_t **out, uv_loop_t *loop,
                   const phc__dist_config_t *cfg, const phc__dist_cb_t *cb) {
   if (!out || !loop || !cfg || !cfg->name || !cfg->cookie) return PHC_EINVAL;
@@ -187,7 +199,11 @@ int phc__dist_new(phc__dist_t **out, uv_loop_t *loop,
   if (!at || at == cfg->name || !at[1] || strlen(cfg->name) >= PHC__ATOM_MAX ||
       strlen(cfg->cookie) >= 256)
     return PHC_EINVAL;
+  phc__tls_ctx_t *tls = NULL;
+  if (cfg->ssl_dist_optfile && !(tls = dist_tls(cfg->ssl_dist_optfile)))
+    return PHC_EINVAL;
   phc__dist_t *d = phc__xcalloc(1, sizeof *d);
+  d->tls = tls;
   ei_init();
   d->loop = loop;
   snprintf(d->name, sizeof d->name, "%s", cfg->name);
@@ -336,5 +352,6 @@ void phc__dist_close(phc__dist_t *d, void (*done)(void *arg), void *arg) {
 
 void phc__dist_free(phc__dist_t *d) {
   if (!d) return;
+  phc__tls_ctx_free(d->tls);
   free(d);
 }

@@ -34,11 +34,16 @@
  *   other handles on the loop may run meanwhile.
  * - phc__dist_free() only frees memory: call phc__dist_close() first and
  *   let the loop run until done() fires (a never-started dist too).
+ * - Under inet_tls (ssl_dist_optfile set) every connection is TLS from its
+ *   first byte, as OTP's inet_tls_dist: epmd sees nothing different, the
+ *   handshake's messages are 4-byte framed inside TLS, and a peer whose
+ *   certificate the optfile refuses is one log line (tls.h).
  *
  * The files: dist.c (this API, the listener, outgoing connects), conn.c
  * (a connection's lifetime, handshake, reading, writing and ticks; both
  * share dist_int.h), epmd.c (the epmd client: registration and port
- * lookups), handshake.c, frame.c and ctrl.c (pure byte work).
+ * lookups), handshake.c, frame.c and ctrl.c (pure byte work), tls.c and
+ * tls_opts.c (TLS sessions, the optfile).
  */
 #ifndef PHC_DIST_H
 #define PHC_DIST_H
@@ -99,6 +104,10 @@ typedef struct phc__dist_config_s {
   unsigned net_ticktime; /* seconds, >0 */
   unsigned short port;   /* 0: any */
   phc_limits_t limits;   /* 0 fields: the defaults (phc.h) */
+  /* non-NULL: inet_tls with this ssl_dist_optfile (phc__dist_new reads it
+   * and loads its certificates; a bad one is PHC_EINVAL after one error
+   * line) */
+  const char *ssl_dist_optfile;
 } phc__dist_config_t;
 
 int phc__dist_new(phc__dist_t **out, uv_loop_t *loop,

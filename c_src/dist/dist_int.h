@@ -15,6 +15,11 @@
  * messages that wait for it to come up. It is freed when the last of its
  * handles and requests is done (refs), and the dist's done() runs once
  * every connection and every handle of its own is gone.
+ *
+ * Under inet_tls (d->tls set) each connection has a TLS session (tls.h)
+ * from its first byte: conn.c feeds it what the socket reads and hands the
+ * plaintext to the handshake or the reader, and phc__conn_write encrypts;
+ * nothing above those two places knows TLS is there.
  */
 #ifndef PHC_DIST_DIST_INT_H
 #define PHC_DIST_DIST_INT_H
@@ -27,6 +32,7 @@
 #include "dist/epmd.h"
 #include "dist/frame.h"
 #include "dist/handshake.h"
+#include "dist/tls.h"
 
 #define PHC__DIST_MOD "dist"
 
@@ -64,6 +70,7 @@ struct conn_s {
   struct sockaddr_in addr;
   phc__hs_t hs;
   int hs_inited;
+  phc__tls_t *tls; /* inet_tls: the session every byte passes through */
   phc__frame_rd_t rd;
   phc__reasm_t reasm;
   TAILQ_HEAD(, qmsg_s) queue;
@@ -101,7 +108,9 @@ struct phc__dist_s {
   int open; /* own handles (the registration counts as one) not yet closed */
   void (*done)(void *);
   void *done_arg;
+  phc__tls_ctx_t *tls; /* inet_tls (NULL: plain TCP) */
   char rbuf[65536];
+  char tbuf[16384]; /* plaintext out of a TLS session */
 };
 
 /* ---- conn.c ------------------------------------------------------------- */
