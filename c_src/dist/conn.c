@@ -115,6 +115,26 @@ void phc__conn_close(conn_t *c) {
   close_handle(c, (uv_handle_t *)&c->timer, &t);
 }
 
+/* The peer's name, or its address before it has named itself. */
+static void conn_peer_label(conn_t *c, char *out, size_t size) {
+  struct sockaddr_storage a;
+  int len = sizeof a;
+  char ip[64] = "";
+  if (c->peer[0]) {
+    snprintf(out, size, "%s", c->peer);
+    return;
+  }
+  if (c->tcp_inited &&
+      uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&a, &len) == 0 &&
+      a.ss_family == AF_INET) {
+    struct sockaddr_in *in = (struct sockaddr_in *)&a;
+    uv_ip4_name(in, ip, sizeof ip);
+    snprintf(out, size, "(unnamed peer at %s:%u)", ip, ntohs(in->sin_port));
+    return;
+  }
+  snprintf(out, size, "(unnamed peer)");
+}
+
 /* Close with one log line and the nodedown callback the state calls for. */
 void phc__conn_fail(conn_t *c, int level, const char *why) {
   if (c->state == C_CLOSING) return;
@@ -123,7 +143,7 @@ void phc__conn_fail(conn_t *c, int level, const char *why) {
   int report = c->in_table && (was_up || c->outgoing || c->took_over ||
                                !TAILQ_EMPTY(&c->queue));
   char peer[PHC__ATOM_MAX];
-  snprintf(peer, sizeof peer, "%s", c->peer[0] ? c->peer : "(unnamed peer)");
+  conn_peer_label(c, peer, sizeof peer);
   int queued = 0;
   qmsg_t *q;
   TAILQ_FOREACH(q, &c->queue, link) queued++;

@@ -1,8 +1,10 @@
 /* tls.c - TLS contexts and sessions over memory BIOs (see tls.h). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -55,11 +57,25 @@ static void tls_ctx_versions(SSL_CTX *x, int versions) {
   SSL_CTX_set_max_proto_version(x, hi);
 }
 
+/* The first of the side's files that cannot be read, or NULL. */
+static const char *tls_unreadable(const phc__tls_side_t *o) {
+  const char *files[] = {o->certfile, o->keyfile, o->cacertfile};
+  for (int i = 0; i < 3; i++)
+    if (files[i][0] && access(files[i], R_OK) != 0) return files[i];
+  return NULL;
+}
+
 static int tls_ctx_files(SSL_CTX *x, const phc__tls_side_t *o, const char *side,
                          char *err, size_t errlen) {
   if (o->password[0]) {
     SSL_CTX_set_default_passwd_cb(x, tls_on_password);
     SSL_CTX_set_default_passwd_cb_userdata(x, (void *)o->password);
+  }
+  const char *unreadable = tls_unreadable(o);
+  if (unreadable) {
+    snprintf(err, errlen, "%s: cannot read %.300s: %s", side, unreadable,
+             strerror(errno));
+    return PHC_EINVAL;
   }
   if (o->certfile[0]) {
     const char *key = o->keyfile[0] ? o->keyfile : o->certfile;
@@ -131,6 +147,8 @@ void phc__tls_ctx_free(phc__tls_ctx_t *ctx) {
 
 /* ---- sessions ------------------------------------------------------------ */
 
+static int tls_drive(phc__tls_t *s);
+
 /* The client checks the server's name: an IP address or a DNS name. */
 static int tls_check_host(SSL *ssl, const phc__tls_side_t *o,
                           const char *peer_host) {
@@ -167,12 +185,13 @@ int phc__tls_new(phc__tls_t **out, phc__tls_ctx_t *ctx, int server,
   }
   BIO_set_mem_eof_return(s->rbio, -1); /* empty: "want more", not EOF */
   SSL_set_bio(ssl, s->rbio, s->wbio);  /* ssl owns both now */
-  if (server)
-    SSL_set_accept_state(ssl);
-  else
-    SSL_set_connect_state(ssl);
   *out = s;
-  return 0;
+  if (server) {
+    SSL_set_accept_state(ssl);
+    return 0;
+  }
+  SSL_set_connect_state(ssl);
+  return tls_drive(s); /* the ClientHello, ready in phc__tls_out */
 }
 
 void phc__tls_free(phc__tls_t *s) {
