@@ -57,11 +57,15 @@ static void tls_ctx_versions(SSL_CTX *x, int versions) {
   SSL_CTX_set_max_proto_version(x, hi);
 }
 
-/* The first of the side's files that cannot be read, or NULL. */
-static const char *tls_unreadable(const phc__tls_side_t *o) {
+/* The first of the side's files that cannot be read (its option's name in
+ * *opt), or NULL. */
+static const char *tls_unreadable(const phc__tls_side_t *o, const char **opt) {
   const char *files[] = {o->certfile, o->keyfile, o->cacertfile};
-  for (int i = 0; i < 3; i++)
+  const char *names[] = {"certfile", "keyfile", "cacertfile"};
+  for (int i = 0; i < 3; i++) {
+    *opt = names[i];
     if (files[i][0] && access(files[i], R_OK) != 0) return files[i];
+  }
   return NULL;
 }
 
@@ -71,10 +75,10 @@ static int tls_ctx_files(SSL_CTX *x, const phc__tls_side_t *o, const char *side,
     SSL_CTX_set_default_passwd_cb(x, tls_on_password);
     SSL_CTX_set_default_passwd_cb_userdata(x, (void *)o->password);
   }
-  const char *unreadable = tls_unreadable(o);
+  const char *opt, *unreadable = tls_unreadable(o, &opt);
   if (unreadable) {
-    snprintf(err, errlen, "%s: cannot read %.300s: %s", side, unreadable,
-             strerror(errno));
+    snprintf(err, errlen, "%s: cannot read %s %.300s: %s", side, opt,
+             unreadable, strerror(errno));
     return PHC_EINVAL;
   }
   if (o->certfile[0]) {
