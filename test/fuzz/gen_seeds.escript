@@ -26,6 +26,7 @@ main([Fix, Out]) ->
     w(Out, "frame", frame_seeds(Hub)),
     w(Out, "handshake", handshake_seeds()),
     w(Out, "config", config_seeds()),
+    w(Out, "tlsopts", tlsopts_seeds()),
     ok;
 main(_) ->
     io:format(standard_error, "usage: gen_seeds.escript FIXTURES OUTDIR~n", []),
@@ -124,6 +125,15 @@ config_seeds() ->
                 "{ring_otp, 26}.\n">>},
      {"hub", <<"{hub, lab}.\n{hub, \"other\", []}.\n">>},
      {"bad", <<"{loglevel, [1,2|3]}.\n">>}].
+
+tlsopts_seeds() ->
+    Side = "[{certfile, \"/c/cert.pem\"}, {keyfile, \"/c/key.pem\"}, "
+           "{cacertfile, \"/c/ca.pem\"}, {verify, verify_peer}, {depth, 3}, "
+           "{versions, ['tlsv1.2', 'tlsv1.3']}, {secure_renegotiate, true}",
+    [{"full", list_to_binary("[{server, " ++ Side ++ ", {fail_if_no_peer_cert, true}]},\n"
+                             " {client, " ++ Side ++ ", {server_name_indication, disable}]}].\n")},
+     {"sni", <<"[{client, [{server_name_indication, \"host\"}, {password, \"pw\"}]}].\n">>},
+     {"bad", <<"[{server, [{verify_fun, x}]}].\n">>}].
 
 %% ---- crafted regression inputs -------------------------------------------
 
