@@ -136,7 +136,10 @@ static int status_state(const char *buf, int len, int idx) {
     for (int j = 0; j < m; j++) {
       int pair = el;
       if (phc__term_skip(buf, len, &el) < 0) return -1;
+      int type, size, t;
       if (ei_decode_tuple_header(buf, &pair, &arity) == 0 && arity == 2 &&
+          (t = pair, ei_get_type(buf, &t, &type, &size) == 0) &&
+          type == ERL_STRING_EXT && size == 5 &&
           ei_decode_string(buf, &pair, key) == 0 && !strcmp(key, "State"))
         return pair;
     }
