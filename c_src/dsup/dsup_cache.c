@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "otp/otp.h"
 #include "term/term.h"
 
 #define MOD "dsup"
@@ -271,6 +272,65 @@ static void fix_group(phc__dsup_t *d, const char *key) {
   }
 }
 
+static int node_connected(phc_node_t *n, const char *node) {
+  const char *peers[256];
+  int k = phc__otp_peers(n, peers, 256);
+  for (int i = 0; i < k && i < 256; i++)
+    if (strcmp(peers[i], node) == 0) return 1;
+  return 0;
+}
+
+/* {Start, Restart, Shutdown, Type, [M]} from a spec map. */
+static int child_of_spec(const char *spec, int len, ei_x_buff *x) {
+  static const char *const keys[] = {"start", "restart", "shutdown", "type"};
+  int at[4], idx, arity;
+  for (int i = 0; i < 4; i++)
+    if (phc__term_map_get(spec, 0, keys[i], &at[i]) < 0) return PHC_EINVAL;
+  idx = at[0];
+  if (ei_decode_tuple_header(spec, &idx, &arity) < 0 || arity != 3)
+    return PHC_EINVAL;
+  int m = idx;
+  phc__x_tuple_header(x, 5);
+  for (int i = 0; i < 4; i++) {
+    int end = at[i];
+    if (phc__term_skip(spec, len, &end) < 0) return PHC_EINVAL;
+    phc__x_append_buf(x, spec + at[i], end - at[i]);
+  }
+  int mend = m;
+  if (phc__term_skip(spec, len, &mend) < 0) return PHC_EINVAL;
+  phc__x_list_header(x, 1);
+  phc__x_append_buf(x, spec + m, mend - m);
+  phc__x_empty_list(x);
+  return 0;
+}
+
+/* A cached child left with its node gone: the Registry restarts it on the
+ * ring's node for the supervisor's name without that node; here when that
+ * is this node (each member does the same, the first start wins). */
+static void restart_lost(phc__dsup_t *d, const dsup_entry_t *e) {
+  const char *target;
+  ei_x_buff k, child, res;
+  if (!e->spec || strcmp(e->pid.node, d->n->name) == 0 ||
+      node_connected(d->n, e->pid.node))
+    return;
+  phc__x_new(&k);
+  phc__x_atom(&k, d->name);
+  int mine = phc__dring_node_for_skip(d->ring, k.buff, k.index, 0, e->pid.node,
+                                      &target) == 0 &&
+             strcmp(target, d->n->name) == 0;
+  ei_x_free(&k);
+  if (!mine) return;
+  phc__x_new(&child);
+  phc__x_new_with_version(&res);
+  if (child_of_spec(e->spec, e->spec_len, &child) == 0) {
+    PHC_LOG_I(MOD, "%s: restarting %s here (its node %s is gone)", d->name,
+              e->key, e->pid.node);
+    phc__dsup_sup_call(d, "start_child", child.buff, child.index, &res);
+  }
+  ei_x_free(&child);
+  ei_x_free(&res);
+}
+
 void phc__dsup_watch(void *arg, const char *group, int joined,
                      const erlang_pid *pids, int npids) {
   phc__dsup_t *d = arg;
@@ -280,6 +340,13 @@ void phc__dsup_watch(void *arg, const char *group, int joined,
     cache_join(d, group, &pids[0]);
     fix_group(d, group);
   } else {
-    entry_drop(d, group, &pids[0]);
+    dsup_entry_t *e = entry_find(d, group);
+    if (e && phc_pid_eq(&e->pid, &pids[0])) {
+      dsup_entry_t copy = *e;
+      copy.spec = e->spec ? phc__term_dup(e->spec, e->spec_len) : NULL;
+      entry_drop(d, group, &pids[0]);
+      restart_lost(d, &copy);
+      free(copy.spec);
+    }
   }
 }

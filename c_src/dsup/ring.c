@@ -146,22 +146,35 @@ static int dring_atom_hash(const phc__dring_t *r, const char *buf, int idx,
   return rc;
 }
 
-int phc__dring_node_for(const phc__dring_t *r, const char *buf, int len,
-                        int idx, const char **node) {
+int phc__dring_node_for_skip(const phc__dring_t *r, const char *buf, int len,
+                             int idx, const char *skip, const char **node) {
   int type, size, t = idx, end = idx;
   uint32_t h;
   if (!r || !buf || phc__term_skip(buf, len, &end) < 0 ||
       ei_get_type(buf, &t, &type, &size) < 0)
     return PHC_EDECODE;
-  if (r->npts == 0) return PHC_ESTATE;
+  int sk = skip ? dring_find(r, skip) : -1;
+  int live = 0;
+  for (int i = 0; i < r->npts && !live; i++)
+    live = r->pts[i].node != sk;
+  if (!live) return PHC_ESTATE;
   int rc = type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT ||
                    type == ERL_ATOM_UTF8_EXT || type == ERL_SMALL_ATOM_UTF8_EXT
                ? dring_atom_hash(r, buf, idx, &h)
                : phc__phash2(buf, len, idx, DRING_RANGE, &h);
   if (rc < 0) return rc;
   int at = dring_lower(r, h);
-  *node = r->nodes[r->pts[at == r->npts ? 0 : at].node];
+  for (;; at++) { /* the ring without skip's points, as remove_node leaves it */
+    if (at == r->npts) at = 0;
+    if (r->pts[at].node != sk) break;
+  }
+  *node = r->nodes[r->pts[at].node];
   return 0;
+}
+
+int phc__dring_node_for(const phc__dring_t *r, const char *buf, int len,
+                        int idx, const char **node) {
+  return phc__dring_node_for_skip(r, buf, len, idx, NULL, node);
 }
 
 /* gb_trees:from_orddict/1's balance_list over pts[from, from + n). */

@@ -40,6 +40,9 @@ int phc__dring_nodes(const phc__dring_t *r, const char **out, int max);
  * PHC_EINVAL for a key that cannot be hashed. */
 int phc__dring_node_for(const phc__dring_t *r, const char *buf, int len,
                         int idx, const char **node);
+/* The same on the ring without node skip (HashRing.remove_node/2 first). */
+int phc__dring_node_for_skip(const phc__dring_t *r, const char *buf, int len,
+                             int idx, const char *skip, const char **node);
 /* The ring as the library's %HashRing{} struct (gb_tree of the points,
  * balanced as gb_trees:from_orddict/1 builds it, and the node list). */
 void phc__dring_encode(const phc__dring_t *r, ei_x_buff *x);

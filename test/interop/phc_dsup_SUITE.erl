@@ -161,8 +161,8 @@ check(Res, Third) ->
 %% with -dsup Bar.DS); A starts ?MEMBER_CHILDREN named phc_counter children
 %% ({ok, Pid, Name} each, on node_for's node); DistributedSupervisor.call/3
 %% by name from A and B; whereis/2 and children/1 compared on all three;
-%% the third is killed (kill -9) and its children must answer by name again
-%% from the survivors.
+%% B is killed (kill -9) and its children must answer by name again from A
+%% or the third; then the third is killed and every child must answer on A.
 
 -define(MEMBER_CHILDREN, 30).
 
@@ -246,26 +246,41 @@ member_run(Config, Third, StartThird, Kill) ->
         end,
         Local = lists:sort(on(PA, Third, local_children, [])),
         Local = lists:sort([P || {_, _, P} <- Started, node(P) =:= Third]),
-        %% kill -9 of the third node: its children come back on A or B
+        Back = fun(Keys1) ->
+                   fun() ->
+                       lists:all(fun(K) ->
+                                     {_, I, _} = lists:keyfind(K, 1, Started),
+                                     case catch peer:call(PA, ?DSUP, call, [?NAME, K, get, 1000]) of
+                                         I -> is_pid(peer:call(PA, ?DSUP, whereis, [?NAME, K]));
+                                         _ -> false
+                                     end
+                                 end, Keys1)
+                   end
+               end,
+        Where1 = fun(Ks) -> lists:usort([node(peer:call(PA, ?DSUP, whereis, [?NAME, K])) || K <- Ks]) end,
+        %% kill -9 of member B: its children come back on A or the third node
+        OnB = [K || {K, _, P} <- Started, node(P) =:= B],
+        phc_interop:os_signal(phc_interop:peer_os_pid({PB, B}), "KILL"),
+        TB = erlang:monotonic_time(millisecond),
+        case phc_interop:wait_until(Back(OnB), 20000) of
+            ok -> ok;
+            timeout -> ct:fail({b_not_restarted, [{K, peer:call(PA, ?DSUP, whereis, [?NAME, K])} || K <- OnB]})
+        end,
+        BMs = erlang:monotonic_time(millisecond) - TB,
+        BNodes = Where1(OnB),
+        ct:log("after kill -9 of B: ~p children back in ~p ms on ~p", [length(OnB), BMs, BNodes]),
+        %% kill -9 of the third node: its children (and B's it took) come back on A
         Kill(),
         T1 = erlang:monotonic_time(millisecond),
-        Back = fun() ->
-                   lists:all(fun(K) ->
-                                 {_, I, _} = lists:keyfind(K, 1, Started),
-                                 case catch peer:call(PA, ?DSUP, call, [?NAME, K, get, 1000]) of
-                                     I -> is_pid(peer:call(PB, ?DSUP, whereis, [?NAME, K]));
-                                     _ -> false
-                                 end
-                             end, OnThird)
-               end,
-        case phc_interop:wait_until(Back, 20000) of
+        case phc_interop:wait_until(Back(Keys), 20000) of
             ok -> ok;
-            timeout -> ct:fail({not_restarted, [{K, peer:call(PA, ?DSUP, whereis, [?NAME, K])} || K <- OnThird]})
+            timeout -> ct:fail({not_restarted, [{K, peer:call(PA, ?DSUP, whereis, [?NAME, K])} || K <- Keys]})
         end,
         RestartMs = erlang:monotonic_time(millisecond) - T1,
-        NewNodes = lists:usort([node(peer:call(PA, ?DSUP, whereis, [?NAME, K])) || K <- OnThird]),
+        NewNodes = Where1(Keys),
         ct:log("after kill -9: ~p children back in ~p ms on ~p", [length(OnThird), RestartMs, NewNodes]),
         #{started => length(Started), start_ms => StartMs, on_third => length(OnThird),
+          on_b => length(OnB), b_restart_ms => BMs, b_restarted_on => BNodes,
           restart_ms => RestartMs, restarted_on => NewNodes}
     after
         phc_interop:stop_peer({PA, A}),

@@ -76,6 +76,16 @@ static void test_ring_nodes(void **st) {
   assert_int_equal(phc__dring_add(r, "a@h"), 1);
   assert_int_equal(phc__dring_nodes(r, out, 4), 2);
   assert_string_equal(out[0], "b@h"); /* HashRing.nodes: last added first */
+  for (int i = 0; i < 50; i++) {      /* without a@h, every key goes to b@h */
+    ei_x_buff k2;
+    const char *o;
+    phc__x_new(&k2);
+    phc__x_long(&k2, i);
+    assert_int_equal(
+        phc__dring_node_for_skip(r, k2.buff, k2.index, 0, "a@h", &o), 0);
+    assert_string_equal(o, "b@h");
+    ei_x_free(&k2);
+  }
   assert_int_equal(phc__dring_remove(r, "b@h"), 0);
   assert_int_equal(phc__dring_remove(r, "b@h"), 1);
   assert_int_equal(phc__dring_node_for(r, k.buff, k.index, 0, &node), 0);
