@@ -246,6 +246,18 @@ member_run(Config, Third, StartThird, Kill) ->
         end,
         Local = lists:sort(on(PA, Third, local_children, [])),
         Local = lists:sort([P || {_, _, P} <- Started, node(P) =:= Third]),
+        %% terminate_child/2 from A of a child on the third node, then start it again
+        [{TK, TI, TP} | _] = [C || {_, _, P} = C <- Started, node(P) =:= Third],
+        ok = peer:call(PA, ?DSUP, terminate_child, [?NAME, TP]),
+        {error, not_found} = peer:call(PA, ?DSUP, terminate_child, [?NAME, TP]),
+        ok = phc_interop:wait_until(fun() ->
+                 undefined =:= peer:call(PA, ?DSUP, whereis, [?NAME, TK]) andalso
+                 undefined =:= on(PA, Third, whereis, [TK])
+             end, 5000),
+        {ok, TP2, TK} = peer:call(PA, ?DSUP, start_child,
+                                  [?NAME, {phc_counter, [{name, TK}, {value, TI}]}], 10000),
+        Third = node(TP2),
+        TI = peer:call(PB, ?DSUP, call, [?NAME, TK, get]),
         Back = fun(Keys1) ->
                    fun() ->
                        lists:all(fun(K) ->
