@@ -127,6 +127,7 @@ static int reg_node_msg(phc__dsup_t *d, const char *buf, int idx, int arity) {
   if (up) {
     phc__dsup_notify_node(d, 1, node); /* with the ring before the add */
     phc__dring_add(d->ring, node);
+    phc__dsup_probe_release(d, node);
   } else {
     phc__dring_remove(d->ring, node);
     phc__dsup_notify_node(d, 0, node);
@@ -272,6 +273,8 @@ int phc_dsup_start(phc_node_t *n, const char *name) {
     dsup_free_one(d);
     return rc;
   }
+  for (int i = 0; i < k && i < 256; i++)
+    phc__dsup_probe_release(d, peers[i]);
   d->next = n->dsups->list;
   n->dsups->list = d;
   PHC_LOG_I(MOD, "%s: member (scope %s, %d node(s) in the ring)", d->name,

@@ -69,14 +69,13 @@ void phc__dsup_cache_encode(phc__dsup_t *d, ei_x_buff *x) {
   }
 }
 
-/* rpc:call(Node, DistributedSupervisor, dynamic_supervisor_status, [Name])
- * from the Registry, answered to its mailbox as {Tag, Status}. */
-static void request_spec(phc__dsup_t *d, const char *key,
-                         const phc_pid_t *pid) {
+/* rpc:call(Node, Mod, Fun, [Arg]) from the Registry (Arg an atom), the
+ * answer arriving in its mailbox as {Tag, Result}. */
+static dsup_pending_t *rex_call(phc__dsup_t *d, const char *node,
+                                const char *mod, const char *fun,
+                                const char *arg) {
   dsup_pending_t *p = phc__xcalloc(1, sizeof *p);
   phc_make_ref(d->n, &p->tag);
-  snprintf(p->key, sizeof p->key, "%s", key);
-  p->pid = *pid;
   ei_x_buff x;
   phc__x_new_with_version(&x);
   phc__x_tuple_header(&x, 3);
@@ -86,16 +85,41 @@ static void request_spec(phc__dsup_t *d, const char *key,
   phc__x_ref(&x, &p->tag);
   phc__x_tuple_header(&x, 5);
   phc__x_atom(&x, "call");
-  phc__x_atom(&x, "Elixir.DistributedSupervisor");
-  phc__x_atom(&x, "dynamic_supervisor_status");
+  phc__x_atom(&x, mod);
+  phc__x_atom(&x, fun);
   phc__x_list_header(&x, 1);
-  phc__x_atom(&x, d->name);
+  phc__x_atom(&x, arg);
   phc__x_empty_list(&x);
   phc__x_pid(&x, &d->reg_pid); /* the group leader */
-  phc_send_name(d->n, &d->reg_pid, pid->node, "rex", x.buff, x.index);
+  phc_send_name(d->n, &d->reg_pid, node, "rex", x.buff, x.index);
   ei_x_free(&x);
   p->next = d->pending;
   d->pending = p;
+  return p;
+}
+
+/* DistributedSupervisor.dynamic_supervisor_status(Name) on pid's node. */
+static void request_spec(phc__dsup_t *d, const char *key,
+                         const phc_pid_t *pid) {
+  dsup_pending_t *p = rex_call(d, pid->node, "Elixir.DistributedSupervisor",
+                               "dynamic_supervisor_status", d->name);
+  snprintf(p->key, sizeof p->key, "%s", key);
+  p->pid = *pid;
+}
+
+void phc__dsup_probe_release(phc__dsup_t *d, const char *node) {
+  rex_call(d, node, "erlang", "system_info", "otp_release")->release = 1;
+}
+
+/* The answer "25", "26", ...: atom keys hash as that release writes them. */
+static void release_answer(phc__dsup_t *d, const char *buf, int idx) {
+  char rel[8];
+  int type, size, t = idx;
+  if (ei_get_type(buf, &t, &type, &size) < 0 || type != ERL_STRING_EXT ||
+      size <= 0 || size >= (int)sizeof rel || ei_decode_string(buf, &idx, rel))
+    return;
+  phc__dring_set_enc(d->ring,
+                     atoi(rel) >= 26 ? PHC__ETF_OTP26 : PHC__ETF_OTP25);
 }
 
 static void cache_join(phc__dsup_t *d, const char *key, const phc_pid_t *pid) {
@@ -185,6 +209,11 @@ int phc__dsup_cache_reply(phc__dsup_t *d, const char *buf, int len) {
     dsup_pending_t *p = *pp;
     if (!phc_ref_eq(&p->tag, &tag)) continue;
     *pp = p->next;
+    if (p->release) {
+      release_answer(d, buf, idx);
+      free(p);
+      return 1;
+    }
     dsup_entry_t *e = entry_find(d, p->key);
     int c = status_child(buf, len, idx, &p->pid);
     if (e && c >= 0 && phc_pid_eq(&e->pid, &p->pid)) {

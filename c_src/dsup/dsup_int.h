@@ -35,9 +35,11 @@ typedef struct dsup_entry_s {
   int spec_len;
 } dsup_entry_t;
 
-/* A dynamic_supervisor_status rpc sent to the node of a joined pid. */
+/* An rpc the Registry sent: dynamic_supervisor_status to the node of a
+ * joined pid, or (release) erlang:system_info(otp_release) to a peer. */
 typedef struct dsup_pending_s {
   struct dsup_pending_s *next;
+  int release;
   phc_ref_t tag;
   char key[PHC__ATOM_MAX];
   phc_pid_t pid;
@@ -96,6 +98,8 @@ void phc__dsup_watch(void *arg, const char *group, int joined,
 int phc__dsup_cache_reply(phc__dsup_t *d, const char *buf, int len);
 void phc__dsup_cache_encode(phc__dsup_t *d, ei_x_buff *x);
 void phc__dsup_cache_free(phc__dsup_t *d);
+/* Ask node's release; the ring's atom-key encoding follows the answer. */
+void phc__dsup_probe_release(phc__dsup_t *d, const char *node);
 void phc__dsup_notify_node(phc__dsup_t *d, int up, const char *node);
 void phc__dsup_notify_terminate(phc__dsup_t *d, const char *node,
                                 const char *reason, int len);

@@ -6,7 +6,8 @@
  * 4294967295), wrapping to the smallest; an atom key is hashed as
  * term_to_binary(K), whose bytes depend on the release of the node that
  * computes it (OTP 25: latin-1 ATOM_EXT; 26+: UTF-8), so the ring takes
- * that encoding. nodes() is HashRing.nodes/1: the last node added first.
+ * that encoding (the instance follows its peers' release, asked over rex on
+ * each nodeup). nodes() is HashRing.nodes/1: the last node added first.
  * Checked against the real library (test/fixtures/dsup/ring.tsv).
  *
  * A phc__dring_t owns its node names and its sorted point array.

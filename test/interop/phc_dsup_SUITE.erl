@@ -30,7 +30,8 @@ suite() -> [{timetrap, {seconds, 120}}].
 all() ->
     case os:getenv("PHC_DSUP_LIBS") of
         false -> [];
-        _ -> [beam_third_node, phc_third_node, beam_member, phc_member]
+        _ -> [beam_third_node, phc_third_node, beam_member, phc_member,
+              beam_member_b, phc_member_b]
     end.
 
 init_per_suite(Config) ->
@@ -161,22 +162,29 @@ check(Res, Third) ->
 %% with -dsup Bar.DS); A starts ?MEMBER_CHILDREN named phc_counter children
 %% ({ok, Pid, Name} each, on node_for's node); DistributedSupervisor.call/3
 %% by name from A and B; whereis/2 and children/1 compared on all three;
-%% B is killed (kill -9) and its children must answer by name again from A
-%% or the third; then the third is killed and every child must answer on A.
+%% then one node is killed (kill -9): the third (phc_member, beam_member) or
+%% member B (the _b cases, phc as a survivor) and every child must answer
+%% by name again from A. (Two deaths in a row are not tested: the library's
+%% Registry itself may then crash, see the report.)
 
 -define(MEMBER_CHILDREN, 30).
 
-beam_member(Config) ->
+beam_member(Config) -> beam_member(Config, third).
+beam_member_b(Config) -> beam_member(Config, b).
+phc_member(Config) -> phc_member(Config, third).
+phc_member_b(Config) -> phc_member(Config, b).
+
+beam_member(Config, Victim) ->
     Args = peer_args(Config),
     {PT, Third} = phc_interop:start_peer(ds_third, #{args => Args}),
     Kill = fun() -> phc_interop:os_signal(phc_interop:peer_os_pid({PT, Third}), "KILL") end,
-    try member_run(Config, Third, fun(PA) -> {{ok, _}, _} = peer:call(PT, ?MODULE, ds_keeper, []), PA end, Kill) of
+    try member_run(Config, Third, fun(PA) -> {{ok, _}, _} = peer:call(PT, ?MODULE, ds_keeper, []), PA end, Kill, Victim) of
         Res -> ct:log("BEAM third member: ~p", [Res])
     after
         phc_interop:stop_peer({PT, Third})
     end.
 
-phc_member(Config) ->
+phc_member(Config, Victim) ->
     %% the test node stays out of everyone's ring (it never connects to phc
     %% and talks to it through A)
     Phc = phc_interop:start_phc(Config, ds_phcm, #{args => ["-dsup", "Bar.DS"],
@@ -184,7 +192,7 @@ phc_member(Config) ->
     Third = maps:get(node, Phc),
     timer:sleep(500),
     Kill = fun() -> phc_interop:os_signal(maps:get(os_pid, Phc), "KILL") end,
-    try member_run(Config, Third, fun(PA) -> PA end, Kill) of
+    try member_run(Config, Third, fun(PA) -> PA end, Kill, Victim) of
         Res -> ct:log("phc third member: ~p", [Res])
     after
         ct:log("phc stop: ~p", [phc_interop:stop_phc(Phc)])
@@ -194,7 +202,7 @@ phc_member(Config) ->
 on(PA, Third, F, Args) ->
     peer:call(PA, erpc, call, [Third, ?DSUP, F, [?NAME | Args], 5000]).
 
-member_run(Config, Third, StartThird, Kill) ->
+member_run(Config, Third, StartThird, Kill, Victim) ->
     Args = peer_args(Config),
     {PA, A} = phc_interop:start_peer(ds_ma, #{args => Args}),
     {PB, B} = phc_interop:start_peer(ds_mb, #{args => Args}),
@@ -257,6 +265,9 @@ member_run(Config, Third, StartThird, Kill) ->
         {ok, TP2, TK} = peer:call(PA, ?DSUP, start_child,
                                   [?NAME, {phc_counter, [{name, TK}, {value, TI}]}], 10000),
         Third = node(TP2),
+        %% the join reaches B's scope asynchronously, as between BEAM members
+        ok = phc_interop:wait_until(fun() ->
+                 TP2 =:= peer:call(PB, ?DSUP, whereis, [?NAME, TK]) end, 5000),
         TI = peer:call(PB, ?DSUP, call, [?NAME, TK, get]),
         Back = fun(Keys1) ->
                    fun() ->
@@ -270,30 +281,27 @@ member_run(Config, Third, StartThird, Kill) ->
                    end
                end,
         Where1 = fun(Ks) -> lists:usort([node(peer:call(PA, ?DSUP, whereis, [?NAME, K])) || K <- Ks]) end,
-        %% kill -9 of member B: its children come back on A or the third node
-        OnB = [K || {K, _, P} <- Started, node(P) =:= B],
-        phc_interop:os_signal(phc_interop:peer_os_pid({PB, B}), "KILL"),
-        TB = erlang:monotonic_time(millisecond),
-        case phc_interop:wait_until(Back(OnB), 20000) of
-            ok -> ok;
-            timeout -> ct:fail({b_not_restarted, [{K, peer:call(PA, ?DSUP, whereis, [?NAME, K])} || K <- OnB]})
-        end,
-        BMs = erlang:monotonic_time(millisecond) - TB,
-        BNodes = Where1(OnB),
-        ct:log("after kill -9 of B: ~p children back in ~p ms on ~p", [length(OnB), BMs, BNodes]),
-        %% kill -9 of the third node: its children (and B's it took) come back on A
-        Kill(),
+        %% kill -9 of the victim (the third node, or member B): its children
+        %% come back on the survivors and answer by name from A
+        {Gone, KillIt} = case Victim of
+                             third -> {Third, Kill};
+                             b -> {B, fun() -> phc_interop:os_signal(
+                                                   phc_interop:peer_os_pid({PB, B}), "KILL") end}
+                         end,
+        Lost = [K || {K, _, P} <- Started, node(P) =:= Gone],
+        KillIt(),
         T1 = erlang:monotonic_time(millisecond),
         case phc_interop:wait_until(Back(Keys), 20000) of
             ok -> ok;
-            timeout -> ct:fail({not_restarted, [{K, peer:call(PA, ?DSUP, whereis, [?NAME, K])} || K <- Keys]})
+            timeout -> ct:fail({not_restarted, [{K, peer:call(PA, ?DSUP, whereis, [?NAME, K])} || K <- Lost]})
         end,
         RestartMs = erlang:monotonic_time(millisecond) - T1,
-        NewNodes = Where1(Keys),
-        ct:log("after kill -9: ~p children back in ~p ms on ~p", [length(OnThird), RestartMs, NewNodes]),
+        NewNodes = Where1(Lost),
+        ct:log("after kill -9 of ~p: ~p children back in ~p ms on ~p",
+               [Victim, length(Lost), RestartMs, NewNodes]),
         #{started => length(Started), start_ms => StartMs, on_third => length(OnThird),
-          on_b => length(OnB), b_restart_ms => BMs, b_restarted_on => BNodes,
-          restart_ms => RestartMs, restarted_on => NewNodes}
+          killed => Victim, lost => length(Lost), restart_ms => RestartMs,
+          restarted_on => NewNodes}
     after
         phc_interop:stop_peer({PA, A}),
         phc_interop:stop_peer({PB, B})

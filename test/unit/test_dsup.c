@@ -307,6 +307,77 @@ static void test_member_terminate(void **st) {
   member_free(f);
 }
 
+/* A nodeup makes the Registry add the node and ask its release over rex;
+ * the answer "26" switches atom keys to OTP 26's encoding. */
+static void test_member_release(void **st) {
+  (void)st;
+  fx_t *f = member_fx();
+  phc_pid_t reg;
+  char out[256];
+  assert_int_equal(phc_whereis(&f->node, "Elixir.Bar.DS.Registry", &reg), 0);
+  ei_x_buff m;
+  phc__x_new_with_version(&m);
+  phc__x_tuple_header(&m, 2);
+  phc__x_atom(&m, "nodeup");
+  phc__x_atom(&m, "peer@127.0.0.1");
+  assert_int_equal(phc_send(&f->node, NULL, &reg, m.buff, m.index), 0);
+  ei_x_free(&m);
+  fx_drain(f);
+  run(f, DSN, "nodes", "['Elixir.Bar.DS'].", out, sizeof out, NULL);
+  assert_string_equal(out, "['peer@127.0.0.1', '" FX_NODE "']");
+  rec_call_t *c = fx_last(f, R_SEND_NAME);
+  assert_non_null(c);
+  assert_string_equal(c->name, "rex");
+  assert_string_equal(c->node, "peer@127.0.0.1");
+  int idx = 1, arity, tag;
+  erlang_pid from;
+  assert_int_equal(ei_decode_tuple_header(c->buf, &idx, &arity), 0);
+  assert_int_equal(ei_skip_term(c->buf, &idx), 0);
+  assert_int_equal(ei_decode_tuple_header(c->buf, &idx, &arity), 0);
+  assert_int_equal(ei_decode_pid(c->buf, &idx, &from), 0);
+  tag = idx;
+  assert_int_equal(ei_skip_term(c->buf, &idx), 0);
+  assert_non_null(
+      memmem(c->buf + idx, (size_t)(c->len - idx), "otp_release", 11));
+  /* keys that place differently under the two encodings */
+  phc__dring_t *r25 = phc__dring_new(PHC__ETF_OTP25);
+  phc__dring_t *r26 = phc__dring_new(PHC__ETF_OTP26);
+  const char *nodes[] = {FX_NODE, "peer@127.0.0.1"};
+  for (int i = 0; i < 2; i++) {
+    phc__dring_add(r25, nodes[i]);
+    phc__dring_add(r26, nodes[i]);
+  }
+  char key[32] = "";
+  const char *n25 = NULL, *n26 = NULL;
+  for (int i = 0; i < 200 && !key[0]; i++) {
+    ei_x_buff k;
+    phc__x_new(&k);
+    snprintf(out, sizeof out, "key_%d", i);
+    phc__x_atom(&k, out);
+    phc__dring_node_for(r25, k.buff, k.index, 0, &n25);
+    phc__dring_node_for(r26, k.buff, k.index, 0, &n26);
+    if (strcmp(n25, n26) != 0) snprintf(key, sizeof key, "%s", out);
+    ei_x_free(&k);
+  }
+  assert_true(key[0]);
+  char args[128], before[256];
+  snprintf(args, sizeof args, "['Elixir.Bar.DS', %s].", key);
+  run(f, DSN, "node_for", args, before, sizeof before, NULL);
+  /* the peer answers {Tag, "26"} */
+  phc__x_new_with_version(&m);
+  phc__x_tuple_header(&m, 2);
+  phc__x_append_buf(&m, c->buf + tag, idx - tag);
+  phc__x_ok(ei_x_encode_string(&m, "26"));
+  assert_int_equal(phc_send(&f->node, NULL, &reg, m.buff, m.index), 0);
+  ei_x_free(&m);
+  fx_drain(f);
+  run(f, DSN, "node_for", args, out, sizeof out, NULL);
+  assert_string_not_equal(out, before);
+  phc__dring_free(r25);
+  phc__dring_free(r26);
+  member_free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ring_vectors),
@@ -314,6 +385,7 @@ int main(void) {
       cmocka_unit_test(test_member_start),
       cmocka_unit_test(test_member_errors),
       cmocka_unit_test(test_member_terminate),
+      cmocka_unit_test(test_member_release),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
