@@ -47,7 +47,7 @@ endif
 # yet adds nothing).
 LIB_SRC := $(wildcard c_src/*.c c_src/term/*.c c_src/dist/*.c c_src/proc/*.c \
                       c_src/otp/*.c c_src/hub/*.c c_src/hub/strategy/*.c \
-                      c_src/children/*.c)
+                      c_src/dsup/*.c c_src/children/*.c)
 CLI_SRC := $(wildcard c_src/cli/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)

@@ -20,6 +20,7 @@
 #include "children/children.h"
 #include "dist/ctrl.h"
 #include "dist/dist.h"
+#include "dsup/dsup.h"
 #include "hub/hub.h"
 #include "otp/otp.h"
 #include "proc/proc.h"
@@ -378,6 +379,7 @@ void phc_node_stop(phc_node_t *n) {
   if (n->stopping) return;
   n->stopping = 1;
   PHC_LOG_I(MOD, "%s stopping", n->name);
+  phc__dsups_free(n); /* DistributedSupervisor members, while procs run */
   if (n->otp) phc__otp_close(n);
   if (n->rt) phc__rt_close(n);
   if (n->dist) phc__dist_close(n->dist, node_dist_closed, n);

@@ -14,10 +14,11 @@
 
 #include "common.h"
 
-struct phc__rt_s;   /* c_src/proc/proc.h */
-struct phc__dist_s; /* c_src/dist/dist.h */
-struct phc__otp_s;  /* c_src/otp/otp.h */
-struct phc__hubs_s; /* c_src/hub/hub.h */
+struct phc__rt_s;    /* c_src/proc/proc.h */
+struct phc__dist_s;  /* c_src/dist/dist.h */
+struct phc__otp_s;   /* c_src/otp/otp.h */
+struct phc__hubs_s;  /* c_src/hub/hub.h */
+struct phc__dsups_s; /* c_src/dsup/dsup.h */
 struct phc__remote_ops_s;
 
 struct phc_node_s {
@@ -38,6 +39,7 @@ struct phc_node_s {
   struct phc__dist_s *dist;
   struct phc__otp_s *otp;
   struct phc__hubs_s *hubs;
+  struct phc__dsups_s *dsups;
 
   /* Tables the public API fills in before or after phc_node_start: child
    * types (c_src/proc/gen_server.c) and natives (c_src/otp/rpc.c). */

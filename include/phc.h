@@ -337,6 +337,41 @@ int phc_hub_cancel_hook(phc_hub_t *hub, const char *key, const char *id);
  * MAJOR << 16 | MINOR << 8 | PATCH. */
 unsigned phc_version(void);
 
+/* ---- DistributedSupervisor membership (c_src/dsup) -------------------- */
+
+/* Join the Elixir DistributedSupervisor named name (the atom, e.g.
+ * "Elixir.Bar.DS"; "Bar.DS" is taken as the Elixir module) as a member:
+ * its pg scope Name.Scope, the Name.Registry and Name.DynamicSupervisor
+ * processes, libring's ring over this node and the visible peers (and
+ * every nodeup), and the query functions over erpc. Call after
+ * phc_node_start. PHC_EEXIST when it already runs. */
+int phc_dsup_start(phc_node_t *n, const char *name);
+/* Leave it: children stopped, the scope left, the processes ended. */
+int phc_dsup_stop(phc_node_t *n, const char *name);
+
+/* DistributedSupervisor.Listener for C: every callback is optional. As the
+ * library notifies: process start/stop for children of this node (id: the
+ * child's key as an encoded term, no version byte), node up/down when the
+ * ring gives the node to this node, node_terminate when a member's
+ * supervisor terminates (reason: encoded term). */
+typedef struct phc_dsup_listener_s {
+  void (*on_process_start)(phc_node_t *n, const char *name, const char *id,
+                           int id_len, const phc_pid_t *pid, void *arg);
+  void (*on_process_stop)(phc_node_t *n, const char *name, const char *id,
+                          int id_len, const phc_pid_t *pid, void *arg);
+  void (*on_node_up)(phc_node_t *n, const char *name, const char *node,
+                     void *arg);
+  void (*on_node_down)(phc_node_t *n, const char *name, const char *node,
+                       void *arg);
+  void (*on_node_terminate)(phc_node_t *n, const char *name, const char *node,
+                            const char *reason, int reason_len, void *arg);
+  void *arg;
+} phc_dsup_listener_t;
+
+/* Add a listener to a running supervisor (copied; up to 8 each). */
+int phc_dsup_listen(phc_node_t *n, const char *name,
+                    const phc_dsup_listener_t *l);
+
 /* A plugin is a shared object loaded by `phc-node -load PATH`. It exports
  * phc_plugin_info (write PHC_PLUGIN_DECLARE("name") once, at file scope)
  * and phc_plugin_init, which runs after phc_node_new and before

@@ -28,6 +28,7 @@
 #define MAX_HUBS 16
 #define MAX_OWNED 256
 #define MAX_LOAD 32
+#define MAX_DSUP 16
 
 typedef struct cli_s {
   phc_node_config_t cfg;
@@ -37,6 +38,8 @@ typedef struct cli_s {
   int nhubs;
   const char *load[MAX_LOAD]; /* plugins (-load PATH, {load, [Path]}) */
   int nload;
+  const char *dsup[MAX_DSUP]; /* -dsup NAME, {dsup, [Name]} */
+  int ndsup;
   unsigned discover_ms, sync_ms;
   int ring_otp;
   int log_level;

@@ -182,6 +182,22 @@ static int connect_list(load_t *l, const char *b, int idx) {
   return 0;
 }
 
+/* {dsup, [Name]}: DistributedSupervisor instances to join. */
+static int dsup_list(load_t *l, const char *b, int idx) {
+  int n;
+  if (ei_decode_list_header(b, &idx, &n) < 0)
+    return config_bad(l, "dsup needs a list of atoms", NULL);
+  for (int i = 0; i < n; i++) {
+    const char *name = atom_at(l, b, &idx);
+    if (!name || !*name || strlen(name) > 200)
+      return config_bad(l, "dsup: not a supervisor name", name);
+    if (l->cli->ndsup == MAX_DSUP)
+      return config_bad(l, "too many dsup entries", NULL);
+    l->cli->dsup[l->cli->ndsup++] = name;
+  }
+  return 0;
+}
+
 /* A path: a string (a list of byte codes), a binary or an atom; NULL if
  * it is none of them. */
 static const char *path_at(load_t *l, const char *b, int *idx) {
@@ -264,6 +280,8 @@ static int entry(void *arg, const char *b, int len) {
     return connect_list(l, b, idx);
   } else if (!strcmp(key, "load")) {
     return load_list(l, b, idx);
+  } else if (!strcmp(key, "dsup")) {
+    return dsup_list(l, b, idx);
   } else if (!strcmp(key, "hidden")) {
     char a[8];
     if (phc__term_atom(b, &idx, a, sizeof a) < 0 ||

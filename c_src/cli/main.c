@@ -29,6 +29,8 @@ static const char usage[] =
     "phc_plugin_init; repeatable)\n"
     "  -hub HUB_ID            join (or start) the ProcessHub hub HUB_ID "
     "(repeatable)\n"
+    "  -dsup NAME             be a member of the Elixir DistributedSupervisor "
+    "NAME (repeatable)\n"
     "  -hubs_discover_interval MS  cluster_join_event period (default 10000)\n"
     "  -sync_interval MS      PubSub sync period (default 15000)\n"
     "  -ring_otp 25|26        atom encoding the ring hashes with (default: "
@@ -127,6 +129,13 @@ static int cli_hub_flag(int argc, char **argv, int *i, cli_t *cli) {
       return cli_bad("%s needs the path of a plugin (a shared object)", a);
     if (cli->nload == MAX_LOAD) return cli_bad("%s: too many plugins", a);
     cli->load[cli->nload++] = val;
+  } else if (!strcmp(a, "-dsup")) {
+    if (!(val = cli_need(argc, argv, i)) || !*val || strlen(val) > 200)
+      return cli_bad("%s needs a DistributedSupervisor name (an atom of at "
+                     "most 200 bytes)",
+                     a);
+    if (cli->ndsup == MAX_DSUP) return cli_bad("%s: too many supervisors", a);
+    cli->dsup[cli->ndsup++] = val;
   } else if (!strcmp(a, "-hub")) {
     if (!(val = cli_need(argc, argv, i)) || !*val || strlen(val) > 200)
       return cli_bad("%s needs a hub id (an atom name of at most 200 bytes)",
@@ -250,6 +259,12 @@ int main(int argc, char **argv) {
     if (phc_node_connect(app.node, cli.connect[i]) != 0)
       fprintf(stderr, "phc-node: cannot connect to %s\n", cli.connect[i]);
   if ((st = start_hubs(&app)) != 0) return st == 2 ? 2 : 1;
+  for (int i = 0; i < cli.ndsup; i++)
+    if ((rc = phc_dsup_start(app.node, cli.dsup[i])) != 0) {
+      fprintf(stderr, "phc-node: cannot join DistributedSupervisor %s: %s\n",
+              cli.dsup[i], phc_strerror(rc));
+      return 1;
+    }
 
   uv_signal_init(loop, &app.sigterm);
   uv_signal_init(loop, &app.sigint);

@@ -7,7 +7,8 @@
  * a valid start gives {error, {invalid_child_spec, Spec}}. A local
  * registered name or live pid phc does run is not a DynamicSupervisor
  * either: the call fails the same way (phc's own supervisors are not
- * reachable through this module). */
+ * reachable through this module). A supervisor a layer above does run
+ * (c_src/dsup, through phc__otp_set_dynsup_handler) answers instead. */
 #include "otp/otp_int.h"
 
 #include <string.h>
@@ -128,6 +129,22 @@ static int noproc_exit(phc_node_t *n, const char *args, int len, int sup,
   return phc__otp_raise_exit(n);
 }
 
+void phc__otp_set_dynsup_handler(phc_node_t *n, phc__dynsup_fn fn) {
+  if (n->otp) n->otp->dynsup = fn;
+}
+
+/* The handler's answer for the supervisor at args[sup] (an atom), or
+ * PHC_ENOPROC when there is none. */
+static int ds_running(phc_node_t *n, const char *args, int sup, const char *fun,
+                      const char *arg, int arg_len, ei_x_buff *result) {
+  char name[MAXATOMLEN_UTF8];
+  int idx = sup;
+  if (!n->otp || !n->otp->dynsup ||
+      phc__term_atom(args, &idx, name, sizeof name) < 0)
+    return PHC_ENOPROC;
+  return n->otp->dynsup(n, name, fun, arg, arg_len, result);
+}
+
 static int badarg(ei_x_buff *result) {
   phc__x_atom(result, "badarg");
   return PHC_EINVAL;
@@ -149,12 +166,20 @@ static int ds_start_child(phc_node_t *n, const phc_pid_t *caller,
   int sup, spec;
   PHC__UNUSED(caller);
   if (ds_args(args, len, 2, &sup, &spec) < 0) return badarg(result);
-  ei_x_buff req;
+  ei_x_buff req, child;
   phc__x_new(&req);
+  phc__x_new(&child);
   phc__x_tuple_header(&req, 2);
   phc__x_atom(&req, "start_child");
-  int rc = child_term(&req, args, len, spec);
-  if (rc == 0) rc = noproc_exit(n, args, len, sup, &req, result);
+  int rc = child_term(&child, args, len, spec);
+  if (rc == 0)
+    rc = ds_running(n, args, sup, "start_child", child.buff, child.index,
+                    result);
+  if (rc == PHC_ENOPROC) {
+    phc__x_append_buf(&req, child.buff, child.index);
+    rc = noproc_exit(n, args, len, sup, &req, result);
+  }
+  ei_x_free(&child);
   if (rc == PHC_EINVAL) { /* {error, {invalid_child_spec, Spec}}: a return */
     phc__x_tuple_header(result, 2);
     phc__x_atom(result, "error");
@@ -172,12 +197,17 @@ static int ds_terminate_child(phc_node_t *n, const phc_pid_t *caller,
   int sup, pid;
   PHC__UNUSED(caller);
   if (ds_args(args, len, 2, &sup, &pid) < 0) return badarg(result);
+  int end = pid, rc;
+  if (phc__term_skip(args, len, &end) < 0) return badarg(result);
+  rc = ds_running(n, args, sup, "terminate_child", args + pid, end - pid,
+                  result);
+  if (rc != PHC_ENOPROC) return rc;
   ei_x_buff req;
   phc__x_new(&req);
   phc__x_tuple_header(&req, 2);
   phc__x_atom(&req, "terminate_child");
   put_term(&req, args, len, pid);
-  int rc = noproc_exit(n, args, len, sup, &req, result);
+  rc = noproc_exit(n, args, len, sup, &req, result);
   ei_x_free(&req);
   return rc;
 }
@@ -187,10 +217,12 @@ static int ds_query(phc_node_t *n, const char *args, int len, const char *what,
                     ei_x_buff *result) {
   int sup, end;
   if (ds_args(args, len, 1, &sup, &end) < 0) return badarg(result);
+  int rc = ds_running(n, args, sup, what, NULL, 0, result);
+  if (rc != PHC_ENOPROC) return rc;
   ei_x_buff req;
   phc__x_new(&req);
   phc__x_atom(&req, what);
-  int rc = noproc_exit(n, args, len, sup, &req, result);
+  rc = noproc_exit(n, args, len, sup, &req, result);
   ei_x_free(&req);
   return rc;
 }

@@ -26,6 +26,20 @@ typedef int (*phc__closure_fn)(phc_node_t *n, const erlang_fun *fun,
 /* A visible peer's OTP release became known (release.c). */
 typedef void (*phc__release_fn)(phc_node_t *n, const char *peer, int release);
 
+/* A DynamicSupervisor run by a layer above (c_src/dsup), reached by
+ * Elixir's DynamicSupervisor functions over rpc/erpc (dsup_absent.c).
+ * fun: "start_child" (arg: the child {Start, Restart, Shutdown, Type,
+ * Modules} as DynamicSupervisor builds it), "terminate_child" (arg: the
+ * pid), "which_children" or "count_children" (no arg). It answers as a
+ * native does (result, 0 or a failure), or returns PHC_ENOPROC when it
+ * runs no supervisor named sup (the answer of a node without it follows). */
+typedef int (*phc__dynsup_fn)(phc_node_t *n, const char *sup, const char *fun,
+                              const char *arg, int arg_len, ei_x_buff *result);
+
+/* rex.c: a native that fails with this (after encoding Reason into its
+ * result) raises exit:Reason rather than error:Reason. */
+int phc__otp_raise_exit(phc_node_t *n);
+
 /* Set up n->otp, register the built-in natives and start the services.
  * Called by phc_node_start() once the runtime exists. */
 int phc__otp_init(phc_node_t *n);
@@ -35,6 +49,8 @@ void phc__otp_close(phc_node_t *n);
  * each visible peer's OTP release (NULL: releases are not probed). */
 void phc__otp_set_closure_handler(phc_node_t *n, phc__closure_fn fn);
 void phc__otp_set_release_handler(phc_node_t *n, phc__release_fn fn);
+/* The DynamicSupervisor handler (NULL: phc runs none). */
+void phc__otp_set_dynsup_handler(phc_node_t *n, phc__dynsup_fn fn);
 
 /* A peer came up: a visible one gets its release probed when a release
  * handler is set. */

@@ -19,6 +19,7 @@ typedef struct phc__native_s phc__native_t;
 struct phc__otp_s {
   phc__closure_fn closure;    /* NULL: no closure known */
   phc__release_fn on_release; /* NULL: releases are not probed */
+  phc__dynsup_fn dynsup;      /* NULL: no DynamicSupervisor runs here */
   int raised_exit; /* the last native failed with exit class (rex.c) */
   uint64_t wall_start, wall_last, runtime_last, reds_last; /* statistics/1 */
   uint64_t reductions; /* messages handled by rex and natives run */
@@ -38,10 +39,6 @@ int phc__otp_append_term(ei_x_buff *x, const ei_x_buff *term);
  * erl_erts_errors}}]. */
 void phc__otp_encode_stack(ei_x_buff *x, const char *mod, const char *fun,
                            const char *args, int args_len, int bif);
-
-/* rex.c: a native that fails with this (after encoding Reason into its
- * result) raises exit:Reason rather than error:Reason. */
-int phc__otp_raise_exit(phc_node_t *n);
 
 /* introspect.c, introspect_proc.c: register the introspection natives
  * (erlang:memory/0,1, system_info/1, processes/0, process_info/1,2, ...)

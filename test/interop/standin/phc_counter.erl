@@ -9,6 +9,10 @@
 %% rpc process (rpc start_link, then calls to the server work). On a BEAM node
 %% the erpc process exits with a non-normal reason and would take a
 %% linked child with it, so the stand-in does not link.
+%% As a DistributedSupervisor child: [{name, Via}, {value, V} | _], linked
+%% to the DynamicSupervisor and registered through the via name.
+start_link([{name, {via, _, _} = Via} | _] = Opts) ->
+    gen_server:start_link(Via, ?MODULE, proplists:get_value(value, Opts, 0), []);
 start_link(N) -> gen_server:start(?MODULE, N, []).
 start(N) -> gen_server:start(?MODULE, N, []).
 
