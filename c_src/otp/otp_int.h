@@ -39,10 +39,6 @@ int phc__otp_append_term(ei_x_buff *x, const ei_x_buff *term);
 void phc__otp_encode_stack(ei_x_buff *x, const char *mod, const char *fun,
                            const char *args, int args_len, int bif);
 
-/* rex.c: a native that fails with this (after encoding Reason into its
- * result) raises exit:Reason rather than error:Reason. */
-int phc__otp_raise_exit(phc_node_t *n);
-
 /* introspect.c, introspect_proc.c: register the introspection natives
  * (erlang:memory/0,1, system_info/1, processes/0, process_info/1,2, ...)
  * and the DynamicSupervisor answers of a node that runs none. */
