@@ -8,6 +8,7 @@
 
 #include "hub/child_data.h"
 #include "hub/hub.h"
+#include "otp/otp.h"
 #include "proc/proc.h"
 #include "term/enc.h"
 
@@ -69,6 +70,22 @@ static void node_up(phc_hub_t *h, const char *node) {
   hook_pair(h, "post_nodes_redistribution_hook", "nodeup", node);
 }
 
+/* A peer enters the ring only once its OTP release (and so the ring's atom
+ * encoding) is known: hashed with the wrong encoding, starts migrated here
+ * would be forwarded to nodes that do not own them and be lost. Until
+ * then it waits in pending (its release is asked again, in case the
+ * probe at nodeup went before the hub existed). */
+static int join_wait_release(phc_hub_t *h, const char *node) {
+  if (h->ring_fixed || phc__hubs_release_known(h->n, node)) return 0;
+  for (int i = 0; i < h->npending; i++)
+    if (!strcmp(h->pending[i], node)) return 1;
+  if (h->npending == PHC__HUB_MAX_NODES) return 1;
+  snprintf(h->pending[h->npending++], PHC__ATOM_MAX, "%s", node);
+  PHC_LOG_D(MOD, "%s: %s joins once its OTP release is known", h->id, node);
+  phc__otp_probe_release(h->n, node);
+  return 1;
+}
+
 void phc__hub_join_node(phc_hub_t *h, const char *node) {
   if (h->leaving || !strcmp(node, h->n->name) || phc__hub_has_node(h, node))
     return;
@@ -76,6 +93,7 @@ void phc__hub_join_node(phc_hub_t *h, const char *node) {
     PHC_LOG_W(MOD, "%s: hub is full, %s not added", h->id, node);
     return;
   }
+  if (join_wait_release(h, node)) return;
   snprintf(h->nodes[h->nnodes++], PHC__ATOM_MAX, "%s", node);
   phc__hub_adopt_ask(h, node);
   phc__strategies_node_join(h, &h->strat, node);
@@ -106,10 +124,15 @@ static void redistribute(phc_hub_t *h, phc__reg_row_t **rows, int n) {
 
 void phc__hub_node_down(phc_hub_t *h, const char *node) {
   const char *me = h->n->name;
+  int j = 0;
+  for (int i = 0; i < h->npending; i++) /* it no longer waits to join */
+    if (strcmp(h->pending[i], node) != 0)
+      memmove(h->pending[j++], h->pending[i], PHC__ATOM_MAX);
+  h->npending = j;
   if (h->leaving || !strcmp(node, me) || !phc__hub_has_node(h, node)) return;
   hook_atom(h, "pre_cluster_leave_hook", node);
   phc__strategies_node_leave(h, &h->strat, node);
-  int j = 0;
+  j = 0;
   for (int i = 0; i < h->nnodes; i++)
     if (strcmp(h->nodes[i], node) != 0)
       memmove(h->nodes[j++], h->nodes[i], PHC__ATOM_MAX);
