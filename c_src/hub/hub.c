@@ -506,11 +506,10 @@ static void release_remember(struct phc__hubs_s *hs, const char *peer) {
   snprintf(hs->known[hs->nknown++], PHC__ATOM_MAX, "%s", peer);
 }
 
-static int peer_connected(phc_node_t *n, const char *peer) {
-  const char *peers[256];
-  int k = phc_node_peers(n, peers, 256);
-  for (int i = 0; i < k; i++)
-    if (!strcmp(peers[i], peer)) return 1;
+static int release_awaited(const struct phc__hubs_s *hs, const char *peer) {
+  for (const phc_hub_t *h = hs->list; h; h = h->next)
+    for (int i = 0; i < h->npending; i++)
+      if (!strcmp(h->pending[i], peer)) return 1;
   return 0;
 }
 
@@ -537,7 +536,9 @@ static void release_admit(struct phc__hubs_s *hs, const char *peer) {
 void phc__hubs_peer_release(phc_node_t *n, const char *peer, int release) {
   phc__ring_enc_t enc = release >= 26 ? PHC_RING_OTP26 : PHC_RING_OTP25;
   struct phc__hubs_s *hs = n->hubs;
-  if (!hs || !peer_connected(n, peer)) return; /* a late answer */
+  /* no answer: it counts only while a hub waits (a peer that went down
+   * since waits no more) */
+  if (!hs || (release <= 0 && !release_awaited(hs, peer))) return;
   release_remember(hs, peer);
   if (release <= 0) {
     release_admit(hs, peer);
