@@ -175,13 +175,33 @@ observe(Nodes) ->
 observe1(N) ->
     case {ecall(N, 'Elixir.ProcessHub', nodes, [?HUB, [include_local]]),
           ecall(N, 'Elixir.ProcessHub', process_list, [?HUB, global]),
-          ecall(N, 'Elixir.Supervisor', which_children, [?DSUP])} of
-        {{ok, HN}, {ok, PL}, {ok, WC}} ->
-            {lists:sort(HN),
-             lists:sort([{C, lists:sort(NP)} || {C, NP} <- PL]),
-             lists:sort([{C, P} || {C, P, _, _} <- WC])};
+          running(N)} of
+        {{ok, HN}, {ok, PL}, {ok, Run}} ->
+            {lists:sort(HN), lists:sort([{C, lists:sort(NP)} || {C, NP} <- PL]), Run};
         Other ->
             {error, Other}
+    end.
+
+local_pid([{_, P}]) -> P;
+local_pid(P) -> P.
+
+%% What N runs: Supervisor.which_children of the hub's supervisor; for a
+%% phc-node without that native (an older build), its registry's local
+%% rows instead (said once).
+running(N) ->
+    case ecall(N, 'Elixir.Supervisor', which_children, [?DSUP]) of
+        {ok, WC} ->
+            {ok, lists:sort([{C, P} || {C, P, _, _} <- WC])};
+        {error, {error, {exception, undef, _}}} ->
+            get(no_wc) =:= undefined andalso
+                say("chaos: ~s has no Supervisor.which_children; using its registry~n", [N]),
+            put(no_wc, true),
+            case ecall(N, 'Elixir.ProcessHub', process_list, [?HUB, local]) of
+                {ok, L} -> {ok, lists:sort([{C, local_pid(X)} || {C, X} <- L])};
+                E -> E
+            end;
+        E ->
+            E
     end.
 
 %% ok, or {bad, Why} for observations Obs against owners Own (a map).
