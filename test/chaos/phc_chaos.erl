@@ -51,7 +51,8 @@ cfg() ->
       dir => env("CHAOS_DIR", "."),      % the work dir, as this node sees it
       mdir => env("CHAOS_MDIR", "."),    % the same dir, as members see it
       libs => env("CHAOS_LIBS", ""),     % ProcessHub libs, as members see them
-      root => env("CHAOS_ROOT", "")}.    % chroot of the members ("": none)
+      root => env("CHAOS_ROOT", ""),     % chroot of the members ("": none)
+      erl_args => env("CHAOS_ERL_ARGS", "")}. % more erl flags for BEAM members
 
 say(F, A) -> io:format(F, A).
 
@@ -59,12 +60,12 @@ say(F, A) -> io:format(F, A).
 
 node_name(S) -> list_to_atom(atom_to_list(S) ++ "@127.0.0.1").
 
-beam_cmd(Short, #{mdir := D, libs := L}) ->
+beam_cmd(Short, #{mdir := D, libs := L, erl_args := Args}) ->
     lists:flatten(
-      io_lib:format("exec erl -name ~s@127.0.0.1 -setcookie ~s -noshell -noinput"
+      io_lib:format("exec erl -name ~s@127.0.0.1 -setcookie ~s -noshell -noinput ~s"
                     " -pa /usr/lib/elixir/lib/*/ebin -pa ~s/*/ebin -pa ~s/ebin"
                     " >>~s/~s.log 2>&1",
-                    [Short, ?COOKIE, L, D, D, Short])).
+                    [Short, ?COOKIE, Args, L, D, D, Short])).
 
 spawn_sh(Cmd, #{root := ""}) ->
     open_port({spawn_executable, "/bin/sh"}, [{args, ["-c", Cmd]}]);
