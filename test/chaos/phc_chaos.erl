@@ -227,32 +227,36 @@ verdict(Nodes, Obs, Own) ->
             end
     end.
 
-%% Per child: lost, unregistered or other (for a cycle that did not settle).
-classify(Nodes, Obs, Own) ->
+%% Per child that is not right: lost (running nowhere, registered nowhere),
+%% unregistered (running, missing from some registry), misplaced (running
+%% elsewhere than the ring says) or other (registries disagree on it), each
+%% with the node the ring gives it.
+classify(_Nodes, Obs, Own) ->
     Good = [O || {_, O = {_, _, _}} <- Obs],
     Run = lists:append([R || {_, _, R} <- Good]),
     Regs = [PL || {_, PL, _} <- Good],
+    Where = fun(C) -> [N || {N, {_, _, R}} <- Obs, lists:keymember(C, 1, R)] end,
     F = fun(C, Acc) ->
-                IsRun = lists:keymember(C, 1, Run),
-                InRegs = [lists:keymember(C, 1, PL) || PL <- Regs],
-                K = case {IsRun, lists:member(true, InRegs), lists:all(fun(X) -> X end, InRegs)} of
-                        {false, false, _} -> lost;
-                        {true, _, false} -> unregistered;
-                        _ -> other
+                Owner = maps:get(C, Own),
+                InRegs = [lists:keyfind(C, 1, PL) || PL <- Regs],
+                Placed = Where(C) =:= [Owner],
+                K = case {lists:keymember(C, 1, Run), lists:all(fun(X) -> X =/= false end, InRegs),
+                          lists:any(fun(X) -> X =/= false end, InRegs)} of
+                        {false, _, false} -> lost;
+                        {true, false, _} -> unregistered;
+                        {true, true, _} when not Placed -> misplaced;
+                        _ ->
+                            case lists:usort(InRegs) of
+                                [{C, [{Owner, _}]}] when Placed -> fine;
+                                _ -> other
+                            end
                     end,
-                case {K, maps:get(C, Own, none)} of
-                    {other, _} ->
-                        Where = [N || {N, {_, _, R}} <- Obs, lists:keymember(C, 1, R)],
-                        case Where =:= [maps:get(C, Own)] of
-                            true -> Acc#{other => [C | maps:get(other, Acc, [])]};
-                            false -> Acc#{misplaced => [{C, Where, maps:get(C, Own)}
-                                                        | maps:get(misplaced, Acc, [])]}
-                        end;
-                    _ -> Acc#{K => [C | maps:get(K, Acc, [])]}
+                case K of
+                    fine -> Acc;
+                    _ -> Acc#{K => [{C, Owner} | maps:get(K, Acc, [])]}
                 end
         end,
-    _ = Nodes,
-    lists:foldl(F, #{}, maps:keys(Own)).
+    lists:foldl(F, #{}, lists:sort(maps:keys(Own))).
 
 owners(A, Nodes, Cids) -> maps:from_list(rpc(A, ?MODULE, ring_owners, [Nodes, Cids])).
 
@@ -328,7 +332,7 @@ cycle(I, X, Peers, Nodes, Own, Cfg = #{pause := Pause, settle := Limit}, St) ->
             St#{ok := maps:get(ok, St) + 1, ms := [Ms | maps:get(ms, St)]};
         {bad, Obs} ->
             Cl = classify(Nodes, Obs, Own),
-            Lost = maps:get(lost, Cl, []),
+            Lost = [C || {C, _} <- maps:get(lost, Cl, [])],
             say("cycle ~b FAILED ~p~n  ~p~n", [I, verdict(Nodes, Obs, Own), Cl]),
             repair(Nodes, Own, Lost, Limit),
             St#{lost_cycles := maps:get(lost_cycles, St) + min(1, length(Lost)),
