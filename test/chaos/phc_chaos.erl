@@ -79,10 +79,15 @@ start_beam(Short, Peers, Cfg) ->
     _ = spawn_sh(beam_cmd(Short, Cfg), Cfg),
     ok = wait_up(N, 30000),
     OsPid = rpc(N, os, getpid, []),
-    [true = rpc(N, net_kernel, connect_node, [P]) || P <- Peers],
-    {ok, _} = rpc(N, ?MODULE, start_hub, [[]]),
     put({ospid, N}, OsPid),
+    put(started, [OsPid | get_list(started)]),
+    %% the hub first, then the peers: as phc-node does, and as a node that
+    %% starts ProcessHub with its applications does
+    {ok, _} = rpc(N, ?MODULE, start_hub, [[]]),
+    [true = rpc(N, net_kernel, connect_node, [P]) || P <- Peers],
     OsPid.
+
+get_list(K) -> case get(K) of undefined -> []; L -> L end.
 
 %% phc-node as member Short; returns its OS pid.
 start_phc(Short, Peers, #{phc := Phc, dir := D}) ->
@@ -96,6 +101,7 @@ start_phc(Short, Peers, #{phc := Phc, dir := D}) ->
     Port = open_port({spawn_executable, "/bin/sh"}, [{args, ["-c", Cmd]}]),
     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
     put({ospid, N}, integer_to_list(OsPid)),
+    put(started, [integer_to_list(OsPid) | get_list(started)]),
     ok = wait_up(N, 15000),
     OsPid.
 
@@ -125,7 +131,7 @@ kill(N) ->
     end.
 
 stop_all() ->
-    [kill(N) || {{ospid, N}, _} <- get()],
+    [os:cmd("kill -9 " ++ P) || P <- get_list(started)],
     ok.
 
 rpc(N, M, F, A) ->
