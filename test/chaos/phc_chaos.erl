@@ -98,11 +98,11 @@ start_phc(Short, Peers, #{phc := Phc, dir := D}) ->
                           [Phc, Short, ?COOKIE,
                            [["-connect ", atom_to_list(P), " "] || P <- Peers],
                            ?HUB, D, Short])),
-    Port = open_port({spawn_executable, "/bin/sh"}, [{args, ["-c", Cmd]}]),
+    Port = open_port({spawn_executable, "/bin/sh"}, [{args, ["-c", Cmd]}, exit_status]),
     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
     put({ospid, N}, integer_to_list(OsPid)),
     put(started, [integer_to_list(OsPid) | get_list(started)]),
-    ok = wait_up(N, 15000),
+    ok = wait_up(N, Port, 15000),
     OsPid.
 
 start_member(Short, Peers, Cfg = #{member := beam}) -> start_beam(Short, Peers, Cfg);
@@ -114,14 +114,22 @@ restart_member(Short, Peers, Cfg) ->
     catch _:_ ->
             kill(node_name(Short)),
             timer:sleep(500),
+            say("  (cycle restart: once more)~n", []),
             start_member(Short, Peers, Cfg)
     end.
 
-wait_up(N, T) when T =< 0 -> {not_up, N};
-wait_up(N, T) ->
-    case net_adm:ping(N) of
-        pong -> ok;
-        pang -> timer:sleep(100), wait_up(N, T - 100)
+wait_up(N, T) -> wait_up(N, none, T).
+
+%% Up within T ms; a phc-node that exits first (epmd still holds its old
+%% name) fails at once, and the caller starts it again.
+wait_up(N, _Port, T) when T =< 0 -> {not_up, N};
+wait_up(N, Port, T) ->
+    receive {Port, {exit_status, S}} -> {exited, N, S}
+    after 0 ->
+            case net_adm:ping(N) of
+                pong -> ok;
+                pang -> timer:sleep(100), wait_up(N, Port, T - 100)
+            end
     end.
 
 kill(N) ->
@@ -330,8 +338,8 @@ cycle(I, X, Peers, Nodes, Own, Cfg = #{pause := Pause, settle := Limit}, St) ->
     kill(XN),
     Pause > 0 andalso timer:sleep(Pause),
     mark(X, I, Cfg),
-    T0 = now_ms(),
     restart_member(X, Peers, Cfg),
+    T0 = now_ms(),
     case settle(Nodes, Own, T0, Limit) of
         {ok, Ms} ->
             say("cycle ~b ok ~b ms~n", [I, Ms]),
