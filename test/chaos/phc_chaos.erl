@@ -338,8 +338,8 @@ cycle(I, X, Peers, Nodes, Own, Cfg = #{pause := Pause, settle := Limit}, St) ->
     kill(XN),
     Pause > 0 andalso timer:sleep(Pause),
     mark(X, I, Cfg),
-    restart_member(X, Peers, Cfg),
     T0 = now_ms(),
+    restart_member(X, Peers, Cfg),
     case settle(Nodes, Own, T0, Limit) of
         {ok, Ms} ->
             say("cycle ~b ok ~b ms~n", [I, Ms]),
