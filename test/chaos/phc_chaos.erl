@@ -52,7 +52,8 @@ cfg() ->
       mdir => env("CHAOS_MDIR", "."),    % the same dir, as members see it
       libs => env("CHAOS_LIBS", ""),     % ProcessHub libs, as members see them
       root => env("CHAOS_ROOT", ""),     % chroot of the members ("": none)
-      erl_args => env("CHAOS_ERL_ARGS", "")}. % more erl flags for BEAM members
+      erl_args => env("CHAOS_ERL_ARGS", ""), % more erl flags for BEAM members
+      connect_first => env("CHAOS_BEAM_CONNECT_FIRST", "") =/= ""}.
 
 say(F, A) -> io:format(F, A).
 
@@ -82,9 +83,12 @@ start_beam(Short, Peers, Cfg) ->
     put({ospid, N}, OsPid),
     put(started, [OsPid | get_list(started)]),
     %% the hub first, then the peers: as phc-node does, and as a node that
-    %% starts ProcessHub with its applications does
+    %% starts ProcessHub with its applications does (CHAOS_BEAM_CONNECT_FIRST
+    %% reverses it: ProcessHub then loses children, see README)
+    Connect = fun() -> [true = rpc(N, net_kernel, connect_node, [P]) || P <- Peers] end,
+    maps:get(connect_first, Cfg) andalso Connect(),
     {ok, _} = rpc(N, ?MODULE, start_hub, [[]]),
-    [true = rpc(N, net_kernel, connect_node, [P]) || P <- Peers],
+    maps:get(connect_first, Cfg) orelse Connect(),
     OsPid.
 
 get_list(K) -> case get(K) of undefined -> []; L -> L end.
