@@ -86,6 +86,22 @@ static int join_wait_release(phc_hub_t *h, const char *node) {
   return 1;
 }
 
+/* A member that has just admitted this node may not have finished removing
+ * this node's previous incarnation: ProcessHub's NodeDown deletes, by node
+ * name, the children it listed there, including any that this incarnation
+ * registered meanwhile (a node that restarts within milliseconds hits it).
+ * So the synchronization strategy's round (PubSub: the local children as
+ * sync_remote_children_event, which only adds) runs once more RESYNC_MS
+ * after the last join. */
+#define RESYNC_MS 1000
+
+static void resync(phc_node_t *n, void *arg) {
+  phc_hub_t *h = arg;
+  PHC__UNUSED(n);
+  h->resync_timer = 0;
+  if (!h->leaving) phc__strat_init_sync(h, &h->strat);
+}
+
 void phc__hub_join_node(phc_hub_t *h, const char *node) {
   if (h->leaving || !strcmp(node, h->n->name) || phc__hub_has_node(h, node))
     return;
@@ -103,6 +119,8 @@ void phc__hub_join_node(phc_hub_t *h, const char *node) {
   hook_atom(h, "post_cluster_join_hook", node);
   node_up(h, node);
   phc__hub_unlock(h);
+  if (h->resync_timer) phc__timer_cancel(h->n, h->resync_timer);
+  h->resync_timer = phc__timer_start(h->n, RESYNC_MS, resync, h);
 }
 
 /* Restart here the rows of a node that went down that now belong here. */
@@ -169,7 +187,8 @@ void phc__hub_leave(phc_hub_t *h) {
   h->leaving = 1;
   if (h->propagate_timer) phc__timer_cancel(h->n, h->propagate_timer);
   if (h->sync_timer) phc__timer_cancel(h->n, h->sync_timer);
-  h->propagate_timer = h->sync_timer = 0;
+  if (h->resync_timer) phc__timer_cancel(h->n, h->resync_timer);
+  h->propagate_timer = h->sync_timer = h->resync_timer = 0;
   phc__strategies_node_leave(h, &h->strat, me); /* handle_shutdown */
   ei_x_buff p;
   phc__x_new(&p);

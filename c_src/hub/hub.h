@@ -95,6 +95,7 @@ struct phc_hub_s {
   unsigned sync_ms;
   uint64_t propagate_timer;
   uint64_t sync_timer;
+  uint64_t resync_timer; /* the synchronization round after a join */
   uint64_t unlock_timer;
   phc__hub_handover_t *handovers;
   phc__hub_term_t *terminating;
