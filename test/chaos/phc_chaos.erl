@@ -271,10 +271,17 @@ classify(_Nodes, Obs, Own) ->
                     end,
                 case K of
                     fine -> Acc;
-                    _ -> Acc#{K => [{C, Owner} | maps:get(K, Acc, [])]}
+                    lost -> Acc#{K => [{C, Owner} | maps:get(K, Acc, [])]};
+                    _ -> Acc#{K => [{C, Owner, seen(C, Obs)} | maps:get(K, Acc, [])]}
                 end
         end,
     lists:foldl(F, #{}, lists:sort(maps:keys(Own))).
+
+%% Where C runs and what each registry says of it.
+seen(C, Obs) ->
+    [{N, case lists:keyfind(C, 1, R) of false -> not_running; {_, P} -> P end,
+      case lists:keyfind(C, 1, PL) of false -> not_registered; {_, NP} -> NP end}
+     || {N, {_, PL, R}} <- Obs].
 
 owners(A, Nodes, Cids) -> maps:from_list(rpc(A, ?MODULE, ring_owners, [Nodes, Cids])).
 
