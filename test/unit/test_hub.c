@@ -299,6 +299,7 @@ static void test_stop_children(void **state) {
   assert_true(hx_has(ev->buf, 1, "{w_3,ok,'ph2@127.0.0.1'}"));
   /* our coordinator applied it and answered reply_to */
   assert_null(phc_proc_lookup(&x->node, &p_w3));
+  assert_int_equal(phc__sup_count(x->h->sup, NULL), 1); /* its spec went */
   assert_null(hx_row(x, &w3));
   assert_non_null(hx_row(x, &uni));
   hx_msg_t *m = hx_find(x, "collect_stop_results", 0);
