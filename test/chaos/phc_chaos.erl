@@ -13,7 +13,9 @@
 %% A cycle that does not settle within CHAOS_SETTLE_MS is classified per
 %% child: lost (running nowhere, registered nowhere), unregistered (running
 %% but missing from a registry) or other (misplaced, duplicated, stale).
-%% Lost children are started again so later cycles start whole.
+%% Lost children are started again, and orphans (running on a node but
+%% registered nowhere: ProcessHub's own, seen with BEAM members alone) are
+%% stopped and started again, so later cycles start whole.
 %%
 %% It runs as a hidden node (ctl), so it is never a hub member. test/chaos/run
 %% sets the environment and the network namespace; README.md, "Churn test".
@@ -321,9 +323,11 @@ run(Cfg = #{cycles := Cycles, member := Member, otp := Otp, children := K,
     Sorted = lists:sort(maps:get(ms, St)),
     Med = case Sorted of [] -> 0; _ -> lists:nth((length(Sorted) + 1) div 2, Sorted) end,
     say("chaos: RESULT member=~s otp=~s cycles=~b settled=~b lost_cycles=~b "
-        "lost_children=~b unregistered_cycles=~b other_cycles=~b median_settle_ms=~b~n",
+        "lost_children=~b unregistered_cycles=~b (of which orphaned: ~b) other_cycles=~b "
+        "median_settle_ms=~b~n",
         [Member, Otp, Cycles, maps:get(ok, St), maps:get(lost_cycles, St),
-         maps:get(lost, St), maps:get(unreg_cycles, St), maps:get(other_cycles, St), Med]),
+         maps:get(lost, St), maps:get(unreg_cycles, St), maps:get(orphan_cycles, St, 0),
+         maps:get(other_cycles, St), Med]),
     case maps:get(ok, St) of Cycles -> ok; _ -> failed end.
 
 now_ms() -> erlang:monotonic_time(millisecond).
@@ -359,8 +363,9 @@ cycle(I, X, Peers, Nodes, Own, Cfg = #{pause := Pause, settle := Limit}, St) ->
             Cl = classify(Nodes, Obs, Own),
             Lost = [C || {C, _} <- maps:get(lost, Cl, [])],
             say("cycle ~b FAILED ~p~n  ~p~n", [I, verdict(Nodes, Obs, Own), Cl]),
-            repair(Nodes, Own, Lost, Limit),
+            repair(Nodes, Own, Lost, orphans(Cl), Limit),
             St#{lost_cycles := maps:get(lost_cycles, St) + min(1, length(Lost)),
+                orphan_cycles => maps:get(orphan_cycles, St, 0) + min(1, length(orphans(Cl))),
                 lost := maps:get(lost, St) + length(Lost),
                 unreg_cycles := maps:get(unreg_cycles, St)
                     + min(1, length(maps:get(unregistered, Cl, []))),
@@ -369,8 +374,19 @@ cycle(I, X, Peers, Nodes, Own, Cfg = #{pause := Pause, settle := Limit}, St) ->
                           + length(maps:get(misplaced, Cl, [])))}
     end.
 
-%% Start the lost children again and wait, so the next cycle starts whole.
-repair([A | _] = Nodes, Own, Lost, Limit) ->
+%% Children that run on some node but are registered nowhere (ProcessHub's
+%% own orphans, seen with BEAM members alone): [{Node, Cid}].
+orphans(Cl) ->
+    [{N, C} || {C, _, Seen} <- maps:get(unregistered, Cl, []),
+               lists:all(fun({_, _, Reg}) -> Reg =:= not_registered end, Seen),
+               {N, P, _} <- Seen, is_pid(P)].
+
+%% Start the lost children again (orphans are stopped first, as nothing
+%% would ever stop them) and wait, so the next cycle starts whole.
+repair([A | _] = Nodes, Own, Lost0, Orphans, Limit) ->
+    [ecall(N, 'Elixir.ProcessHub.DistributedSupervisor', terminate_child, [?DSUP, C])
+     || {N, C} <- Orphans],
+    Lost = Lost0 ++ [C || {_, C} <- Orphans],
     Lost =/= [] andalso
         rpc(A, 'Elixir.ProcessHub', start_children, [?HUB, [spec(C) || C <- Lost], []]),
     case settle(Nodes, Own, now_ms(), Limit) of
