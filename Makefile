@@ -14,6 +14,10 @@
 #   make header-test  include/phc.h alone, C11 and C++, -Wall -Wextra -pedantic
 #   make demo       a local demo cluster (erl + phc-node)
 #   make bench      benchmarks (ratios against a BEAM node); not part of CI
+#   make chaos      churn: kill -9 + restart of a hub member (test/chaos/run;
+#                   PHC_PROCESS_HUB_LIBS, CHAOS_*); not part of CI
+#   make soak       1M calls and 1M sends to crashing children (test/soak/run);
+#                   not part of CI
 #   make fuzz       the libFuzzer harnesses (clang, ASan+UBSan, build-fuzz/),
 #                   each for FUZZ_SECONDS (60); fails on any crash
 #   make fuzz-replay  test/fuzz/regress/ inputs through each harness (any CC)
@@ -71,7 +75,7 @@ DEPS := $(patsubst %.o,%.d,$(LIB_OBJ) $(CLI_OBJ) $(UNIT_OBJ) $(TSUP_OBJ) $(PROBE
 
 .PHONY: all test lint unit interop test-san probe demo bench clean format \
         install-test install uninstall shared examples header-test test-plugins \
-        fuzz fuzz-bins fuzz-replay
+        fuzz fuzz-bins fuzz-replay chaos soak
 all: $(BUILD)/phc-node $(LIB)
 
 $(BUILD)/%.o: %.c
@@ -221,6 +225,12 @@ demo: all
 bench: all
 	bench/run $(CURDIR)/$(BUILD)/phc-node
 	bench/hub_run $(CURDIR)/$(BUILD)/phc-node
+
+chaos: all
+	PHC_NODE=$(CURDIR)/$(BUILD)/phc-node test/chaos/run
+
+soak: all
+	PHC_NODE=$(CURDIR)/$(BUILD)/phc-node test/soak/run
 
 # Fuzzing (test/fuzz/README.md): one program per test/fuzz/fuzz_*.c, with
 # libFuzzer (make fuzz) or with replay.c's main() (make fuzz-replay, part of

@@ -458,6 +458,96 @@ bad:
   return PHC_EINVAL;
 }
 
+/* ---- Supervisor.which_children of the hub's supervisor --------------- */
+
+/* The hub whose supervisor `name` (at buf[idx]) is: ProcessHub's
+ * {via, 'Elixir.Registry', {'hub.<Id>.system_registry', <<"dist_sup">>}},
+ * or the supervisor's pid. NULL for any other name. */
+static phc_hub_t *dist_sup_hub(phc_node_t *n, const char *buf, int idx) {
+  erlang_pid pid;
+  char reg[PHC__ATOM_MAX], bin[16];
+  int t = idx, arity, type, size;
+  long blen;
+  if (ei_decode_pid(buf, &t, &pid) == 0) {
+    for (phc_hub_t *h = n->hubs ? n->hubs->list : NULL; h; h = h->next)
+      if (phc_pid_eq(&pid, &h->sup_pid)) return h;
+    return NULL;
+  }
+  t = idx;
+  if (ei_decode_tuple_header(buf, &t, &arity) < 0 || arity != 3 ||
+      !phc__term_atom_eq(buf, t, "via") || ei_skip_term(buf, &t) < 0 ||
+      !phc__term_atom_eq(buf, t, "Elixir.Registry") ||
+      ei_skip_term(buf, &t) < 0 ||
+      ei_decode_tuple_header(buf, &t, &arity) < 0 || arity != 2 ||
+      phc__term_atom(buf, &t, reg, sizeof reg) < 0 ||
+      ei_get_type(buf, &t, &type, &size) < 0 || type != ERL_BINARY_EXT ||
+      size != 8 || ei_decode_binary(buf, &t, bin, &blen) < 0 ||
+      memcmp(bin, "dist_sup", 8) != 0)
+    return NULL;
+  size_t rl = strlen(reg);
+  const char *pre = "hub.", *suf = ".system_registry";
+  if (rl <= strlen(pre) + strlen(suf) || strncmp(reg, pre, strlen(pre)) ||
+      strcmp(reg + rl - strlen(suf), suf))
+    return NULL;
+  reg[rl - strlen(suf)] = 0;
+  return phc__hub_find(n, reg + strlen(pre));
+}
+
+/* One {Id, Pid | undefined, worker, [Module]}; Id is the child id the
+ * supervisor id encodes. */
+static void enc_sup_child(void *arg, const char *id, const char *module,
+                          const phc_pid_t *pid) {
+  ei_x_buff *x = arg;
+  int max = (int)strlen(id) / 2 + 1;
+  char *cid = phc__xmalloc((size_t)max);
+  int len = phc__child_data_cid(id, cid, max);
+  phc__x_tuple_header(x, 4);
+  if (len > 0)
+    phc__x_append_buf(x, cid, len);
+  else
+    phc__x_binary(x, id, (int)strlen(id));
+  pid ? phc__x_pid(x, pid) : phc__x_atom(x, "undefined");
+  phc__x_atom(x, "worker");
+  phc__x_list_header(x, 1);
+  phc__x_atom(x, module ? module : "undefined");
+  phc__x_empty_list(x);
+  free(cid);
+}
+
+/* Supervisor.which_children(Name) for a hub's supervisor: what its
+ * supervisor runs here, read from the supervisor itself (not from the
+ * registry), as a BEAM member answers for its DistributedSupervisor. Any
+ * other name exits noproc as gen_server:call does. */
+static int n_which_children(phc_node_t *n, const phc_pid_t *caller,
+                            const char *args, int len, ei_x_buff *result) {
+  int idx = 1, arity;
+  PHC__UNUSED(caller);
+  PHC__UNUSED(len);
+  if (ei_decode_list_header(args, &idx, &arity) < 0 || arity != 1) {
+    phc__x_atom(result, "badarg");
+    return PHC_EINVAL;
+  }
+  phc_hub_t *h = dist_sup_hub(n, args, idx);
+  if (!h || !h->sup) {
+    phc__x_tuple_header(result, 2);
+    phc__x_atom(result, "noproc");
+    phc__x_tuple_header(result, 3);
+    phc__x_atom(result, "Elixir.GenServer");
+    phc__x_atom(result, "call");
+    phc__x_list_header(result, 3);
+    phc__x_append_buf(result, args + idx, phc__hub_term_len(args, idx));
+    phc__x_atom(result, "which_children");
+    phc__x_atom(result, "infinity");
+    phc__x_empty_list(result);
+    return phc__otp_raise_exit(n);
+  }
+  int k = phc__sup_count(h->sup, NULL);
+  if (k) phc__x_list_header(result, k);
+  phc__sup_each(h->sup, enc_sup_child, result);
+  phc__x_empty_list(result);
+  return 0;
+}
+
 int phc__hub_natives_register(phc_node_t *n) {
   static const struct {
     const char *f;
@@ -481,6 +571,12 @@ int phc__hub_natives_register(phc_node_t *n) {
   for (size_t i = 0; i < PHC__ARRAY_LEN(t); i++) {
     int rc = phc_native_register(n, "Elixir.ProcessHub", t[i].f, t[i].arity,
                                  t[i].fn);
+    if (rc && rc != PHC_EEXIST) return rc;
+  }
+  static const char *const sups[] = {"Elixir.Supervisor", "supervisor"};
+  for (size_t i = 0; i < PHC__ARRAY_LEN(sups); i++) {
+    int rc =
+        phc_native_register(n, sups[i], "which_children", 1, n_which_children);
     if (rc && rc != PHC_EEXIST) return rc;
   }
   return phc__hub_ctl_natives_register(n);

@@ -8,6 +8,7 @@
 
 #include "hub/child_data.h"
 #include "hub/hub.h"
+#include "otp/otp.h"
 #include "proc/proc.h"
 #include "term/enc.h"
 
@@ -69,6 +70,38 @@ static void node_up(phc_hub_t *h, const char *node) {
   hook_pair(h, "post_nodes_redistribution_hook", "nodeup", node);
 }
 
+/* A peer enters the ring only once its OTP release (and so the ring's atom
+ * encoding) is known: hashed with the wrong encoding, starts migrated here
+ * would be forwarded to nodes that do not own them and be lost. Until
+ * then it waits in pending (its release is asked again, in case the
+ * probe at nodeup went before the hub existed). */
+static int join_wait_release(phc_hub_t *h, const char *node) {
+  if (h->ring_fixed || phc__hubs_release_known(h->n, node)) return 0;
+  for (int i = 0; i < h->npending; i++)
+    if (!strcmp(h->pending[i], node)) return 1;
+  if (h->npending == PHC__HUB_MAX_NODES) return 1;
+  snprintf(h->pending[h->npending++], PHC__ATOM_MAX, "%s", node);
+  PHC_LOG_D(MOD, "%s: %s joins once its OTP release is known", h->id, node);
+  phc__otp_probe_release(h->n, node);
+  return 1;
+}
+
+/* A member that has just admitted this node may not have finished removing
+ * this node's previous incarnation: ProcessHub's NodeDown deletes, by node
+ * name, the children it listed there, including any that this incarnation
+ * registered meanwhile (a node that restarts within milliseconds hits it).
+ * So the synchronization strategy's round (PubSub: the local children as
+ * sync_remote_children_event, which only adds) runs once more RESYNC_MS
+ * after the last join. */
+#define RESYNC_MS 1000
+
+static void resync(phc_node_t *n, void *arg) {
+  phc_hub_t *h = arg;
+  PHC__UNUSED(n);
+  h->resync_timer = 0;
+  if (!h->leaving) phc__strat_init_sync(h, &h->strat);
+}
+
 void phc__hub_join_node(phc_hub_t *h, const char *node) {
   if (h->leaving || !strcmp(node, h->n->name) || phc__hub_has_node(h, node))
     return;
@@ -76,6 +109,7 @@ void phc__hub_join_node(phc_hub_t *h, const char *node) {
     PHC_LOG_W(MOD, "%s: hub is full, %s not added", h->id, node);
     return;
   }
+  if (join_wait_release(h, node)) return;
   snprintf(h->nodes[h->nnodes++], PHC__ATOM_MAX, "%s", node);
   phc__hub_adopt_ask(h, node);
   phc__strategies_node_join(h, &h->strat, node);
@@ -85,6 +119,8 @@ void phc__hub_join_node(phc_hub_t *h, const char *node) {
   hook_atom(h, "post_cluster_join_hook", node);
   node_up(h, node);
   phc__hub_unlock(h);
+  if (h->resync_timer) phc__timer_cancel(h->n, h->resync_timer);
+  h->resync_timer = phc__timer_start(h->n, RESYNC_MS, resync, h);
 }
 
 /* Restart here the rows of a node that went down that now belong here. */
@@ -106,10 +142,15 @@ static void redistribute(phc_hub_t *h, phc__reg_row_t **rows, int n) {
 
 void phc__hub_node_down(phc_hub_t *h, const char *node) {
   const char *me = h->n->name;
+  int j = 0;
+  for (int i = 0; i < h->npending; i++) /* it no longer waits to join */
+    if (strcmp(h->pending[i], node) != 0)
+      memmove(h->pending[j++], h->pending[i], PHC__ATOM_MAX);
+  h->npending = j;
   if (h->leaving || !strcmp(node, me) || !phc__hub_has_node(h, node)) return;
   hook_atom(h, "pre_cluster_leave_hook", node);
   phc__strategies_node_leave(h, &h->strat, node);
-  int j = 0;
+  j = 0;
   for (int i = 0; i < h->nnodes; i++)
     if (strcmp(h->nodes[i], node) != 0)
       memmove(h->nodes[j++], h->nodes[i], PHC__ATOM_MAX);
@@ -146,7 +187,8 @@ void phc__hub_leave(phc_hub_t *h) {
   h->leaving = 1;
   if (h->propagate_timer) phc__timer_cancel(h->n, h->propagate_timer);
   if (h->sync_timer) phc__timer_cancel(h->n, h->sync_timer);
-  h->propagate_timer = h->sync_timer = 0;
+  if (h->resync_timer) phc__timer_cancel(h->n, h->resync_timer);
+  h->propagate_timer = h->sync_timer = h->resync_timer = 0;
   phc__strategies_node_leave(h, &h->strat, me); /* handle_shutdown */
   ei_x_buff p;
   phc__x_new(&p);

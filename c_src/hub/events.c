@@ -349,7 +349,6 @@ void phc__hub_sup_event(phc__sup_t *sup, int event, const char *id,
                         const char *reason, int len, void *arg) {
   phc_hub_t *h = arg;
   char cid[256];
-  PHC__UNUSED(sup);
   PHC__UNUSED(old_pid);
   PHC__UNUSED(reason);
   PHC__UNUSED(len);
@@ -360,6 +359,11 @@ void phc__hub_sup_event(phc__sup_t *sup, int event, const char *id,
     /* our own coordinator applies it too: the event goes to global */
     dispatch_pid_update(h, cid, clen, new_pid);
   } else if (event == PHC__SUP_CHILD_GONE) {
-    if (!phc__hub_take_terminating(h, id)) dispatch_self_exit(h, cid, clen);
+    /* terminated by the hub (stop, migration): the spec goes too, as
+     * DistributedSupervisor.terminate_child deletes it */
+    if (phc__hub_take_terminating(h, id))
+      phc__sup_delete_child(sup, id);
+    else
+      dispatch_self_exit(h, cid, clen);
   }
 }

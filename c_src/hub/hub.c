@@ -313,8 +313,10 @@ static void coord_handle(phc_proc_t *self, const char *buf, int len) {
   } else if (!strcmp(tag, "$gen_call") && arity == 3) {
     reply_call(h, buf, idx);
   } else if (!strcmp(tag, "nodedown") && arity >= 2) {
-    if (phc__term_atom(buf, &idx, node, sizeof node) == 0)
+    if (phc__term_atom(buf, &idx, node, sizeof node) == 0) {
+      phc__hubs_release_forget(h->n, node);
       phc__hub_node_down(h, node);
+    }
   } else if (!strcmp(tag, "nodeup") || !strcmp(tag, "EXIT")) {
     /* joins come through pg and cluster_join_event */
   } else if (arity == 2 && strlen(tag) > 6 &&
@@ -475,13 +477,73 @@ void phc__hubs_free(phc_node_t *n) {
   n->hubs = NULL;
 }
 
+static int release_find(const struct phc__hubs_s *hs, const char *peer) {
+  for (int i = 0; hs && i < hs->nknown; i++)
+    if (!strcmp(hs->known[i], peer)) return 1;
+  return 0;
+}
+
+int phc__hubs_release_known(const phc_node_t *n, const char *peer) {
+  return release_find(n->hubs, peer);
+}
+
+void phc__hubs_release_forget(phc_node_t *n, const char *peer) {
+  struct phc__hubs_s *hs = n->hubs;
+  int j = 0;
+  for (int i = 0; hs && i < hs->nknown; i++)
+    if (strcmp(hs->known[i], peer) != 0)
+      memmove(hs->known[j++], hs->known[i], PHC__ATOM_MAX);
+  if (hs) hs->nknown = j;
+}
+
+static void release_remember(struct phc__hubs_s *hs, const char *peer) {
+  if (release_find(hs, peer)) return;
+  if (hs->nknown == PHC__HUB_MAX_NODES) { /* full: the oldest goes */
+    memmove(hs->known[0], hs->known[1],
+            (size_t)(PHC__HUB_MAX_NODES - 1) * PHC__ATOM_MAX);
+    hs->nknown--;
+  }
+  snprintf(hs->known[hs->nknown++], PHC__ATOM_MAX, "%s", peer);
+}
+
+static int release_awaited(const struct phc__hubs_s *hs, const char *peer) {
+  for (const phc_hub_t *h = hs->list; h; h = h->next)
+    for (int i = 0; i < h->npending; i++)
+      if (!strcmp(h->pending[i], peer)) return 1;
+  return 0;
+}
+
+/* Admit peer into every hub it joined while its release was unknown. */
+static void release_admit(struct phc__hubs_s *hs, const char *peer) {
+  for (phc_hub_t *h = hs->list; h; h = h->next) {
+    int j = 0, was = 0;
+    for (int i = 0; i < h->npending; i++) {
+      if (!strcmp(h->pending[i], peer))
+        was = 1;
+      else
+        memmove(h->pending[j++], h->pending[i], PHC__ATOM_MAX);
+    }
+    h->npending = j;
+    if (was) phc__hub_join_node(h, peer);
+  }
+}
+
 /* A peer's OTP release became known: hubs whose encoding is not fixed
- * follow it (25 and older: latin-1 atoms; 26+: UTF-8). Peers of both kinds
- * cannot agree on placements; phc says so and follows the newest. */
+ * follow it (25 and older: latin-1 atoms; 26+: UTF-8), and then admit the
+ * peer if it joined meanwhile (release 0: it did not say; admitted with
+ * the encoding as it is). Peers of both kinds cannot agree on placements;
+ * phc says so and follows the newest. */
 void phc__hubs_peer_release(phc_node_t *n, const char *peer, int release) {
   phc__ring_enc_t enc = release >= 26 ? PHC_RING_OTP26 : PHC_RING_OTP25;
   struct phc__hubs_s *hs = n->hubs;
-  if (!hs) return;
+  /* no answer: it counts only while a hub waits (a peer that went down
+   * since waits no more) */
+  if (!hs || (release <= 0 && !release_awaited(hs, peer))) return;
+  release_remember(hs, peer);
+  if (release <= 0) {
+    release_admit(hs, peer);
+    return;
+  }
   if (hs->last_release && (hs->last_release >= 26) != (release >= 26))
     PHC_LOG_W(MOD,
               "peers disagree on the ring's atom encoding: %s runs OTP "
@@ -500,4 +562,5 @@ void phc__hubs_peer_release(phc_node_t *n, const char *peer, int release) {
     phc__ring_init(&h->ring, enc);
     phc__ring_set_nodes(&h->ring, names, (size_t)h->nnodes);
   }
+  release_admit(hs, peer);
 }

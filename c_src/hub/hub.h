@@ -81,6 +81,10 @@ struct phc_hub_s {
   phc__strategies_t strat;
   char nodes[PHC__HUB_MAX_NODES][PHC__ATOM_MAX]; /* hub_nodes, in order */
   int nnodes;
+  /* peers that joined before their OTP release was known: they enter the
+   * ring (and nodes) when it is (cluster.c) */
+  char pending[PHC__HUB_MAX_NODES][PHC__ATOM_MAX];
+  int npending;
   phc__reg_t reg;
   phc__hooks_t *hooks;
   phc__sup_t *sup;
@@ -91,6 +95,7 @@ struct phc_hub_s {
   unsigned sync_ms;
   uint64_t propagate_timer;
   uint64_t sync_timer;
+  uint64_t resync_timer; /* the synchronization round after a join */
   uint64_t unlock_timer;
   phc__hub_handover_t *handovers;
   phc__hub_term_t *terminating;
@@ -107,14 +112,23 @@ struct phc__hubs_s {
   phc_hub_t *list;
   char last_peer[PHC__ATOM_MAX]; /* the peer whose release we last learned */
   int last_release;
+  /* connected peers whose release is known, or was given up on */
+  char known[PHC__HUB_MAX_NODES][PHC__ATOM_MAX];
+  int nknown;
 };
 
 /* ---- hub.c: lifecycle, events ---------------------------------------- */
 
 /* Free every hub of the node (the node calls it last, at close). */
 void phc__hubs_free(phc_node_t *n);
-/* A peer's OTP release became known (otp's release handler). */
+/* A peer's OTP release became known (otp's release handler; release 0:
+ * the peer did not say, and the ring keeps its encoding). Hubs admit the
+ * peer if it joined meanwhile. */
 void phc__hubs_peer_release(phc_node_t *n, const char *peer, int release);
+/* Whether peer's release is known (or was given up on); forget it when the
+ * peer goes down (it may come back on another release). */
+int phc__hubs_release_known(const phc_node_t *n, const char *peer);
+void phc__hubs_release_forget(phc_node_t *n, const char *peer);
 
 phc_hub_t *phc__hub_find(phc_node_t *n, const char *id);
 /* Send {Event, Payload} (payload: encoded, no version byte) to the pg
@@ -170,6 +184,8 @@ void phc__hub_enc_local_sync(phc_hub_t *h, ei_x_buff *x);
 
 /* ---- cluster.c: joins, leaves, redistribution ------------------------ */
 
+/* A peer's coordinator joined: it enters the hub once its OTP release is
+ * known, unless the ring's encoding is fixed (-ring_otp). */
 void phc__hub_join_node(phc_hub_t *h, const char *node);
 void phc__hub_node_down(phc_hub_t *h, const char *node);
 void phc__hub_leave(phc_hub_t *h);

@@ -37,6 +37,10 @@ void phc__otp_nodeup(phc_node_t *n, const char *peer, int hidden) {
   if (!hidden && n->otp && n->otp->on_release) phc__release_probe(n, peer);
 }
 
+void phc__otp_probe_release(phc_node_t *n, const char *peer) {
+  if (n->otp && n->otp->on_release) phc__release_probe(n, peer);
+}
+
 int phc__otp_peers(const phc_node_t *n, const char **names, int max) {
   if (!n->dist) return 0;
   return phc__dist_peers(n->dist, names, max, 0);

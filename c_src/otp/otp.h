@@ -23,7 +23,8 @@
 typedef int (*phc__closure_fn)(phc_node_t *n, const erlang_fun *fun,
                                ei_x_buff *result);
 
-/* A visible peer's OTP release became known (release.c). */
+/* A visible peer's OTP release became known (release.c); 0: the peer did
+ * not say within the probe's time. */
 typedef void (*phc__release_fn)(phc_node_t *n, const char *peer, int release);
 
 /* A DynamicSupervisor run by a layer above (c_src/dsup), reached by
@@ -55,6 +56,9 @@ void phc__otp_set_dynsup_handler(phc_node_t *n, phc__dynsup_fn fn);
 /* A peer came up: a visible one gets its release probed when a release
  * handler is set. */
 void phc__otp_nodeup(phc_node_t *n, const char *peer, int hidden);
+/* Ask peer's release again (when a release handler is set); the handler
+ * hears the answer, or release 0 when the peer does not say within 5 s. */
+void phc__otp_probe_release(phc_node_t *n, const char *peer);
 
 /* The names of the connected visible peers (up to max); 0 before the
  * distribution layer exists. */
@@ -66,6 +70,10 @@ void phc__natives_free(phc_node_t *n);
 
 phc_native_fn phc__native_find(phc_node_t *n, const char *mod, const char *fun,
                                int arity);
+
+/* rex.c: a native that fails with this (after encoding Reason into its
+ * result) raises exit:Reason rather than error:Reason. */
+int phc__otp_raise_exit(phc_node_t *n);
 
 /* A SPAWN_REQUEST arrived from peer. */
 void phc__otp_spawn_request(phc_node_t *n, const phc__ctrl_t *c);

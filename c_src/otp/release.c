@@ -5,8 +5,9 @@
  * peer comes up, a short-lived probe process asks the peer's rex the old
  * way every OTP release still answers ({From, {call, erlang, system_info,
  * [otp_release], user}} -> {rex, "25"}) and reports the number to the
- * release handler (otp.h). A peer that does not answer within 5 s is left
- * unknown.
+ * release handler (otp.h). A peer that does not answer within 5 s (or
+ * answers something else) is reported with release 0, so that whoever
+ * waits for the answer stops waiting.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,8 @@ static void probe_handle(phc_proc_t *self, const char *buf, int len) {
     if (n->otp && n->otp->on_release)
       n->otp->on_release(n, pr->peer, atoi(rel));
   } else {
-    PHC_LOG_D(MOD, "%s: no OTP release learned", pr->peer);
+    PHC_LOG_W(MOD, "%s: no OTP release learned", pr->peer);
+    if (n->otp && n->otp->on_release) n->otp->on_release(n, pr->peer, 0);
   }
   phc_proc_exit_atom(self, "normal");
 }

@@ -476,6 +476,14 @@ int phc__sup_which_child(phc__sup_t *s, const char *id, phc_pid_t *out) {
   return 0;
 }
 
+void phc__sup_each(const phc__sup_t *s, phc__sup_each_fn fn, void *arg) {
+  const sup_child_t *c;
+  TAILQ_FOREACH_REVERSE(c, &s->children, sup_child_head, next) {
+    erlang_pid p = child_pid(c);
+    fn(arg, c->id, c->module, c->running ? &p : NULL);
+  }
+}
+
 int phc__sup_count(const phc__sup_t *s, int *running) {
   int total = 0, run = 0;
   const sup_child_t *c;

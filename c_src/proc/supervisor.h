@@ -89,6 +89,12 @@ int phc__sup_delete_child(phc__sup_t *s, const char *id);
 /* 0 and the pid when running; PHC_ESTATE when known but not running;
  * PHC_ENOPROC when unknown. */
 int phc__sup_which_child(phc__sup_t *s, const char *id, phc_pid_t *out);
+/* Each child, newest first (the order of OTP's which_children): its id,
+ * its child type (NULL for a start function) and its pid, NULL when it is
+ * not running. */
+typedef void (*phc__sup_each_fn)(void *arg, const char *id, const char *module,
+                                 const phc_pid_t *pid);
+void phc__sup_each(const phc__sup_t *s, phc__sup_each_fn fn, void *arg);
 /* Number of child specs and of running children. */
 int phc__sup_count(const phc__sup_t *s, int *running);
 /* Terminate every child (last started first), then exit with reason (an

@@ -4,6 +4,8 @@
 %% while phc keeps serving a BEAM node; 1,100 half-open TCP connections
 %% (raw gen_tcp, never a handshake byte) leave phc serving the node that
 %% was connected before them, and a new node connects once they are gone.
+%% A process whose mailbox reaches mailbox_warn is logged once, and nothing
+%% is dropped.
 -module(phc_limits_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
@@ -17,7 +19,7 @@ suite() -> [{timetrap, {seconds, 120}}].
 
 all() ->
     [huge_packet_dropped, fragments_over_limit_dropped,
-     slow_reader_dropped, half_open_flood].
+     slow_reader_dropped, half_open_flood, mailbox_warn_logged_once].
 
 init_per_suite(Config) -> phc_interop:init_suite(Config).
 end_per_suite(_Config) -> ok.
@@ -28,6 +30,7 @@ init_per_testcase(TC, Config) ->
                slow_reader_dropped -> ["-max_out_queue", "65536"];
                half_open_flood -> ["-max_handshakes", "64",
                                    "-handshake_timeout", "3000"];
+               mailbox_warn_logged_once -> ["-mailbox_warn", "200"];
                _ -> []
            end,
     Phc = phc_interop:start_phc(Config, phcl, #{args => Args}),
@@ -142,3 +145,27 @@ open_many(Port, N, Acc) ->
         {ok, S} -> open_many(Port, N - 1, [S | Acc]);
         {error, E} -> ct:log("connect ~p failed: ~p", [length(Acc), E]), Acc
     end.
+
+%% Three bursts of 20,000 {add, 1} messages to one phc_counter: phc reads
+%% them off the socket faster than the counter runs, so its mailbox passes
+%% 200. One line names the process (by pid) the first time, none after;
+%% every message is still counted and the node keeps serving.
+mailbox_warn_logged_once(Config) ->
+    {PeerPid, _} = ?config(peer, Config),
+    Counter = phc_interop:counter(phc(Config)),
+    N = 20000,
+    [begin
+         [Counter ! {add, 1} || _ <- lists:seq(1, N)],
+         ?assertEqual(B * N, gen_server:call(Counter, get, 30000))
+     end || B <- [1, 2, 3]],
+    [_, Num, Serial] = string:split(string:trim(pid_to_list(Counter), both, "<>"), ".", all),
+    Needle = "<" ++ Num ++ "." ++ Serial ++ "> ",
+    logged(Config, "(mailbox_warn)"),
+    Log = phc_interop:phc_log(?config(phc, Config)),
+    Lines = [L || L <- string:split(Log, "\n", all),
+                  string:find(L, "(mailbox_warn)") =/= nomatch],
+    ct:log("~p", [Lines]),
+    ?assertMatch([_], Lines),
+    ?assertNotEqual(nomatch, string:find(hd(Lines), Needle)),
+    ?assertEqual(pong, peer:call(PeerPid, net_adm, ping, [phc(Config)])),
+    ?assert(phc_interop:phc_alive(?config(phc, Config))).

@@ -98,6 +98,10 @@ hx_t *hx_new(void) {
   assert_int_equal(phc__children_register(&x->node), 0);
   phc_hub_config_t cfg = {.hub_id = HX_HUB};
   assert_int_equal(phc_hub_start(&x->node, &cfg, &x->h), 0);
+  /* the trace's peers run OTP 25, as if their rex had answered (a peer
+   * enters the ring only once its release is known) */
+  phc__hubs_peer_release(&x->node, HX_PH1, 25);
+  phc__hubs_peer_release(&x->node, HX_PH3, 25);
   hx_drain(x);
   hx_rec_clear(x);
   return x;

@@ -4,6 +4,8 @@
  * The node is the traces' ph2@127.0.0.1 running hub "lab"; peers ph1 and
  * ph3 exist only as pids and names in the recorder. */
 #include "hub_fixture.h"
+#include "otp/otp_int.h"
+#include "term/enc.h"
 
 #define UNICODE_CID                                                            \
   "\xc3\xbcn\xc3\xaf"                                                          \
@@ -297,6 +299,7 @@ static void test_stop_children(void **state) {
   assert_true(hx_has(ev->buf, 1, "{w_3,ok,'ph2@127.0.0.1'}"));
   /* our coordinator applied it and answered reply_to */
   assert_null(phc_proc_lookup(&x->node, &p_w3));
+  assert_int_equal(phc__sup_count(x->h->sup, NULL), 1); /* its spec went */
   assert_null(hx_row(x, &w3));
   assert_non_null(hx_row(x, &uni));
   hx_msg_t *m = hx_find(x, "collect_stop_results", 0);
@@ -952,6 +955,130 @@ static void test_closure_bad_free_vars(void **state) {
   hx_free(x);
 }
 
+/* ---- a join waits for the peer's OTP release ------------------------------
+ */
+
+static int sent_to_name(hx_t *x, const char *node, const char *name) {
+  int k = 0;
+  for (int i = 0; i < x->rec.n; i++)
+    k += x->rec.m[i].op == HX_SEND_NAME && !strcmp(x->rec.m[i].node, node) &&
+         !strcmp(x->rec.m[i].name, name);
+  return k;
+}
+
+/* ph1 joins before its release is known: it stays out of the ring (its
+ * rex is asked), starts the ring would give it run here instead of being
+ * forwarded by a guessed encoding, and it enters with its release's
+ * encoding when the answer comes. */
+static void test_join_waits_for_release(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  phc__hubs_release_forget(&x->node, HX_PH1);
+  hx_feed(x, "cluster_join");
+  assert_false(phc__hub_has_node(x->h, HX_PH1));
+  assert_false(phc__ring_has(&x->h->ring, HX_PH1));
+  assert_int_equal(x->h->npending, 1);
+  assert_int_equal(sent_to_name(x, HX_PH1, "rex"), 1);
+  hx_feed(x, "cluster_join"); /* again: still waiting, not asked twice */
+  assert_int_equal(x->h->npending, 1);
+  assert_int_equal(sent_to_name(x, HX_PH1, "rex"), 1);
+  hx_rec_clear(x);
+  hx_feed(x, "start_children_echo");
+  ei_x_buff w3 = hx_atom_cid("w_3"), uni = hx_bin_cid(UNICODE_CID);
+  assert_non_null(hx_row(x, &w3));
+  assert_non_null(hx_row(x, &uni));
+  assert_int_equal(sent_to_name(x, HX_PH1, HX_HUB), 0); /* nothing forwarded */
+  phc__hubs_peer_release(&x->node, HX_PH1, 27);
+  hx_drain(x);
+  assert_true(phc__hub_has_node(x->h, HX_PH1));
+  assert_true(phc__ring_has(&x->h->ring, HX_PH1));
+  assert_int_equal(x->h->ring.enc, PHC_RING_OTP26);
+  assert_int_equal(x->h->npending, 0);
+  assert_true(x->h->resync_timer != 0); /* one more sync round after a join */
+  /* ph1 goes down: its release is forgotten, the next join waits again */
+  ei_x_buff m = hx_term("{nodedown, 'ph1@127.0.0.1'}");
+  hx_to_coord(x, m.buff, m.index);
+  ei_x_free(&m);
+  assert_false(phc__hubs_release_known(&x->node, HX_PH1));
+  hx_feed(x, "cluster_join");
+  assert_false(phc__hub_has_node(x->h, HX_PH1));
+  /* no answer (release 0): admitted with the encoding as it is */
+  phc__hubs_peer_release(&x->node, HX_PH1, 0);
+  assert_true(phc__hub_has_node(x->h, HX_PH1));
+  assert_int_equal(x->h->ring.enc, PHC_RING_OTP26);
+  /* "no answer" for a peer no hub waits for is not remembered */
+  phc__hubs_release_forget(&x->node, HX_PH3);
+  phc__hubs_peer_release(&x->node, HX_PH3, 0);
+  assert_false(phc__hubs_release_known(&x->node, HX_PH3));
+  ei_x_free(&w3);
+  ei_x_free(&uni);
+  hx_free(x);
+}
+
+/* Supervisor.which_children(Name) over erpc: what the hub's supervisor
+ * runs here, read from the supervisor (a child whose registry row is gone
+ * is still listed); another name exits noproc. */
+static void test_which_children_native(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  hx_feed(x, "start_children_echo");
+  hx_feed(x, "registration"); /* ph1's rows are not ours */
+  ei_x_buff w3 = hx_atom_cid("w_3"), uni = hx_bin_cid(UNICODE_CID);
+  erlang_pid p_w3 = hx_row(x, &w3)->owners[0].pid;
+  phc__reg_delete(&x->h->reg, w3.buff, w3.index);
+  assert_null(hx_row(x, &w3));
+  static const char *const names[] = {
+      "[{via, 'Elixir.Registry', {'hub.lab.system_registry', "
+      "<<\"dist_sup\">>}}]",
+      NULL};
+  for (int k = 0; k < 2; k++) {
+    ei_x_buff a, r;
+    if (names[k]) {
+      a = hx_term(names[k]);
+    } else { /* the supervisor's pid */
+      phc__x_new_with_version(&a);
+      phc__x_list_header(&a, 1);
+      phc__x_pid(&a, &x->h->sup_pid);
+      phc__x_empty_list(&a);
+    }
+    assert_int_equal(phc__otp_run_native(&x->node, NULL, "Elixir.Supervisor",
+                                         "which_children", a.buff + 1,
+                                         a.index - 1, &r),
+                     0);
+    int idx = 1, n, ar;
+    assert_int_equal(ei_decode_list_header(r.buff, &idx, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(ei_decode_tuple_header(r.buff, &idx, &ar), 0);
+    assert_int_equal(ar, 4); /* newest first: w_3 */
+    assert_memory_equal(r.buff + idx, w3.buff, (size_t)w3.index);
+    idx += w3.index;
+    erlang_pid pid;
+    assert_int_equal(ei_decode_pid(r.buff, &idx, &pid), 0);
+    assert_true(phc_pid_eq(&pid, &p_w3));
+    assert_true(hx_has(r.buff, idx, "worker"));
+    assert_int_equal(ei_skip_term(r.buff, &idx), 0);
+    assert_true(hx_has(r.buff, idx, "[phc_echo]"));
+    assert_int_equal(ei_skip_term(r.buff, &idx), 0);
+    assert_int_equal(ei_decode_tuple_header(r.buff, &idx, &ar), 0);
+    assert_memory_equal(r.buff + idx, uni.buff, (size_t)uni.index);
+    ei_x_free(&a);
+    ei_x_free(&r);
+  }
+  ei_x_buff a = hx_term("[{via, 'Elixir.Registry', "
+                        "{'hub.other.system_registry', <<\"dist_sup\">>}}]");
+  ei_x_buff r;
+  assert_true(phc__otp_run_native(&x->node, NULL, "supervisor",
+                                  "which_children", a.buff + 1, a.index - 1,
+                                  &r) < 0);
+  assert_true(x->node.otp->raised_exit);
+  assert_true(hx_has(r.buff, 1, "noproc"));
+  ei_x_free(&a);
+  ei_x_free(&r);
+  ei_x_free(&w3);
+  ei_x_free(&uni);
+  hx_free(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_start_unknown_module_is_undef),
@@ -972,6 +1099,8 @@ int main(void) {
       cmocka_unit_test(test_closure_which_children),
       cmocka_unit_test(test_closure_unknown),
       cmocka_unit_test(test_closure_bad_free_vars),
+      cmocka_unit_test(test_join_waits_for_release),
+      cmocka_unit_test(test_which_children_native),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

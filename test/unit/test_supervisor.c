@@ -443,6 +443,41 @@ static void test_sup_stop_and_kill(void **state) {
   sup_fx_free(f);
 }
 
+/* phc__sup_each: newest first, a stopped child with a NULL pid. */
+typedef struct each_s {
+  char ids[4][8];
+  int running[4];
+  int n;
+} each_t;
+
+static void each_cb(void *arg, const char *id, const char *module,
+                    const phc_pid_t *pid) {
+  each_t *e = arg;
+  assert_non_null(module);
+  snprintf(e->ids[e->n], sizeof e->ids[0], "%s", id);
+  e->running[e->n++] = pid != NULL;
+}
+
+static void test_each(void **state) {
+  (void)state;
+  phc__sup_t *s;
+  phc_pid_t spid, p;
+  fx_t *f = sup_fx(5, 5, &s, &spid, NULL);
+  phc__sup_spec_t a = worker("a", PHC__SUP_PERMANENT, 1000);
+  phc__sup_spec_t b = worker("b", PHC__SUP_TRANSIENT, 1000);
+  assert_int_equal(phc__sup_start_child(s, &a, &p), 0);
+  assert_int_equal(phc__sup_start_child(s, &b, &p), 0);
+  kill_child(f, &p, "normal"); /* b ends for good; its spec stays */
+  each_t e = {0};
+  phc__sup_each(s, each_cb, &e);
+  assert_int_equal(e.n, 2);
+  assert_string_equal(e.ids[0], "b");
+  assert_int_equal(e.running[0], 0);
+  assert_string_equal(e.ids[1], "a");
+  assert_int_equal(e.running[1], 1);
+  sup_fx_free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_permanent_restart),
@@ -458,6 +493,7 @@ int main(void) {
       cmocka_unit_test(test_restart_failure_retries),
       cmocka_unit_test(test_parent_exit_stops),
       cmocka_unit_test(test_sup_stop_and_kill),
+      cmocka_unit_test(test_each),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
