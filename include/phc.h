@@ -92,6 +92,8 @@ typedef struct phc_limits_s {
   size_t max_out_queue;    /* bytes waiting to go to one peer; 64 MiB */
   size_t mailbox_warn;     /* messages in one mailbox before its one
                               warning; 100000 */
+  size_t max_processes;    /* processes alive at once (the BEAM's +P);
+                              1048576; more: spawns fail PHC_ELIMIT */
 } phc_limits_t;
 
 typedef struct phc_node_config_s {

@@ -34,7 +34,8 @@ static const char usage[] =
     "  -ring_otp 25|26        atom encoding the ring hashes with (default: "
     "follow the peers)\n"
     "  -max_packet BYTES, -max_fragmented BYTES, -max_handshakes N,\n"
-    "  -handshake_timeout MS, -max_out_queue BYTES, -mailbox_warn N\n"
+    "  -handshake_timeout MS, -max_out_queue BYTES, -mailbox_warn N,\n"
+    "  -max_processes N\n"
     "                         limits a peer cannot exceed (README, Limits)\n"
     "  -h, --help             this text\n";
 

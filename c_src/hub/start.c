@@ -143,7 +143,7 @@ static int start_local(phc_hub_t *h, const phc__child_data_t *cd,
   phc__x_tuple_header(r, 2);
   if (rc) {
     phc__x_atom(r, "error");
-    phc__x_atom(r, phc_strerror(rc));
+    phc__x_atom(r, rc == PHC_ELIMIT ? "system_limit" : phc_strerror(rc));
     return 0;
   }
   phc__x_atom(r, "ok");
