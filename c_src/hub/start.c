@@ -195,8 +195,7 @@ static void enc_psd(phc_hub_t *h, const phc__child_data_t *cd,
 
 static void register_local(phc_hub_t *h, const phc__child_data_t *cd,
                            const erlang_pid *pid) {
-  phc__reg_owner_t o = {.pid = *pid};
-  o.node = phc__intern(h->n->name);
+  phc__reg_owner_t o = phc__reg_owner_make(h->n->name, pid);
   ei_x_buff meta;
   phc__x_new(&meta);
   enc_meta(cd, &meta);

@@ -108,6 +108,15 @@ static void test_wide_pid(void **state) {
   assert_int_equal(ei_decode_pid(x.buff, &idx, &back), 0);
   assert_int_equal(back.num, p.num);
   assert_int_equal(back.serial, p.serial);
+  /* A compact pid encodes to the same bytes. */
+  phc__cpid_t c;
+  phc__cpid_set(&c, &p);
+  ei_x_buff y;
+  phc__x_new(&y);
+  phc__x_pid(&y, &c);
+  assert_int_equal(y.index, x.index);
+  assert_memory_equal(y.buff, x.buff, (size_t)x.index);
+  ei_x_free(&y);
   ei_x_free(&x);
 }
 
