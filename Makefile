@@ -218,9 +218,14 @@ test-san:
 demo: all
 	bin/demo $(CURDIR)/$(BUILD)/phc-node
 
-bench: all
+# bench/scale_run loads this plugin into phc-node (the start loop).
+$(BUILD)/bench/scale_plugin.so: bench/scale_plugin.c include/phc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUG_CFLAGS) -o $@ $<
+bench: all $(BUILD)/bench/scale_plugin.so
 	bench/run $(CURDIR)/$(BUILD)/phc-node
 	bench/hub_run $(CURDIR)/$(BUILD)/phc-node
+	bench/scale_run $(CURDIR)/$(BUILD)/phc-node $(CURDIR)/$(BUILD)/bench/scale_plugin.so
 
 # Fuzzing (test/fuzz/README.md): one program per test/fuzz/fuzz_*.c, with
 # libFuzzer (make fuzz) or with replay.c's main() (make fuzz-replay, part of

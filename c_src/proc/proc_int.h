@@ -38,6 +38,9 @@ typedef struct phc__slot_s {
   uint32_t next_free;   /* free list link (0: none) */
 } phc__slot_t;
 
+/* Links a process has before they are indexed (a supervisor's thousands). */
+#define PHC__LINK_IDX_MIN 16
+
 /* Messages delivered per idle callback before the loop polls for I/O. */
 #define PHC__RUN_BUDGET 1024
 /* Messages one process gets in a row before the next one runs. */
@@ -145,15 +148,17 @@ struct phc_proc_s {
   unsigned in_runq : 1;
   unsigned mbox_warned : 1; /* mailbox_warn was logged for this process */
   unsigned state : 2;
-  int running;       /* callbacks of this process on the stack */
-  char *exit_reason; /* pending reason (PHC__P_EXIT_PENDING) */
+  unsigned link_indexed : 1; /* link_idx holds every link */
+  int running;               /* callbacks of this process on the stack */
+  char *exit_reason;         /* pending reason (PHC__P_EXIT_PENDING) */
   int exit_len;
   phc__name_t *name;
   TAILQ_ENTRY(phc_proc_s) runq;
   STAILQ_HEAD(, phc__msg_s) mbox;
   size_t mbox_len;
   TAILQ_HEAD(, phc__link_s) links;
-  phc__link_t *link_idx; /* uthash over links: a supervisor has thousands */
+  phc__link_t *link_idx; /* uthash over links, from PHC__LINK_IDX_MIN on */
+  unsigned nlinks;
   TAILQ_HEAD(, phc__mon_out_s) mons_out;
   TAILQ_HEAD(, phc__mon_in_s) mons_in;
   TAILQ_HEAD(, phc__alias_s) aliases;

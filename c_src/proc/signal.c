@@ -77,9 +77,24 @@ static void link_key(const erlang_pid *pid, unsigned key[3]) {
   key[2] = h;
 }
 
+/* The link index is built once a process has PHC__LINK_IDX_MIN links (a
+ * supervisor); below that a scan is cheaper than uthash's table and 32
+ * buckets, which would cost every supervised child about 600 bytes. */
+static void link_idx_build(phc_proc_t *p) {
+  phc__link_t *l;
+  TAILQ_FOREACH(l, &p->links, next)
+  HASH_ADD(hh, p->link_idx, key, sizeof l->key, l);
+  p->link_indexed = 1;
+}
+
 phc__link_t *phc__link_find(phc_proc_t *p, const erlang_pid *other) {
   unsigned key[3];
   phc__link_t *l = NULL;
+  if (!p->link_indexed) {
+    TAILQ_FOREACH(l, &p->links, next)
+    if (phc__cpid_eq(&l->other, other)) return l;
+    return NULL;
+  }
   link_key(other, key);
   HASH_FIND(hh, p->link_idx, key, sizeof key, l);
   if (!l || phc__cpid_eq(&l->other, other)) return l;
@@ -89,9 +104,10 @@ phc__link_t *phc__link_find(phc_proc_t *p, const erlang_pid *other) {
 }
 
 void phc__link_del(phc_proc_t *p, phc__link_t *l) {
-  HASH_DEL(p->link_idx, l);
+  if (p->link_indexed) HASH_DEL(p->link_idx, l);
   TAILQ_REMOVE(&p->links, l, next);
   free(l);
+  if (--p->nlinks == 0) p->link_indexed = 0; /* uthash freed its table */
 }
 
 /* Adds (or reactivates) a link entry; 1 if it was not active before. */
@@ -105,8 +121,12 @@ int phc__link_add(phc_proc_t *p, const erlang_pid *other) {
   l = phc__xcalloc(1, sizeof *l);
   phc__cpid_set(&l->other, other);
   link_key(other, l->key);
-  HASH_ADD(hh, p->link_idx, key, sizeof l->key, l);
   TAILQ_INSERT_TAIL(&p->links, l, next);
+  p->nlinks++;
+  if (p->link_indexed)
+    HASH_ADD(hh, p->link_idx, key, sizeof l->key, l);
+  else if (p->nlinks >= PHC__LINK_IDX_MIN)
+    link_idx_build(p);
   return 1;
 }
 

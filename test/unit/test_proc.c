@@ -363,6 +363,41 @@ static void test_link_exit_propagates(void **state) {
   probe_free(t);
 }
 
+/* A process with many links (a supervisor) indexes them; one with few
+ * scans them. Both find, unlink and break links alike across the
+ * threshold, up and back down. */
+static void test_link_index_threshold(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  enum { K = PHC__LINK_IDX_MIN + 4 };
+  probe_t *sup = probe_spawn(f, 1), *kids[K];
+  phc_proc_t *sp = phc_proc_lookup(&f->node, &sup->pid);
+  for (int i = 0; i < K; i++) {
+    kids[i] = probe_spawn(f, 0);
+    assert_int_equal(phc_link(kids[i]->self, &sup->pid), 0);
+    assert_int_equal(sp->link_indexed, i + 1 >= PHC__LINK_IDX_MIN);
+  }
+  assert_int_equal(kids[0]->self->link_indexed, 0);
+  for (int i = 0; i < K; i++)
+    assert_non_null(phc__link_find(sp, &kids[i]->pid));
+  for (int i = 0; i < K - 1; i++) /* down to one link, by unlink */
+    assert_int_equal(phc_unlink(sp, &kids[i]->pid), 0);
+  assert_null(phc__link_find(sp, &kids[0]->pid));
+  assert_non_null(phc__link_find(sp, &kids[K - 1]->pid));
+  phc_proc_exit_atom(kids[K - 1]->self, "boom");
+  fx_drain(f);
+  assert_int_equal(sup->count, 1);
+  assert_true(t_is_exit(sup->msgs[0], &kids[K - 1]->pid, "boom"));
+  assert_int_equal(sp->nlinks, 0);
+  assert_int_equal(sp->link_indexed, 0);
+  assert_int_equal(phc_link(sp, &kids[0]->pid), 0); /* scans again */
+  assert_non_null(phc__link_find(sp, &kids[0]->pid));
+  fx_free(f);
+  probe_free(sup);
+  for (int i = 0; i < K; i++)
+    probe_free(kids[i]);
+}
+
 static void test_link_normal_ignored(void **state) {
   (void)state;
   fx_t *f = fx_new();
@@ -849,6 +884,7 @@ int main(void) {
       cmocka_unit_test(test_remote_sends),
       cmocka_unit_test(test_aliases),
       cmocka_unit_test(test_link_exit_propagates),
+      cmocka_unit_test(test_link_index_threshold),
       cmocka_unit_test(test_link_normal_ignored),
       cmocka_unit_test(test_exit2_kill_and_killed),
       cmocka_unit_test(test_exit2_normal),
