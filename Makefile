@@ -226,6 +226,7 @@ bench: all $(BUILD)/bench/scale_plugin.so
 	bench/run $(CURDIR)/$(BUILD)/phc-node
 	bench/hub_run $(CURDIR)/$(BUILD)/phc-node
 	bench/scale_run $(CURDIR)/$(BUILD)/phc-node $(CURDIR)/$(BUILD)/bench/scale_plugin.so
+	bench/hub3_run $(CURDIR)/$(BUILD)/phc-node
 
 # Fuzzing (test/fuzz/README.md): one program per test/fuzz/fuzz_*.c, with
 # libFuzzer (make fuzz) or with replay.c's main() (make fuzz-replay, part of
