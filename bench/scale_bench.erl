@@ -6,7 +6,7 @@
 %% and one-way send throughput to one more counter on each while the N
 %% others are hosted. Prints one line per figure: "ROW key value".
 -module(scale_bench).
--export([run/1, heap/1]).
+-export([run/1, heap/1, hub/1]).
 
 run([PhcS, PhcPid, BeamS, BeamPid, NS, CallsS]) ->
     Phc = list_to_atom(PhcS), Beam = list_to_atom(BeamS),
@@ -51,3 +51,48 @@ rss_kb(OsPid) ->
     {ok, B} = file:read_file("/proc/" ++ OsPid ++ "/status"),
     {match, [Kb]} = re:run(B, "VmRSS:\\s+(\\d+)", [{capture, all_but_first, list}]),
     list_to_integer(Kb).
+
+%% hub([Phc, PhcOsPid, N]): phc alone in hub my_hub takes N phc_counters
+%% from start_children casts (50,000 per cast, as a hub peer sends them),
+%% then: start rate, RSS per child, a sample of them answering
+%% gen_server:call, and the time of ProcessHub.process_list(my_hub, global)
+%% and registry_dump/1 over erpc at that size.
+hub([PhcS, PhcPid, NS]) ->
+    Phc = list_to_atom(PhcS), N = list_to_integer(NS),
+    pong = net_adm:ping(Phc),
+    timer:sleep(1000),
+    Rss0 = rss_kb(PhcPid),
+    T0 = erlang:monotonic_time(microsecond),
+    Pids = hub_start(Phc, 1, N, []),
+    Us = erlang:monotonic_time(microsecond) - T0,
+    N = length(Pids),
+    timer:sleep(2000),
+    Rss1 = rss_kb(PhcPid),
+    Sample = [lists:nth(I, Pids) || I <- lists:seq(1, N, max(1, N div 1000))],
+    [0 = gen_server:call(P, get) || P <- Sample],
+    {LUs, L} = timer:tc(fun() -> erpc:call(Phc, 'Elixir.ProcessHub', process_list,
+                                           [my_hub, global], infinity) end),
+    N = length(L),
+    {DUs, D} = timer:tc(fun() -> erpc:call(Phc, 'Elixir.ProcessHub', registry_dump,
+                                           [my_hub], infinity) end),
+    N = map_size(D),
+    row(hub_rate, N / (Us / 1.0e6)), row(hub_bytes, (Rss1 - Rss0) * 1024 / N),
+    row(hub_calls_ok, length(Sample)),
+    row(hub_process_list_ms, LUs / 1000), row(hub_registry_dump_ms, DUs / 1000),
+    halt(0).
+
+hub_start(_Phc, From, To, Acc) when From > To -> lists:append(lists:reverse(Acc));
+hub_start(Phc, From, To, Acc) ->
+    Last = min(To, From + 49999),
+    Data = [#{hub_id => my_hub, child_id => integer_to_binary(I), nodes => [Phc],
+              metadata => #{},
+              child_spec => #{id => integer_to_binary(I),
+                              start => {phc_counter, start_link, [0]}}}
+            || I <- lists:seq(From, Last)],
+    {my_hub, Phc} ! {'$gen_cast', {start_children, Data, [{reply_to, [self()]}]}},
+    receive
+        {collect_start_results, Res, Phc} ->
+            Pids = [P || {_, {ok, P}} <- Res],
+            hub_start(Phc, Last + 1, To, [Pids | Acc])
+    after 600000 -> error(hub_start_timeout)
+    end.

@@ -62,13 +62,28 @@ static int sb_start(phc_node_t *n, int kind, long count, phc_pid_t *last) {
   return (int)ok;
 }
 
+/* [N]: a one-element list, or the string ei sees when N < 256. */
 static int sb_one_long(const char *args, int *idx, long *v) {
-  int arity;
-  return ei_decode_version(args, idx, NULL) < 0 ||
-                 ei_decode_list_header(args, idx, &arity) < 0 || arity < 1 ||
+  int arity, type, size;
+  char s[2];
+  if (ei_decode_version(args, idx, NULL) < 0 ||
+      ei_get_type(args, idx, &type, &size) < 0)
+    return PHC_EINVAL;
+  if (type == ERL_STRING_EXT) {
+    if (size != 1 || ei_decode_string(args, idx, s) < 0) return PHC_EINVAL;
+    *v = (unsigned char)s[0];
+    return 1;
+  }
+  return ei_decode_list_header(args, idx, &arity) < 0 || arity != 1 ||
                  ei_decode_long(args, idx, v) < 0
              ? PHC_EINVAL
              : arity;
+}
+
+/* A native's error: the reason is encoded before the code is returned. */
+static int sb_badarg(ei_x_buff *result) {
+  ei_x_encode_atom(result, "badarg");
+  return PHC_EINVAL;
 }
 
 static int sb_start_counters(phc_node_t *n, const phc_pid_t *caller,
@@ -77,7 +92,8 @@ static int sb_start_counters(phc_node_t *n, const phc_pid_t *caller,
   long count;
   phc_pid_t last;
   (void)caller, (void)len;
-  if (sb_one_long(args, &idx, &count) != 1 || count < 0) return PHC_EINVAL;
+  if (sb_one_long(args, &idx, &count) != 1 || count < 0)
+    return sb_badarg(result);
   memset(&last, 0, sizeof last);
   uint64_t t0 = uv_hrtime();
   int ok = sb_start(n, 2, count, &last);
@@ -99,7 +115,7 @@ static int sb_heap(phc_node_t *n, const phc_pid_t *caller, const char *args,
       ei_decode_list_header(args, &idx, &arity) < 0 || arity != 2 ||
       ei_decode_atom(args, &idx, kind) < 0 ||
       ei_decode_long(args, &idx, &count) < 0 || count <= 0)
-    return PHC_EINVAL;
+    return sb_badarg(result);
   int k = !strcmp(kind, "bare") ? 0 : !strcmp(kind, "gen_server") ? 1 : 2;
   phc_pid_t last;
   if (k == 2 && !sb_sup) sb_start(n, 2, 1, &last); /* the supervisor first */
