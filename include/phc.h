@@ -139,6 +139,9 @@ typedef struct phc_proc_ops_s {
 
 int phc_spawn(phc_node_t *n, const phc_proc_ops_t *ops, void *arg,
               const phc_pid_t *parent, unsigned flags, phc_pid_t *out);
+/* p's pid, as a copy that stays valid for the next 63 phc_self() calls on
+ * the node (a process keeps only its pid's number and serial): use it at
+ * once or copy it (*phc_self(p)) to keep it. */
 const phc_pid_t *phc_self(const phc_proc_t *p);
 phc_node_t *phc_proc_node(const phc_proc_t *p);
 void *phc_proc_data(const phc_proc_t *p);
