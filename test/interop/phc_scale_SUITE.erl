@@ -34,11 +34,11 @@ end_per_testcase(TC, Config) ->
 
 phc(Config) -> ?config(phc_node, Config).
 
-%% N counters started with erpc requests in flight 500 at a time; the
+%% N counters started with erpc requests in flight 5000 at a time; the
 %% results in start order.
 start_counters(Node, From, To) when From > To -> [];
 start_counters(Node, From, To) ->
-    Last = min(To, From + 499),
+    Last = min(To, From + 4999),
     Reqs = [erpc:send_request(Node, phc_counter, start, [I])
             || I <- lists:seq(From, Last)],
     [erpc:receive_response(R, 20000) || R <- Reqs]
