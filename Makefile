@@ -222,9 +222,15 @@ test-san:
 demo: all
 	bin/demo $(CURDIR)/$(BUILD)/phc-node
 
-bench: all
+# bench/scale_run loads this plugin into phc-node (the start loop).
+$(BUILD)/bench/scale_plugin.so: bench/scale_plugin.c include/phc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUG_CFLAGS) -o $@ $<
+bench: all $(BUILD)/bench/scale_plugin.so
 	bench/run $(CURDIR)/$(BUILD)/phc-node
 	bench/hub_run $(CURDIR)/$(BUILD)/phc-node
+	bench/scale_run $(CURDIR)/$(BUILD)/phc-node $(CURDIR)/$(BUILD)/bench/scale_plugin.so
+	bench/hub3_run $(CURDIR)/$(BUILD)/phc-node
 
 chaos: all
 	PHC_NODE=$(CURDIR)/$(BUILD)/phc-node test/chaos/run

@@ -7,6 +7,8 @@
 %% Rounds alternate between the two targets so drift hits both alike.
 -module(phc_bench).
 -export([main/1]).
+%% used by scale_bench too
+-export([call_samples/2, throughput/2, median/1]).
 
 
 main([PhcS, BeamS]) ->

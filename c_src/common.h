@@ -53,5 +53,10 @@ const char *phc__intern(const char *s);
 void phc__cpid_set(phc__cpid_t *c, const erlang_pid *p);
 void phc__cpid_get(const phc__cpid_t *c, erlang_pid *p);
 int phc__cpid_eq(const phc__cpid_t *c, const erlang_pid *p);
+/* Two compact pids are the same pid (node names are interned). */
+static inline int phc__cpid_same(const phc__cpid_t *a, const phc__cpid_t *b) {
+  return a->num == b->num && a->serial == b->serial &&
+         a->creation == b->creation && a->node == b->node;
+}
 
 #endif /* PHC_COMMON_H */

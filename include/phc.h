@@ -92,6 +92,8 @@ typedef struct phc_limits_s {
   size_t max_out_queue;    /* bytes waiting to go to one peer; 64 MiB */
   size_t mailbox_warn;     /* messages in one mailbox before its one
                               warning; 100000 */
+  size_t max_processes;    /* processes alive at once (the BEAM's +P);
+                              1048576; more: spawns fail PHC_ELIMIT */
 } phc_limits_t;
 
 typedef struct phc_node_config_s {
@@ -139,6 +141,9 @@ typedef struct phc_proc_ops_s {
 
 int phc_spawn(phc_node_t *n, const phc_proc_ops_t *ops, void *arg,
               const phc_pid_t *parent, unsigned flags, phc_pid_t *out);
+/* p's pid, as a copy that stays valid for the next 63 phc_self() calls on
+ * the node (a process keeps only its pid's number and serial): use it at
+ * once or copy it (*phc_self(p)) to keep it. */
 const phc_pid_t *phc_self(const phc_proc_t *p);
 phc_node_t *phc_proc_node(const phc_proc_t *p);
 void *phc_proc_data(const phc_proc_t *p);

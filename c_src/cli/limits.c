@@ -1,6 +1,7 @@
 /* limits.c - the limits' flags and config keys (phc_limits_t in phc.h):
  * -max_packet BYTES, -max_fragmented BYTES, -max_handshakes N,
- * -handshake_timeout MS, -max_out_queue BYTES, -mailbox_warn N, and the
+ * -handshake_timeout MS, -max_out_queue BYTES, -mailbox_warn N,
+ * -max_processes N (processes alive at once, like the BEAM's +P), and the
  * same names as config entries ({max_packet, 1048576}.). Each needs a
  * positive integer; 0 or a missing one keeps the default. */
 #include <stdio.h>
@@ -22,6 +23,7 @@ static const limit_t limits[] = {
     {"handshake_timeout", "milliseconds", 86400000},
     {"max_out_queue", "bytes", 1ull << 40},
     {"mailbox_warn", "messages", 1ull << 40},
+    {"max_processes", "processes", 134217727},
 };
 
 static void limit_set(phc_limits_t *l, int k, unsigned long long v) {
@@ -31,7 +33,8 @@ static void limit_set(phc_limits_t *l, int k, unsigned long long v) {
   case 2: l->max_handshakes = (unsigned)v; break;
   case 3: l->handshake_ms = (unsigned)v; break;
   case 4: l->max_out_queue = (size_t)v; break;
-  default: l->mailbox_warn = (size_t)v; break;
+  case 5: l->mailbox_warn = (size_t)v; break;
+  default: l->max_processes = (size_t)v; break;
   }
 }
 

@@ -40,7 +40,7 @@ void phc__hub_reg_merge(phc_hub_t *h, const char *cid, int clen,
   const phc__reg_row_t *row = phc__reg_find(&h->reg, cid, clen);
   for (int i = n - 1; i >= 0 && k < PHC__HUB_MAX_NODES; i--) {
     const phc__reg_owner_t *old = row ? phc__reg_owner(row, o[i].node) : NULL;
-    if (!old || !phc_pid_eq(&old->pid, &o[i].pid)) diff[k++] = o[i];
+    if (!old || !phc__cpid_same(&old->pid, &o[i].pid)) diff[k++] = o[i];
   }
   phc__reg_merge(&h->reg, cid, clen, spec, slen, meta, mlen, o, n);
   if (k) hook_cid_owners(h, "registry_pid_insert_hook", cid, clen, diff, k);
@@ -90,9 +90,9 @@ void phc__hub_on_registration(phc_hub_t *h, const char *buf, int idx) {
       if (ei_decode_tuple_header(buf, &cn, &ta) < 0 || ta != 2 ||
           phc__term_atom(buf, &cn, onode, sizeof onode) < 0)
         goto bad;
-      o[k].node = phc__intern(onode);
-      if (ei_decode_pid(buf, &cn, &o[k].pid) == 0)
-        k++;
+      erlang_pid opid;
+      if (ei_decode_pid(buf, &cn, &opid) == 0)
+        o[k++] = phc__reg_owner_make(onode, &opid);
       else if (ei_skip_term(buf, &cn) < 0)
         goto bad;
     }
@@ -257,8 +257,7 @@ void phc__hub_apply_sync(phc_hub_t *h, const char *node, const char *buf,
                        phc__hub_term_len(buf, spec), buf + meta, idx - meta,
                        node, &pid);
     else { /* sync_remote_children_event: a bulk-insert merge */
-      phc__reg_owner_t o = {.pid = pid};
-      o.node = phc__intern(node);
+      phc__reg_owner_t o = phc__reg_owner_make(node, &pid);
       phc__hub_reg_merge(h, buf + cid, clen, buf + spec,
                          phc__hub_term_len(buf, spec), buf + meta, idx - meta,
                          &o, 1);

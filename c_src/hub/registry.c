@@ -67,6 +67,12 @@ void phc__reg_insert(phc__reg_t *r, const char *cid, int cid_len,
   set_owners(row, owners, n);
 }
 
+phc__reg_owner_t phc__reg_owner_make(const char *node, const erlang_pid *pid) {
+  phc__reg_owner_t o = {.node = phc__intern(node)};
+  phc__cpid_set(&o.pid, pid);
+  return o;
+}
+
 const phc__reg_owner_t *phc__reg_owner(const phc__reg_row_t *row,
                                        const char *node) {
   for (int i = 0; i < row->nowners; i++)
@@ -86,7 +92,7 @@ static int insert_diff(const phc__reg_row_t *row, const phc__reg_owner_t *add,
   int diff = 0;
   for (int i = 0; i < n; i++) {
     const phc__reg_owner_t *old = phc__reg_owner(row, add[i].node);
-    diff += !old || !phc_pid_eq(&old->pid, &add[i].pid);
+    diff += !old || !phc__cpid_same(&old->pid, &add[i].pid);
   }
   return diff;
 }
@@ -153,8 +159,7 @@ int phc__reg_update_pid(phc__reg_t *r, const char *cid, int cid_len,
   if (!row) return PHC_ENOPROC;
   phc__reg_owner_t *m = phc__xmalloc((size_t)(row->nowners + 1) * sizeof *m);
   int k = 1;
-  m[0].pid = *pid;
-  m[0].node = phc__intern(node);
+  m[0] = phc__reg_owner_make(node, pid);
   for (int i = 0; i < row->nowners; i++)
     if (strcmp(row->owners[i].node, node) != 0) m[k++] = row->owners[i];
   set_owners(row, m, k);
@@ -167,8 +172,7 @@ int phc__reg_update_pid(phc__reg_t *r, const char *cid, int cid_len,
 void phc__reg_set_pid(phc__reg_t *r, const char *cid, int cid_len,
                       const char *spec, int spec_len, const char *meta,
                       int meta_len, const char *node, const erlang_pid *pid) {
-  phc__reg_owner_t o = {.pid = *pid};
-  o.node = phc__intern(node);
+  phc__reg_owner_t o = phc__reg_owner_make(node, pid);
   phc__reg_row_t *row = phc__reg_find(r, cid, cid_len);
   if (!row) {
     phc__reg_insert(r, cid, cid_len, spec, spec_len, meta, meta_len, &o, 1);
@@ -177,7 +181,7 @@ void phc__reg_set_pid(phc__reg_t *r, const char *cid, int cid_len,
   set_spec_meta(row, spec, spec_len, meta, meta_len);
   for (int i = 0; i < row->nowners; i++)
     if (!strcmp(row->owners[i].node, node)) {
-      row->owners[i].pid = *pid;
+      row->owners[i].pid = o.pid;
       return;
     }
   phc__reg_owner_t *m = phc__xmalloc((size_t)(row->nowners + 1) * sizeof *m);

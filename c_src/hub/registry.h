@@ -20,8 +20,11 @@
 
 typedef struct phc__reg_owner_s {
   const char *node; /* interned (phc__intern): rows hold no name copies */
-  erlang_pid pid;
+  phc__cpid_t pid;  /* compact: an erlang_pid is 1 KiB (phc__cpid_get) */
 } phc__reg_owner_t;
+
+/* An owner pair: the node interned, the pid made compact. */
+phc__reg_owner_t phc__reg_owner_make(const char *node, const erlang_pid *pid);
 
 typedef struct phc__reg_row_s {
   char *cid; /* encoded child id, no version byte; the hash key */

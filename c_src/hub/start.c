@@ -143,7 +143,7 @@ static int start_local(phc_hub_t *h, const phc__child_data_t *cd,
   phc__x_tuple_header(r, 2);
   if (rc) {
     phc__x_atom(r, "error");
-    phc__x_atom(r, phc_strerror(rc));
+    phc__x_atom(r, rc == PHC_ELIMIT ? "system_limit" : phc_strerror(rc));
     return 0;
   }
   phc__x_atom(r, "ok");
@@ -195,8 +195,7 @@ static void enc_psd(phc_hub_t *h, const phc__child_data_t *cd,
 
 static void register_local(phc_hub_t *h, const phc__child_data_t *cd,
                            const erlang_pid *pid) {
-  phc__reg_owner_t o = {.pid = *pid};
-  o.node = phc__intern(h->n->name);
+  phc__reg_owner_t o = phc__reg_owner_make(h->n->name, pid);
   ei_x_buff meta;
   phc__x_new(&meta);
   enc_meta(cd, &meta);
@@ -332,10 +331,27 @@ static void enc_post_start(const phc__child_data_t *cd, const erlang_pid *pid,
 
 typedef struct start_acc_s {
   phc__hub_list_t results, psds, post, forwards;
+  int *post_ends; /* where each post item ends in post.items, oldest first */
 } start_acc_t;
 
+/* post_children_start data is built with [x | acc] (newest first): the
+ * items are appended as they come and turned around once, at the end
+ * (prepending each one would copy the whole list every time). */
+static void post_reverse(start_acc_t *a) {
+  ei_x_buff rev;
+  phc__x_new(&rev);
+  for (int i = a->post.n - 1; i >= 0; i--) {
+    int from = i ? a->post_ends[i - 1] : 0;
+    phc__x_append_buf(&rev, a->post.items.buff + from, a->post_ends[i] - from);
+  }
+  ei_x_free(&a->post.items);
+  a->post.items = rev;
+  free(a->post_ends);
+  a->post_ends = NULL;
+}
+
 static void start_one(phc_hub_t *h, phc__child_data_t *cd, start_acc_t *a) {
-  ei_x_buff alt, r, post;
+  ei_x_buff alt, r;
   int altered = alter_child_data(h, cd, &alt);
   erlang_pid pid;
   phc__x_new(&r);
@@ -346,13 +362,11 @@ static void start_one(phc_hub_t *h, phc__child_data_t *cd, start_acc_t *a) {
   a->results.n++;
   enc_psd(h, cd, ok ? &pid : NULL, &r, &a->psds.items);
   a->psds.n++;
-  /* post_children_start data is built with [x | acc]: newest first */
-  phc__x_new(&post);
-  enc_post_start(cd, ok ? &pid : NULL, &r, &post);
-  phc__x_append_buf(&post, a->post.items.buff, a->post.items.index);
-  ei_x_free(&a->post.items);
-  a->post.items = post;
-  a->post.n++;
+  enc_post_start(cd, ok ? &pid : NULL, &r, &a->post.items); /* post_reverse */
+  if ((a->post.n & (a->post.n - 1)) == 0) /* 0, 1, 2, 4, ...: grow */
+    a->post_ends = phc__xrealloc(a->post_ends, sizeof *a->post_ends *
+                                                   (size_t)(a->post.n * 2 + 1));
+  a->post_ends[a->post.n++] = a->post.items.index;
   if (ok) register_local(h, cd, &pid);
   if (ok)
     phc__strat_post_start(h, &h->strat, cd->buf + cd->cid, cd->cid_len, &pid,
@@ -406,6 +420,7 @@ void phc__hub_start_handle(phc_hub_t *h, const char *buf, int cidx,
   phc__hub_list_init(&a.psds);
   phc__hub_list_init(&a.post);
   phc__hub_list_init(&a.forwards);
+  a.post_ends = NULL;
   for (int i = 0; i < n; i++) {
     phc__child_data_t cd;
     int at = idx;
@@ -425,6 +440,7 @@ void phc__hub_start_handle(phc_hub_t *h, const char *buf, int cidx,
   }
   hook_list(h, "forwarded_migration_hook", &a.forwards);
   ei_x_free(&a.forwards.items);
+  post_reverse(&a);
   hook_list(h, "post_children_start_hook", &a.post);
   ei_x_free(&a.post.items);
   send_start_results(h, buf, opts_idx, &a.results);

@@ -175,8 +175,7 @@ static int si_long(phc_node_t *n, const char *k, long *v) {
   static const struct {
     const char *key;
     long value;
-  } fixed[] = {{"process_limit", 32767},
-               {"schedulers", 1},
+  } fixed[] = {{"schedulers", 1},
                {"schedulers_online", 1},
                {"port_count", 0},
                {"port_limit", 65536},
@@ -192,6 +191,7 @@ static int si_long(phc_node_t *n, const char *k, long *v) {
   for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
     if (!strcmp(k, fixed[i].key)) return *v = fixed[i].value, 0;
   if (!strcmp(k, "process_count")) return *v = (long)phc__rt_count(n), 0;
+  if (!strcmp(k, "process_limit")) return *v = (long)phc__rt_limit(n), 0;
   if (!strcmp(k, "creation")) return *v = (long)n->creation, 0;
   if (!strcmp(k, "thread_pool_size")) return *v = uv_pool_size(), 0;
   if (!strcmp(k, "logical_processors") ||

@@ -93,7 +93,9 @@ static int start_child_type(phc_node_t *n, const char *mod, const char *args,
     phc__x_pid(result, &pid);
   } else {
     phc__x_atom(result, "error");
-    phc__x_atom(result, rc == PHC_EUNDEF ? "undef" : "init_failed");
+    phc__x_atom(result, rc == PHC_EUNDEF   ? "undef"
+                        : rc == PHC_ELIMIT ? "system_limit"
+                                           : "init_failed");
   }
   return 0;
 }

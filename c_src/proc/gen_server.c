@@ -95,7 +95,7 @@ int phc_gen_reply(phc_node_t *n, const phc_from_t *from, const char *reply,
     return PHC_EINVAL;
   }
   const erlang_pid *self =
-      n->rt->current ? &n->rt->current->pid : &n->rt->node_pid;
+      n->rt->current ? phc_self(n->rt->current) : &n->rt->node_pid;
   erlang_ref alias;
   int rc;
   if (tag_alias(from->tag, from->tag_len, &alias))

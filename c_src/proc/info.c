@@ -30,9 +30,12 @@ int phc__proc_info(phc_node_t *n, const erlang_pid *pid, phc__pinfo_t *out) {
 
 void phc__proc_each(phc_node_t *n, phc__pid_fn fn, void *ctx) {
   if (!n || !n->rt) return;
-  phc_proc_t *p, *tmp;
-  HASH_ITER(hh, n->rt->procs, p, tmp) {
-    if (p->state == PHC__P_ALIVE) fn(ctx, &p->pid);
+  phc_proc_t *p;
+  erlang_pid pid;
+  for (uint32_t i = 0; (p = phc__proc_next(n->rt, &i));) {
+    if (p->state != PHC__P_ALIVE) continue;
+    phc__proc_pid(p, &pid);
+    fn(ctx, &pid);
   }
 }
 

@@ -65,7 +65,7 @@ int phc_whereis(phc_node_t *n, const char *name, phc_pid_t *out) {
   if (!n || !n->rt || !name) return PHC_EINVAL;
   phc_proc_t *p = phc__name_find(n, name);
   if (!p) return PHC_ENOPROC;
-  if (out) *out = p->pid;
+  if (out) phc__proc_pid(p, out);
   return 0;
 }
 

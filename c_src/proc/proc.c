@@ -50,7 +50,10 @@ int phc__rt_init(phc_node_t *n) {
   TAILQ_INIT(&rt->runq);
   TAILQ_INIT(&rt->timers);
   rt->ref_salt = (uint32_t)(uv_hrtime() ^ ((uint64_t)getpid() << 16));
-  rt->pid_counter = 0;
+  size_t max = n->limits.max_processes;
+  rt->max = max && max <= PHC__MAX_PROCESSES_MAX ? (uint32_t)max
+                                                 : PHC__MAX_PROCESSES_DEFAULT;
+  rt->nslots = 1; /* slot 0: <N.0.0>, the node itself */
   strcpy(rt->node_pid.node, n->name);
   rt->node_pid.creation = n->creation;
   if (uv_idle_init(n->loop, &rt->idle) != 0) {
@@ -64,6 +67,10 @@ int phc__rt_init(phc_node_t *n) {
 
 size_t phc__rt_count(const phc_node_t *n) {
   return n && n->rt ? n->rt->count : 0;
+}
+
+size_t phc__rt_limit(const phc_node_t *n) {
+  return n && n->rt ? n->rt->max : PHC__MAX_PROCESSES_DEFAULT;
 }
 
 int phc__pid_is_local(const phc_node_t *n, const erlang_pid *pid) {
@@ -94,13 +101,22 @@ int phc_make_ref(phc_node_t *n, phc_ref_t *out) {
 
 /* ---- process table ------------------------------------------------------ */
 
+void phc__proc_pid(const phc_proc_t *p, erlang_pid *out) {
+  const erlang_pid *np = &p->n->rt->node_pid;
+  size_t nl = strlen(np->node);
+  memcpy(out->node, np->node, nl + 1);
+  out->num = p->num;
+  out->serial = p->serial;
+  out->creation = np->creation;
+}
+
 phc_proc_t *phc__proc_find(phc_node_t *n, const erlang_pid *pid) {
   if (!n || !n->rt || !phc__pid_is_local(n, pid)) return NULL;
-  phc_proc_t *p = NULL;
-  uint32_t num = pid->num;
-  HASH_FIND(hh, n->rt->procs, &num, sizeof num, p);
-  if (!p || p->pid.serial != pid->serial || p->state == PHC__P_DEAD)
-    return NULL;
+  struct phc__rt_s *rt = n->rt;
+  if (pid->num == 0 || pid->num >= rt->nslots) return NULL;
+  const phc__slot_t *sl = &rt->slots[pid->num];
+  phc_proc_t *p = sl->p;
+  if (!p || sl->serial != pid->serial || p->state == PHC__P_DEAD) return NULL;
   return p;
 }
 
@@ -108,24 +124,49 @@ phc_proc_t *phc_proc_lookup(phc_node_t *n, const phc_pid_t *pid) {
   return phc__proc_find(n, pid);
 }
 
-static int alloc_pid(struct phc__rt_s *rt, erlang_pid *out) {
-  const uint32_t num_mask = (1u << PHC__PID_NUM_BITS) - 1;
-  const uint32_t ser_mask = (1u << PHC__PID_SERIAL_BITS) - 1;
-  for (uint32_t tries = 0; tries <= num_mask; tries++) {
-    uint32_t c = ++rt->pid_counter;
-    uint32_t num = c & num_mask;
-    if (num == 0) continue; /* <N.0.0> is the node itself */
-    phc_proc_t *p = NULL;
-    HASH_FIND(hh, rt->procs, &num, sizeof num, p);
-    if (p) continue;
-    memset(out, 0, sizeof *out);
-    strcpy(out->node, rt->n->name);
-    out->num = num;
-    out->serial = (c >> PHC__PID_NUM_BITS) & ser_mask;
-    out->creation = rt->n->creation;
+phc_proc_t *phc__proc_next(struct phc__rt_s *rt, uint32_t *i) {
+  while (++*i < rt->nslots)
+    if (rt->slots[*i].p) return rt->slots[*i].p;
+  return NULL;
+}
+
+/* A free slot: the oldest freed one, else a new one (the array grows by
+ * doubling). PHC_ELIMIT at max_processes live processes. */
+static int slot_take(struct phc__rt_s *rt, uint32_t *num) {
+  if (rt->count >= rt->max) return PHC_ELIMIT;
+  if (rt->free_head) {
+    *num = rt->free_head;
+    rt->free_head = rt->slots[*num].next_free;
+    if (!rt->free_head) rt->free_tail = 0;
+    rt->slots[*num].next_free = 0;
     return 0;
   }
-  return PHC_ELIMIT;
+  if (rt->nslots >= rt->cap) {
+    uint64_t cap = rt->cap ? (uint64_t)rt->cap * 2 : 1024;
+    if (cap > (uint64_t)rt->max + 1) cap = (uint64_t)rt->max + 1;
+    if (cap <= rt->nslots) return PHC_ELIMIT;
+    rt->slots = phc__xrealloc(rt->slots, (size_t)cap * sizeof *rt->slots);
+    memset(rt->slots + rt->cap, 0, (size_t)(cap - rt->cap) * sizeof *rt->slots);
+    rt->cap = (uint32_t)cap;
+  }
+  *num = rt->nslots++;
+  return 0;
+}
+
+/* p leaves the table: its slot goes to the free list's tail, serial on. */
+void phc__proc_table_del(phc_proc_t *p) {
+  struct phc__rt_s *rt = p->n->rt;
+  phc__slot_t *sl = &rt->slots[p->num];
+  if (sl->p != p) return;
+  sl->p = NULL;
+  sl->serial++;
+  sl->next_free = 0;
+  if (rt->free_tail)
+    rt->slots[rt->free_tail].next_free = p->num;
+  else
+    rt->free_head = p->num;
+  rt->free_tail = p->num;
+  rt->count--;
 }
 
 static int after_callback(phc_proc_t *p);
@@ -135,12 +176,16 @@ int phc_spawn(phc_node_t *n, const phc_proc_ops_t *ops, void *arg,
   if (!n || !n->rt || !ops) return PHC_EINVAL;
   struct phc__rt_s *rt = n->rt;
   if (rt->closing) return PHC_ESTATE;
-  phc_proc_t *p = phc__xcalloc(1, sizeof *p);
-  if (alloc_pid(rt, &p->pid) < 0) {
-    free(p);
+  uint32_t num;
+  if (slot_take(rt, &num) < 0) {
+    PHC_LOG_D(PHC__PROC_MOD, "spawn refused: %u processes (max_processes)",
+              rt->max);
     return PHC_ELIMIT;
   }
-  p->num = p->pid.num;
+  phc_proc_t *p = phc__xcalloc(1, sizeof *p);
+  p->num = num;
+  p->serial = rt->slots[num].serial;
+  rt->slots[num].p = p;
   p->n = n;
   p->ops = ops;
   STAILQ_INIT(&p->mbox);
@@ -149,9 +194,8 @@ int phc_spawn(phc_node_t *n, const phc_proc_ops_t *ops, void *arg,
   TAILQ_INIT(&p->mons_in);
   TAILQ_INIT(&p->aliases);
   TAILQ_INIT(&p->timers);
-  HASH_ADD(hh, rt->procs, num, sizeof p->num, p);
   rt->count++;
-  if (out) *out = p->pid;
+  if (out) phc__proc_pid(p, out);
   if ((flags & PHC_SPAWN_LINK) && parent) phc_link(p, parent);
   if (ops->init) {
     phc_proc_t *prev = rt->current;
@@ -168,7 +212,14 @@ int phc_spawn(phc_node_t *n, const phc_proc_ops_t *ops, void *arg,
   return 0;
 }
 
-const phc_pid_t *phc_self(const phc_proc_t *p) { return p ? &p->pid : NULL; }
+/* A copy in the node's ring: valid for PHC__SELF_RING further calls. */
+const phc_pid_t *phc_self(const phc_proc_t *p) {
+  if (!p || !p->n->rt) return NULL;
+  struct phc__rt_s *rt = p->n->rt;
+  erlang_pid *e = &rt->self_ring[rt->self_next++ % PHC__SELF_RING];
+  phc__proc_pid(p, e);
+  return e;
+}
 phc_node_t *phc_proc_node(const phc_proc_t *p) { return p ? p->n : NULL; }
 void *phc_proc_data(const phc_proc_t *p) { return p ? p->data : NULL; }
 void phc_proc_set_data(phc_proc_t *p, void *data) {
@@ -204,8 +255,8 @@ static void mbox_push(phc_proc_t *p, phc__msg_t *m) {
     p->mbox_warned = 1;
     PHC_LOG_W("proc",
               "<%u.%u> (%s) has %zu messages in its mailbox (mailbox_warn)",
-              p->pid.num, p->pid.serial,
-              p->ops && p->ops->name ? p->ops->name : "?", p->mbox_len);
+              p->num, p->serial, p->ops && p->ops->name ? p->ops->name : "?",
+              p->mbox_len);
   }
   runq_push(p);
 }
@@ -228,7 +279,7 @@ void phc__proc_enqueue_sig(phc_proc_t *p, const erlang_pid *from,
                            const char *reason, int len, int exit2, int forced) {
   if (!p || p->state == PHC__P_DEAD) return;
   phc__msg_t *m = msg_new(PHC__M_EXIT, reason, len);
-  m->from = *from;
+  phc__cpid_set(&m->from, from);
   m->exit2 = exit2;
   m->forced = forced;
   mbox_push(p, m);
@@ -303,16 +354,20 @@ void phc__proc_free(phc_proc_t *p) {
   free(p);
 }
 
-static void rt_free_cb(uv_handle_t *h) { free(h->data); }
+static void rt_free_cb(uv_handle_t *h) {
+  struct phc__rt_s *rt = h->data;
+  free(rt->slots);
+  free(rt);
+}
 
 void phc__rt_close(phc_node_t *n) {
   if (!n || !n->rt) return;
   struct phc__rt_s *rt = n->rt;
   phc_proc_t *p;
   rt->closing = 1;
-  while ((p = rt->procs)) {
+  for (uint32_t i = 0; (p = phc__proc_next(rt, &i));) {
     if (p->state == PHC__P_DEAD) { /* inside its own terminate: unusual */
-      HASH_DELETE(hh, rt->procs, p);
+      phc__proc_table_del(p);
       continue;
     }
     p->running = 0;

@@ -16,10 +16,16 @@
  * terms that start with the version byte 131.
  *
  * Details the public API (phc.h) leaves open, as implemented here:
- * - Pids use 15-bit numbers and 13-bit serials (any peer accepts them), so
- *   at most 32767 processes live at once; a dead pid comes back only after
- *   2^28 spawns. <Node.0.0> is the node itself: the sender of phc_exit()
- *   and phc_gen_reply() when there is no calling process.
+ * - Pids carry 32-bit numbers and serials (NEW_PID_EXT, as OTP 23+ does):
+ *   the number is the process's slot in the table, reused oldest-freed
+ *   first with the serial moved on, so a dead pid comes back only after
+ *   2^32 reuses of its number. At most max_processes (phc_limits_t;
+ *   1,048,576) live at once: phc_spawn() then returns PHC_ELIMIT, which
+ *   starts report as system_limit. <Node.0.0> is the node itself: the
+ *   sender of phc_exit() and phc_gen_reply() when there is no calling
+ *   process.
+ * - phc_self() returns a copy from a per-node ring of 64: use it at once
+ *   or copy it (a process keeps only its number and serial).
  * - phc_spawn() returns 0 once the process existed, even if init ended it.
  * - phc_link() to a dead local pid returns PHC_ENOPROC and, as on the BEAM,
  *   also sends the caller an exit signal noproc.
@@ -86,6 +92,8 @@ void phc__rt_close(phc_node_t *n);
 void phc__ctypes_free(phc_node_t *n);
 /* Number of live processes (for tests and memory figures). */
 size_t phc__rt_count(const phc_node_t *n);
+/* max_processes: the most processes that may live at once. */
+size_t phc__rt_limit(const phc_node_t *n);
 
 /* Is this pid one of ours (our node name and creation)? */
 int phc__pid_is_local(const phc_node_t *n, const erlang_pid *pid);

@@ -22,10 +22,24 @@
 
 #define PHC__PROC_MOD "proc"
 
-/* Pid numbers and serials stay within the old 15/13-bit ranges so every
- * peer (and every pid encoding) accepts them. */
-#define PHC__PID_NUM_BITS 15
-#define PHC__PID_SERIAL_BITS 13
+/* The process table: pid number N is slot N of a growing array (slot 0 is
+ * the node itself, <N.0.0>). A freed slot goes to the tail of a FIFO free
+ * list and its serial moves on, so a dead pid comes back only after 2^32
+ * reuses of its number. Numbers and serials are 32-bit, as NEW_PID_EXT
+ * carries them (V4_NC peers, OTP 23+). */
+#define PHC__MAX_PROCESSES_DEFAULT 1048576u
+#define PHC__MAX_PROCESSES_MAX 134217727u /* the BEAM's +P ceiling */
+/* phc_self() copies: a ring per node, each valid for this many calls. */
+#define PHC__SELF_RING 64
+
+typedef struct phc__slot_s {
+  struct phc_proc_s *p; /* NULL: free */
+  uint32_t serial;      /* of the live process, else of the next one */
+  uint32_t next_free;   /* free list link (0: none) */
+} phc__slot_t;
+
+/* Links a process has before they are indexed (a supervisor's thousands). */
+#define PHC__LINK_IDX_MIN 16
 
 /* Messages delivered per idle callback before the loop polls for I/O. */
 #define PHC__RUN_BUDGET 1024
@@ -48,7 +62,7 @@ typedef struct phc__msg_s {
   int kind;
   int exit2;  /* exit signal from erlang:exit/2 (else a broken link) */
   int forced; /* link exit that need not find the link (noproc, noconnection) */
-  erlang_pid from;
+  phc__cpid_t from;
   int len;
   char buf[]; /* encoded term with version byte */
 } phc__msg_t;
@@ -121,27 +135,30 @@ typedef struct phc__timer_s {
   TAILQ_ENTRY(phc__timer_s) all;
 } phc__timer_t;
 
+/* A process carries its pid as number and serial only (the node name and
+ * creation are the node's): an erlang_pid holds a 1 KiB node buffer, which
+ * was most of an idle process. phc__proc_pid() and phc_self() make one. */
 struct phc_proc_s {
-  UT_hash_handle hh; /* rt->procs, by num */
-  uint32_t num;
+  uint32_t num, serial;
   phc_node_t *n;
-  erlang_pid pid;
   const phc_proc_ops_t *ops;
   void *data;
-  int trap_exit;
-  int monitor_nodes;
-  int state;
-  int running; /* callbacks of this process on the stack */
-  int in_runq;
-  char *exit_reason; /* pending reason (PHC__P_EXIT_PENDING) */
+  unsigned trap_exit : 1;
+  unsigned monitor_nodes : 1;
+  unsigned in_runq : 1;
+  unsigned mbox_warned : 1; /* mailbox_warn was logged for this process */
+  unsigned state : 2;
+  unsigned link_indexed : 1; /* link_idx holds every link */
+  int running;               /* callbacks of this process on the stack */
+  char *exit_reason;         /* pending reason (PHC__P_EXIT_PENDING) */
   int exit_len;
   phc__name_t *name;
   TAILQ_ENTRY(phc_proc_s) runq;
   STAILQ_HEAD(, phc__msg_s) mbox;
   size_t mbox_len;
-  int mbox_warned; /* mailbox_warn was logged for this process */
   TAILQ_HEAD(, phc__link_s) links;
-  phc__link_t *link_idx; /* uthash over links: a supervisor has thousands */
+  phc__link_t *link_idx; /* uthash over links, from PHC__LINK_IDX_MIN on */
+  unsigned nlinks;
   TAILQ_HEAD(, phc__mon_out_s) mons_out;
   TAILQ_HEAD(, phc__mon_in_s) mons_in;
   TAILQ_HEAD(, phc__alias_s) aliases;
@@ -158,9 +175,14 @@ struct phc__rt_s {
   uv_idle_t idle;
   int idle_on;
   int closing;
-  phc_proc_t *procs;
+  phc__slot_t *slots; /* the process table, by pid number */
+  uint32_t nslots;    /* slots in use or freed (1 + highest number) */
+  uint32_t cap;       /* slots allocated */
+  uint32_t max;       /* max_processes */
+  uint32_t free_head, free_tail;
   size_t count;
-  uint32_t pid_counter;
+  erlang_pid self_ring[PHC__SELF_RING];
+  unsigned self_next;
   uint64_t ref_counter;
   uint32_t ref_salt;
   uint64_t unlink_counter;
@@ -187,6 +209,8 @@ static inline int phc__remote_ok(const phc_node_t *n) {
 /* Key bytes for hashing a ref: malloc'ed, length in *len. */
 char *phc__ref_key(const erlang_ref *r, int *len);
 int phc__pid_on_node(const erlang_pid *pid, const char *node);
+/* p's pid, written into *out. */
+void phc__proc_pid(const phc_proc_t *p, erlang_pid *out);
 /* A pid of an earlier incarnation of this node: it is dead for sure. */
 int phc__pid_is_stale(const phc_node_t *n, const erlang_pid *pid);
 /* An atom term (version byte included) in a buffer the caller frees. */
@@ -200,6 +224,11 @@ void phc__proc_enqueue_sig(phc_proc_t *p, const erlang_pid *from,
 int phc__proc_call_handle_msg(phc_proc_t *p, const char *buf, int len);
 /* Look up a live local process by pid (NULL when dead or not ours). */
 phc_proc_t *phc__proc_find(phc_node_t *n, const erlang_pid *pid);
+/* The next live-or-dying process in the table after slot *i (start with
+ * *i = 0), or NULL; removing processes while iterating is fine. */
+phc_proc_t *phc__proc_next(struct phc__rt_s *rt, uint32_t *i);
+/* p leaves the process table (its exit). */
+void phc__proc_table_del(phc_proc_t *p);
 /* Free a process that has exited (its mailbox too). */
 void phc__proc_free(phc_proc_t *p);
 

@@ -134,8 +134,8 @@ static void node_msg(phc_node_t *n, const char *tag, const char *node) {
     ei_x_free(&x);
     return;
   }
-  phc_proc_t *p, *tmp;
-  HASH_ITER(hh, n->rt->procs, p, tmp) {
+  phc_proc_t *p;
+  for (uint32_t i = 0; (p = phc__proc_next(n->rt, &i));) {
     if (p->monitor_nodes && p->state != PHC__P_DEAD)
       phc__proc_enqueue_msg(p, x.buff, x.index);
   }
@@ -176,8 +176,8 @@ static void node_down_proc(phc_proc_t *p, const char *node) {
 
 void phc__proc_node_down(phc_node_t *n, const char *node) {
   if (!n || !n->rt || !node || strcmp(node, n->name) == 0) return;
-  phc_proc_t *p, *tmp;
-  HASH_ITER(hh, n->rt->procs, p, tmp) {
+  phc_proc_t *p;
+  for (uint32_t i = 0; (p = phc__proc_next(n->rt, &i));) {
     if (p->state != PHC__P_DEAD) node_down_proc(p, node);
   }
   node_msg(n, "nodedown", node);

@@ -77,9 +77,24 @@ static void link_key(const erlang_pid *pid, unsigned key[3]) {
   key[2] = h;
 }
 
+/* The link index is built once a process has PHC__LINK_IDX_MIN links (a
+ * supervisor); below that a scan is cheaper than uthash's table and 32
+ * buckets, which would cost every supervised child about 600 bytes. */
+static void link_idx_build(phc_proc_t *p) {
+  phc__link_t *l;
+  TAILQ_FOREACH(l, &p->links, next)
+  HASH_ADD(hh, p->link_idx, key, sizeof l->key, l);
+  p->link_indexed = 1;
+}
+
 phc__link_t *phc__link_find(phc_proc_t *p, const erlang_pid *other) {
   unsigned key[3];
   phc__link_t *l = NULL;
+  if (!p->link_indexed) {
+    TAILQ_FOREACH(l, &p->links, next)
+    if (phc__cpid_eq(&l->other, other)) return l;
+    return NULL;
+  }
   link_key(other, key);
   HASH_FIND(hh, p->link_idx, key, sizeof key, l);
   if (!l || phc__cpid_eq(&l->other, other)) return l;
@@ -89,9 +104,10 @@ phc__link_t *phc__link_find(phc_proc_t *p, const erlang_pid *other) {
 }
 
 void phc__link_del(phc_proc_t *p, phc__link_t *l) {
-  HASH_DEL(p->link_idx, l);
+  if (p->link_indexed) HASH_DEL(p->link_idx, l);
   TAILQ_REMOVE(&p->links, l, next);
   free(l);
+  if (--p->nlinks == 0) p->link_indexed = 0; /* uthash freed its table */
 }
 
 /* Adds (or reactivates) a link entry; 1 if it was not active before. */
@@ -105,8 +121,12 @@ int phc__link_add(phc_proc_t *p, const erlang_pid *other) {
   l = phc__xcalloc(1, sizeof *l);
   phc__cpid_set(&l->other, other);
   link_key(other, l->key);
-  HASH_ADD(hh, p->link_idx, key, sizeof l->key, l);
   TAILQ_INSERT_TAIL(&p->links, l, next);
+  p->nlinks++;
+  if (p->link_indexed)
+    HASH_ADD(hh, p->link_idx, key, sizeof l->key, l);
+  else if (p->nlinks >= PHC__LINK_IDX_MIN)
+    link_idx_build(p);
   return 1;
 }
 
@@ -122,7 +142,7 @@ void phc__proc_sig_atom(phc_proc_t *p, const erlang_pid *from, const char *atom,
 int phc_link(phc_proc_t *p, const phc_pid_t *other) {
   if (!p || !other) return PHC_EINVAL;
   phc_node_t *n = p->n;
-  if (phc_pid_eq(&p->pid, other)) return 0;
+  if (phc_pid_eq(phc_self(p), other)) return 0;
   if (phc__pid_is_local(n, other) || phc__pid_is_stale(n, other)) {
     phc_proc_t *q = phc__proc_find(n, other);
     if (!q) {
@@ -130,12 +150,12 @@ int phc_link(phc_proc_t *p, const phc_pid_t *other) {
       return PHC_ENOPROC;
     }
     phc__link_add(p, other);
-    phc__link_add(q, &p->pid);
+    phc__link_add(q, phc_self(p));
     return 0;
   }
   if (!phc__link_add(p, other)) return 0;
   if (!phc__remote_ok(n) || !n->remote->link) return PHC_ENOTCONN;
-  return n->remote->link(n->remote_ctx, &p->pid, other);
+  return n->remote->link(n->remote_ctx, phc_self(p), other);
 }
 
 int phc_unlink(phc_proc_t *p, const phc_pid_t *other) {
@@ -145,13 +165,13 @@ int phc_unlink(phc_proc_t *p, const phc_pid_t *other) {
   if (phc__pid_is_local(n, other)) {
     if (l) phc__link_del(p, l);
     phc_proc_t *q = phc__proc_find(n, other);
-    if (q && (l = phc__link_find(q, &p->pid))) phc__link_del(q, l);
+    if (q && (l = phc__link_find(q, phc_self(p)))) phc__link_del(q, l);
     return 0;
   }
   if (!l || l->unlinking) return 0;
   l->unlinking = ++n->rt->unlink_counter;
   if (!phc__remote_ok(n) || !n->remote->unlink_id) return PHC_ENOTCONN;
-  return n->remote->unlink_id(n->remote_ctx, l->unlinking, &p->pid, other);
+  return n->remote->unlink_id(n->remote_ctx, l->unlinking, phc_self(p), other);
 }
 
 /* ---- exit signals ------------------------------------------------------- */
@@ -165,8 +185,10 @@ void phc__proc_kill_atom(phc_proc_t *p, const char *atom) {
 
 /* Consumes one exit signal. 1 if p is still alive afterwards. */
 int phc__proc_exit_signal(phc_proc_t *p, const phc__msg_t *m) {
+  erlang_pid from;
+  phc__cpid_get(&m->from, &from);
   if (!m->exit2) {
-    phc__link_t *l = phc__link_find(p, &m->from);
+    phc__link_t *l = phc__link_find(p, &from);
     if (!l && !m->forced) return 1; /* no link (any more): ignored */
     int unlinking = l && l->unlinking;
     if (l) phc__link_del(p, l);
@@ -178,13 +200,13 @@ int phc__proc_exit_signal(phc_proc_t *p, const phc__msg_t *m) {
   }
   if (p->trap_exit) {
     ei_x_buff x;
-    if (encode_exit_msg(&x, &m->from, m->buf, m->len) < 0) return 1;
+    if (encode_exit_msg(&x, &from, m->buf, m->len) < 0) return 1;
     int alive = phc__proc_call_handle_msg(p, x.buff, x.index);
     ei_x_free(&x);
     return alive;
   }
   if (phc__term_is_atom(m->buf, m->len, "normal")) {
-    if (!(m->exit2 && phc_pid_eq(&m->from, &p->pid))) return 1;
+    if (!(m->exit2 && phc_pid_eq(&from, phc_self(p)))) return 1;
   }
   phc__proc_do_exit(p, m->buf, m->len);
   return 0;
@@ -232,10 +254,10 @@ static void exit_links(phc_proc_t *p, const char *reason, int len) {
       erlang_pid other;
       phc__cpid_get(&l->other, &other);
       if (phc__pid_is_local(n, &other))
-        phc__proc_enqueue_sig(phc__proc_find(n, &other), &p->pid, reason, len,
-                              0, 0);
+        phc__proc_enqueue_sig(phc__proc_find(n, &other), phc_self(p), reason,
+                              len, 0, 0);
       else if (phc__remote_ok(n) && n->remote->exit)
-        n->remote->exit(n->remote_ctx, &p->pid, &other, reason, len);
+        n->remote->exit(n->remote_ctx, phc_self(p), &other, reason, len);
     }
     phc__link_del(p, l);
   }
@@ -282,11 +304,12 @@ static void exit_mons_in(phc_proc_t *p, const char *reason, int len) {
       phc__mon_out_t *o = w ? phc__mon_out_find(w, &m->ref) : NULL;
       if (o) {
         phc__mon_out_free(w, o);
-        phc__proc_send_down(w, &m->ref, &p->pid, m->name, n->name, reason, len);
+        phc__proc_send_down(w, &m->ref, phc_self(p), m->name, n->name, reason,
+                            len);
       }
     } else if (phc__remote_ok(n) && n->remote->monitor_exit) {
-      n->remote->monitor_exit(n->remote_ctx, m->name ? NULL : &p->pid, m->name,
-                              &m->watcher, &m->ref, reason, len);
+      n->remote->monitor_exit(n->remote_ctx, m->name ? NULL : phc_self(p),
+                              m->name, &m->watcher, &m->ref, reason, len);
     }
     phc__mon_in_free(n->rt, m);
   }
@@ -301,7 +324,7 @@ static void exit_mons_out(phc_proc_t *p) {
       phc__mon_in_t *m = phc__mon_in_find(n->rt, &o->ref);
       if (m) phc__mon_in_free(n->rt, m);
     } else if (phc__remote_ok(n) && n->remote->demonitor) {
-      n->remote->demonitor(n->remote_ctx, &p->pid,
+      n->remote->demonitor(n->remote_ctx, phc_self(p),
                            o->by_name ? NULL : &o->target, o->name, o->node,
                            &o->ref);
     }
@@ -314,7 +337,7 @@ static void exit_mons_out(phc_proc_t *p) {
 void phc__proc_do_exit(phc_proc_t *p, const char *reason, int len) {
   struct phc__rt_s *rt = p->n->rt;
   p->state = PHC__P_DEAD;
-  PHC_LOG_D(PHC__PROC_MOD, "<%u.%u> (%s) exits", p->pid.num, p->pid.serial,
+  PHC_LOG_D(PHC__PROC_MOD, "<%u.%u> (%s) exits", p->num, p->serial,
             p->ops->name ? p->ops->name : "?");
   if (p->ops->terminate) {
     phc_proc_t *prev = rt->current;
@@ -324,8 +347,7 @@ void phc__proc_do_exit(phc_proc_t *p, const char *reason, int len) {
     p->running--;
     rt->current = prev == p ? NULL : prev;
   }
-  HASH_DELETE(hh, rt->procs, p);
-  rt->count--;
+  phc__proc_table_del(p);
   phc__name_proc_exit(p);
   phc__timers_proc_exit(p);
   exit_links(p, reason, len);
@@ -378,7 +400,8 @@ static int monitor_remote(phc_proc_t *p, const erlang_pid *target,
   phc__mon_out_t *o = mon_out_add(p, ref, target, name, node, 0);
   int rc = PHC_ENOTCONN;
   if (phc__remote_ok(n) && n->remote->monitor)
-    rc = n->remote->monitor(n->remote_ctx, &p->pid, target, name, node, ref);
+    rc =
+        n->remote->monitor(n->remote_ctx, phc_self(p), target, name, node, ref);
   if (rc < 0) { /* no connection: DOWN at once, as the BEAM does */
     phc__mon_out_free(p, o);
     phc__proc_send_down_atom(p, ref, target, name, node, "noconnection");
@@ -399,7 +422,7 @@ int phc_monitor(phc_proc_t *p, const phc_pid_t *target, phc_ref_t *ref) {
     phc__proc_send_down_atom(p, &r, target, NULL, NULL, "noproc");
     return 0;
   }
-  phc__mon_in_add(n, t, &p->pid, NULL, &r);
+  phc__mon_in_add(n, t, phc_self(p), NULL, &r);
   mon_out_add(p, &r, target, NULL, n->name, 1);
   return 0;
 }
@@ -418,8 +441,8 @@ int phc_monitor_name(phc_proc_t *p, const char *name, const char *node,
     phc__proc_send_down_atom(p, &r, NULL, name, n->name, "noproc");
     return 0;
   }
-  phc__mon_in_add(n, t, &p->pid, name, &r);
-  mon_out_add(p, &r, &t->pid, name, n->name, 1);
+  phc__mon_in_add(n, t, phc_self(p), name, &r);
+  mon_out_add(p, &r, phc_self(t), name, n->name, 1);
   return 0;
 }
 
@@ -432,8 +455,8 @@ int phc_demonitor(phc_proc_t *p, const phc_ref_t *ref) {
     phc__mon_in_t *m = phc__mon_in_find(n->rt, ref);
     if (m) phc__mon_in_free(n->rt, m);
   } else if (phc__remote_ok(n) && n->remote->demonitor) {
-    n->remote->demonitor(n->remote_ctx, &p->pid, o->by_name ? NULL : &o->target,
-                         o->name, o->node, ref);
+    n->remote->demonitor(n->remote_ctx, phc_self(p),
+                         o->by_name ? NULL : &o->target, o->name, o->node, ref);
   }
   phc__mon_out_free(p, o);
   return 0;

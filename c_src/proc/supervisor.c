@@ -11,24 +11,25 @@
 
 #define SUP_MOD "supervisor"
 
+/* One per child, so kept small: the module name interned, the id inline. */
 typedef struct sup_child_s {
   TAILQ_ENTRY(sup_child_s) next;
-  char *id;
-  char *module;
+  UT_hash_handle hh_id, hh_pid;
+  const char *module; /* interned (phc__intern) */
   char *args;
-  int args_len;
   phc__sup_start_fn start_fn;
   void *start_arg;
-  int restart;
-  int shutdown_ms;
-  phc__cpid_t cpid; /* the running (or last) pid, compact */
-  int running;
-  int terminating;
-  int has_timer;
   erlang_ref *timer;  /* the shutdown kill timer, while one runs */
+  phc__cpid_t cpid;   /* the running (or last) pid, compact */
   unsigned pidkey[2]; /* num, serial: the by_pid index key while running */
-  int pid_indexed;
-  UT_hash_handle hh_id, hh_pid;
+  int args_len;
+  int shutdown_ms;
+  unsigned restart : 2;
+  unsigned running : 1;
+  unsigned terminating : 1;
+  unsigned has_timer : 1;
+  unsigned pid_indexed : 1;
+  char id[];
 } sup_child_t;
 
 struct phc__sup_s {
@@ -89,8 +90,6 @@ static void child_free(phc__sup_t *s, sup_child_t *c) {
   pid_index_clear(s, c);
   HASH_DELETE(hh_id, s->by_id, c);
   TAILQ_REMOVE(&s->children, c, next);
-  free(c->id);
-  free(c->module);
   free(c->args);
   free(c->timer);
   free(c);
@@ -416,9 +415,10 @@ int phc__sup_start_child(phc__sup_t *s, const phc__sup_spec_t *spec,
     return PHC_EINVAL;
   if (s->stopping) return PHC_ESTATE;
   if (child_by_id(s, spec->id)) return PHC_EEXIST;
-  sup_child_t *c = phc__xcalloc(1, sizeof *c);
-  c->id = phc__xstrdup(spec->id);
-  c->module = spec->module ? phc__xstrdup(spec->module) : NULL;
+  size_t idlen = strlen(spec->id);
+  sup_child_t *c = phc__xcalloc(1, sizeof *c + idlen + 1);
+  memcpy(c->id, spec->id, idlen + 1);
+  c->module = spec->module ? phc__intern(spec->module) : NULL;
   if (spec->args && spec->args_len > 0) {
     c->args = phc__xmalloc((size_t)spec->args_len);
     memcpy(c->args, spec->args, (size_t)spec->args_len);
@@ -426,7 +426,7 @@ int phc__sup_start_child(phc__sup_t *s, const phc__sup_spec_t *spec,
   }
   c->start_fn = spec->start_fn;
   c->start_arg = spec->start_arg;
-  c->restart = spec->restart;
+  c->restart = (unsigned)spec->restart & 3u;
   c->shutdown_ms = spec->shutdown_ms;
   TAILQ_INSERT_TAIL(&s->children, c, next);
   HASH_ADD_KEYPTR(hh_id, s->by_id, c->id, strlen(c->id), c);

@@ -9,6 +9,11 @@
  * names, config) are checked where they enter, so inside phc that return
  * can be ignored too.
  *
+ * Pids are written as NEW_PID_EXT with all 32 bits of number and serial
+ * (ei does not mask them); phc__x_pid takes an erlang_pid or a compact
+ * phc__cpid_t (common.h), whose node name is not copied into a 1 KiB
+ * buffer first.
+ *
  * Atoms are taken as UTF-8, the form phc__term_atom decodes them to, so an
  * atom read off the wire is written back unchanged (ei_x_encode_atom would
  * take its input as latin-1).
@@ -77,9 +82,16 @@ static inline int phc__x_boolean(ei_x_buff *x, int b) {
 static inline int phc__x_binary(ei_x_buff *x, const void *p, int len) {
   return phc__x_ok(ei_x_encode_binary(x, p, len));
 }
-static inline int phc__x_pid(ei_x_buff *x, const erlang_pid *p) {
+static inline int phc__x_epid(ei_x_buff *x, const erlang_pid *p) {
   return phc__x_ok(ei_x_encode_pid(x, p));
 }
+/* The same bytes as phc__x_epid of the pid c stands for. */
+int phc__x_cpid(ei_x_buff *x, const phc__cpid_t *c);
+#define phc__x_pid(x, p)                                                       \
+  _Generic((p),                                                                \
+      phc__cpid_t *: phc__x_cpid,                                              \
+      const phc__cpid_t *: phc__x_cpid,                                        \
+      default: phc__x_epid)(x, p)
 static inline int phc__x_ref(ei_x_buff *x, const erlang_ref *r) {
   return phc__x_ok(ei_x_encode_ref(x, r));
 }

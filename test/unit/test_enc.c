@@ -89,12 +89,44 @@ static void test_wrappers_match_ei(void **state) {
   ei_x_free(&b);
 }
 
+/* Pids as modern OTP makes them: NEW_PID_EXT keeps all 32 bits of the
+ * number and the serial (no 15/13-bit masking). */
+static void test_wide_pid(void **state) {
+  (void)state;
+  erlang_pid p = {.num = 0x12345678, .serial = 0x0abcdef0, .creation = 7};
+  strcpy(p.node, "a@h");
+  ei_x_buff x;
+  phc__x_new(&x);
+  phc__x_pid(&x, &p);
+  const unsigned char want[] = {88,   119,  3,    'a',  '@',  'h',
+                                0x12, 0x34, 0x56, 0x78, 0x0a, 0xbc,
+                                0xde, 0xf0, 0,    0,    0,    7};
+  assert_int_equal(x.index, sizeof want);
+  assert_memory_equal(x.buff, want, sizeof want);
+  erlang_pid back;
+  int idx = 0;
+  assert_int_equal(ei_decode_pid(x.buff, &idx, &back), 0);
+  assert_int_equal(back.num, p.num);
+  assert_int_equal(back.serial, p.serial);
+  /* A compact pid encodes to the same bytes. */
+  phc__cpid_t c;
+  phc__cpid_set(&c, &p);
+  ei_x_buff y;
+  phc__x_new(&y);
+  phc__x_pid(&y, &c);
+  assert_int_equal(y.index, x.index);
+  assert_memory_equal(y.buff, x.buff, (size_t)x.index);
+  ei_x_free(&y);
+  ei_x_free(&x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ascii_atom_as_ei),
       cmocka_unit_test(test_utf8_atom_round_trip),
       cmocka_unit_test(test_invalid_atoms_refused),
       cmocka_unit_test(test_wrappers_match_ei),
+      cmocka_unit_test(test_wide_pid),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

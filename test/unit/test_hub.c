@@ -7,6 +7,13 @@
 #include "otp/otp_int.h"
 #include "term/enc.h"
 
+/* A registry owner's pid as an erlang_pid (rows keep it compact). */
+static const erlang_pid *owner_pid(const phc__reg_owner_t *o) {
+  static erlang_pid p;
+  phc__cpid_get(&o->pid, &p);
+  return &p;
+}
+
 #define UNICODE_CID                                                            \
   "\xc3\xbcn\xc3\xaf"                                                          \
   "c\xc3\xb6"                                                                  \
@@ -179,7 +186,7 @@ static void test_start_children_ok_and_duplicate(void **state) {
   assert_non_null(row);
   assert_int_equal(row->nowners, 1);
   assert_string_equal(row->owners[0].node, HX_NODE);
-  assert_true(phc_pid_eq(&row->owners[0].pid, &p_w3));
+  assert_true(phc__cpid_eq(&row->owners[0].pid, &p_w3));
   assert_true(
       hx_has(row->meta, 0, "#{tag => #Bin<119,111,114,107,101,114,115>}"));
   ei_x_buff pl;
@@ -209,7 +216,7 @@ static void test_start_children_ok_and_duplicate(void **state) {
   assert_int_equal(ei_decode_pid(m->buf, &pi, &again), 0);
   assert_true(phc_pid_eq(&again, &p_w3));
   assert_int_equal(hx_rows(x), 2);
-  assert_true(phc_pid_eq(&hx_row(x, &w3)->owners[0].pid, &p_w3));
+  assert_true(phc__cpid_eq(&hx_row(x, &w3)->owners[0].pid, &p_w3));
   ei_x_free(&w3);
   ei_x_free(&uni);
   hx_free(x);
@@ -289,7 +296,8 @@ static void test_stop_children(void **state) {
   with_ph3_members(x);
   hx_feed(x, "start_children_echo");
   ei_x_buff w3 = hx_atom_cid("w_3"), uni = hx_bin_cid(UNICODE_CID);
-  erlang_pid p_w3 = hx_row(x, &w3)->owners[0].pid;
+  erlang_pid p_w3;
+  phc__cpid_get(&hx_row(x, &w3)->owners[0].pid, &p_w3);
   hx_rec_clear(x);
   hx_feed(x, "stop_children_w3");
   /* unregistration event to everyone (global): ph3 and ourselves */
@@ -341,7 +349,8 @@ static void test_child_restart_updates_pid(void **state) {
   with_ph3_members(x);
   hx_feed(x, "start_children_echo");
   ei_x_buff w3 = hx_atom_cid("w_3");
-  erlang_pid old = hx_row(x, &w3)->owners[0].pid;
+  erlang_pid old;
+  phc__cpid_get(&hx_row(x, &w3)->owners[0].pid, &old);
   hx_rec_clear(x);
   ei_x_buff kill = hx_term("kill");
   assert_int_equal(phc_exit(&x->node, NULL, &old, kill.buff, kill.index), 0);
@@ -349,8 +358,8 @@ static void test_child_restart_updates_pid(void **state) {
   hx_drain(x);
   phc__reg_row_t *row = hx_row(x, &w3);
   assert_non_null(row);
-  assert_false(phc_pid_eq(&row->owners[0].pid, &old));
-  assert_non_null(phc_proc_lookup(&x->node, &row->owners[0].pid));
+  assert_false(phc__cpid_eq(&row->owners[0].pid, &old));
+  assert_non_null(phc_proc_lookup(&x->node, owner_pid(&row->owners[0])));
   hx_msg_t *ev = hx_find(x, "child_process_pid_update_event", 0);
   assert_non_null(ev);
   assert_true(is_ph3_coord(&ev->to));
@@ -409,7 +418,8 @@ static void test_pid_update(void **state) {
   /* known on ph1: Keyword.put puts ph2's new pair first */
   ei_x_buff w2 = hx_bin_cid("w-2"), spec = hx_body("#{}"),
             meta = hx_body("#{}");
-  phc__reg_owner_t o = {.node = HX_PH1, .pid = hx_pid(HX_PH1, 99)};
+  erlang_pid p99 = hx_pid(HX_PH1, 99);
+  phc__reg_owner_t o = phc__reg_owner_make(HX_PH1, &p99);
   phc__reg_insert(&x->h->reg, w2.buff, w2.index, spec.buff, spec.index,
                   meta.buff, meta.index, &o, 1);
   hx_feed(x, "pid_update");
@@ -463,7 +473,7 @@ static void test_migration_add(void **state) {
   phc__reg_row_t *row = hx_row(x, &alpha);
   assert_non_null(row);
   assert_string_equal(row->owners[0].node, HX_NODE);
-  assert_non_null(phc_proc_lookup(&x->node, &row->owners[0].pid));
+  assert_non_null(phc_proc_lookup(&x->node, owner_pid(&row->owners[0])));
   assert_int_equal(x->h->locked, 0); /* migration_add: true unlocks */
   hx_msg_t *ev = hx_find(x, "children_registration_event", 0);
   assert_non_null(ev);
@@ -789,8 +799,9 @@ static void test_closure_pubsub_sync(void **state) {
   load_fun("closure_pubsub_sync", &f, &t);
   /* before: a row ph1 no longer lists (shared with us), one only ph1 had */
   ei_x_buff shared = hx_bin_cid("stale-shared"), gone = hx_bin_cid("stale-ph1");
-  phc__reg_owner_t both[2] = {{.node = HX_PH1, .pid = hx_pid(HX_PH1, 500)},
-                              {.node = HX_NODE, .pid = hx_pid(HX_NODE, 77)}};
+  erlang_pid p500 = hx_pid(HX_PH1, 500), p77 = hx_pid(HX_NODE, 77);
+  phc__reg_owner_t both[2] = {phc__reg_owner_make(HX_PH1, &p500),
+                              phc__reg_owner_make(HX_NODE, &p77)};
   insert_row(x, &shared, both, 2);
   insert_row(x, &gone, both, 1);
   ei_x_buff res;
@@ -855,7 +866,7 @@ static void test_closure_which_children(void **state) {
     assert_memory_equal(res.buff + c, ids[i].buff, (size_t)ids[i].index);
     erlang_pid pid;
     assert_int_equal(ei_decode_pid(res.buff, &idx, &pid), 0);
-    assert_true(phc_pid_eq(&pid, &hx_row(x, &ids[i])->owners[0].pid));
+    assert_true(phc__cpid_eq(&hx_row(x, &ids[i])->owners[0].pid, &pid));
     assert_true(hx_has(res.buff, idx, "worker"));
     assert_int_equal(ei_skip_term(res.buff, &idx), 0);
     char *mods = hx_text(res.buff, idx);

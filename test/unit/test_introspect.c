@@ -89,7 +89,7 @@ static void test_system_info(void **state) {
   run(f, "erlang", "system_info", "[otp_release].", out, sizeof out, NULL);
   assert_string_equal(out, "[50, 53]"); /* "25" */
   run(f, "erlang", "system_info", "[process_limit].", out, sizeof out, NULL);
-  assert_string_equal(out, "32767");
+  assert_string_equal(out, "1048576");
   run(f, "erlang", "system_info", "[schedulers].", out, sizeof out, NULL);
   assert_string_equal(out, "1");
   run(f, "erlang", "system_info", "[{wordsize, external}].", out, sizeof out,

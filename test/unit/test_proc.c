@@ -5,6 +5,7 @@
  * are one module, tested here together; timers, gen_server and the
  * supervisor have their own test files. */
 #include "proc_fixture.h"
+#include "term/enc.h"
 
 /* ---- pids and refs ------------------------------------------------------ */
 
@@ -49,6 +50,53 @@ static void test_pid_alloc(void **state) {
   fx_free(f);
   probe_free(a);
   probe_free(b);
+}
+
+/* A process with no callbacks: the cheapest thing to spawn by the ten
+ * thousand. */
+static const phc_proc_ops_t bare_ops = {.name = "bare"};
+
+/* Pid numbers go past OTP's old 15 bits, the table stops at max_processes
+ * (PHC_ELIMIT), and a freed number comes back with the next serial, after
+ * every older freed one. */
+static void test_pid_wide_and_limit(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  f->node.rt->max = 40000; /* as -max_processes 40000 would set it */
+  assert_int_equal(phc__rt_limit(&f->node), 40000);
+  phc_pid_t p, first, wide = {0};
+  for (int i = 0; i < 40000; i++) {
+    assert_int_equal(phc_spawn(&f->node, &bare_ops, NULL, NULL, 0, &p), 0);
+    if (i == 0) first = p;
+    if (p.num == 39000) wide = p;
+  }
+  assert_int_equal(phc__rt_count(&f->node), 40000);
+  assert_int_equal(phc_spawn(&f->node, &bare_ops, NULL, NULL, 0, &p),
+                   PHC_ELIMIT);
+  phc_proc_t *w = phc_proc_lookup(&f->node, &wide);
+  assert_non_null(w);
+  assert_true(phc_pid_eq(phc_self(w), &wide));
+  /* The wide pid survives encoding as NEW_PID_EXT with 32-bit fields. */
+  ei_x_buff x;
+  phc__x_new_with_version(&x);
+  phc__x_pid(&x, &wide);
+  erlang_pid back;
+  int idx = 1;
+  assert_int_equal(ei_decode_pid(x.buff, &idx, &back), 0);
+  assert_true(phc_pid_eq(&back, &wide));
+  ei_x_free(&x);
+  /* Free two; the oldest freed number comes back first, serial moved on. */
+  phc_proc_exit_atom(phc_proc_lookup(&f->node, &first), "normal");
+  phc_proc_exit_atom(w, "normal");
+  assert_int_equal(phc_spawn(&f->node, &bare_ops, NULL, NULL, 0, &p), 0);
+  assert_int_equal(p.num, first.num);
+  assert_int_equal(p.serial, first.serial + 1);
+  assert_null(phc_proc_lookup(&f->node, &first));
+  assert_int_equal(phc_spawn(&f->node, &bare_ops, NULL, NULL, 0, &p), 0);
+  assert_int_equal(p.num, wide.num);
+  assert_int_equal(phc_spawn(&f->node, &bare_ops, NULL, NULL, 0, &p),
+                   PHC_ELIMIT);
+  fx_free(f);
 }
 
 static void test_ref_alloc(void **state) {
@@ -313,6 +361,41 @@ static void test_link_exit_propagates(void **state) {
   probe_free(a);
   probe_free(b);
   probe_free(t);
+}
+
+/* A process with many links (a supervisor) indexes them; one with few
+ * scans them. Both find, unlink and break links alike across the
+ * threshold, up and back down. */
+static void test_link_index_threshold(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  enum { K = PHC__LINK_IDX_MIN + 4 };
+  probe_t *sup = probe_spawn(f, 1), *kids[K];
+  phc_proc_t *sp = phc_proc_lookup(&f->node, &sup->pid);
+  for (int i = 0; i < K; i++) {
+    kids[i] = probe_spawn(f, 0);
+    assert_int_equal(phc_link(kids[i]->self, &sup->pid), 0);
+    assert_int_equal(sp->link_indexed, i + 1 >= PHC__LINK_IDX_MIN);
+  }
+  assert_int_equal(kids[0]->self->link_indexed, 0);
+  for (int i = 0; i < K; i++)
+    assert_non_null(phc__link_find(sp, &kids[i]->pid));
+  for (int i = 0; i < K - 1; i++) /* down to one link, by unlink */
+    assert_int_equal(phc_unlink(sp, &kids[i]->pid), 0);
+  assert_null(phc__link_find(sp, &kids[0]->pid));
+  assert_non_null(phc__link_find(sp, &kids[K - 1]->pid));
+  phc_proc_exit_atom(kids[K - 1]->self, "boom");
+  fx_drain(f);
+  assert_int_equal(sup->count, 1);
+  assert_true(t_is_exit(sup->msgs[0], &kids[K - 1]->pid, "boom"));
+  assert_int_equal(sp->nlinks, 0);
+  assert_int_equal(sp->link_indexed, 0);
+  assert_int_equal(phc_link(sp, &kids[0]->pid), 0); /* scans again */
+  assert_non_null(phc__link_find(sp, &kids[0]->pid));
+  fx_free(f);
+  probe_free(sup);
+  for (int i = 0; i < K; i++)
+    probe_free(kids[i]);
 }
 
 static void test_link_normal_ignored(void **state) {
@@ -791,6 +874,7 @@ static void test_mailbox_warn(void **s) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pid_alloc),
+      cmocka_unit_test(test_pid_wide_and_limit),
       cmocka_unit_test(test_ref_alloc),
       cmocka_unit_test(test_mailbox_order),
       cmocka_unit_test(test_mailbox_no_reentry),
@@ -800,6 +884,7 @@ int main(void) {
       cmocka_unit_test(test_remote_sends),
       cmocka_unit_test(test_aliases),
       cmocka_unit_test(test_link_exit_propagates),
+      cmocka_unit_test(test_link_index_threshold),
       cmocka_unit_test(test_link_normal_ignored),
       cmocka_unit_test(test_exit2_kill_and_killed),
       cmocka_unit_test(test_exit2_normal),

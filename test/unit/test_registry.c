@@ -10,13 +10,12 @@ static void enc_bin(ei_x_buff *x, const char *s) {
 }
 
 static phc__reg_owner_t owner(const char *node, unsigned num) {
-  phc__reg_owner_t o;
-  memset(&o, 0, sizeof o);
-  o.node = phc__intern(node);
-  snprintf(o.pid.node, sizeof o.pid.node, "%s", node);
-  o.pid.num = num;
-  o.pid.creation = 1;
-  return o;
+  erlang_pid p;
+  memset(&p, 0, sizeof p);
+  snprintf(p.node, sizeof p.node, "%s", node);
+  p.num = num;
+  p.creation = 1;
+  return phc__reg_owner_make(node, &p);
 }
 
 typedef struct fx_s {
@@ -133,17 +132,18 @@ static void test_remove_node_drops_empty_rows(void **state) {
 static void test_update_pid_unknown_row(void **state) {
   fx_t *f = *state;
   phc__reg_owner_t a9 = owner("a@h", 9);
+  erlang_pid p9;
+  phc__cpid_get(&a9.pid, &p9);
   ei_x_buff c;
   enc_bin(&c, "nope");
-  assert_int_equal(phc__reg_update_pid(&f->r, c.buff, c.index, "a@h", &a9.pid),
+  assert_int_equal(phc__reg_update_pid(&f->r, c.buff, c.index, "a@h", &p9),
                    PHC_ENOPROC);
   ei_x_free(&c);
   assert_int_equal(phc__reg_count(&f->r), 0); /* no row made up */
   phc__reg_owner_t a1 = owner("a@h", 1);
   add(f, "c1", &a1, 1);
   enc_bin(&c, "c1");
-  assert_int_equal(phc__reg_update_pid(&f->r, c.buff, c.index, "a@h", &a9.pid),
-                   0);
+  assert_int_equal(phc__reg_update_pid(&f->r, c.buff, c.index, "a@h", &p9), 0);
   ei_x_free(&c);
   phc__reg_row_t *row = find(f, "c1");
   assert_int_equal(row->nowners, 1);

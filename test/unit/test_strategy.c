@@ -425,7 +425,8 @@ static void test_pub_sub_sync(void **state) {
   /* handle_synchronization: ph1's rows appended, then detached from rows
    * ph1 no longer lists */
   ei_x_buff old = hx_bin_cid("gone");
-  phc__reg_owner_t o1 = {.node = HX_PH1, .pid = hx_pid(HX_PH1, 9)};
+  erlang_pid p9 = hx_pid(HX_PH1, 9);
+  phc__reg_owner_t o1 = phc__reg_owner_make(HX_PH1, &p9);
   ei_x_buff spec = hx_term("#{id => <<\"gone\">>}"), meta = hx_term("#{}");
   phc__reg_insert(&x->h->reg, old.buff, old.index, spec.buff + 1,
                   spec.index - 1, meta.buff + 1, meta.index - 1, &o1, 1);
@@ -445,7 +446,7 @@ static void test_pub_sub_sync(void **state) {
   assert_non_null(row);
   assert_int_equal(row->nowners, 1);
   assert_string_equal(row->owners[0].node, HX_PH1);
-  assert_true(phc_pid_eq(&row->owners[0].pid, &p));
+  assert_true(phc__cpid_eq(&row->owners[0].pid, &p));
   assert_true(hx_has(row->meta, 0, "#{tag => #Bin<116>}"));
   assert_int_equal(hx_rows(x), 1);
   ei_x_free(&kept);
@@ -464,7 +465,8 @@ static void test_cold_swap(void **state) {
   hx_feed(x, "pg_sync_ph3");
   hx_feed(x, "start_children_echo"); /* w_3 and a binary id, here */
   ei_x_buff w3 = hx_atom_cid("w_3");
-  erlang_pid pid = hx_row(x, &w3)->owners[0].pid;
+  erlang_pid pid;
+  phc__cpid_get(&hx_row(x, &w3)->owners[0].pid, &pid);
   assert_non_null(phc_proc_lookup(&x->node, &pid));
   hx_rec_clear(x);
   phc__reg_row_t *rows[1] = {hx_row(x, &w3)};

@@ -172,12 +172,14 @@ static void rep_update(phc_hub_t *h, void *st, const char *node, int up) {
   int k = phc__reg_sorted(&h->reg, &rows);
   for (int i = 0; i < k; i++) {
     const char *now[PHC__HUB_MAX_NODES], *prev[PHC__HUB_MAX_NODES];
-    const erlang_pid *pid = NULL;
+    const phc__cpid_t *mine = NULL;
     for (int o = 0; o < rows[i]->nowners; o++)
-      if (!strcmp(rows[i]->owners[o].node, me)) pid = &rows[i]->owners[o].pid;
+      if (!strcmp(rows[i]->owners[o].node, me)) mine = &rows[i]->owners[o].pid;
     int n = phc__strat_belongs_to(h, &h->strat, rows[i]->cid, rows[i]->cid_len,
                                   now, PHC__HUB_MAX_NODES);
-    if (!pid || n <= 0) continue;
+    if (!mine || n <= 0) continue;
+    erlang_pid pid_buf, *pid = &pid_buf;
+    phc__cpid_get(mine, pid);
     int np = 0, has = 0;
     for (int j = 0; j < n; j++) {
       has |= up && !strcmp(now[j], node);
