@@ -106,6 +106,23 @@ static int is_type_start(phc_node_t *n, const char *mod, const char *fun,
          phc_child_type_find(n, mod) != NULL;
 }
 
+/* A native must leave exactly one term in *result (its return value or,
+ * with rc < 0, its error reason). One that leaves none or a broken one is
+ * logged, and the caller gets the error named by its code ('PHC_EINVAL'
+ * for a broken success) instead of a corrupt term that would make the peer
+ * drop the connection. */
+static int native_result_check(const char *mod, const char *fun,
+                               ei_x_buff *result, int rc) {
+  if (phc__term_check(result->buff, result->index) == 0) return rc;
+  PHC_LOG_W(MOD, "native %s:%s returned %s without a valid term", mod, fun,
+            rc < 0 ? "an error" : "a value");
+  rc = rc < 0 ? rc : PHC_EINVAL;
+  result->index = 0;
+  phc__x_version(result);
+  phc__x_atom(result, phc_err_name(rc));
+  return rc;
+}
+
 /* Run mod:fun(args). *result: the return value (rc 0) or the error
  * reason (rc < 0), encoded without a version byte after the header so it
  * can be embedded; caller owns it. */
@@ -126,7 +143,7 @@ int phc__otp_run_native(phc_node_t *n, const erlang_pid *caller,
   int rc = typed ? start_child_type(n, mod, vargs, vlen, result)
                  : fn(n, caller, vargs, vlen, result);
   free(vargs);
-  return rc;
+  return native_result_check(mod, fun, result, rc);
 }
 
 int phc__otp_append_term(ei_x_buff *x, const ei_x_buff *term) {

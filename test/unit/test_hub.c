@@ -1035,7 +1035,8 @@ static void test_which_children_native(void **state) {
   hx_feed(x, "start_children_echo");
   hx_feed(x, "registration"); /* ph1's rows are not ours */
   ei_x_buff w3 = hx_atom_cid("w_3"), uni = hx_bin_cid(UNICODE_CID);
-  erlang_pid p_w3 = hx_row(x, &w3)->owners[0].pid;
+  erlang_pid p_w3;
+  phc__cpid_get(&hx_row(x, &w3)->owners[0].pid, &p_w3);
   phc__reg_delete(&x->h->reg, w3.buff, w3.index);
   assert_null(hx_row(x, &w3));
   static const char *const names[] = {

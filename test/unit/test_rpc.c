@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "otp/otp.h"
+#include "otp/otp_int.h"
+#include "term/term.h"
 
 static fx_t *rex_fx(void) {
   fx_t *f = fx_new();
@@ -44,12 +46,50 @@ static void ask(fx_t *f, const char *fmt, char *out, size_t size) {
   free(s);
 }
 
+static int silent_error(phc_node_t *n, const phc_pid_t *caller,
+                        const char *args, int len, ei_x_buff *result) {
+  (void)n, (void)caller, (void)args, (void)len, (void)result;
+  return PHC_EINVAL; /* no reason encoded */
+}
+
+static int broken_value(phc_node_t *n, const phc_pid_t *caller,
+                        const char *args, int len, ei_x_buff *result) {
+  (void)n, (void)caller, (void)args, (void)len;
+  ei_x_append_buf(result, "\x68\x05", 2); /* a 5-tuple with no elements */
+  return 0;
+}
+
+/* A native that leaves no term, or a broken one, gives the caller the
+ * error named by its code instead of a corrupt term. */
+static void test_native_without_result(void **state) {
+  (void)state;
+  fx_t *f = rex_fx();
+  assert_int_equal(
+      phc_native_register(&f->node, "m", "silent", 0, silent_error), 0);
+  assert_int_equal(
+      phc_native_register(&f->node, "m", "broken", 0, broken_value), 0);
+  ei_x_buff r;
+  const char nil[] = {(char)106};
+  assert_int_equal(
+      phc__otp_run_native(&f->node, NULL, "m", "silent", nil, 1, &r),
+      PHC_EINVAL);
+  assert_int_equal(phc__term_check(r.buff, r.index), 0);
+  assert_non_null(memmem(r.buff, (size_t)r.index, "PHC_EINVAL", 10));
+  ei_x_free(&r);
+  assert_int_equal(
+      phc__otp_run_native(&f->node, NULL, "m", "broken", nil, 1, &r),
+      PHC_EINVAL);
+  assert_int_equal(phc__term_check(r.buff, r.index), 0);
+  ei_x_free(&r);
+  rex_free(f);
+}
+
 static void test_block_call(void **state) {
   (void)state;
   fx_t *f = rex_fx();
   char out[512];
-  ask(f, "{'$gen_call', {~p, tag7}, {block_call, erlang, node, [], user}}",
-      out, sizeof out);
+  ask(f, "{'$gen_call', {~p, tag7}, {block_call, erlang, node, [], user}}", out,
+      sizeof out);
   assert_string_equal(out, "{tag7, 'phc@127.0.0.1'}");
   ask(f, "{'$gen_call', {~p, tag8}, {block_call, nomod, nofun, [1], user}}",
       out, sizeof out);
@@ -71,8 +111,9 @@ static void test_block_call_exit_class(void **state) {
       "{'$gen_call', {~p, t}, {block_call, 'Elixir.DynamicSupervisor', "
       "count_children, [ds], user}}",
       out, sizeof out);
-  assert_string_equal(out, "{t, {badrpc, {'EXIT', {noproc, {'Elixir.GenServer', "
-                           "call, [ds, count_children, infinity]}}}}}");
+  assert_string_equal(out,
+                      "{t, {badrpc, {'EXIT', {noproc, {'Elixir.GenServer', "
+                      "call, [ds, count_children, infinity]}}}}}");
   rex_free(f);
 }
 
@@ -100,8 +141,9 @@ static void test_cast(void **state) {
   fx_t *f = rex_fx();
   char out[256];
   /* erlang:send({probe, Peer}, hi) runs: the send shows in the recorder */
-  ask(f, "{'$gen_cast', {cast, erlang, send, [{someone, 'a@127.0.0.1'}, hi], "
-         "user}}",
+  ask(f,
+      "{'$gen_cast', {cast, erlang, send, [{someone, 'a@127.0.0.1'}, hi], "
+      "user}}",
       out, sizeof out);
   assert_int_equal(fx_count(f, R_SEND_NAME), 1);
   assert_string_equal(fx_last(f, R_SEND_NAME)->name, "someone");
@@ -113,9 +155,11 @@ static void test_sbcast_send(void **state) {
   fx_t *f = rex_fx();
   char out[256];
   ask(f, "{~p, {sbcast, nobody, hi}}", out, sizeof out);
-  assert_string_equal(out, "{rex, 'phc@127.0.0.1', {nonexisting_name, nobody}}");
+  assert_string_equal(out,
+                      "{rex, 'phc@127.0.0.1', {nonexisting_name, nobody}}");
   ask(f, "{~p, {send, nobody, hi}}", out, sizeof out);
-  assert_string_equal(out, "{rex, 'phc@127.0.0.1', {nonexisting_name, nobody}}");
+  assert_string_equal(out,
+                      "{rex, 'phc@127.0.0.1', {nonexisting_name, nobody}}");
   probe_t *pr = probe_spawn(f, 0);
   assert_int_equal(phc_register(&f->node, "pr", &pr->pid), 0);
   ask(f, "{~p, {sbcast, pr, hi}}", out, sizeof out);
@@ -144,6 +188,7 @@ static void test_features_and_cnode_call(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_native_without_result),
       cmocka_unit_test(test_block_call),
       cmocka_unit_test(test_block_call_exit_class),
       cmocka_unit_test(test_stop_and_ignored),
