@@ -51,7 +51,10 @@ defmodule PhcHarness do
         struct!(ProcessHub.Strategy.Synchronization.PubSub,
           sync_interval: Keyword.get(opts, :sync_interval, 15_000)
         ),
-      partition_tolerance_strategy: struct!(ProcessHub.Strategy.PartitionTolerance.Divergence)
+      partition_tolerance_strategy:
+        Keyword.get_lazy(opts, :partition_tolerance_strategy, fn ->
+          struct!(ProcessHub.Strategy.PartitionTolerance.Divergence)
+        end)
     )
   end
 
