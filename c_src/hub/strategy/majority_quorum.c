@@ -85,8 +85,7 @@ static int mq_reset(phc_node_t *n, const phc_pid_t *caller, const char *args,
   }
   if (h->strat.table[PHC__STRAT_PARTITION] ==
       &phc__strat_majority_quorum.base) {
-    ((mq_state_t *)h->strat.state[PHC__STRAT_PARTITION])->max_seen =
-        (long)size;
+    ((mq_state_t *)h->strat.state[PHC__STRAT_PARTITION])->max_seen = (long)size;
     PHC_LOG_I(MOD, "%s: expected cluster size reset to %lld", id, size);
   }
   phc__x_atom(result, "ok");

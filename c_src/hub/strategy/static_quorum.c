@@ -22,9 +22,12 @@ typedef struct sq_state_s {
 static int sq_bool(const char *buf, int idx, int *out) {
   char a[8];
   if (phc__term_atom(buf, &idx, a, sizeof a) < 0) return PHC_EINVAL;
-  if (!strcmp(a, "true")) *out = 1;
-  else if (!strcmp(a, "false")) *out = 0;
-  else return PHC_EINVAL;
+  if (!strcmp(a, "true"))
+    *out = 1;
+  else if (!strcmp(a, "false"))
+    *out = 0;
+  else
+    return PHC_EINVAL;
   return 0;
 }
 
@@ -81,8 +84,7 @@ static int sq_toggle_lock(phc_hub_t *h, void *st, const char *down_node) {
 
 static int sq_toggle_unlock(phc_hub_t *h, void *st, const char *up_node) {
   PHC__UNUSED(up_node);
-  return phc__quorum_static_present(((sq_state_t *)st)->quorum_size,
-                                    h->nnodes);
+  return phc__quorum_static_present(((sq_state_t *)st)->quorum_size, h->nnodes);
 }
 
 const phc__strat_part_t phc__strat_static_quorum = {
