@@ -64,7 +64,8 @@ static void test_dynamic_arithmetic(void **state) {
   assert_false(phc__quorum_dynamic_failure(66.6, 2, 1));
 }
 
-/* ---- options --------------------------------------------------------------- */
+/* ---- options ---------------------------------------------------------------
+ */
 
 static void test_options(void **state) {
   (void)state;
@@ -74,8 +75,7 @@ static void test_options(void **state) {
             "#{'__struct__' => x, quorum_size => 2, startup_confirm => true}"),
       0);
   assert_int_equal(check("StaticQuorum", "[]"), PHC_EINVAL); /* required */
-  assert_int_equal(check("StaticQuorum", "[{quorum_size, three}]"),
-                   PHC_EINVAL);
+  assert_int_equal(check("StaticQuorum", "[{quorum_size, three}]"), PHC_EINVAL);
   assert_int_equal(
       check("StaticQuorum", "[{quorum_size, 3}, {startup_confirm, yes}]"),
       PHC_EINVAL);
@@ -98,7 +98,8 @@ static void test_options(void **state) {
   assert_int_equal(check("DynamicQuorum", "[{quorum_size, -1}]"), PHC_EINVAL);
 }
 
-/* ---- partition mode on the hub -------------------------------------------- */
+/* ---- partition mode on the hub --------------------------------------------
+ */
 
 static int native_bool(hx_t *x, const char *mod, const char *fn,
                        const char *args) {
@@ -140,9 +141,9 @@ static void test_static_startup_confirm_and_heal(void **state) {
   assert_int_equal(np, 2);
   assert_false(partitioned(x));
   /* startup_confirm with 1 of 2 nodes: partition mode at once */
-  assert_int_equal(
-      set_part(x, "StaticQuorum", "[{quorum_size, 2}, {startup_confirm, true}]"),
-      0);
+  assert_int_equal(set_part(x, "StaticQuorum",
+                            "[{quorum_size, 2}, {startup_confirm, true}]"),
+                   0);
   hx_drain(x);
   assert_true(partitioned(x));
   assert_int_equal(x->h->locked, 1);
@@ -223,8 +224,9 @@ static void test_dynamic_log(void **state) {
   hx_msg_t *c = hx_find(x, "exec_cast", 0);
   assert_non_null(c);
   assert_string_equal(c->node, HX_PH1);
-  assert_true(hx_has(c->buf, 1, "{'$gen_cast',{exec_cast,{'" PT
-                                "DynamicQuorum',sync_quorum_log,[[]]}}}"));
+  assert_true(hx_has(c->buf, 1,
+                     "{'$gen_cast',{exec_cast,{'" PT
+                     "DynamicQuorum',sync_quorum_log,[[]]}}}"));
   /* a longer log from a peer replaces ours: 1 connected, 3 down */
   ei_x_buff s = hx_term("{'$gen_cast',{exec_cast,{'" PT "DynamicQuorum',"
                         "sync_quorum_log,[[{'a@h',99999999999},"

@@ -13,17 +13,24 @@ extern const phc__strat_red_t phc__strat_singularity;
 extern const phc__strat_red_t phc__strat_replication;
 extern const phc__strat_mig_t phc__strat_cold_swap;
 extern const phc__strat_sync_t phc__strat_pub_sub;
+extern const phc__strat_sync_t phc__strat_gossip;
 extern const phc__strat_part_t phc__strat_divergence;
 extern const phc__strat_part_t phc__strat_static_quorum;
 extern const phc__strat_part_t phc__strat_majority_quorum;
 extern const phc__strat_part_t phc__strat_dynamic_quorum;
 
 static const phc__strat_base_t *const strat_all[] = {
-    &phc__strat_consistent_hashing.base, &phc__strat_guided.base,
-    &phc__strat_singularity.base,        &phc__strat_replication.base,
-    &phc__strat_cold_swap.base,          &phc__strat_pub_sub.base,
-    &phc__strat_divergence.base,         &phc__strat_static_quorum.base,
-    &phc__strat_majority_quorum.base,    &phc__strat_dynamic_quorum.base};
+    &phc__strat_consistent_hashing.base,
+    &phc__strat_guided.base,
+    &phc__strat_singularity.base,
+    &phc__strat_replication.base,
+    &phc__strat_cold_swap.base,
+    &phc__strat_pub_sub.base,
+    &phc__strat_divergence.base,
+    &phc__strat_static_quorum.base,
+    &phc__strat_majority_quorum.base,
+    &phc__strat_dynamic_quorum.base,
+    &phc__strat_gossip.base};
 
 /* Indexed by kind. */
 static const phc__strat_base_t *const strat_defaults[PHC__STRAT_KINDS] = {
