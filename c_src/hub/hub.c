@@ -181,6 +181,14 @@ static void sync_tick(phc_node_t *n, void *arg) {
   h->sync_timer = phc__timer_start(n, h->sync_ms, sync_tick, h);
 }
 
+void phc__hub_set_sync_interval(phc_hub_t *h, unsigned ms) {
+  if (!ms || ms == h->sync_ms) return;
+  h->sync_ms = ms;
+  if (!h->sync_timer || h->leaving) return; /* not started yet, or gone */
+  phc__timer_cancel(h->n, h->sync_timer);
+  h->sync_timer = phc__timer_start(h->n, ms, sync_tick, h);
+}
+
 static void propagate(phc_node_t *n, void *arg) {
   phc_hub_t *h = arg;
   h->propagate_timer = 0;

@@ -133,6 +133,9 @@ void phc__hub_unlock(phc_hub_t *h);
  * when the hub is already in that mode. */
 void phc__hub_quorum_failure(phc_hub_t *h);
 void phc__hub_quorum_success(phc_hub_t *h);
+/* The periodic sync's interval (a strategy's sync_interval); a pending
+ * round is rescheduled to it. */
+void phc__hub_set_sync_interval(phc_hub_t *h, unsigned ms);
 void phc__hub_hook(phc_hub_t *h, const char *key, const ei_x_buff *data);
 int phc__hub_has_node(const phc_hub_t *h, const char *node);
 

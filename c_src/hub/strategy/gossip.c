@@ -73,10 +73,11 @@ static int gs_option(void *arg, const char *key, const char *buf, int idx) {
   char a[8];
   int i = idx;
   if (!strcmp(key, "sync_interval") || !strcmp(key, "recipients")) {
-    if (ei_decode_longlong(buf, &i, &v) < 0 || v <= 0 || v > 86400000)
-      goto bad;
-    if (key[0] == 's') s->interval = v;
-    else s->recipients = (int)(v < PHC__HUB_MAX_NODES ? v : PHC__HUB_MAX_NODES);
+    if (ei_decode_longlong(buf, &i, &v) < 0 || v <= 0 || v > 86400000) goto bad;
+    if (key[0] == 's')
+      s->interval = v;
+    else
+      s->recipients = (int)(v < PHC__HUB_MAX_NODES ? v : PHC__HUB_MAX_NODES);
   } else if (!strcmp(key, "restricted_init")) {
     if (phc__term_atom(buf, &i, a, sizeof a) < 0 ||
         (strcmp(a, "true") && strcmp(a, "false")))
@@ -109,7 +110,7 @@ static int gs_check(const char *buf, int idx) {
 static int gs_init(phc_hub_t *h, void *st, const char *buf, int idx) {
   gs_state_t *s = st;
   int rc = gs_parse(s, buf, idx);
-  if (!rc && h) h->sync_ms = (unsigned)s->interval;
+  if (!rc && h) phc__hub_set_sync_interval(h, (unsigned)s->interval);
   return rc;
 }
 
@@ -311,7 +312,8 @@ static void gs_rex_cast(phc_hub_t *h, const char *node, const char *m,
   int rc = phc_send_name(h->n, &h->coord, node, "rex", x.buff, x.index);
   if (rc) {
     PHC_LOG_W(MOD, "%s: %s:%s to %s not sent: %s", h->id, m, f, node,
-              phc_strerror(rc));  }
+              phc_strerror(rc));
+  }
   ei_x_free(&x);
 }
 
@@ -393,8 +395,7 @@ static void gs_handle_round(phc_hub_t *h, gs_state_t *s, gs_ref_t *r) {
 }
 
 /* handle_synchronization(#{ref, nodes_data, sync_acks}) */
-static int gs_on_round(phc_hub_t *h, gs_state_t *s, const char *buf,
-                       int idx) {
+static int gs_on_round(phc_hub_t *h, gs_state_t *s, const char *buf, int idx) {
   int ri, di, ai;
   if (phc__term_map_get(buf, idx, "ref", &ri) < 0 ||
       phc__term_map_get(buf, idx, "nodes_data", &di) < 0 ||
@@ -478,8 +479,10 @@ static void gs_apply_event(phc_hub_t *h, const char *children, int clen,
   phc__x_append_buf(&p, children, clen);
   phc__x_atom(&p, node);
   phc__x_empty_list(&p);
-  if (add) phc__hub_on_registration(h, p.buff, 0);
-  else phc__hub_on_unregistration(h, p.buff, 0);
+  if (add)
+    phc__hub_on_registration(h, p.buff, 0);
+  else
+    phc__hub_on_unregistration(h, p.buff, 0);
   ei_x_free(&p);
 }
 
@@ -502,8 +505,8 @@ static void gs_propagate(phc_hub_t *h, void *st, const char *children, int len,
   phc__x_ref(&rb, &ref);
   gs_ref_t *acks = phc__xcalloc(1, sizeof *acks);
   gs_ack(acks, h->n->name);
-  gs_propagate_to(h, s, others, n, rb.buff, rb.index, acks, children, len,
-                  node, op == PHC__STRAT_SYNC_ADD ? "add" : "rem");
+  gs_propagate_to(h, s, others, n, rb.buff, rb.index, acks, children, len, node,
+                  op == PHC__STRAT_SYNC_ADD ? "add" : "rem");
   free(acks);
   ei_x_free(&rb);
 }
@@ -545,7 +548,8 @@ static int gs_on_propagation(phc_hub_t *h, gs_state_t *s, const char *buf,
   return 0;
 }
 
-/* ---- handle_synchronization ------------------------------------------------ */
+/* ---- handle_synchronization ------------------------------------------------
+ */
 
 static void gs_handle_synchronization(phc_hub_t *h, void *st, const char *buf,
                                       int idx, const char *node) {
