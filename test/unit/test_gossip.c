@@ -12,15 +12,16 @@ static void set_gossip(hx_t *x, const char *opts) {
   assert_non_null(t);
   ei_x_buff o = hx_term(opts);
   assert_int_equal(phc__strategies_set(x->h, &x->h->strat,
-                                       PHC__STRAT_SYNCHRONIZATION, t, o.buff, 1),
+                                       PHC__STRAT_SYNCHRONIZATION, t, o.buff,
+                                       1),
                    0);
   ei_x_free(&o);
 }
 
 static int check(const char *opts) {
   ei_x_buff o = hx_term(opts);
-  int rc = phc__strat_check(
-      phc__strat_find(PHC__STRAT_SYNCHRONIZATION, GS), o.buff, 1);
+  int rc = phc__strat_check(phc__strat_find(PHC__STRAT_SYNCHRONIZATION, GS),
+                            o.buff, 1);
   ei_x_free(&o);
   return rc;
 }
