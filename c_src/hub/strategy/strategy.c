@@ -9,6 +9,7 @@
 /* The tables, one per file in this folder. */
 extern const phc__strat_dist_t phc__strat_consistent_hashing;
 extern const phc__strat_dist_t phc__strat_guided;
+extern const phc__strat_dist_t phc__strat_load_balancer;
 extern const phc__strat_red_t phc__strat_singularity;
 extern const phc__strat_red_t phc__strat_replication;
 extern const phc__strat_mig_t phc__strat_cold_swap;
@@ -30,7 +31,8 @@ static const phc__strat_base_t *const strat_all[] = {
     &phc__strat_static_quorum.base,
     &phc__strat_majority_quorum.base,
     &phc__strat_dynamic_quorum.base,
-    &phc__strat_gossip.base};
+    &phc__strat_gossip.base,
+    &phc__strat_load_balancer.base};
 
 /* Indexed by kind. */
 static const phc__strat_base_t *const strat_defaults[PHC__STRAT_KINDS] = {
