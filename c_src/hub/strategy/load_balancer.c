@@ -40,7 +40,8 @@
 #include "term/parse.h"
 
 #define MOD "load_balancer"
-#define LB_MODULE "Elixir.ProcessHub.Strategy.Distribution.CentralizedLoadBalancer"
+#define LB_MODULE                                                              \
+  "Elixir.ProcessHub.Strategy.Distribution.CentralizedLoadBalancer"
 
 typedef struct lb_state_s {
   phc_hub_t *h;
@@ -55,8 +56,7 @@ static int lb_option(void *arg, const char *key, const char *buf, int idx) {
   double d;
   int i = idx;
   if (!strcmp(key, "push_interval") || !strcmp(key, "max_history_size")) {
-    if (ei_decode_longlong(buf, &i, &v) < 0 || v <= 0 || v > 86400000)
-      goto bad;
+    if (ei_decode_longlong(buf, &i, &v) < 0 || v <= 0 || v > 86400000) goto bad;
     if (key[0] == 'p') s->push_interval = v;
   } else if (!strcmp(key, "weight_decay_factor")) {
     int j = idx;
@@ -84,7 +84,8 @@ static int lb_check(const char *buf, int idx) {
   return lb_parse(&s, buf, idx);
 }
 
-/* ---- the metrics ----------------------------------------------------------- */
+/* ---- the metrics -----------------------------------------------------------
+ */
 
 static uint64_t lb_clock_us(clockid_t c) {
   struct timespec t;
@@ -142,20 +143,26 @@ static void lb_enc_stats(lb_state_t *s, ei_x_buff *x) {
   phc__x_longlong(x, (long long)(lb_clock_us(CLOCK_REALTIME) / 1000u));
 }
 
-/* ---- the push ---------------------------------------------------------------- */
+/* ---- the push
+ * ---------------------------------------------------------------- */
 
 /* gen_server:cast(maps:get(calculator_pid, Storage:get(maps:get(misc,
  * maps:get(storage, Coordinator:get_hub(H))), distribution_strategy)),
  * {calculate_score, N, S}) in erl_eval's abstract format. */
 #define LB_CALL(m, f) "{call,1,{remote,1,{atom,1,'" m "'},{atom,1," f "}},["
-static const char lb_exprs[] =
-    "[" LB_CALL("gen_server", "cast") LB_CALL("maps", "get")
-    "{atom,1,calculator_pid}," LB_CALL("Elixir.ProcessHub.Service.Storage",
-                                       "get") LB_CALL("maps", "get")
-    "{atom,1,misc}," LB_CALL("maps", "get")
-    "{atom,1,storage}," LB_CALL("Elixir.ProcessHub.Coordinator", "get_hub")
-    "{var,1,'H'}]}]}]},{atom,1,distribution_strategy}]}]},"
-    "{tuple,1,[{atom,1,calculate_score},{var,1,'N'},{var,1,'S'}]}]}].";
+static const char lb_exprs[] = "[" LB_CALL("gen_server", "cast")
+    LB_CALL("maps", "get") "{atom,1,calculator_pid}," LB_CALL(
+        "Elixir.ProcessHub.Service.Storage", "get")
+        LB_CALL("maps", "get") "{atom,1,misc}," LB_CALL(
+            "maps",
+            "get") "{atom,1,storage}," LB_CALL("Elixir.ProcessHub.Coordinator",
+                                               "get_hub") "{var,1,'H'}]}]}]},{"
+                                                          "atom,1,distribution_"
+                                                          "strategy}]}]},"
+                                                          "{tuple,1,[{atom,1,"
+                                                          "calculate_score},{"
+                                                          "var,1,'N'},{var,1,'"
+                                                          "S'}]}]}].";
 
 static int lb_keep(void *arg, const char *term, int len) {
   ei_x_buff *x = arg;
@@ -208,7 +215,8 @@ static void lb_tick(phc_node_t *n, void *arg) {
   s->timer = phc__timer_start(n, (unsigned)s->push_interval, lb_tick, s);
 }
 
-/* ---- the table ------------------------------------------------------------- */
+/* ---- the table -------------------------------------------------------------
+ */
 
 static int lb_init(phc_hub_t *h, void *st, const char *buf, int idx) {
   lb_state_t *s = st;
