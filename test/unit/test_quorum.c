@@ -194,8 +194,8 @@ static void test_majority_tracks_and_resets(void **state) {
   ei_x_free(&r);
   a = hx_term("[nope, 1]");
   ei_x_new(&r);
-  assert_int_equal(f(&x->node, NULL, a.buff, a.index, &r), 0);
-  assert_true(hx_has(r.buff, 0, "{error,hub_not_found}"));
+  assert_int_equal(f(&x->node, NULL, a.buff, a.index, &r), PHC_ENOPROC);
+  assert_true(hx_has(r.buff, 0, "noproc"));
   ei_x_free(&a);
   ei_x_free(&r);
   hx_feed(x, "cluster_join");

@@ -13,7 +13,8 @@
  * for the majority, as ProcessHub's do. reset_cluster_size(HubId, Size),
  * the module's function for an intended downsizing, is a native here
  * (registered when the strategy first runs): it sets max_seen to Size and
- * answers ok, or {error, hub_not_found}. */
+ * answers ok; an unknown hub fails with noproc (a BEAM member exits with
+ * noproc from the coordinator call). */
 #include "hub/hub.h"
 #include "term/enc.h"
 
@@ -77,11 +78,9 @@ static int mq_reset(phc_node_t *n, const phc_pid_t *caller, const char *args,
     return PHC_EINVAL;
   }
   phc_hub_t *h = phc__hub_find(n, id);
-  if (!h) {
-    phc__x_tuple_header(result, 2);
-    phc__x_atom(result, "error");
-    phc__x_atom(result, "hub_not_found");
-    return 0;
+  if (!h) { /* the coordinator call inside fails: noproc, as on the BEAM */
+    phc__x_atom(result, "noproc");
+    return PHC_ENOPROC;
   }
   if (h->strat.table[PHC__STRAT_PARTITION] ==
       &phc__strat_majority_quorum.base) {
