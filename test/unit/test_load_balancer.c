@@ -40,9 +40,9 @@ static void test_follows_the_leader_and_pushes(void **state) {
   assert_int_equal(set_lb(x, "[{push_interval, 1}]"), 0);
   const char *owners[4];
   ei_x_buff cid = hx_bin_cid("c1");
-  assert_int_equal(phc__strat_belongs_to(x->h, &x->h->strat, cid.buff,
-                                         cid.index, owners, 4),
-                   0);
+  assert_int_equal(
+      phc__strat_belongs_to(x->h, &x->h->strat, cid.buff, cid.index, owners, 4),
+      0);
   ei_x_free(&cid);
   hx_rec_clear(x);
   usleep(5000);
