@@ -29,6 +29,22 @@ defmodule PhcHarness.PhcBalancerTest do
     s.scoreboard
   end
 
+  test "a BEAM member in phc's place: its score in the leader's scoreboard, where children go" do
+    a = start_beam(:a)
+    b = start_beam(:b)
+    c = start_beam(:c)
+    :ok = connect_all([a, b, c])
+    for n <- [a, b, c], do: :ok = start_hub(n, strat())
+    eventually(fn -> hub_nodes(a) == [a, b, c] end, 15_000)
+    {:ok, l} = eventually(fn -> match?({:ok, n} when n in [a, b, c], leader(a)) && leader(a) end)
+    eventually(fn -> map_size(scoreboard(l)) == 3 end, 15_000)
+    IO.puts("balancer (BEAM c): leader #{l}, scoreboard #{inspect(Map.new(scoreboard(l), fn {n, s} -> {n, Float.round(s.current_score, 4)} end))}")
+    res = start(l, :phc_counter, 30, prefix: "lb")
+    assert res.status == :ok, inspect(res)
+    list = eventually(fn -> l1 = plist(a); if length(l1) == 30, do: l1 end, 10_000)
+    IO.puts("balancer (BEAM c): placement #{inspect(Enum.frequencies(for {_, [{n, _}]} <- list, do: n))}")
+  end
+
   test "phc reports its load to the leader and the leader places children on it" do
     a = start_beam(:a)
     b = start_beam(:b)
