@@ -294,6 +294,10 @@ int phc_hub_tag_query(phc_hub_t *hub, const char *tag, int tag_len,
                       ei_x_buff *out);
 int phc_hub_get_pids(phc_hub_t *hub, const char *cid, int cid_len,
                      ei_x_buff *out);
+/* 1 when the hub is in partition mode (its partition tolerance strategy
+ * found the quorum lost: its children are stopped, starts refused), as
+ * ProcessHub.is_partitioned?/1; else 0. */
+int phc_hub_is_partitioned(const phc_hub_t *hub);
 
 /* Start children (a list of child spec maps, encoded with version byte)
  * the way ProcessHub.start_children/3 does without awaiting: each goes to

@@ -315,9 +315,11 @@ NATIVE(n_is_locked) {
 
 NATIVE(n_is_partitioned) {
   PROLOGUE;
-  phc__x_atom(result, "false");
+  phc__x_atom(result, phc_hub_is_partitioned(a.h) ? "true" : "false");
   return 0;
 }
+
+int phc_hub_is_partitioned(const phc_hub_t *h) { return h && h->partitioned; }
 
 /* ---- hook handlers given as %HookManager{id, m, f, a, p} -------------- */
 

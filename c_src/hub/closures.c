@@ -11,12 +11,20 @@
  *     PubSub appends and detaches the sender's rows); returns ok.
  *   which_children(:global) (module ProcessHub.Service.Distributor, env
  *     holds the hub struct): returns {node(), [{Id, Pid, worker, [Mod]}]}.
+ *   Gossip (modules ending in Synchronization.Gossip): a periodic round
+ *     (forward_data: env [Strategy, Hub, #{ref, nodes_data, sync_acks},
+ *     SenderNode]) or a propagation (propagate_data: env [Hub, Strategy,
+ *     {Ref, Acks, Children, UpdateNode}, add | rem]). Handed to the hub's
+ *     synchronization strategy as {gossip_sync, Map} or {gossip_prop,
+ *     Tuple, Type} when that strategy is Gossip (else dropped with a
+ *     debug line); returns ok.
  *
  * Anything else is not recognised and fails as an undefined function.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "hub/child_data.h"
 #include "hub/hub.h"
 #include "otp/otp.h"
 #include "term/enc.h"
@@ -44,9 +52,22 @@ static phc_hub_t *hub_of_struct(phc_node_t *n, const char *buf, int idx) {
 
 typedef struct env_s {
   phc_hub_t *hub;
-  int list; /* index of the first list, -1 if none */
+  int list;   /* index of the first list, -1 if none */
+  int map;    /* index of the first map with a ref key, -1 if none */
+  int tuple4; /* index of the first 4-tuple, -1 if none */
   char node[PHC__ATOM_MAX];
 } env_t;
+
+/* The shapes Gossip's closures carry (see the top of this file). */
+static void scan_gossip(const char *b, int at, uint8_t tag, env_t *env) {
+  int v, i = at, arity;
+  if (tag == PHC__TAG_MAP && env->map < 0 &&
+      phc__term_map_get(b, at, "ref", &v) == 0)
+    env->map = at;
+  if (env->tuple4 < 0 && ei_decode_tuple_header(b, &i, &arity) == 0 &&
+      arity == 4)
+    env->tuple4 = at;
+}
 
 /* The free variables are walked by term.h's bounded walker, each before
  * anything reads it: a fun that declares more variables than it carries,
@@ -55,7 +76,7 @@ static int scan_env(phc_node_t *n, const erlang_fun *f, env_t *env) {
   const char *b = f->u.closure.free_vars;
   int len = f->u.closure.free_var_len, idx = 0;
   memset(env, 0, sizeof *env);
-  env->list = -1;
+  env->list = env->map = env->tuple4 = -1;
   if (len < 0 || (len > 0 && !b)) return PHC_EDECODE;
   for (long i = 0; i < f->u.closure.n_free_vars; i++) {
     int at = idx, t = idx;
@@ -65,6 +86,7 @@ static int scan_env(phc_node_t *n, const erlang_fun *f, env_t *env) {
     if (tag == PHC__TAG_MAP && !env->hub) env->hub = hub_of_struct(n, b, at);
     if ((tag == PHC__TAG_LIST || tag == PHC__TAG_NIL) && env->list < 0)
       env->list = at;
+    scan_gossip(b, at, tag, env);
     if (phc__term_atom(b, &t, atom, sizeof atom) == 0)
       memcpy(env->node, atom, strlen(atom) + 1);
   }
@@ -108,6 +130,37 @@ static void enc_which_children(phc_hub_t *h, ei_x_buff *x) {
   free(v);
 }
 
+static int gossip_closure(const erlang_fun *f, const env_t *env,
+                          ei_x_buff *result) {
+  phc_hub_t *h = env->hub;
+  const char *b = f->u.closure.free_vars;
+  const phc__strat_base_t *t = h->strat.table[PHC__STRAT_SYNCHRONIZATION];
+  ei_x_buff m;
+  phc__x_new(&m);
+  if (env->map >= 0 && *env->node) {
+    phc__x_tuple_header(&m, 2);
+    phc__x_atom(&m, "gossip_sync");
+    phc__x_append_buf(&m, b + env->map, phc__hub_term_len(b, env->map));
+  } else if (env->tuple4 >= 0 && *env->node) {
+    phc__x_tuple_header(&m, 3);
+    phc__x_atom(&m, "gossip_prop");
+    phc__x_append_buf(&m, b + env->tuple4, phc__hub_term_len(b, env->tuple4));
+    phc__x_atom(&m, env->node);
+  } else {
+    ei_x_free(&m);
+    return PHC_EUNDEF;
+  }
+  if (t && ends_with(t->module, "Synchronization.Gossip"))
+    phc__strat_handle_sync(h, &h->strat, m.buff, 0,
+                           env->map >= 0 ? env->node : "?");
+  else
+    PHC_LOG_D(MOD, "%s: a Gossip closure for a hub not on Gossip dropped",
+              h->id);
+  ei_x_free(&m);
+  phc__x_atom(result, "ok");
+  return 0;
+}
+
 int phc__hub_closure(phc_node_t *n, const erlang_fun *f, ei_x_buff *result) {
   env_t env;
   if (scan_env(n, f, &env) < 0 || !env.hub) return PHC_EUNDEF;
@@ -119,6 +172,8 @@ int phc__hub_closure(phc_node_t *n, const erlang_fun *f, ei_x_buff *result) {
     phc__x_atom(result, "ok");
     return 0;
   }
+  if (ends_with(f->module, "Synchronization.Gossip"))
+    return gossip_closure(f, &env, result);
   if (!strcmp(f->module, "Elixir.ProcessHub.Service.Distributor")) {
     enc_which_children(env.hub, result);
     return 0;

@@ -115,6 +115,7 @@ void phc__hub_join_node(phc_hub_t *h, const char *node) {
   phc__strategies_node_join(h, &h->strat, node);
   PHC_LOG_I(MOD, "%s: %s joined the hub", h->id, node);
   hook_atom(h, "pre_cluster_join_hook", node);
+  if (phc__strat_toggle_unlock(h, &h->strat, node)) phc__hub_quorum_success(h);
   phc__hub_lock(h);
   hook_atom(h, "post_cluster_join_hook", node);
   node_up(h, node);
@@ -170,11 +171,10 @@ void phc__hub_node_down(phc_hub_t *h, const char *node) {
   free(mine);
   free(rows);
   phc__reg_detach_node(&h->reg, node, NULL, NULL);
-  /* NodeDown's handle_locking: a strategy that asks for the lock keeps
-   * the hub locked, until deadlock_recovery_timeout (phc has no partition
-   * mode beyond that). */
+  /* NodeDown's handle_locking: the partition strategy decides whether
+   * the hub enters partition mode. */
   if (phc__strat_toggle_lock(h, &h->strat, node))
-    PHC_LOG_W(MOD, "%s: %s went down; the hub stays locked", h->id, node);
+    phc__hub_quorum_failure(h);
   else
     phc__hub_unlock(h);
   hook_pair(h, "post_nodes_redistribution_hook", "nodedown", node);

@@ -351,7 +351,7 @@ void phc__hub_sup_event(phc__sup_t *sup, int event, const char *id,
   PHC__UNUSED(old_pid);
   PHC__UNUSED(reason);
   PHC__UNUSED(len);
-  if (!id || h->leaving) return;
+  if (!id || h->leaving || sup != h->sup) return; /* partition mode's stop */
   int clen = phc__child_data_cid(id, cid, sizeof cid);
   if (clen <= 0) return;
   if (event == PHC__SUP_CHILD_RESTARTED) {

@@ -88,7 +88,8 @@ void phc__hub_cast(phc_hub_t *h, const char *node, const char *req, int len) {
 }
 
 void phc__hub_hook(phc_hub_t *h, const char *key, const ei_x_buff *data) {
-  phc__hooks_dispatch(h->hooks, key, data->buff, data->index);
+  if (h->hooks) /* none yet while the strategies' init runs at start */
+    phc__hooks_dispatch(h->hooks, key, data->buff, data->index);
 }
 
 static void priority_hook(phc_hub_t *h, int prio, int reset) {
@@ -130,6 +131,38 @@ void phc__hub_unlock(phc_hub_t *h) {
   priority_hook(h, 0, 0);
 }
 
+static int hub_sup_start(phc_hub_t *h) {
+  phc__sup_config_t sc = {.max_restarts = 100,
+                          .max_seconds = 4,
+                          .on_event = phc__hub_sup_event,
+                          .arg = h};
+  return phc__sup_start(h->n, &sc, NULL, &h->sup, &h->sup_pid);
+}
+
+void phc__hub_quorum_failure(phc_hub_t *h) {
+  if (h->partitioned || h->leaving) return;
+  h->partitioned = 1;
+  if (h->unlock_timer) phc__timer_cancel(h->n, h->unlock_timer);
+  h->unlock_timer = 0;
+  h->locked = 1;
+  priority_hook(h, 10, 0);
+  PHC_LOG_W(MOD, "%s: quorum lost: partition mode, its children stop", h->id);
+  phc__sup_t *old = h->sup; /* its events are no longer the hub's */
+  h->sup = NULL;
+  if (old) phc__sup_stop(old, "shutdown");
+}
+
+void phc__hub_quorum_success(phc_hub_t *h) {
+  if (!h->partitioned || h->leaving) return;
+  h->partitioned = 0;
+  int rc = h->sup ? 0 : hub_sup_start(h);
+  if (rc)
+    PHC_LOG_E(MOD, "%s: cannot restart its supervisor: %s", h->id,
+              phc_strerror(rc));
+  PHC_LOG_I(MOD, "%s: quorum back: partition mode left", h->id);
+  phc__hub_unlock(h);
+}
+
 static void announce_join(phc_hub_t *h) {
   ei_x_buff p;
   phc__x_new(&p);
@@ -146,6 +179,14 @@ static void sync_tick(phc_node_t *n, void *arg) {
   if (h->leaving) return;
   if (!h->locked) phc__strat_init_sync(h, &h->strat);
   h->sync_timer = phc__timer_start(n, h->sync_ms, sync_tick, h);
+}
+
+void phc__hub_set_sync_interval(phc_hub_t *h, unsigned ms) {
+  if (!ms || ms == h->sync_ms) return;
+  h->sync_ms = ms;
+  if (!h->sync_timer || h->leaving) return; /* not started yet, or gone */
+  phc__timer_cancel(h->n, h->sync_timer);
+  h->sync_timer = phc__timer_start(h->n, ms, sync_tick, h);
 }
 
 static void propagate(phc_node_t *n, void *arg) {
@@ -179,7 +220,7 @@ static void reply_call(phc_hub_t *h, const char *buf, int idx) {
   } else if (!strcmp(atom, "is_locked?")) {
     phc__x_atom(&r, h->locked ? "true" : "false");
   } else if (!strcmp(atom, "is_partitioned?")) {
-    phc__x_atom(&r, "false");
+    phc__x_atom(&r, h->partitioned ? "true" : "false");
   } else if (ei_decode_tuple_header(buf, &idx, &ta) == 0 && ta == 2 &&
              phc__term_atom(buf, &idx, atom, sizeof atom) == 0 &&
              !strcmp(atom, "get_nodes")) {
@@ -203,7 +244,8 @@ static void reply_call(phc_hub_t *h, const char *buf, int idx) {
 }
 
 /* exec_cast {M, F, A}: HotSwap's handle_storage_update is kept for the
- * child it names; DynamicQuorum's log is not used by Divergence. */
+ * child it names; anything else goes to the hub's strategy of module M
+ * (DynamicQuorum's sync_quorum_log). */
 static void on_exec_cast(phc_hub_t *h, const char *buf, int idx) {
   int arity;
   char m[PHC__ATOM_MAX], f[PHC__ATOM_MAX];
@@ -212,7 +254,12 @@ static void on_exec_cast(phc_hub_t *h, const char *buf, int idx) {
       phc__term_atom(buf, &idx, f, sizeof f) < 0)
     return;
   if (strcmp(f, "handle_storage_update") != 0) {
-    PHC_LOG_D(MOD, "%s: exec_cast %s:%s ignored", h->id, m, f);
+    int rc = phc__strat_exec(h, &h->strat, m, f, buf, idx);
+    if (rc == PHC_EINVAL)
+      PHC_LOG_W(MOD, "%s: exec_cast %s:%s with bad arguments dropped", h->id, m,
+                f);
+    else if (rc)
+      PHC_LOG_D(MOD, "%s: exec_cast %s:%s ignored", h->id, m, f);
     return;
   }
   /* A = [[{Cid, {State, Opts}}]] */
@@ -376,11 +423,7 @@ static int hub_procs_start(phc_hub_t *h) {
     return rc;
   if ((rc = phc__pg_start(n, h->pg_name, &h->pg)) != 0) return rc;
   phc__pg_watch(h->pg, on_pg_change, h);
-  phc__sup_config_t sc = {.max_restarts = 100,
-                          .max_seconds = 4,
-                          .on_event = phc__hub_sup_event,
-                          .arg = h};
-  return phc__sup_start(n, &sc, NULL, &h->sup, &h->sup_pid);
+  return h->partitioned ? 0 : hub_sup_start(h); /* startup_confirm */
 }
 
 int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg, phc_hub_t **out) {

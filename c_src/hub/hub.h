@@ -90,6 +90,7 @@ struct phc_hub_s {
   phc__sup_t *sup;
   erlang_pid sup_pid;
   int locked;
+  int partitioned; /* partition mode: children stopped, starts refused */
   int leaving;
   unsigned discover_ms;
   unsigned sync_ms;
@@ -140,6 +141,15 @@ void phc__hub_dispatch(phc_hub_t *h, const char *event, const char *members,
 void phc__hub_cast(phc_hub_t *h, const char *node, const char *req, int len);
 void phc__hub_lock(phc_hub_t *h);
 void phc__hub_unlock(phc_hub_t *h);
+/* ProcessHub's State.toggle_quorum_failure / toggle_quorum_success: enter
+ * partition mode (lock with no reset, stop every local child, keep the
+ * registry) or leave it (a fresh supervisor, unlock). Each does nothing
+ * when the hub is already in that mode. */
+void phc__hub_quorum_failure(phc_hub_t *h);
+void phc__hub_quorum_success(phc_hub_t *h);
+/* The periodic sync's interval (a strategy's sync_interval); a pending
+ * round is rescheduled to it. */
+void phc__hub_set_sync_interval(phc_hub_t *h, unsigned ms);
 void phc__hub_hook(phc_hub_t *h, const char *key, const ei_x_buff *data);
 int phc__hub_has_node(const phc_hub_t *h, const char *node);
 

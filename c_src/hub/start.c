@@ -413,6 +413,11 @@ void phc__hub_start_handle(phc_hub_t *h, const char *buf, int cidx,
     PHC_LOG_W(MOD, "%s: dropping a start whose children are not a list", h->id);
     return;
   }
+  if (h->partitioned) { /* StartHandle: {error, partitioned}, no reply */
+    PHC_LOG_I(MOD, "%s: partition mode: a start of %d children refused", h->id,
+              n);
+    return;
+  }
   hook_pre_start(h, buf, cidx, opts_idx);
   phc__strat_pre_start(h, &h->strat, buf, opts_idx);
   start_acc_t a;

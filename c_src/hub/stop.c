@@ -8,13 +8,16 @@
 #include "hub/hub.h"
 #include "term/enc.h"
 
+#define MOD "hub"
+
 /* ---- stopping -------------------------------------------------------- */
 
 int phc__hub_terminate_local(phc_hub_t *h, const char *cid, int cid_len) {
   char id[2 * 256 + 1];
   if (cid_len > 256) return PHC_EINVAL;
   phc__child_data_sup_id(cid, cid_len, id, sizeof id);
-  if (phc__sup_which_child(h->sup, id, NULL) != 0) return PHC_ENOPROC;
+  if (!h->sup || phc__sup_which_child(h->sup, id, NULL) != 0)
+    return PHC_ENOPROC;
   /* Remember it so the supervisor's GONE is not reported as self_exit. */
   phc__hub_mark_terminating(h, id);
   return phc__sup_terminate_child(h->sup, id);
@@ -24,6 +27,11 @@ void phc__hub_stop_handle(phc_hub_t *h, const char *buf, int cidx,
                           int opts_idx) {
   int n, idx = cidx;
   if (ei_decode_list_header(buf, &idx, &n) < 0) return;
+  if (h->partitioned) { /* StopHandle: {error, partitioned}, no reply */
+    PHC_LOG_I(MOD, "%s: partition mode: a stop of %d children refused", h->id,
+              n);
+    return;
+  }
   phc__hub_list_t res;
   phc__hub_list_init(&res);
   for (int i = 0; i < n; i++) {

@@ -48,10 +48,15 @@ defmodule PhcHarness do
           struct!(ProcessHub.Strategy.Migration.ColdSwap)
         end),
       synchronization_strategy:
-        struct!(ProcessHub.Strategy.Synchronization.PubSub,
-          sync_interval: Keyword.get(opts, :sync_interval, 15_000)
-        ),
-      partition_tolerance_strategy: struct!(ProcessHub.Strategy.PartitionTolerance.Divergence)
+        Keyword.get_lazy(opts, :synchronization_strategy, fn ->
+          struct!(ProcessHub.Strategy.Synchronization.PubSub,
+            sync_interval: Keyword.get(opts, :sync_interval, 15_000)
+          )
+        end),
+      partition_tolerance_strategy:
+        Keyword.get_lazy(opts, :partition_tolerance_strategy, fn ->
+          struct!(ProcessHub.Strategy.PartitionTolerance.Divergence)
+        end)
     )
   end
 

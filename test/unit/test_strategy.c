@@ -52,7 +52,7 @@ static void test_find_and_default(void **state) {
     assert_null(phc__strat_find(other, defaults[i].module));
     assert_null(phc__strat_find(defaults[i].kind,
                                 "Elixir.ProcessHub.Strategy.Distribution."
-                                "CentralizedLoadBalancer"));
+                                "Nope"));
     assert_null(phc__strat_find(defaults[i].kind, "Elixir.Nope"));
     assert_null(phc__strat_find(defaults[i].kind, ""));
     assert_null(phc__strat_find(defaults[i].kind, NULL));

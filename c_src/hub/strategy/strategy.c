@@ -9,17 +9,30 @@
 /* The tables, one per file in this folder. */
 extern const phc__strat_dist_t phc__strat_consistent_hashing;
 extern const phc__strat_dist_t phc__strat_guided;
+extern const phc__strat_dist_t phc__strat_load_balancer;
 extern const phc__strat_red_t phc__strat_singularity;
 extern const phc__strat_red_t phc__strat_replication;
 extern const phc__strat_mig_t phc__strat_cold_swap;
 extern const phc__strat_sync_t phc__strat_pub_sub;
+extern const phc__strat_sync_t phc__strat_gossip;
 extern const phc__strat_part_t phc__strat_divergence;
+extern const phc__strat_part_t phc__strat_static_quorum;
+extern const phc__strat_part_t phc__strat_majority_quorum;
+extern const phc__strat_part_t phc__strat_dynamic_quorum;
 
 static const phc__strat_base_t *const strat_all[] = {
-    &phc__strat_consistent_hashing.base, &phc__strat_guided.base,
-    &phc__strat_singularity.base,        &phc__strat_replication.base,
-    &phc__strat_cold_swap.base,          &phc__strat_pub_sub.base,
-    &phc__strat_divergence.base};
+    &phc__strat_consistent_hashing.base,
+    &phc__strat_guided.base,
+    &phc__strat_singularity.base,
+    &phc__strat_replication.base,
+    &phc__strat_cold_swap.base,
+    &phc__strat_pub_sub.base,
+    &phc__strat_divergence.base,
+    &phc__strat_static_quorum.base,
+    &phc__strat_majority_quorum.base,
+    &phc__strat_dynamic_quorum.base,
+    &phc__strat_gossip.base,
+    &phc__strat_load_balancer.base};
 
 /* Indexed by kind. */
 static const phc__strat_base_t *const strat_defaults[PHC__STRAT_KINDS] = {
@@ -272,4 +285,29 @@ int phc__strat_toggle_unlock(phc_hub_t *h, phc__strategies_t *s,
   const phc__strat_part_t *t =
       STRAT_TABLE(s, PHC__STRAT_PARTITION, phc__strat_part_t);
   return t ? t->toggle_unlock(h, s->state[PHC__STRAT_PARTITION], up_node) : 0;
+}
+
+int phc__strat_exec(phc_hub_t *h, phc__strategies_t *s, const char *module,
+                    const char *fn, const char *buf, int args_idx) {
+  for (int k = 0; k < PHC__STRAT_KINDS; k++)
+    if (s->table[k] && s->table[k]->exec &&
+        !strcmp(s->table[k]->module, module))
+      return s->table[k]->exec(h, s->state[k], fn, buf, args_idx);
+  return PHC_EUNDEF;
+}
+
+/* ---- the quorum arithmetic ----------------------------------------------- */
+
+int phc__quorum_static_present(long quorum_size, int nodes) {
+  return quorum_size <= nodes;
+}
+
+int phc__quorum_majority_has(int nodes, long max_seen) {
+  return nodes >= max_seen / 2 + 1;
+}
+
+int phc__quorum_dynamic_failure(double quorum_size, int connected, int down) {
+  if (connected + down <= 0) return 0;
+  double lost = (double)down / (double)(connected + down) * 100.0;
+  return 100.0 - lost < quorum_size;
 }

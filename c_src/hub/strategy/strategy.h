@@ -73,6 +73,14 @@ typedef struct phc__strat_base_s {
   void (*close)(phc_hub_t *h, void *st);                       /* may be NULL */
   void (*node_join)(phc_hub_t *h, void *st, const char *node); /* NULL */
   void (*node_leave)(phc_hub_t *h, void *st, const char *node); /* NULL */
+  /* A function of the strategy's module that ProcessHub calls by name on
+   * the hub's state: {exec_cast, {Module, Fn, Args}} casts (DynamicQuorum's
+   * sync_quorum_log) and module functions over erpc (MajorityQuorum's
+   * reset_cluster_size). Args: the encoded list at buf[args_idx]. 0, or
+   * PHC_EINVAL for arguments it refuses, PHC_EUNDEF for an unknown fn.
+   * NULL: none. */
+  int (*exec)(phc_hub_t *h, void *st, const char *fn, const char *buf,
+              int args_idx);
 } phc__strat_base_t;
 
 typedef struct phc__strat_dist_s {
@@ -226,5 +234,18 @@ int phc__strat_toggle_lock(phc_hub_t *h, phc__strategies_t *s,
                            const char *down_node);
 int phc__strat_toggle_unlock(phc_hub_t *h, phc__strategies_t *s,
                              const char *up_node);
+/* exec of the hub's strategy whose module is `module`: PHC_EUNDEF when
+ * no kind runs that module or it has no exec. */
+int phc__strat_exec(phc_hub_t *h, phc__strategies_t *s, const char *module,
+                    const char *fn, const char *buf, int args_idx);
+
+/* ---- the quorum arithmetic (ProcessHub's, for the three quorums) -------- */
+
+/* StaticQuorum: quorum_size <= nodes. */
+int phc__quorum_static_present(long quorum_size, int nodes);
+/* MajorityQuorum: nodes >= div(max_seen, 2) + 1. */
+int phc__quorum_majority_has(int nodes, long max_seen);
+/* DynamicQuorum: 100 - down / (connected + down) * 100 < quorum_size. */
+int phc__quorum_dynamic_failure(double quorum_size, int connected, int down);
 
 #endif /* PHC_HUB_STRATEGY_STRATEGY_H */

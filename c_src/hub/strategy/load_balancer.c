@@ -1,0 +1,258 @@
+/* load_balancer.c - ProcessHub.Strategy.Distribution.CentralizedLoadBalancer:
+ * an elected leader (the :elector library, highest uptime) keeps a
+ * scoreboard of every member's load and places each new child on a node
+ * picked by spare capacity; members push their load to it every
+ * push_interval ms.
+ *
+ * phc is a member that is never the leader (it runs no elector, so the
+ * BEAM members never count it as a candidate). It follows the leader's
+ * decisions: belongs_to names no node, so StartHandle starts here every
+ * child a start cast sends here and forwards nothing, and a join migrates
+ * nothing (the strategy's nodeup_redistribution is false).
+ *
+ * What it pushes, every push_interval, as {calculate_score, phc, Stats}
+ * to the load calculator of every other hub member (the leader's is among
+ * them): Stats has ProcessHub's keys, with what they mean for a C node
+ * running one event loop on one thread:
+ *   scheduler_utilization  CPU time of the process over wall time since
+ *                          the last push (0.0..1.0: the loop is the one
+ *                          scheduler)
+ *   run_queue_total        phc processes waiting to run now
+ *   process_count          live phc processes
+ *   memory_usage           resident set size in bytes (/proc/self/statm)
+ *   timestamp              system time in ms
+ * phc cannot send the closure a BEAM member spawns on the leader, so it
+ * asks each member's rex to evaluate the same three calls (erl_eval:exprs
+ * by rpc:cast): get_hub(HubId), the distribution strategy from its misc
+ * storage, gen_server:cast(calculator_pid, ...).
+ *
+ * Options: the struct's fields (max_history_size, weight_decay_factor,
+ * push_interval, and the leader's scoreboard, calculator_pid and
+ * nodeup_redistribution, which are read past). */
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hub/hub.h"
+#include "proc/proc.h"
+#include "term/enc.h"
+#include "term/parse.h"
+
+#define MOD "load_balancer"
+#define LB_MODULE                                                              \
+  "Elixir.ProcessHub.Strategy.Distribution.CentralizedLoadBalancer"
+
+typedef struct lb_state_s {
+  phc_hub_t *h;
+  long long push_interval;
+  uint64_t timer;
+  uint64_t last_wall_us, last_cpu_us;
+} lb_state_t;
+
+static int lb_option(void *arg, const char *key, const char *buf, int idx) {
+  lb_state_t *s = arg;
+  long long v;
+  double d;
+  int i = idx;
+  if (!strcmp(key, "push_interval") || !strcmp(key, "max_history_size")) {
+    if (ei_decode_longlong(buf, &i, &v) < 0 || v <= 0 || v > 86400000) goto bad;
+    if (key[0] == 'p') s->push_interval = v;
+  } else if (!strcmp(key, "weight_decay_factor")) {
+    int j = idx;
+    if (ei_decode_double(buf, &i, &d) < 0 &&
+        ei_decode_longlong(buf, &j, &v) < 0)
+      goto bad;
+  } else if (strcmp(key, "scoreboard") && strcmp(key, "calculator_pid") &&
+             strcmp(key, "nodeup_redistribution")) {
+    PHC_LOG_E(MOD, "unknown CentralizedLoadBalancer option: %s", key);
+    return PHC_EINVAL;
+  }
+  return 0;
+bad:
+  PHC_LOG_E(MOD, "bad value for CentralizedLoadBalancer option %s", key);
+  return PHC_EINVAL;
+}
+
+static int lb_parse(lb_state_t *s, const char *buf, int idx) {
+  s->push_interval = 10000;
+  return buf ? phc__strat_opts_each(buf, idx, lb_option, s) : 0;
+}
+
+static int lb_check(const char *buf, int idx) {
+  lb_state_t s;
+  return lb_parse(&s, buf, idx);
+}
+
+/* ---- the metrics -----------------------------------------------------------
+ */
+
+static uint64_t lb_clock_us(clockid_t c) {
+  struct timespec t;
+  clock_gettime(c, &t);
+  return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+static uint64_t lb_cpu_us(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+         (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+static long long lb_rss(void) {
+  long pages = 0, rss = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+  fclose(f);
+  return (long long)rss * sysconf(_SC_PAGESIZE);
+}
+
+static void lb_count_runnable(void *ctx, const erlang_pid *pid) {
+  void **c = ctx;
+  phc__pinfo_t pi;
+  if (phc__proc_info(c[0], pid, &pi) == 0 && (pi.runnable || pi.running))
+    (*(long *)c[1])++;
+}
+
+/* Stats: #{scheduler_utilization, run_queue_total, process_count,
+ * memory_usage, timestamp}. */
+static void lb_enc_stats(lb_state_t *s, ei_x_buff *x) {
+  phc_node_t *n = s->h->n;
+  uint64_t wall = lb_clock_us(CLOCK_MONOTONIC), cpu = lb_cpu_us();
+  double util = 0.0;
+  if (s->last_wall_us && wall > s->last_wall_us)
+    util = (double)(cpu - s->last_cpu_us) / (double)(wall - s->last_wall_us);
+  util = util < 0 ? 0 : util > 1 ? 1 : util;
+  s->last_wall_us = wall;
+  s->last_cpu_us = cpu;
+  long runq = 0;
+  void *ctx[2] = {n, &runq};
+  phc__proc_each(n, lb_count_runnable, ctx);
+  phc__x_map_header(x, 5);
+  phc__x_atom(x, "scheduler_utilization");
+  phc__x_double(x, util);
+  phc__x_atom(x, "run_queue_total");
+  phc__x_long(x, runq);
+  phc__x_atom(x, "process_count");
+  phc__x_long(x, (long)phc__rt_count(n));
+  phc__x_atom(x, "memory_usage");
+  phc__x_longlong(x, lb_rss());
+  phc__x_atom(x, "timestamp");
+  phc__x_longlong(x, (long long)(lb_clock_us(CLOCK_REALTIME) / 1000u));
+}
+
+/* ---- the push
+ * ---------------------------------------------------------------- */
+
+/* gen_server:cast(maps:get(calculator_pid, Storage:get(maps:get(misc,
+ * maps:get(storage, Coordinator:get_hub(H))), distribution_strategy)),
+ * {calculate_score, N, S}) in erl_eval's abstract format. */
+#define LB_CALL(m, f) "{call,1,{remote,1,{atom,1,'" m "'},{atom,1," f "}},["
+static const char lb_exprs[] = "[" LB_CALL("gen_server", "cast")
+    LB_CALL("maps", "get") "{atom,1,calculator_pid}," LB_CALL(
+        "Elixir.ProcessHub.Service.Storage", "get")
+        LB_CALL("maps", "get") "{atom,1,misc}," LB_CALL(
+            "maps",
+            "get") "{atom,1,storage}," LB_CALL("Elixir.ProcessHub.Coordinator",
+                                               "get_hub") "{var,1,'H'}]}]}]},{"
+                                                          "atom,1,distribution_"
+                                                          "strategy}]}]},"
+                                                          "{tuple,1,[{atom,1,"
+                                                          "calculate_score},{"
+                                                          "var,1,'N'},{var,1,'"
+                                                          "S'}]}]}].";
+
+static int lb_keep(void *arg, const char *term, int len) {
+  ei_x_buff *x = arg;
+  if (len > 1) phc__x_append_buf(x, term + 1, len - 1); /* no version */
+  return 0;
+}
+
+static void lb_push(lb_state_t *s) {
+  phc_hub_t *h = s->h;
+  ei_x_buff x;
+  char err[64];
+  phc__x_new_with_version(&x);
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, "$gen_cast");
+  phc__x_tuple_header(&x, 5);
+  phc__x_atom(&x, "cast");
+  phc__x_atom(&x, "erl_eval");
+  phc__x_atom(&x, "exprs");
+  phc__x_list_header(&x, 2);
+  if (phc__parse_terms(lb_exprs, sizeof lb_exprs - 1, lb_keep, &x, err,
+                       sizeof err) != 0) {
+    PHC_LOG_E(MOD, "%s: the push expression does not parse: %s", h->id, err);
+    ei_x_free(&x);
+    return;
+  }
+  phc__x_list_header(&x, 3); /* bindings, an orddict */
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, "H");
+  phc__x_atom(&x, h->id);
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, "N");
+  phc__x_atom(&x, h->n->name);
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, "S");
+  lb_enc_stats(s, &x);
+  phc__x_empty_list(&x);
+  phc__x_empty_list(&x);
+  phc__x_pid(&x, &h->coord);
+  for (int i = 0; i < h->nnodes; i++)
+    if (strcmp(h->nodes[i], h->n->name) != 0)
+      phc_send_name(h->n, &h->coord, h->nodes[i], "rex", x.buff, x.index);
+  ei_x_free(&x);
+}
+
+static void lb_tick(phc_node_t *n, void *arg) {
+  lb_state_t *s = arg;
+  s->timer = 0;
+  if (s->h->leaving) return;
+  lb_push(s);
+  s->timer = phc__timer_start(n, (unsigned)s->push_interval, lb_tick, s);
+}
+
+/* ---- the table -------------------------------------------------------------
+ */
+
+static int lb_init(phc_hub_t *h, void *st, const char *buf, int idx) {
+  lb_state_t *s = st;
+  int rc = lb_parse(s, buf, idx);
+  if (rc || !h) return rc;
+  s->h = h;
+  s->last_wall_us = lb_clock_us(CLOCK_MONOTONIC);
+  s->last_cpu_us = lb_cpu_us();
+  s->timer = phc__timer_start(h->n, (unsigned)s->push_interval, lb_tick, s);
+  return 0;
+}
+
+static void lb_close(phc_hub_t *h, void *st) {
+  lb_state_t *s = st;
+  if (h && s->timer) phc__timer_cancel(h->n, s->timer);
+  s->timer = 0;
+}
+
+/* The leader places children; none is placed from here. */
+static int lb_belongs_to(phc_hub_t *h, void *st, const char *cid, int cid_len,
+                         int rf, const char **out, int max) {
+  PHC__UNUSED(h);
+  PHC__UNUSED(st);
+  PHC__UNUSED(cid);
+  PHC__UNUSED(cid_len);
+  PHC__UNUSED(rf);
+  PHC__UNUSED(out);
+  PHC__UNUSED(max);
+  return 0;
+}
+
+const phc__strat_dist_t phc__strat_load_balancer = {
+    .base = {.kind = PHC__STRAT_DISTRIBUTION,
+             .module = LB_MODULE,
+             .state_size = sizeof(lb_state_t),
+             .init = lb_init,
+             .check = lb_check,
+             .close = lb_close},
+    .belongs_to = lb_belongs_to};

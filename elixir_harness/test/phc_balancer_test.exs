@@ -1,0 +1,76 @@
+defmodule PhcHarness.PhcBalancerTest do
+  @moduledoc """
+  CentralizedLoadBalancer with phc as the third member: two BEAM members run a hub on it
+  (push_interval 1000 ms); phc joins with no strategy flags, adopts it and pushes its load to
+  the leader (a BEAM member: phc runs no elector). The leader's scoreboard must list phc, and
+  children the leader places on phc must run there and be listed everywhere.
+  Select with `mix test --only balancer`.
+  """
+  use ExUnit.Case, async: false
+  import PhcHarness.Cluster
+  import PhcHarness.PhcCase
+
+  @moduletag :phc
+  @moduletag :balancer
+  @lb ProcessHub.Strategy.Distribution.CentralizedLoadBalancer
+
+  setup do
+    on_exit(fn -> stop_all() end)
+    :ok
+  end
+
+  defp strat, do: [distribution_strategy: struct!(@lb, push_interval: 1_000)]
+
+  defp leader(n), do: rpc(n, :elector, :get_leader, [])
+
+  defp scoreboard(n) do
+    hub = rpc(n, ProcessHub.Coordinator, :get_hub, [:my_hub])
+    s = rpc(n, ProcessHub.Service.Storage, :get, [hub.storage.misc, :distribution_strategy])
+    s.scoreboard
+  end
+
+  test "a BEAM member in phc's place: its score in the leader's scoreboard, where children go" do
+    a = start_beam(:a)
+    b = start_beam(:b)
+    c = start_beam(:c)
+    :ok = connect_all([a, b, c])
+    for n <- [a, b, c], do: :ok = start_hub(n, strat())
+    eventually(fn -> hub_nodes(a) == [a, b, c] end, 15_000)
+    {:ok, l} = eventually(fn -> match?({:ok, n} when n in [a, b, c], leader(a)) && leader(a) end)
+    eventually(fn -> map_size(scoreboard(l)) == 3 end, 15_000)
+    IO.puts("balancer (BEAM c): leader #{l}, scoreboard #{inspect(Map.new(scoreboard(l), fn {n, s} -> {n, Float.round(s.current_score, 4)} end))}")
+    res = start(l, :phc_counter, 30, prefix: "lb")
+    assert res.status == :ok, inspect(res)
+    list = eventually(fn -> l1 = plist(a); if length(l1) == 30, do: l1 end, 10_000)
+    IO.puts("balancer (BEAM c): placement #{inspect(Enum.frequencies(for {_, [{n, _}]} <- list, do: n))}")
+  end
+
+  test "phc reports its load to the leader and the leader places children on it" do
+    a = start_beam(:a)
+    b = start_beam(:b)
+    :ok = connect_all([a, b])
+    :ok = start_hub(a, strat())
+    :ok = start_hub(b, strat())
+    eventually(fn -> hub_nodes(a) == [a, b] and hub_nodes(b) == [a, b] end, 15_000)
+    phc = join_phc([a, b])
+    eventually(fn -> phc_log() =~ "adopted the hub's strategies" end, 15_000, &phc_log/0)
+    {:ok, l} = eventually(fn -> match?({:ok, n} when n in [a, b], leader(a)) && leader(a) end)
+    eventually(fn -> Map.has_key?(scoreboard(l), phc) end, 15_000, fn ->
+      "phc not in the leader's scoreboard: #{inspect(scoreboard(l))}\n" <> phc_log()
+    end)
+
+    IO.puts("balancer: leader #{l}, scoreboard #{inspect(Map.new(scoreboard(l), fn {n, s} -> {n, Float.round(s.current_score, 4)} end))}")
+    res = start(l, :phc_counter, 30, prefix: "lb")
+    assert res.status == :ok, inspect(res)
+    on_phc = for {_id, nps} <- res.started, {^phc, pid} <- nps, do: pid
+    IO.puts("balancer: #{length(on_phc)} of 30 children placed on phc")
+    assert on_phc != []
+    assert Enum.all?(on_phc, &rpc(a, PhcHarness, :alive?, [&1]))
+    list = eventually(fn ->
+      l1 = plist(a)
+      if length(l1) == 30 and plist(b) == l1 and phc_plist(a) == l1, do: l1
+    end, 10_000)
+    assert length(list) == 30
+    IO.puts("balancer: placement #{inspect(Enum.frequencies(for {_, [{n, _}]} <- list, do: n))}")
+  end
+end
