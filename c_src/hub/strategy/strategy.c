@@ -12,13 +12,18 @@ extern const phc__strat_dist_t phc__strat_guided;
 extern const phc__strat_red_t phc__strat_singularity;
 extern const phc__strat_red_t phc__strat_replication;
 extern const phc__strat_mig_t phc__strat_cold_swap;
+extern const phc__strat_mig_t phc__strat_hot_swap;
 extern const phc__strat_sync_t phc__strat_pub_sub;
 extern const phc__strat_part_t phc__strat_divergence;
 
 static const phc__strat_base_t *const strat_all[] = {
-    &phc__strat_consistent_hashing.base, &phc__strat_guided.base,
-    &phc__strat_singularity.base,        &phc__strat_replication.base,
-    &phc__strat_cold_swap.base,          &phc__strat_pub_sub.base,
+    &phc__strat_consistent_hashing.base,
+    &phc__strat_guided.base,
+    &phc__strat_singularity.base,
+    &phc__strat_replication.base,
+    &phc__strat_cold_swap.base,
+    &phc__strat_hot_swap.base,
+    &phc__strat_pub_sub.base,
     &phc__strat_divergence.base};
 
 /* Indexed by kind. */
