@@ -211,6 +211,49 @@ defmodule PhcHarness.PhcHandoverTest do
     end
   end
 
+  describe "phc as the migration source" do
+    @describetag :source
+
+    for confirm <- [false, true] do
+      @tag confirm: confirm
+      @tag case: "source_#{confirm}"
+      test "a BEAM member joins, confirm_handover #{confirm}: phc's counters move there with their values" do
+        opts = hotswap(confirm_handover: unquote(confirm), retention: 3_000)
+        {a, b} = beam_hub(opts)
+        phc = third(:phc, a, b, opts)
+        n = 24
+        assert start(a, :phc_counter, n, prefix: "src").status == :ok
+        set_values(a, "src", n)
+        before = settled([a, b], n, fn _ -> true end)
+        assert for({_, [{^phc, _}]} <- before, do: 1) != []
+
+        t0 = System.monotonic_time(:millisecond)
+        c = third(:beam, a, b, opts)
+
+        list =
+          settled([a, b], n, fn l ->
+            Enum.any?(l, fn {id, [{nd, _}]} ->
+              nd == c and match?({_, [{^phc, _}]}, List.keyfind(before, id, 0))
+            end)
+          end)
+
+        IO.puts(
+          "\nphc as source, confirm_handover #{unquote(confirm)}: settled after " <>
+            "#{System.monotonic_time(:millisecond) - t0} ms"
+        )
+
+        moved =
+          for {id, [{^c, _}]} <- list,
+              match?({_, [{^phc, _}]}, List.keyfind(before, id, 0)),
+              do: id
+
+        assert moved != []
+        assert_values(a, list, "src")
+        refute phc_log() =~ "handover confirmation timeout"
+      end
+    end
+  end
+
   describe "C to C" do
     @describetag :c2c
 
