@@ -74,16 +74,18 @@ static void ho_send_state(phc_gs_t *gs, const phc_child_type_t *t, void *state,
     ho_send_tag(p, &rr, "retention_handled", buf + cid, cid_len);
 }
 
-/* handover: Cid, {State, Opts} from buf[idx]. */
-static void ho_take_state(phc_gs_t *gs, const phc_child_type_t *t, void **state,
-                          const char *buf, int idx) {
+/* handover: Cid, {State, Opts} from buf[idx]. PHC_EDECODE for another
+ * shape. */
+static int ho_take_state(phc_gs_t *gs, const phc_child_type_t *t, void **state,
+                         const char *buf, int idx) {
   phc_proc_t *p = phc_gs_proc(gs);
   int cid = idx, arity;
-  if (ei_skip_term(buf, &idx) < 0) return;
+  if (ei_skip_term(buf, &idx) < 0) return PHC_EDECODE;
   int cid_len = idx - cid;
-  if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2) return;
+  if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2)
+    return PHC_EDECODE;
   int st = idx;
-  if (ei_skip_term(buf, &idx) < 0) return;
+  if (ei_skip_term(buf, &idx) < 0) return PHC_EDECODE;
   int st_len = idx - st, opts = idx, v;
   erlang_pid to;
   if (phc__term_kw_get(buf, opts, "confirm_handover", &v) == 0 &&
@@ -100,6 +102,7 @@ static void ho_take_state(phc_gs_t *gs, const phc_child_type_t *t, void **state,
   if (rc)
     PHC_LOG_W(HO_MOD, "%s: handover_put refused the state: %s", t->module,
               phc_strerror(rc));
+  return 0;
 }
 
 int phc__gs_handover_msg(phc_gs_t *gs, const phc_child_type_t *t, void **state,
@@ -118,7 +121,9 @@ int phc__gs_handover_msg(phc_gs_t *gs, const phc_child_type_t *t, void **state,
     return 1;
   }
   if (arity == 4 && !strcmp(tag, "handover") && t->handover_put) {
-    ho_take_state(gs, t, state, buf, idx);
+    if (ho_take_state(gs, t, state, buf, idx))
+      PHC_LOG_W(HO_MOD, "%s: handover message without {State, Opts} dropped",
+                t->module);
     return 1;
   }
   return 0;

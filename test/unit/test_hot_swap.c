@@ -180,6 +180,13 @@ static void test_child_takes_state(void **state) {
   phc__x_empty_list(&m);
   send_to(x, &c, &m);
   assert_int_equal(counter_value(x, &c), 9);
+  /* no {State, Opts} (ProcessHub sends nil for a child that gave none):
+   * dropped, the child keeps running */
+  hub_msg(&m, 4, "handover");
+  phc__x_binary(&m, "c1", 2);
+  phc__x_atom(&m, "nil");
+  send_to(x, &c, &m);
+  assert_int_equal(counter_value(x, &c), 9);
   hx_free(x);
 }
 
