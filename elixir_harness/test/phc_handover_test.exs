@@ -211,6 +211,40 @@ defmodule PhcHarness.PhcHandoverTest do
     end
   end
 
+  describe "phc_kv" do
+    @tag case: "kv_phc"
+    test "a phc_kv map survives BEAM -> phc on join and phc -> BEAM on SIGTERM" do
+      opts = hotswap(retention: 3_000)
+      {a, b} = beam_hub(opts)
+      n = 12
+      assert start(a, :phc_kv, n, prefix: "kv").status == :ok
+      eventually(fn -> length(plist(a)) == n end, 15_000, "kv children not registered")
+
+      for i <- 1..n,
+          do:
+            assert(rpc(a, PhcHarness, :call, ["kv_#{i}", {:put, :k, %{i: i, s: "v#{i}"}}]) == :ok)
+
+      check = fn list ->
+        wrong =
+          for {id, [{nd, pid}]} <- list,
+              i = String.to_integer(String.replace_prefix(id, "kv_", "")),
+              got = rpc(a, GenServer, :call, [pid, {:get, :k}]),
+              got != %{i: i, s: "v#{i}"},
+              do: {id, nd, got}
+
+        assert wrong == [], "maps lost: #{inspect(wrong)}"
+      end
+
+      phc = third(:phc, a, b, opts)
+      list = settled([a, b], n, fn l -> Enum.any?(l, fn {_, [{nd, _}]} -> nd == phc end) end)
+      check.(list)
+      :ok = stop_phc(:term)
+      eventually(fn -> hub_nodes(a) == [a, b] end, 20_000, "phc did not leave")
+      list = settled([a, b], n, fn l -> Enum.all?(l, fn {_, [{nd, _}]} -> nd in [a, b] end) end)
+      check.(list)
+    end
+  end
+
   describe "phc as the migration source" do
     @describetag :source
 
