@@ -315,6 +315,39 @@ static void test_migration_without_handover(void **state) {
   hx_free(x);
 }
 
+/* Run the loop (timers included) for about ms milliseconds. */
+static void run_for(hx_t *x, unsigned ms) {
+  uint64_t end = uv_now(&x->loop) + ms;
+  while (uv_now(&x->loop) < end) {
+    uv_run(&x->loop, UV_RUN_NOWAIT);
+    hx_drain(x);
+    uv_sleep(1);
+    uv_update_time(&x->loop);
+  }
+}
+
+/* No start results within child_migration_timeout: nothing migrated, the
+ * old copy stays, the handler ends. */
+static void test_migration_timeout(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  hx_feed(x, "pg_sync_ph3");
+  set_hot_swap(x, "[{handover, true}, {child_migration_timeout, 20}]");
+  erlang_pid old = start_counter(x, "k1", 5);
+  ei_x_buff cid = hx_bin_cid("k1");
+  phc__reg_row_t *rows[1] = {hx_row(x, &cid)};
+  phc__strat_handle_migration(x->h, &x->h->strat, rows, 1, HX_PH3);
+  hx_drain(x);
+  erlang_pid hp = handler_of(x);
+  assert_non_null(phc_proc_lookup(&x->node, &hp));
+  run_for(x, 200);
+  assert_null(phc_proc_lookup(&x->node, &hp));
+  assert_non_null(phc_proc_lookup(&x->node, &old));
+  assert_non_null(hx_row(x, &cid));
+  ei_x_free(&cid);
+  hx_free(x);
+}
+
 static void test_shutdown_handover(void **state) {
   (void)state;
   hx_t *x = hx_new();
@@ -361,6 +394,7 @@ int main(void) {
       cmocka_unit_test(test_migration),
       cmocka_unit_test(test_migration_confirm),
       cmocka_unit_test(test_migration_without_handover),
+      cmocka_unit_test(test_migration_timeout),
       cmocka_unit_test(test_shutdown_handover),
       cmocka_unit_test(test_received_state),
   };
