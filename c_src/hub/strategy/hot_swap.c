@@ -145,7 +145,9 @@ static void hs_arm(phc_proc_t *p, hs_mig_t *m, long long ms) {
 static void hs_finish(phc_proc_t *p, hs_mig_t *m) {
   int any = 0;
   for (int i = 0; i < m->n; i++)
-    any |= m->c[i].migrated;
+    any += m->c[i].migrated;
+  PHC_LOG_I(MOD, "%s: migration to %s done: %d of %d children handed over",
+            m->h->id, m->node, any, m->n);
   if (any && !m->h->leaving) {
     ei_x_buff hook;
     phc__x_new_with_version(&hook);
@@ -250,7 +252,11 @@ static void hs_collected(phc_proc_t *p, hs_mig_t *m) {
                 m->node);
       continue;
     }
-    if (!o) continue;
+    if (!o) {
+      PHC_LOG_W(MOD, "%s: migration to %s: a child no longer runs here",
+                m->h->id, m->node);
+      continue;
+    }
     c->migrated = 1;
     m->waiting++;
     hs_ask_state(p, m, c, &o->pid);
