@@ -9,11 +9,13 @@
  * One cast per owner node, {start_children, [ChildData], Opts} or
  * {stop_children, [#{child_id, nodes}], Opts}, as Dispatcher does; Opts
  * are the caller's followed by Distributor.default_init_opts and init_cids
- * (keyword lookups take the first). awaitable and async_wait (a Future
- * resolved by a collector process) are not supported on phc: they return
- * {error, {not_supported_on_phc, Opt}}. */
+ * (keyword lookups take the first). A start with awaitable: true returns
+ * {ok, Future}, resolved by a collector process (api_future.c) that the
+ * casts name in reply_to; async_wait, and awaitable stops, are not
+ * supported on phc: they return {error, {not_supported_on_phc, Opt}}. */
 #include <stdlib.h>
 
+#include "hub/api_future.h"
 #include "hub/child_data.h"
 #include "hub/hub.h"
 #include "term/enc.h"
@@ -23,6 +25,7 @@ typedef struct ctl_s {
   const char *buf;
   int list, opts; /* indices; opts -1: [] */
   ei_x_buff *result;
+  const erlang_pid *reply_to; /* the awaitable start's collector, or NULL */
 } ctl_t;
 
 static void ctl_error(ei_x_buff *r, const char *reason) {
@@ -39,6 +42,7 @@ static int ctl_args(phc_node_t *n, const char *args, ctl_t *c,
   c->buf = args;
   c->result = result;
   c->opts = -1;
+  c->reply_to = NULL;
   if (ei_decode_list_header(args, &idx, &arity) < 0 || arity < 2 ||
       phc__term_atom(args, &idx, id, sizeof id) < 0 ||
       !(c->h = phc__hub_find(n, id)))
@@ -64,7 +68,14 @@ static void ctl_enc_opts(const ctl_t *c, ei_x_buff *x, const char *cids,
                          int clen) {
   int idx = c->opts, n = 0;
   if (idx >= 0 && ei_decode_list_header(c->buf, &idx, &n) < 0) n = 0;
-  phc__x_list_header(x, n + 7);
+  phc__x_list_header(x, n + 7 + (c->reply_to ? 1 : 0));
+  if (c->reply_to) {
+    phc__x_tuple_header(x, 2);
+    phc__x_atom(x, "reply_to");
+    phc__x_list_header(x, 1);
+    phc__x_pid(x, c->reply_to);
+    phc__x_empty_list(x);
+  }
   for (int i = 0; i < n; i++) {
     int s = idx;
     ei_skip_term(c->buf, &idx);
@@ -102,18 +113,14 @@ static int ctl_check(const ctl_t *c) {
          phc__term_atom_eq(c->buf, v, "true");
 }
 
-static int ctl_refuse_await(const ctl_t *c) {
-  static const char *const opts[] = {"awaitable", "async_wait"};
-  for (size_t i = 0; i < PHC__ARRAY_LEN(opts); i++)
-    if (ctl_opt_true(c, opts[i])) {
-      phc__x_tuple_header(c->result, 2);
-      phc__x_atom(c->result, "error");
-      phc__x_tuple_header(c->result, 2);
-      phc__x_atom(c->result, "not_supported_on_phc");
-      phc__x_atom(c->result, opts[i]);
-      return 1;
-    }
-  return 0;
+static int ctl_refuse_await(const ctl_t *c, const char *opt) {
+  if (!ctl_opt_true(c, opt)) return 0;
+  phc__x_tuple_header(c->result, 2);
+  phc__x_atom(c->result, "error");
+  phc__x_tuple_header(c->result, 2);
+  phc__x_atom(c->result, "not_supported_on_phc");
+  phc__x_atom(c->result, opt);
+  return 1;
 }
 
 /* A child's data for its owners: #{child_id, child_spec, hub_id, metadata,
@@ -210,13 +217,41 @@ static void ctl_cast_starts(const ctl_t *c, const ctl_child_t *ch, int n,
   }
 }
 
+static long ctl_opt_long(const ctl_t *c, const char *key, long dflt) {
+  int v;
+  long val;
+  if (c->opts >= 0 && phc__term_kw_get(c->buf, c->opts, key, &v) == 0 &&
+      ei_decode_long(c->buf, &v, &val) == 0 && val >= 0)
+    return val;
+  return dflt;
+}
+
+/* The collector of an awaitable start: the nodes the starts are cast to
+ * (those owning one of the children), the ids, the Future into result. */
+static int ctl_future(ctl_t *c, const ctl_child_t *ch, int n,
+                      const ei_x_buff *ids, erlang_pid *out) {
+  phc_hub_t *h = c->h;
+  const char *nodes[PHC__HUB_MAX_NODES];
+  int k = 0;
+  for (int j = 0; j < h->nnodes; j++) {
+    int has = 0;
+    for (int i = 0; i < n && !has; i++)
+      for (int o = 0; o < ch[i].k; o++)
+        has |= !strcmp(ch[i].owners[o], h->nodes[j]);
+    if (has) nodes[k++] = h->nodes[j];
+  }
+  return phc__hub_future_start(
+      h, nodes, k, ids->buff, ctl_opt_long(c, "timeout", 10000),
+      ctl_opt_long(c, "await_timeout", 60000), out, c->result);
+}
+
 static int ctl_start(ctl_t *c) {
   int idx = c->list, n, type, size, rc = 0;
   if (ei_get_type(c->buf, &idx, &type, &size) < 0 ||
       (type != ERL_LIST_EXT && type != ERL_NIL_EXT))
     return phc__x_atom(c->result, "badarg"), PHC_EINVAL;
   if (type == ERL_NIL_EXT) return ctl_error(c->result, "no_children"), 0;
-  if (ctl_refuse_await(c)) return 0;
+  if (ctl_refuse_await(c, "async_wait")) return 0;
   if (phc__strat_children_init(c->h, &c->h->strat, c->buf, c->list, c->opts))
     return ctl_error(c->result, phc__strat_init_error(c->h, &c->h->strat)), 0;
   ei_decode_list_header(c->buf, &idx, &n);
@@ -240,10 +275,14 @@ static int ctl_start(ctl_t *c) {
     phc__hub_list_close(&dup, c->result);
   } else {
     phc__hub_list_close(&dup, &dups);
-    ctl_cast_starts(c, ch, n, &ids);
     phc__x_tuple_header(c->result, 2);
     phc__x_atom(c->result, "ok");
-    phc__x_atom(c->result, "start_initiated");
+    erlang_pid fut;
+    if (ctl_opt_true(c, "awaitable") && ctl_future(c, ch, n, &ids, &fut) == 0)
+      c->reply_to = &fut;
+    else
+      phc__x_atom(c->result, "start_initiated");
+    ctl_cast_starts(c, ch, n, &ids);
   }
   ei_x_free(&ids);
   ei_x_free(&dups);
@@ -261,7 +300,8 @@ static int ctl_stop(ctl_t *c) {
       (type == ERL_LIST_EXT && ei_decode_list_header(c->buf, &idx, &n) < 0))
     return phc__x_atom(c->result, "badarg"), PHC_EINVAL;
   if (type == ERL_NIL_EXT) n = 0;
-  if (ctl_refuse_await(c)) return 0;
+  if (ctl_refuse_await(c, "awaitable") || ctl_refuse_await(c, "async_wait"))
+    return 0;
   int first = idx;
   for (int j = 0; j < h->nnodes; j++) {
     phc__hub_list_t l;

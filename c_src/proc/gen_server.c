@@ -195,6 +195,7 @@ static void gs_cast(phc_gs_t *gs, const char *buf, int idx) {
 
 static void gs_info(phc_gs_t *gs, const char *buf, int len) {
   int rc = PHC_GS_NOREPLY;
+  if (phc__gs_handover_msg(gs, gs->type, &gs->state, buf, len)) return;
   if (gs->type->handle_info)
     rc = gs->type->handle_info(gs, gs->state, buf, len);
   gs_result(gs, rc, NULL, NULL);
@@ -357,3 +358,11 @@ int phc_gs_start(phc_node_t *n, const char *module, const char *args, int len,
 }
 
 phc_proc_t *phc_gs_proc(phc_gs_t *gs) { return gs ? gs->p : NULL; }
+
+int phc__gs_handover_get(phc_node_t *n, const erlang_pid *pid, ei_x_buff *out) {
+  phc_proc_t *p = phc_proc_lookup(n, pid);
+  phc_gs_t *gs = p && p->ops == &gs_ops ? phc_proc_data(p) : NULL;
+  if (!gs || !gs->started) return PHC_ENOPROC;
+  if (!gs->type->handover_get) return PHC_EUNDEF;
+  return gs->type->handover_get(gs, gs->state, out);
+}

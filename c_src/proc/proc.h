@@ -140,6 +140,11 @@ uint64_t phc__timer_start(phc_node_t *n, unsigned ms, phc__timer_cb cb,
                           void *arg);
 void phc__timer_cancel(phc_node_t *n, uint64_t id);
 
+/* The handover state of the C child at pid (its type's handover_get) into
+ * out: 0, PHC_ENOPROC (no live gen_server there) or PHC_EUNDEF (the type
+ * has no handover_get). For a hub's HotSwap shutdown handover. */
+int phc__gs_handover_get(phc_node_t *n, const erlang_pid *pid, ei_x_buff *out);
+
 /* ---- signals from other nodes ----------------------------------------- */
 
 void phc__proc_in_send(phc_node_t *n, const erlang_pid *from,

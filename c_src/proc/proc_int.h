@@ -3,7 +3,8 @@
  * proc.h and phc.h. The files: proc.c (lifecycle, the process table,
  * mailboxes and the run queue, sending), signal.c (links, exit signals,
  * what an exit takes down, monitors), name.c (names and aliases),
- * remote.c (signals from other nodes), timer.c, gen_server.c and
+ * remote.c (signals from other nodes), timer.c, gen_server.c (with
+ * handover.c, the HotSwap handover messages) and
  * supervisor.c.
  *
  * Ownership: the runtime (struct phc__rt_s, one per node) owns every
@@ -275,5 +276,10 @@ void phc__timers_proc_exit(phc_proc_t *p);
 void phc__timers_close(phc_node_t *n);
 
 /* gen_server.c */
+
+/* handover.c: a ProcessHub HotSwap handover message for a type with the
+ * matching callback: 1 when it was handled (not for handle_info). */
+int phc__gs_handover_msg(phc_gs_t *gs, const phc_child_type_t *t, void **state,
+                         const char *buf, int len);
 
 #endif /* PHC_PROC_INT_H */

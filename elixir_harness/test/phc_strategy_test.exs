@@ -170,8 +170,28 @@ defmodule PhcHarness.PhcStrategyTest do
         ids(l, "one") == [] and length(ids(l, "ctl")) == 10 and "ctl_1" not in ids(l, "ctl")
       end)
 
-      # awaitable is not supported on phc (named in the error)
-      assert call.(phc, :start_children, [specs("aw", 1), [awaitable: true]]) ==
+      # awaitable: a Future resolved by phc, awaited on a BEAM member, as a BEAM member's is
+      await = fn node, prefix ->
+        {:ok, fut} = call.(node, :start_children, [specs(prefix, 6), [awaitable: true]])
+        res = rpc(a, ProcessHub.Future, :await, [fut])
+
+        {res.status, res.errors, res.rollback,
+         for({id, [{nd, pid}]} <- res.started, do: {id, nd, node(pid) == nd}) |> Enum.sort()}
+      end
+
+      {st, errs, rb, got} = await.(phc, "aw")
+      assert {st, errs, rb} == await.(a, "awb") |> Tuple.delete_at(3)
+      assert {st, errs, rb} == {:ok, [], false}
+      assert for({id, _, _} <- got, do: id) == for(i <- 1..6, do: "aw_#{i}")
+      assert Enum.all?(got, fn {_, _, ok} -> ok end)
+      list = agreed([a, b])
+      for {id, nd, _} <- got, do: assert(Keyword.keys(elem(List.keyfind(list, id, 0), 1)) == [nd])
+
+      # async_wait (deprecated) and awaitable stops are not supported on phc (named)
+      assert call.(phc, :start_children, [specs("aw2", 1), [async_wait: true]]) ==
+               {:error, {:not_supported_on_phc, :async_wait}}
+
+      assert call.(phc, :stop_children, [["aw_1"], [awaitable: true]]) ==
                {:error, {:not_supported_on_phc, :awaitable}}
     end
   end

@@ -16,7 +16,8 @@
 %% stop_children casts (collect_start_results / collect_stop_results, the
 %% PostStartData phc dispatches, undef, already_started, forwarding to the
 %% ring owner); malformed events dropped with phc up and the registry
-%% unchanged. Terms are written as ProcessHub 0.4.1 sends them
+%% unchanged; HotSwap handover (a C child taking and giving its state, the
+%% confirmation, the graceful leave's exec_cast of its children's states). Terms are written as ProcessHub 0.4.1 sends them
 %% (docs/processhub-wire-protocol.md: "Message catalogue", "Flows" and
 %% "Data shapes").
 -module(phc_hub_SUITE).
@@ -31,6 +32,7 @@
 -define(HUB, my_hub).
 -define(PSD, 'Elixir.ProcessHub.Handler.ChildrenAdd.PostStartData').
 -define(PH, 'Elixir.ProcessHub').
+-define(HOTSWAP, 'Elixir.ProcessHub.Strategy.Migration.HotSwap').
 
 %% Selective receive of a message matching Pat (variables bound outside are
 %% matched, new ones stay local); returns the message.
@@ -53,7 +55,8 @@ all() ->
      sync_remote_children_event_merges, start_children_cast,
      stop_children_cast, start_unknown_module_undef,
      start_duplicate_already_started, start_forwards_to_ring_owner,
-     malformed_events_dropped, empty_migration_does_not_lock].
+     malformed_events_dropped, empty_migration_does_not_lock,
+     hot_swap_handover_to_phc, hot_swap_leave_sends_states].
 
 %% Cases where the fake coordinator joins cluster_join_event too, so phc
 %% takes the BEAM node into its hub nodes and ring. In the others phc is
@@ -61,7 +64,8 @@ all() ->
 beam_in_hub(TC) ->
     lists:member(TC, [pg_membership_both_ways, cluster_join_and_leave_events,
                       nodedown_cleanup, scope_down_drops_members,
-                      phc_leave_seen_on_beam, start_forwards_to_ring_owner]).
+                      phc_leave_seen_on_beam, start_forwards_to_ring_owner,
+                      hot_swap_leave_sends_states]).
 
 %% Only start_children_cast waits for phc's periodic sync; elsewhere a
 %% sync_remote_children_event the fake receives is NodeUp's.
@@ -73,11 +77,20 @@ init_per_suite(Config) ->
 
 end_per_suite(_Config) -> ok.
 
+%% phc's hub: from flags, or for a HotSwap case from a config file.
+hub_args(hot_swap_leave_sends_states, Config) ->
+    File = filename:join(?config(priv_dir, Config), "hot_swap.config"),
+    ok = file:write_file(File, io_lib:format("{hub, ~p, [{hubs_discover_interval, 500}, "
+                                             "{sync_interval, 60000}, "
+                                             "{migration_strategy, {~p, [{handover, true}]}}]}.~n",
+                                             [?HUB, ?HOTSWAP])),
+    ["-config", File];
+hub_args(TC, _Config) ->
+    ["-hub", atom_to_list(?HUB), "-hubs_discover_interval", "500",
+     "-sync_interval", sync_interval(TC)].
+
 init_per_testcase(TC, Config) ->
-    Phc = phc_interop:start_phc(Config, phchub,
-                                #{args => ["-hub", atom_to_list(?HUB),
-                                           "-hubs_discover_interval", "500",
-                                           "-sync_interval", sync_interval(TC)]}),
+    Phc = phc_interop:start_phc(Config, phchub, #{args => hub_args(TC, Config)}),
     PhcNode = maps:get(node, Phc),
     Cfg0 = [{phc, Phc}, {phc_node, PhcNode} | Config],
     try
@@ -811,3 +824,47 @@ empty_migration_does_not_lock(Config) ->
     ?assertEqual({[{empty_with_migration_add, false}, {empty_without_migration_add, false},
                    {not_a_list, false}], none},
                  {Steps, Replied}).
+
+%% ---------------------------------------------------------------------
+%% HotSwap handover ("HotSwap migration")
+
+%% A BEAM node migrates a phc_counter to phc: phc answers the start
+%% results, its C child takes the state the old copy sends and confirms to
+%% the handler (ProcessHub names the child itself as confirmation_receiver);
+%% asked for its state, the child sends it to the receiver and tells the
+%% handler retention_handled.
+hot_swap_handover_to_phc(Config) ->
+    Phc = phc(Config),
+    Cid = <<"hs_1">>,
+    CD = (child_data(Cid, spec(Cid, phc_counter, 0), [Phc], #{}))#{migration_add => true,
+                                                                   reply_to => [self()]},
+    to_phc(Config, {migration_add_event, {[CD], [{migration_add, true}, {reply_to, [self()]}]}}),
+    {collect_start_results, [{Cid, {ok, New}}], Phc} = ?RECV({collect_start_results, _, Phc}),
+    Opts = [{retention_receiver, self()}, {confirmation_receiver, New},
+            {confirm_handover, true}, {hub_id, ?HUB}],
+    New ! {process_hub, handover, Cid, {5, Opts}},
+    ?RECV({process_hub, handover_confirmed, Cid}),
+    ?assertEqual(5, gen_server:call(New, get)),
+    New ! {process_hub, send_handover_state, self(), Cid, [{retention_receiver, self()}]},
+    ?RECV({process_hub, handover, Cid, {5, [{retention_receiver, _}]}}),
+    ?RECV({process_hub, retention_handled, Cid}),
+    ?assertEqual(5, gen_server:call(New, get)).
+
+%% phc on HotSwap (handover: true) leaves gracefully: each child's state
+%% goes to the node that takes it over, as HotSwap's coordinator_shutdown
+%% handler sends it (exec_cast ... handle_storage_update).
+hot_swap_leave_sends_states(Config) ->
+    Phc = phc(Config), Beam = beam(Config),
+    ok = wait_until(fun() -> hub_nodes(Phc) =:= lists:sort([Phc, Beam]) end, 5000),
+    Cids = [list_to_binary("hl_" ++ integer_to_list(I)) || I <- lists:seq(1, 12)],
+    CDs = [child_data(C, spec(C, phc_counter, 0), [Phc], #{}) || C <- Cids],
+    ok = gen_server:cast({?HUB, Phc}, {start_children, CDs, start_opts(self(), Cids, [Phc])}),
+    {collect_start_results, Results, Phc} = ?RECV({collect_start_results, _, Phc}),
+    Here = [{C, P} || {C, {ok, P}} <- Results],
+    ct:log("started on phc: ~p", [Here]),
+    ?assertNotEqual([], Here),
+    [?assertEqual(7, gen_server:call(P, {add, 7})) || {_, P} <- Here],
+    phc_interop:stop_phc(?config(phc, Config)),
+    {fake, Beam, {'$gen_cast', {exec_cast, {?HOTSWAP, handle_storage_update, [States]}}}} =
+        ?RECV({fake, Beam, {'$gen_cast', {exec_cast, _}}}),
+    ?assertEqual(lists:sort([{C, {7, []}} || {C, _} <- Here]), lists:sort(States)).

@@ -3,6 +3,7 @@
  * state machines, registry effects, and ProcessHub closure recognition.
  * The node is the traces' ph2@127.0.0.1 running hub "lab"; peers ph1 and
  * ph3 exist only as pids and names in the recorder. */
+#include "hub/api_future.h"
 #include "hub_fixture.h"
 #include "otp/otp_int.h"
 #include "term/enc.h"
@@ -1093,9 +1094,71 @@ static void test_which_children_native(void **state) {
   hx_free(x);
 }
 
+/* An awaitable start's collector: results from the nodes the start was
+ * cast to, then the %StartResult{} to whoever awaits the Future. */
+static void test_future_collects(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  const char *nodes[] = {HX_NODE, HX_PH3};
+  ei_x_buff ids = hx_body("[<<\"a\">>, <<\"b\">>]");
+  ei_x_buff fut;
+  erlang_pid fp;
+  phc__x_new(&fut);
+  assert_int_equal(
+      phc__hub_future_start(x->h, nodes, 2, ids.buff, 10000, 60000, &fp, &fut),
+      0);
+  assert_true(
+      hx_has(fut.buff, 0, "'__struct__' => 'Elixir.ProcessHub.Future'"));
+  int ri;
+  erlang_ref ref;
+  assert_int_equal(phc__term_map_get(fut.buff, 0, "ref", &ri), 0);
+  assert_int_equal(ei_decode_ref(fut.buff, &ri, &ref), 0);
+  erlang_pid p2 = hx_pid(HX_NODE, 5), from = hx_pid(HX_PH1, 9);
+  ei_x_buff m;
+  phc__x_new_with_version(&m);
+  phc__x_tuple_header(&m, 3);
+  phc__x_atom(&m, "collect_start_results");
+  phc__x_list_header(&m, 1);
+  phc__x_tuple_header(&m, 2);
+  phc__x_binary(&m, "a", 1);
+  phc__x_tuple_header(&m, 2);
+  phc__x_atom(&m, "ok");
+  phc__x_pid(&m, &p2);
+  phc__x_empty_list(&m);
+  phc__x_atom(&m, HX_NODE);
+  phc__proc_in_send(&x->node, &from, &fp, m.buff, m.index);
+  ei_x_free(&m);
+  ei_x_buff e = hx_term("{collect_start_results, [{<<\"b\">>, {error, boom}}], "
+                        "'" HX_PH3 "'}");
+  phc__proc_in_send(&x->node, &from, &fp, e.buff, e.index);
+  ei_x_free(&e);
+  hx_drain(x);
+  hx_rec_clear(x);
+  phc__x_new_with_version(&m);
+  phc__x_tuple_header(&m, 4);
+  phc__x_atom(&m, "process_hub");
+  phc__x_atom(&m, "collect_results");
+  phc__x_pid(&m, &from);
+  phc__x_ref(&m, &ref);
+  phc__proc_in_send(&x->node, &from, &fp, m.buff, m.index);
+  ei_x_free(&m);
+  hx_drain(x);
+  hx_msg_t *r = hx_find(x, "process_hub", 0);
+  assert_non_null(r);
+  assert_true(hx_has(r->buf, 1, "status => error"));
+  assert_true(hx_has(r->buf, 1, "started => [{#Bin<97>,[{'ph2@127.0.0.1',"));
+  assert_true(hx_has(r->buf, 1, "errors => [{#Bin<98>,'ph3@127.0.0.1',boom}]"));
+  assert_true(hx_has(r->buf, 1, "rollback => false"));
+  assert_null(phc_proc_lookup(&x->node, &fp)); /* done: it exits */
+  ei_x_free(&ids);
+  ei_x_free(&fut);
+  hx_free(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_start_unknown_module_is_undef),
+      cmocka_unit_test(test_future_collects),
       cmocka_unit_test(test_start_children_ok_and_duplicate),
       cmocka_unit_test(test_start_forwards_by_ring),
       cmocka_unit_test(test_stop_children),

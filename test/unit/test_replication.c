@@ -147,6 +147,51 @@ static void test_replication_signal(void **state) {
   signal_case("[]", "counter_1", NULL); /* none */
 }
 
+/* A migrated replica: the start names only this node (a migration's
+ * ChildData), the ring names two; the signal follows master_node/4 over
+ * the ring's nodes, so a replica the ring makes passive is told passive. */
+static void test_replication_signal_migrated(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  ei_x_buff o = hx_term("[{replication_model, active_passive}, "
+                        "{redundancy_signal, all}]");
+  assert_int_equal(phc__strategies_set(x->h, &x->h->strat,
+                                       PHC__STRAT_REDUNDANCY,
+                                       &rep_table()->base, o.buff, 1),
+                   0);
+  ei_x_free(&o);
+  phc__hub_join_node(x->h, HX_PH1);
+  hx_drain(x);
+  ei_x_buff only_me = hx_term("['" HX_NODE "']");
+  int checked = 0;
+  for (int i = 1; i <= 40 && !checked; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "m_%d", i);
+    ei_x_buff cid = hx_bin_cid(id);
+    const char *ring[4];
+    int n =
+        phc__strat_belongs_to(x->h, &x->h->strat, cid.buff, cid.index, ring, 4);
+    const char *m =
+        rep_table()->master_node(x->h, x->h->strat.state[PHC__STRAT_REDUNDANCY],
+                                 cid.buff, cid.index, ring, n);
+    if (n == 2 && strcmp(m, HX_NODE) != 0) { /* ring: passive here */
+      erlang_pid pid = hx_pid(HX_PH3, 77);
+      hx_rec_clear(x);
+      phc__strat_post_start(x->h, &x->h->strat, cid.buff, cid.index, &pid,
+                            only_me.buff, 1);
+      hx_msg_t *msg = hx_find(x, "process_hub", 0);
+      assert_non_null(msg);
+      assert_true(
+          hx_has(msg->buf, 1, "{process_hub,redundancy_signal,passive}"));
+      checked = 1;
+    }
+    ei_x_free(&cid);
+  }
+  assert_true(checked);
+  ei_x_free(&only_me);
+  hx_free(x);
+}
+
 int main(void) {
   phc_log_set_level(PHC_LOG_ERROR);
   const struct CMUnitTest tests[] = {
@@ -154,6 +199,7 @@ int main(void) {
       cmocka_unit_test(test_replication_factor),
       cmocka_unit_test(test_replication_master_golden),
       cmocka_unit_test(test_replication_signal),
+      cmocka_unit_test(test_replication_signal_migrated),
   };
   return cmocka_run_group_tests_name("replication", tests, NULL, NULL);
 }

@@ -154,6 +154,17 @@ static void rep_post_start(phc_hub_t *h, void *st, const char *cid, int cid_len,
                            int n) {
   const rep_state_t *s = st;
   if (s->signal == REP_SIG_NONE) return;
+  /* The ring's nodes for the child when they are more than the start
+   * names: a migration's ChildData names only its target, and ProcessHub
+   * then signals a replica active that the ring makes passive. */
+  const char *ring[PHC__HUB_MAX_NODES];
+  int k = h ? phc__strat_belongs_to(h, &h->strat, cid, cid_len, ring,
+                                    PHC__HUB_MAX_NODES)
+            : 0;
+  if (k > n) {
+    nodes = ring;
+    n = k;
+  }
   const char *master = rep_master_node(h, st, cid, cid_len, nodes, n);
   int active = !s->active_passive || (master && !strcmp(master, h->n->name));
   if (s->signal == REP_SIG_ALL ||

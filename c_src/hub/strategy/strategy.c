@@ -13,6 +13,7 @@ extern const phc__strat_dist_t phc__strat_load_balancer;
 extern const phc__strat_red_t phc__strat_singularity;
 extern const phc__strat_red_t phc__strat_replication;
 extern const phc__strat_mig_t phc__strat_cold_swap;
+extern const phc__strat_mig_t phc__strat_hot_swap;
 extern const phc__strat_sync_t phc__strat_pub_sub;
 extern const phc__strat_sync_t phc__strat_gossip;
 extern const phc__strat_part_t phc__strat_divergence;
@@ -26,6 +27,7 @@ static const phc__strat_base_t *const strat_all[] = {
     &phc__strat_singularity.base,
     &phc__strat_replication.base,
     &phc__strat_cold_swap.base,
+    &phc__strat_hot_swap.base,
     &phc__strat_pub_sub.base,
     &phc__strat_divergence.base,
     &phc__strat_static_quorum.base,

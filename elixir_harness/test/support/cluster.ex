@@ -53,6 +53,9 @@ defmodule PhcHarness.Cluster do
 
   defp del(key), do: :ets.delete(table(), key)
 
+  defp phc_key(:phc), do: :phc
+  defp phc_key(short), do: {:phc, short}
+
   # -- epmd -------------------------------------------------------------------------------------
 
   @doc "Starts a loopback epmd when none answers (it is left running afterwards)."
@@ -174,7 +177,8 @@ defmodule PhcHarness.Cluster do
 
   @doc """
   Starts phc-node as `phc@127.0.0.1`. Options: `:connect` (nodes, default the running BEAM
-  members), `:hub` (default `:my_hub`, `nil` for none), `:extra_args`.
+  members), `:hub` (default `:my_hub`, `nil` for none), `:extra_args`, `:short` (another
+  phc-node as `<short>@127.0.0.1`, addressed by that name in `stop_phc/2` and `phc_log/1`).
   """
   def start_phc(opts \\ []) do
     ensure_epmd()
@@ -185,9 +189,10 @@ defmodule PhcHarness.Cluster do
 
     connect = Keyword.get(opts, :connect, beam_nodes())
     hub = Keyword.get(opts, :hub, :my_hub)
+    short = Keyword.get(opts, :short, :phc)
 
     args =
-      ["-name", to_string(phc_node()), "-setcookie", @cookie] ++
+      ["-name", to_string(node_name(short)), "-setcookie", @cookie] ++
         Enum.flat_map(connect, &["-connect", to_string(&1)]) ++
         if(hub, do: ["-hub", to_string(hub)], else: []) ++
         Keyword.get(opts, :extra_args, [])
@@ -222,8 +227,8 @@ defmodule PhcHarness.Cluster do
         5_000 -> raise "phc-node did not start"
       end
 
-    put(:phc, %{owner: owner, os_pid: os_pid, log: log})
-    %{os_pid: os_pid, log: log, node: phc_node()}
+    put(phc_key(short), %{owner: owner, os_pid: os_pid, log: log})
+    %{os_pid: os_pid, log: log, node: node_name(short)}
   end
 
   defp phc_loop(port, f) do
@@ -239,13 +244,13 @@ defmodule PhcHarness.Cluster do
   end
 
   @doc "Stops phc: `:term` (SIGTERM, graceful leave) or `:kill` (SIGKILL). Waits for exit."
-  def stop_phc(how \\ :term) do
-    case get(:phc) do
+  def stop_phc(how \\ :term, short \\ :phc) do
+    case get(phc_key(short)) do
       nil ->
         :ok
 
       %{owner: owner, os_pid: os_pid} ->
-        del(:phc)
+        del(phc_key(short))
         ref = Process.monitor(owner)
         sig = if how == :kill, do: "-9", else: "-TERM"
         System.cmd("kill", [sig, to_string(os_pid)], stderr_to_stdout: true)
@@ -260,8 +265,8 @@ defmodule PhcHarness.Cluster do
     end
   end
 
-  def phc_log do
-    case get(:phc) do
+  def phc_log(short \\ :phc) do
+    case get(phc_key(short)) do
       %{log: log} -> File.read!(log)
       nil -> ""
     end
@@ -269,6 +274,7 @@ defmodule PhcHarness.Cluster do
 
   @doc "Stops everything this module started."
   def stop_all do
+    for {{:phc, short}, _} <- :ets.tab2list(table()), do: stop_phc(:kill, short)
     stop_phc(:kill)
     Enum.each(beam_nodes(), &stop_beam/1)
   end
