@@ -96,8 +96,7 @@ static int global_name_op(phc__global_t *g, const char *b, int *i) {
       phc__term_atom(b, i, tag, sizeof tag) < 0)
     return PHC_EDECODE;
   if (!strcmp(tag, "delete")) return phc__global_name_delete(g, b, i);
-  if (strcmp(tag, "insert") || ei_decode_tuple_header(b, i, &ar) < 0 ||
-      ar != 3)
+  if (strcmp(tag, "insert") || ei_decode_tuple_header(b, i, &ar) < 0 || ar != 3)
     return PHC_EDECODE;
   return phc__global_name_insert(g, b, i);
 }
@@ -131,8 +130,7 @@ int phc__global_names_exchange(phc__global_t *g, const char *b, int len,
     if (global_name_key(b, &i, &key) < 0) return PHC_EDECODE;
     int have = global_name_find(g, key.buff, key.index) != NULL;
     ei_x_free(&key);
-    if (ei_skip_term(b, &i) < 0 || ei_skip_term(b, &i) < 0)
-      return PHC_EDECODE;
+    if (ei_skip_term(b, &i) < 0 || ei_skip_term(b, &i) < 0) return PHC_EDECODE;
     if (have) continue;
     phc__x_list_header(ops, 1);
     phc__x_tuple_header(ops, 2);
