@@ -46,19 +46,22 @@ void phc__hub_reg_merge(phc_hub_t *h, const char *cid, int clen,
   if (k) hook_cid_owners(h, "registry_pid_insert_hook", cid, clen, diff, k);
 }
 
-/* bulk_delete of one node from one row, with registry_pid_remove. */
-static void reg_remove_hooked(phc_hub_t *h, const char *cid, int clen,
-                              const char *node) {
+/* bulk_delete of one node from one row, with registry_pid_remove. Our own
+ * unregistration of a row we already left (a migration out, which drops
+ * the row at once) fires nothing: the hook fired then. */
+void phc__hub_reg_remove_hooked(phc_hub_t *h, const char *cid, int clen,
+                                const char *node) {
   const phc__reg_row_t *row = phc__reg_find(&h->reg, cid, clen);
-  if (!row) return;
-  phc__reg_remove_node(&h->reg, cid, clen, node);
-  ei_x_buff d;
+  if (!row || (!strcmp(node, h->n->name) && !phc__reg_owner(row, h->n->name)))
+    return;
+  ei_x_buff d; /* built first: cid may point into the row */
   phc__x_new_with_version(&d);
   phc__x_tuple_header(&d, 2);
   phc__x_append_buf(&d, cid, clen);
   phc__x_list_header(&d, 1);
   phc__x_atom(&d, node);
   phc__x_empty_list(&d);
+  phc__reg_remove_node(&h->reg, cid, clen, node);
   phc__hub_hook(h, "registry_pid_remove_hook", &d);
   ei_x_free(&d);
 }
@@ -168,7 +171,7 @@ void phc__hub_on_unregistration(phc_hub_t *h, const char *buf, int idx) {
     ei_decode_tuple_header(buf, &idx, &ta);
     int cid = idx;
     ei_skip_term(buf, &idx);
-    reg_remove_hooked(h, buf + cid, idx - cid, sender);
+    phc__hub_reg_remove_hooked(h, buf + cid, idx - cid, sender);
     ei_skip_term(buf, &idx);
     ei_skip_term(buf, &idx);
   }

@@ -161,6 +161,10 @@ void phc__hub_apply_sync(phc_hub_t *h, const char *node, const char *buf,
 void phc__hub_reg_merge(phc_hub_t *h, const char *cid, int clen,
                         const char *spec, int slen, const char *meta, int mlen,
                         const phc__reg_owner_t *o, int n);
+/* ProcessRegistry.bulk_delete of node from one row, with
+ * registry_pid_remove_hook {Cid, [Node]} when the row is there. */
+void phc__hub_reg_remove_hooked(phc_hub_t *h, const char *cid, int clen,
+                                const char *node);
 /* Supervisor callback: a child restarted or ended. */
 void phc__hub_sup_event(phc__sup_t *sup, int event, const char *id,
                         const phc_pid_t *old_pid, const phc_pid_t *new_pid,
