@@ -483,5 +483,6 @@ int phc__hub_natives_register(phc_node_t *n) {
                                  t[i].fn);
     if (rc && rc != PHC_EEXIST) return rc;
   }
-  return phc__hub_ctl_natives_register(n);
+  int rc = phc__hub_ctl_natives_register(n);
+  return rc ? rc : phc__hub_closure_natives_register(n);
 }

@@ -192,6 +192,8 @@ int phc__hub_cfg_apply(phc_hub_t *h);
 /* ---- closures.c: ProcessHub closures from spawn requests ------------ */
 
 int phc__hub_closure(phc_node_t *n, const erlang_fun *f, ei_x_buff *result);
+/* The natives a phc peer's periodic sync calls (closures.c). */
+int phc__hub_closure_natives_register(phc_node_t *n);
 
 /* ---- api.c: ProcessHub functions for erpc, and the C API ------------- */
 

@@ -4,7 +4,8 @@ defmodule PhcHarness.PhcHooksTest do
   hub) on the member `phc@127.0.0.1`, and the same scenario runs twice, once with a BEAM node
   of that name running ProcessHub and once with phc-node: the member joins a hub, children
   start, one of the member's children is killed, a second node joins, children stop, that
-  node leaves gracefully, and the member itself leaves. The hooks each run records (per step
+  node leaves gracefully, and the member itself leaves; a periodic sync from the BEAM node
+  (triggered, the interval being long) runs in between. The hooks each run records (per step
   and key: count and data, pids reduced to their node, references and funs to their kind)
   must be the same. The member has the same name in both runs, so the ring places every
   child alike. Select with `mix test --only hooks_compare`.
@@ -125,6 +126,12 @@ defmodule PhcHarness.PhcHooksTest do
         [{id, pid} | _] = on_member(agreed([a]), x) |> Enum.sort()
         true = rpc(a, Process, :exit, [pid, :kill])
         eventually(fn -> Enum.any?(on_member(agreed([a]), x), fn {i, p} -> i == id and p != pid end) end)
+      end)
+
+    log =
+      step(log, o, :periodic_sync, fn ->
+        hub_struct = rpc(a, ProcessHub.Coordinator, :get_hub, [hub()])
+        rpc(a, ProcessHub.Service.Synchronizer, :trigger_sync, [hub_struct])
       end)
 
     b = start_beam(:b)
