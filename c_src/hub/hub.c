@@ -130,6 +130,31 @@ void phc__hub_unlock(phc_hub_t *h) {
   priority_hook(h, 0, 0);
 }
 
+/* Hidden member mode (the protocol reference's "A hidden peer crashes",
+ * restart procedure): BEAM members never see a hidden node go down, so
+ * before joining a peer's hub phc announces its own leave there,
+ * {cluster_leave_event, Me} to {HubId, Node}: NodeDown drops what they
+ * still hold for an earlier run of phc (nothing when there was none), and
+ * the cluster_join_event that follows (after pg discovery, so later on the
+ * same path) brings phc back in whole. Sent on every connection. */
+static void hidden_leave_first(phc_hub_t *h, const char *node) {
+  ei_x_buff x;
+  if (!h->n->hidden || h->leaving) return;
+  phc__x_new_with_version(&x);
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, "cluster_leave_event");
+  phc__x_atom(&x, h->n->name);
+  phc_send_name(h->n, &h->coord, node, h->id, x.buff, x.index);
+  ei_x_free(&x);
+}
+
+static void hidden_leave_all(phc_hub_t *h) {
+  const char *peers[256];
+  int k = phc_node_peers(h->n, peers, 256);
+  for (int i = 0; i < k; i++)
+    hidden_leave_first(h, peers[i]);
+}
+
 static void announce_join(phc_hub_t *h) {
   ei_x_buff p;
   phc__x_new(&p);
@@ -315,8 +340,11 @@ static void coord_handle(phc_proc_t *self, const char *buf, int len) {
   } else if (!strcmp(tag, "nodedown") && arity >= 2) {
     if (phc__term_atom(buf, &idx, node, sizeof node) == 0)
       phc__hub_node_down(h, node);
-  } else if (!strcmp(tag, "nodeup") || !strcmp(tag, "EXIT")) {
+  } else if (!strcmp(tag, "nodeup") && arity >= 2) {
     /* joins come through pg and cluster_join_event */
+    if (phc__term_atom(buf, &idx, node, sizeof node) == 0)
+      hidden_leave_first(h, node);
+  } else if (!strcmp(tag, "EXIT")) {
   } else if (arity == 2 && strlen(tag) > 6 &&
              !strcmp(tag + strlen(tag) - 6, "_event")) {
     on_event(h, tag, buf, idx);
@@ -431,6 +459,7 @@ int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg, phc_hub_t **out) {
   n->hubs->list = h;
   for (size_t i = 0; i < PHC__ARRAY_LEN(events); i++)
     phc__pg_join(h->pg, events[i], &h->coord);
+  hidden_leave_all(h);
   announce_join(h);
   h->propagate_timer = phc__timer_start(n, h->discover_ms, propagate, h);
   h->sync_timer = phc__timer_start(n, h->sync_ms, sync_tick, h);
