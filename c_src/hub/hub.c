@@ -155,6 +155,53 @@ static void hidden_leave_all(phc_hub_t *h) {
     hidden_leave_first(h, peers[i]);
 }
 
+/* -hidden: members that join later are not announced to a hidden node
+ * (their pg never discovers it). Each discovery round phc asks a member's
+ * rex for 'Elixir.ProcessHub':nodes(HubId) and connects to the members it
+ * is not connected to; pg discovery and cluster_join_event follow. */
+static void hidden_poll(phc_hub_t *h) {
+  ei_x_buff x;
+  if (!h->n->hidden || h->nnodes < 2 || phc_make_ref(h->n, &h->poll_ref) != 0)
+    return;
+  phc__x_new_with_version(&x);
+  phc__x_tuple_header(&x, 3);
+  phc__x_atom(&x, "$gen_call");
+  phc__x_tuple_header(&x, 2);
+  phc__x_pid(&x, &h->coord);
+  phc__x_ref(&x, &h->poll_ref);
+  phc__x_tuple_header(&x, 5);
+  phc__x_atom(&x, "call");
+  phc__x_atom(&x, "Elixir.ProcessHub");
+  phc__x_atom(&x, "nodes");
+  phc__x_list_header(&x, 1);
+  phc__x_atom(&x, h->id);
+  phc__x_empty_list(&x);
+  phc__x_atom(&x, "user");
+  for (int i = 0; i < h->nnodes; i++)
+    if (strcmp(h->nodes[i], h->n->name) != 0) {
+      phc_send_name(h->n, &h->coord, h->nodes[i], "rex", x.buff, x.index);
+      break;
+    }
+  ei_x_free(&x);
+}
+
+/* {Ref, Nodes}: rex's answer to hidden_poll. */
+static void hidden_on_nodes(phc_hub_t *h, const char *buf, int idx) {
+  erlang_ref ref;
+  int n;
+  if (ei_decode_ref(buf, &idx, &ref) < 0 || !phc_ref_eq(&ref, &h->poll_ref) ||
+      ei_decode_list_header(buf, &idx, &n) < 0)
+    return;
+  for (int i = 0; i < n; i++) {
+    char node[PHC__ATOM_MAX];
+    if (phc__term_atom(buf, &idx, node, sizeof node) < 0) return;
+    if (strcmp(node, h->n->name) != 0 && !phc__hub_has_node(h, node)) {
+      PHC_LOG_I(MOD, "%s: connecting to hub member %s", h->id, node);
+      phc_node_connect(h->n, node);
+    }
+  }
+}
+
 static void announce_join(phc_hub_t *h) {
   ei_x_buff p;
   phc__x_new(&p);
@@ -178,6 +225,7 @@ static void propagate(phc_node_t *n, void *arg) {
   h->propagate_timer = 0;
   if (h->leaving) return;
   announce_join(h);
+  hidden_poll(h);
   h->propagate_timer = phc__timer_start(n, h->discover_ms, propagate, h);
 }
 
@@ -330,6 +378,14 @@ static void coord_handle(phc_proc_t *self, const char *buf, int len) {
   int idx = 1, arity;
   char tag[PHC__ATOM_MAX], node[PHC__ATOM_MAX];
   PHC__UNUSED(len);
+  int type, size, first;
+  if (h && ei_decode_tuple_header(buf, &idx, &arity) == 0 && arity == 2 &&
+      (first = idx, ei_get_type(buf, &idx, &type, &size) == 0) &&
+      (type == ERL_NEWER_REFERENCE_EXT || type == ERL_NEW_REFERENCE_EXT)) {
+    hidden_on_nodes(h, buf, first);
+    return;
+  }
+  idx = 1;
   if (!h || ei_decode_tuple_header(buf, &idx, &arity) < 0 ||
       phc__term_atom(buf, &idx, tag, sizeof tag) < 0)
     goto bad;

@@ -96,9 +96,10 @@ struct phc_hub_s {
   phc__hub_term_t *terminating;
   char *cfg_strat; /* configured [{Key, {Module, Opts}}], version byte */
   int cfg_strat_len;
-  int strat_asking;   /* a peer is being asked for the hub's strategies */
-  int strat_adopted;  /* a peer answered: its strategies run here */
-  char *static_specs; /* encoded list with version byte, or NULL */
+  int strat_asking;    /* a peer is being asked for the hub's strategies */
+  int strat_adopted;   /* a peer answered: its strategies run here */
+  erlang_ref poll_ref; /* -hidden: the last ProcessHub.nodes/1 asked */
+  char *static_specs;  /* encoded list with version byte, or NULL */
   int static_specs_len;
   phc_hub_t *next;
 };

@@ -4,7 +4,8 @@ defmodule PhcHarness.PhcHiddenTest do
   reference's "Running as a hidden node"): BEAM members see it only in `Node.list(:hidden)`,
   yet it joins the hub (pg discover from its side, cluster_join_event), gets its share of
   children, leaves gracefully, and after a kill -9 it rejoins cleanly by announcing its own
-  leave first (the restart procedure). Select with `mix test --only hidden`.
+  leave first (the restart procedure); members that join later are found by asking a
+  member's `ProcessHub.nodes/1` every discovery round. Select with `mix test --only hidden`.
   """
   use ExUnit.Case, async: false
   import PhcHarness.Cluster
@@ -31,7 +32,7 @@ defmodule PhcHarness.PhcHiddenTest do
 
   defp join_hidden(a, b) do
     phc = phc_node()
-    start_phc(connect: [a, b], extra_args: ["-hidden"])
+    start_phc(connect: [a, b], extra_args: ["-hidden", "-hubs_discover_interval", "1000"])
     all = Enum.sort([a, b, phc])
     eventually(fn -> phc in rpc(a, Node, :list, [:hidden]) and phc in rpc(b, Node, :list, [:hidden]) end)
 
@@ -62,6 +63,28 @@ defmodule PhcHarness.PhcHiddenTest do
     assert on_phc(list) == []
     assert_all_alive(list, a)
     refute phc in rpc(a, Node, :list, [:hidden])
+  end
+
+  test "a member that joins later is found and joined by the hidden phc" do
+    {a, b} = beams()
+    assert start(a, :phc_counter, @n, prefix: "hidn").status == :ok
+    phc = join_hidden(a, b)
+    c = start_beam(:c)
+    :ok = start_hub(c)
+    true = rpc(c, Node, :connect, [a])
+    all = Enum.sort([a, b, c, phc])
+
+    eventually(
+      fn -> Enum.all?([a, b, c], &(hub_nodes(&1) == all)) end,
+      20_000,
+      fn -> "c: #{inspect(hub_nodes(c))}; phc log:\n" <> phc_log() end
+    )
+
+    assert phc in rpc(c, Node, :list, [:hidden])
+    list = agreed([a, b, c])
+    assert length(list) == @n
+    assert on_phc(list) != []
+    assert_all_alive(list, c)
   end
 
   test "after a kill -9 a hidden phc announces its leave, then rejoins" do
