@@ -118,6 +118,10 @@
  * connected. 0 or a negative PHC_E* code. */
 int phc__global_start(phc_node_t *n);
 
+/* The pid global knows under name (an encoded term, no version byte) on
+ * n's running server: 0, or PHC_ENOPROC (no such name, or no server). */
+int phc__global_node_whereis(phc_node_t *n, const char *name, erlang_pid *pid);
+
 /* ---- the protocol engine (no runtime needed; used by the tests) -------- */
 
 typedef struct phc__global_s phc__global_t;

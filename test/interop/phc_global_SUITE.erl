@@ -118,6 +118,9 @@ names_cross(Config) ->
     PidC = peer:call(CP, erlang, spawn, [timer, sleep, [infinity]]),
     ?assertEqual(yes, peer:call(CP, global, register_name, [from_c, PidC])),
     ?assertEqual(PidC, peer:call(BP, global, whereis_name, [from_c])),
+    %% phc holds the partition's names too
+    ?assertEqual(PidC, peer:call(BP, rpc, call, [Phc, global, whereis_name, [from_c]])),
+    ?assertEqual(undefined, peer:call(BP, rpc, call, [Phc, global, whereis_name, [nope]])),
     %% a name that dies goes everywhere
     peer:call(BP, erlang, exit, [PidB, kill]),
     ok = wait_until(fun() -> peer:call(CP, global, whereis_name, [from_b]) =:= undefined end, 2000),
