@@ -736,11 +736,13 @@ static void test_names(void **state) {
   ei_x_buff r = ref_term(&ref);
   FEED_WITH(&r, "{'$gen_call', {~p, {'$t', ~a}}, {register, baz, ~p, m}}",
             &from, ME, &owner);
+  ei_x_free(&r);
   expect(0, "pid", PEER ".70", "{{#Ref<21.7.9>, 'phc@127.0.0.1'}, yes}");
   assert_int_equal(phc__global_name_count(R.g), 1);
   r = ref_term(&ref);
   FEED_WITH(&r, "{'$gen_call', {~p, {'$t', ~a}}, {unregister, baz}}", &from,
             ME);
+  ei_x_free(&r);
   expect(1, "pid", PEER ".70", "{{#Ref<21.7.9>, 'phc@127.0.0.1'}, ok}");
   assert_int_equal(phc__global_name_count(R.g), 0);
   assert_int_equal(R.demonitors, 1);
@@ -755,6 +757,7 @@ static void test_names(void **state) {
   mref.creation = 1;
   r = ref_term(&mref);
   FEED_WITH(&r, "{'DOWN', '$t', process, ~p, killed}", &owner);
+  ei_x_free(&r);
   assert_int_equal(phc__global_name_count(R.g), 1);
   FEED("{nodedown, ~a}", PEER);
   assert_int_equal(phc__global_name_count(R.g), 0);
