@@ -952,6 +952,48 @@ static void test_closure_bad_free_vars(void **state) {
   hx_free(x);
 }
 
+/* -hidden: on each connection the coordinator announces its own leave to
+ * that node's coordinator first (the restart procedure); a visible phc
+ * does not. A rex answer that is not to the last poll is dropped. */
+static void test_hidden_leave_first(void **state) {
+  (void)state;
+  for (int hidden = 0; hidden < 2; hidden++) {
+    hx_t *x = hx_new();
+    x->node.hidden = hidden;
+    ei_x_buff m = hx_term("{nodeup, 'ph3@127.0.0.1'}");
+    hx_to_coord(x, m.buff, m.index);
+    ei_x_free(&m);
+    int k = 0;
+    for (int i = 0; i < x->rec.n; i++) {
+      if (x->rec.m[i].op != HX_SEND_NAME) continue;
+      assert_string_equal(x->rec.m[i].node, HX_PH3);
+      assert_string_equal(x->rec.m[i].name, HX_HUB);
+      char *t = hx_text(x->rec.m[i].buf, 1);
+      assert_string_equal(t, "{cluster_leave_event,'ph2@127.0.0.1'}");
+      free(t);
+      k++;
+    }
+    assert_int_equal(k, hidden);
+    hx_rec_clear(x);
+    erlang_ref r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.node, sizeof r.node, "%s", HX_PH1);
+    r.len = 3;
+    r.n[0] = 5;
+    ei_x_buff a;
+    ei_x_new_with_version(&a);
+    ei_x_encode_tuple_header(&a, 2);
+    ei_x_encode_ref(&a, &r);
+    ei_x_encode_list_header(&a, 1);
+    ei_x_encode_atom(&a, "ph9@127.0.0.1");
+    ei_x_encode_empty_list(&a);
+    hx_to_coord(x, a.buff, a.index);
+    assert_int_equal(x->rec.n, 0);
+    ei_x_free(&a);
+    hx_free(x);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_start_unknown_module_is_undef),
@@ -972,6 +1014,7 @@ int main(void) {
       cmocka_unit_test(test_closure_which_children),
       cmocka_unit_test(test_closure_unknown),
       cmocka_unit_test(test_closure_bad_free_vars),
+      cmocka_unit_test(test_hidden_leave_first),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
