@@ -581,5 +581,6 @@ int phc__hub_natives_register(phc_node_t *n) {
         phc_native_register(n, sups[i], "which_children", 1, n_which_children);
     if (rc && rc != PHC_EEXIST) return rc;
   }
-  return phc__hub_ctl_natives_register(n);
+  int rc = phc__hub_ctl_natives_register(n);
+  return rc ? rc : phc__hub_closure_natives_register(n);
 }

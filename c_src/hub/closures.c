@@ -20,6 +20,10 @@
  *     debug line); returns ok.
  *
  * Anything else is not recognised and fails as an undefined function.
+ *
+ * Also here, the native 'Elixir.ProcessHub.Service.Synchronizer':
+ * exec_interval_sync/4, which a phc peer's periodic sync casts to rex
+ * (strategy/pub_sub.c): the hub's synchronization strategy handles it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,4 +183,35 @@ int phc__hub_closure(phc_node_t *n, const erlang_fun *f, ei_x_buff *result) {
     return 0;
   }
   return PHC_EUNDEF;
+}
+
+/* exec_interval_sync(HubId, Strategy, [{ChildSpec, Pid, Meta}], Node) */
+static int n_exec_interval_sync(phc_node_t *n, const phc_pid_t *caller,
+                                const char *args, int len, ei_x_buff *result) {
+  int idx = 1, arity, data;
+  char id[PHC__ATOM_MAX], node[PHC__ATOM_MAX];
+  phc_hub_t *h;
+  PHC__UNUSED(caller);
+  PHC__UNUSED(len);
+  if (ei_decode_list_header(args, &idx, &arity) < 0 || arity != 4 ||
+      phc__term_atom(args, &idx, id, sizeof id) < 0 ||
+      !(h = phc__hub_find(n, id)) || ei_skip_term(args, &idx) < 0) {
+    phc__x_atom(result, "badarg");
+    return PHC_EINVAL;
+  }
+  data = idx;
+  if (ei_skip_term(args, &idx) < 0 ||
+      phc__term_atom(args, &idx, node, sizeof node) < 0) {
+    phc__x_atom(result, "badarg");
+    return PHC_EINVAL;
+  }
+  phc__strat_handle_sync(h, &h->strat, args, data, node);
+  phc__x_atom(result, "ok");
+  return 0;
+}
+
+int phc__hub_closure_natives_register(phc_node_t *n) {
+  int rc = phc_native_register(n, "Elixir.ProcessHub.Service.Synchronizer",
+                               "exec_interval_sync", 4, n_exec_interval_sync);
+  return rc == PHC_EEXIST ? 0 : rc;
 }

@@ -137,8 +137,57 @@ static void redistribute(phc_hub_t *h, phc__reg_row_t **rows, int n) {
   phc__x_empty_list(&m);
   int opts = m.index;
   phc__child_data_enc_migration_opts(&m);
+  phc__hub_lock(h); /* as the migration_add_event a BEAM member sends itself */
   phc__hub_start_handle(h, m.buff, children, opts, 1);
   ei_x_free(&m);
+}
+
+/* NodeDown's handle_redundancy, run when some of node's children restart
+ * here: pre_children_redistribution_hook with {Redun, {down, Node}}, Redun
+ * the children node shared with us: [{Cid, NewNodes, []}]. */
+static void hook_redistribution(phc_hub_t *h, phc__reg_row_t **rows, int n,
+                                const char *node) {
+  const char *me = h->n->name;
+  ei_x_buff d;
+  phc__x_new_with_version(&d);
+  phc__x_tuple_header(&d, 2);
+  for (int i = 0; i < n; i++) {
+    const char *owners[PHC__HUB_MAX_NODES];
+    if (!phc__reg_owner(rows[i], node) || !phc__reg_owner(rows[i], me))
+      continue;
+    int k = phc__strat_belongs_to(h, &h->strat, rows[i]->cid, rows[i]->cid_len,
+                                  owners, PHC__HUB_MAX_NODES);
+    phc__x_list_header(&d, 1);
+    phc__x_tuple_header(&d, 3);
+    phc__x_append_buf(&d, rows[i]->cid, rows[i]->cid_len);
+    if (k > 0) phc__x_list_header(&d, k);
+    for (int j = 0; j < k; j++)
+      phc__x_atom(&d, owners[j]);
+    phc__x_empty_list(&d);
+    phc__x_empty_list(&d);
+  }
+  phc__x_empty_list(&d);
+  phc__x_tuple_header(&d, 2);
+  phc__x_atom(&d, "down");
+  phc__x_atom(&d, node);
+  phc__hub_hook(h, "pre_children_redistribution_hook", &d);
+  ei_x_free(&d);
+}
+
+/* post_cluster_leave_hook: the NodeDown struct (hooks.h); rem_node_cids
+ * are the ids of the rows that listed node. */
+static void hook_post_leave(phc_hub_t *h, const char *node, ei_x_buff *cids,
+                            int ncids) {
+  ei_x_buff d, l;
+  phc__x_new(&l);
+  if (ncids) phc__x_list_header(&l, ncids);
+  phc__x_append_buf(&l, cids->buff, cids->index);
+  phc__x_empty_list(&l);
+  phc__x_new_with_version(&d);
+  phc__hooks_x_node_down(h, node, l.buff, l.index, &d);
+  phc__hub_hook(h, "post_cluster_leave_hook", &d);
+  ei_x_free(&d);
+  ei_x_free(&l);
 }
 
 void phc__hub_node_down(phc_hub_t *h, const char *node) {
@@ -162,11 +211,17 @@ void phc__hub_node_down(phc_hub_t *h, const char *node) {
   phc__reg_row_t **rows;
   int n = phc__reg_sorted(&h->reg, &rows), k = 0;
   phc__reg_row_t **mine = phc__xmalloc((size_t)(n ? n : 1) * sizeof *mine);
+  ei_x_buff cids;
+  int ncids = 0;
+  phc__x_new(&cids);
   for (int i = 0; i < n; i++) {
-    if (phc__reg_owner(rows[i], node) && !phc__reg_owner(rows[i], me) &&
-        belongs_to(h, rows[i], me))
+    if (!phc__reg_owner(rows[i], node)) continue;
+    phc__x_append_buf(&cids, rows[i]->cid, rows[i]->cid_len);
+    ncids++;
+    if (!phc__reg_owner(rows[i], me) && belongs_to(h, rows[i], me))
       mine[k++] = rows[i];
   }
+  if (k) hook_redistribution(h, rows, n, node);
   if (k) redistribute(h, mine, k);
   free(mine);
   free(rows);
@@ -178,7 +233,8 @@ void phc__hub_node_down(phc_hub_t *h, const char *node) {
   else
     phc__hub_unlock(h);
   hook_pair(h, "post_nodes_redistribution_hook", "nodedown", node);
-  hook_atom(h, "post_cluster_leave_hook", node);
+  hook_post_leave(h, node, &cids, ncids);
+  ei_x_free(&cids);
 }
 
 void phc__hub_leave(phc_hub_t *h) {

@@ -46,19 +46,22 @@ void phc__hub_reg_merge(phc_hub_t *h, const char *cid, int clen,
   if (k) hook_cid_owners(h, "registry_pid_insert_hook", cid, clen, diff, k);
 }
 
-/* bulk_delete of one node from one row, with registry_pid_remove. */
-static void reg_remove_hooked(phc_hub_t *h, const char *cid, int clen,
-                              const char *node) {
+/* bulk_delete of one node from one row, with registry_pid_remove. Our own
+ * unregistration of a row we already left (a migration out, which drops
+ * the row at once) fires nothing: the hook fired then. */
+void phc__hub_reg_remove_hooked(phc_hub_t *h, const char *cid, int clen,
+                                const char *node) {
   const phc__reg_row_t *row = phc__reg_find(&h->reg, cid, clen);
-  if (!row) return;
-  phc__reg_remove_node(&h->reg, cid, clen, node);
-  ei_x_buff d;
+  if (!row || (!strcmp(node, h->n->name) && !phc__reg_owner(row, h->n->name)))
+    return;
+  ei_x_buff d; /* built first: cid may point into the row */
   phc__x_new_with_version(&d);
   phc__x_tuple_header(&d, 2);
   phc__x_append_buf(&d, cid, clen);
   phc__x_list_header(&d, 1);
   phc__x_atom(&d, node);
   phc__x_empty_list(&d);
+  phc__reg_remove_node(&h->reg, cid, clen, node);
   phc__hub_hook(h, "registry_pid_remove_hook", &d);
   ei_x_free(&d);
 }
@@ -168,7 +171,7 @@ void phc__hub_on_unregistration(phc_hub_t *h, const char *buf, int idx) {
     ei_decode_tuple_header(buf, &idx, &ta);
     int cid = idx;
     ei_skip_term(buf, &idx);
-    reg_remove_hooked(h, buf + cid, idx - cid, sender);
+    phc__hub_reg_remove_hooked(h, buf + cid, idx - cid, sender);
     ei_skip_term(buf, &idx);
     ei_skip_term(buf, &idx);
   }
@@ -219,15 +222,35 @@ typedef struct cid_seen_s { /* a set of child ids (encoded bytes) */
 } cid_seen_t;
 
 /* Rows that list node but whose id the peer no longer reports lose node
- * (Synchronizer.detach_data). */
-static int still_listed(const phc__reg_row_t *row, void *arg) {
-  cid_seen_t *seen = arg, *s = NULL;
-  HASH_FIND(hh, seen, row->cid, (unsigned)row->cid_len, s);
-  return s != NULL;
-}
-
+ * (Synchronizer.detach_data): ProcessRegistry.insert of the rest, with
+ * registry_pid_insert_hook {Cid, Rest}, or ProcessRegistry.delete, with
+ * registry_pid_remove_hook Cid. */
 static void detach_missing(phc_hub_t *h, const char *node, cid_seen_t *seen) {
-  phc__reg_detach_node(&h->reg, node, still_listed, seen);
+  phc__reg_row_t **v;
+  int n = phc__reg_sorted(&h->reg, &v);
+  for (int i = 0; i < n; i++) {
+    cid_seen_t *s = NULL;
+    phc__reg_owner_t rest[PHC__HUB_MAX_NODES];
+    int k = 0;
+    if (!phc__reg_owner(v[i], node)) continue;
+    HASH_FIND(hh, seen, v[i]->cid, (unsigned)v[i]->cid_len, s);
+    if (s) continue;
+    for (int j = 0; j < v[i]->nowners && k < PHC__HUB_MAX_NODES; j++)
+      if (strcmp(v[i]->owners[j].node, node) != 0) rest[k++] = v[i]->owners[j];
+    if (k) { /* the row stays: its cid too */
+      phc__reg_remove_node(&h->reg, v[i]->cid, v[i]->cid_len, node);
+      hook_cid_owners(h, "registry_pid_insert_hook", v[i]->cid, v[i]->cid_len,
+                      rest, k);
+      continue;
+    }
+    ei_x_buff d; /* built first: the row goes */
+    phc__x_new_with_version(&d);
+    phc__x_append_buf(&d, v[i]->cid, v[i]->cid_len);
+    phc__reg_remove_node(&h->reg, v[i]->cid, v[i]->cid_len, node);
+    phc__hub_hook(h, "registry_pid_remove_hook", &d);
+    ei_x_free(&d);
+  }
+  free(v);
 }
 
 void phc__hub_apply_sync(phc_hub_t *h, const char *node, const char *buf,
@@ -252,11 +275,15 @@ void phc__hub_apply_sync(phc_hub_t *h, const char *node, const char *buf,
     s->len = clen;
     HASH_ADD_KEYPTR(hh, seen, s->cid, (unsigned)clen, s);
     if (!has_pid) continue;
-    if (detach) /* the periodic sync: Keyword.get_and_update */
+    if (detach) { /* the periodic sync: Keyword.get_and_update, insert */
       phc__reg_set_pid(&h->reg, buf + cid, clen, buf + spec,
                        phc__hub_term_len(buf, spec), buf + meta, idx - meta,
                        node, &pid);
-    else { /* sync_remote_children_event: a bulk-insert merge */
+      const phc__reg_row_t *row = phc__reg_find(&h->reg, buf + cid, clen);
+      if (row)
+        hook_cid_owners(h, "registry_pid_insert_hook", buf + cid, clen,
+                        row->owners, row->nowners);
+    } else { /* sync_remote_children_event: a bulk-insert merge */
       phc__reg_owner_t o = phc__reg_owner_make(node, &pid);
       phc__hub_reg_merge(h, buf + cid, clen, buf + spec,
                          phc__hub_term_len(buf, spec), buf + meta, idx - meta,

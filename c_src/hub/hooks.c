@@ -1,5 +1,7 @@
 /* hooks.c - ProcessHub hook handlers for C (see hooks.h). */
 #include "hub/hooks.h"
+#include "hub/child_data.h"
+#include "hub/hub.h"
 #include "term/enc.h"
 #include "term/term.h"
 
@@ -24,6 +26,8 @@ typedef struct hook_key_s {
 
 struct phc__hooks_s {
   hook_key_t *keys;
+  phc_ref_t tables[2]; /* stand-ins for the hub's misc and hook ets tids */
+  int have_tables;
 };
 
 phc__hooks_t *phc__hooks_new(void) {
@@ -211,4 +215,114 @@ int phc__hooks_alter(phc__hooks_t *h, const char *key, const char *data,
     }
   }
   return 0;
+}
+
+/* ---- ProcessHub's structs as hook data ----------------------------------- */
+
+static void hooks_x_via(ei_x_buff *x, const char *reg, const char *name) {
+  phc__x_tuple_header(x, 3);
+  phc__x_atom(x, "via");
+  phc__x_atom(x, "Elixir.Registry");
+  phc__x_tuple_header(x, 2);
+  phc__x_atom(x, reg);
+  phc__x_binary(x, name, (int)strlen(name));
+}
+
+void phc__hooks_x_hub(phc_hub_t *h, ei_x_buff *x) {
+  static const char *const sys[] = {"dist_sup", "janitor", "task_sup",
+                                    "worker_queue"};
+  char reg[PHC__ATOM_MAX];
+  phc__hooks_t *hk = h->hooks;
+  snprintf(reg, sizeof reg, "hub.%.200s.system_registry", h->id);
+  if (!hk->have_tables && phc_make_ref(h->n, &hk->tables[0]) == 0 &&
+      phc_make_ref(h->n, &hk->tables[1]) == 0)
+    hk->have_tables = 1;
+  phc__x_map_header(x, 4);
+  phc__x_atom(x, "__struct__");
+  phc__x_atom(x, "Elixir.ProcessHub.Hub");
+  phc__x_atom(x, "hub_id");
+  phc__x_atom(x, h->id);
+  phc__x_atom(x, "procs");
+  phc__x_map_header(x, 7);
+  for (int i = 0; i < 4; i++) {
+    phc__x_atom(x, sys[i]);
+    hooks_x_via(x, reg, sys[i]);
+  }
+  phc__x_atom(x, "event_queue");
+  phc__x_atom(x, h->eq_name);
+  phc__x_atom(x, "initializer");
+  phc__x_pid(x, &h->sup_pid);
+  phc__x_atom(x, "system_registry");
+  phc__x_atom(x, reg);
+  phc__x_atom(x, "storage");
+  phc__x_map_header(x, 2);
+  phc__x_atom(x, "misc");
+  phc__x_ref(x, &hk->tables[0]);
+  phc__x_atom(x, "hook");
+  phc__x_ref(x, &hk->tables[1]);
+}
+
+void phc__hooks_x_strategy(phc_hub_t *h, int kind, ei_x_buff *x) {
+  const phc__strat_base_t *t =
+      kind >= 0 && kind < PHC__STRAT_KINDS ? h->strat.table[kind] : NULL;
+  int pubsub = t && !strcmp(t->module, "Elixir.ProcessHub.Strategy."
+                                       "Synchronization.PubSub");
+  if (!t) {
+    phc__x_atom(x, "nil");
+    return;
+  }
+  phc__x_map_header(x, pubsub ? 2 : 1);
+  phc__x_atom(x, "__struct__");
+  phc__x_atom(x, t->module);
+  if (pubsub) {
+    phc__x_atom(x, "sync_interval");
+    phc__x_long(x, (long)h->sync_ms);
+  }
+}
+
+void phc__hooks_x_start_handle(phc_hub_t *h, const char *buf, int cidx,
+                               int opts_idx, ei_x_buff *x) {
+  phc__x_map_header(x, 9);
+  phc__x_atom(x, "__struct__");
+  phc__x_atom(x, "Elixir.ProcessHub.Handler.ChildrenAdd.StartHandle");
+  phc__x_atom(x, "children");
+  phc__x_append_buf(x, buf + cidx, phc__hub_term_len(buf, cidx));
+  phc__x_atom(x, "hub");
+  phc__hooks_x_hub(h, x);
+  phc__x_atom(x, "start_opts");
+  phc__x_append_buf(x, buf + opts_idx, phc__hub_term_len(buf, opts_idx));
+  phc__x_atom(x, "process_data");
+  phc__x_atom(x, "nil");
+  phc__x_atom(x, "dist_strategy");
+  phc__hooks_x_strategy(h, PHC__STRAT_DISTRIBUTION, x);
+  phc__x_atom(x, "redun_strategy");
+  phc__hooks_x_strategy(h, PHC__STRAT_REDUNDANCY, x);
+  phc__x_atom(x, "migr_strategy");
+  phc__hooks_x_strategy(h, PHC__STRAT_MIGRATION, x);
+  phc__x_atom(x, "sync_strategy");
+  phc__hooks_x_strategy(h, PHC__STRAT_SYNCHRONIZATION, x);
+}
+
+void phc__hooks_x_node_down(phc_hub_t *h, const char *node, const char *cids,
+                            int cids_len, ei_x_buff *x) {
+  phc__x_map_header(x, 8);
+  phc__x_atom(x, "__struct__");
+  phc__x_atom(x, "Elixir.ProcessHub.Handler.ClusterUpdate.NodeDown");
+  phc__x_atom(x, "removed_node");
+  phc__x_atom(x, node);
+  phc__x_atom(x, "hub_nodes"); /* Cluster.rem_hub_node: ours included */
+  if (h->nnodes) phc__x_list_header(x, h->nnodes);
+  for (int i = 0; i < h->nnodes; i++)
+    phc__x_atom(x, h->nodes[i]);
+  phc__x_empty_list(x);
+  phc__x_atom(x, "hub");
+  phc__hooks_x_hub(h, x);
+  phc__x_atom(x, "partition_strat");
+  phc__hooks_x_strategy(h, PHC__STRAT_PARTITION, x);
+  phc__x_atom(x, "redun_strat");
+  phc__hooks_x_strategy(h, PHC__STRAT_REDUNDANCY, x);
+  phc__x_atom(x, "dist_strat");
+  phc__hooks_x_strategy(h, PHC__STRAT_DISTRIBUTION, x);
+  phc__x_atom(x, "rem_node_cids");
+  phc__x_append_buf(x, cids, cids_len);
 }

@@ -11,6 +11,14 @@
  * without a template the handler gets the data itself. The alter hook
  * (child_data_alter_hook) threads the data through the handlers: each
  * handler's output is the next one's input.
+ *
+ * Where ProcessHub passes one of its structs as hook data (StartHandle to
+ * pre_children_start_hook, ClusterUpdate.NodeDown to
+ * post_cluster_leave_hook), phc passes a map with the same __struct__ and
+ * keys, built by the phc__hooks_x_* encoders: the %ProcessHub.Hub{} has
+ * phc's own pids and two references standing for the ets tables (made once
+ * per hub), and each strategy struct carries its module (and PubSub's
+ * sync_interval), not the options the other strategies may hold.
  */
 #ifndef PHC_HUB_HOOKS_H
 #define PHC_HUB_HOOKS_H
@@ -18,6 +26,7 @@
 #include "common.h"
 
 typedef struct phc__hooks_s phc__hooks_t;
+typedef struct phc_hub_s phc_hub_t;
 
 phc__hooks_t *phc__hooks_new(void);
 void phc__hooks_free(phc__hooks_t *h);
@@ -34,5 +43,20 @@ void phc__hooks_dispatch(phc__hooks_t *h, const char *key, const char *data,
 /* Runs the alter chain; *out gets the final data (version byte included). */
 int phc__hooks_alter(phc__hooks_t *h, const char *key, const char *data,
                      int len, ei_x_buff *out);
+
+/* ---- ProcessHub's structs as hook data ----------------------------------- */
+
+/* %ProcessHub.Hub{hub_id, procs, storage} */
+void phc__hooks_x_hub(phc_hub_t *h, ei_x_buff *x);
+/* The strategy struct of kind (a phc__strat_kind_t): %Module{...}. */
+void phc__hooks_x_strategy(phc_hub_t *h, int kind, ei_x_buff *x);
+/* %ProcessHub.Handler.ChildrenAdd.StartHandle{} for children buf[cidx] and
+ * start_opts buf[opts_idx] (no version bytes). */
+void phc__hooks_x_start_handle(phc_hub_t *h, const char *buf, int cidx,
+                               int opts_idx, ei_x_buff *x);
+/* %ProcessHub.Handler.ClusterUpdate.NodeDown{} for removed node, with
+ * rem_node_cids the encoded list cids (no version byte). */
+void phc__hooks_x_node_down(phc_hub_t *h, const char *node, const char *cids,
+                            int cids_len, ei_x_buff *x);
 
 #endif /* PHC_HUB_HOOKS_H */

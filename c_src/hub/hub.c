@@ -163,6 +163,78 @@ void phc__hub_quorum_success(phc_hub_t *h) {
   phc__hub_unlock(h);
 }
 
+/* Hidden member mode (the protocol reference's "A hidden peer crashes",
+ * restart procedure): BEAM members never see a hidden node go down, so
+ * before joining a peer's hub phc announces its own leave there,
+ * {cluster_leave_event, Me} to {HubId, Node}: NodeDown drops what they
+ * still hold for an earlier run of phc (nothing when there was none), and
+ * the cluster_join_event that follows (after pg discovery, so later on the
+ * same path) brings phc back in whole. Sent on every connection. */
+static void hidden_leave_first(phc_hub_t *h, const char *node) {
+  ei_x_buff x;
+  if (!h->n->hidden || h->leaving) return;
+  phc__x_new_with_version(&x);
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, "cluster_leave_event");
+  phc__x_atom(&x, h->n->name);
+  phc_send_name(h->n, &h->coord, node, h->id, x.buff, x.index);
+  ei_x_free(&x);
+}
+
+static void hidden_leave_all(phc_hub_t *h) {
+  const char *peers[256];
+  int k = phc_node_peers(h->n, peers, 256);
+  for (int i = 0; i < k; i++)
+    hidden_leave_first(h, peers[i]);
+}
+
+/* -hidden: members that join later are not announced to a hidden node
+ * (their pg never discovers it). Each discovery round phc asks a member's
+ * rex for 'Elixir.ProcessHub':nodes(HubId) and connects to the members it
+ * is not connected to; pg discovery and cluster_join_event follow. */
+static void hidden_poll(phc_hub_t *h) {
+  ei_x_buff x;
+  if (!h->n->hidden || h->nnodes < 2 || phc_make_ref(h->n, &h->poll_ref) != 0)
+    return;
+  phc__x_new_with_version(&x);
+  phc__x_tuple_header(&x, 3);
+  phc__x_atom(&x, "$gen_call");
+  phc__x_tuple_header(&x, 2);
+  phc__x_pid(&x, &h->coord);
+  phc__x_ref(&x, &h->poll_ref);
+  phc__x_tuple_header(&x, 5);
+  phc__x_atom(&x, "call");
+  phc__x_atom(&x, "Elixir.ProcessHub");
+  phc__x_atom(&x, "nodes");
+  phc__x_list_header(&x, 1);
+  phc__x_atom(&x, h->id);
+  phc__x_empty_list(&x);
+  phc__x_atom(&x, "user");
+  for (int i = 0; i < h->nnodes; i++)
+    if (strcmp(h->nodes[i], h->n->name) != 0) {
+      phc_send_name(h->n, &h->coord, h->nodes[i], "rex", x.buff, x.index);
+      break;
+    }
+  ei_x_free(&x);
+}
+
+/* {Ref, Nodes}: rex's answer to hidden_poll. */
+static void hidden_on_nodes(phc_hub_t *h, const char *buf, int idx) {
+  erlang_ref ref;
+  int n;
+  if (ei_decode_ref(buf, &idx, &ref) < 0 || !phc_ref_eq(&ref, &h->poll_ref) ||
+      ei_decode_list_header(buf, &idx, &n) < 0)
+    return;
+  for (int i = 0; i < n; i++) {
+    char node[PHC__ATOM_MAX];
+    if (phc__term_atom(buf, &idx, node, sizeof node) < 0) return;
+    if (strcmp(node, h->n->name) != 0 && !phc__hub_has_node(h, node)) {
+      PHC_LOG_I(MOD, "%s: connecting to hub member %s", h->id, node);
+      phc_node_connect(h->n, node);
+    }
+  }
+}
+
 static void announce_join(phc_hub_t *h) {
   ei_x_buff p;
   phc__x_new(&p);
@@ -194,6 +266,7 @@ static void propagate(phc_node_t *n, void *arg) {
   h->propagate_timer = 0;
   if (h->leaving) return;
   announce_join(h);
+  hidden_poll(h);
   h->propagate_timer = phc__timer_start(n, h->discover_ms, propagate, h);
 }
 
@@ -352,6 +425,14 @@ static void coord_handle(phc_proc_t *self, const char *buf, int len) {
   int idx = 1, arity;
   char tag[PHC__ATOM_MAX], node[PHC__ATOM_MAX];
   PHC__UNUSED(len);
+  int type, size, first;
+  if (h && ei_decode_tuple_header(buf, &idx, &arity) == 0 && arity == 2 &&
+      (first = idx, ei_get_type(buf, &idx, &type, &size) == 0) &&
+      (type == ERL_NEWER_REFERENCE_EXT || type == ERL_NEW_REFERENCE_EXT)) {
+    hidden_on_nodes(h, buf, first);
+    return;
+  }
+  idx = 1;
   if (!h || ei_decode_tuple_header(buf, &idx, &arity) < 0 ||
       phc__term_atom(buf, &idx, tag, sizeof tag) < 0)
     goto bad;
@@ -364,8 +445,11 @@ static void coord_handle(phc_proc_t *self, const char *buf, int len) {
       phc__hubs_release_forget(h->n, node);
       phc__hub_node_down(h, node);
     }
-  } else if (!strcmp(tag, "nodeup") || !strcmp(tag, "EXIT")) {
+  } else if (!strcmp(tag, "nodeup") && arity >= 2) {
     /* joins come through pg and cluster_join_event */
+    if (phc__term_atom(buf, &idx, node, sizeof node) == 0)
+      hidden_leave_first(h, node);
+  } else if (!strcmp(tag, "EXIT")) {
   } else if (arity == 2 && strlen(tag) > 6 &&
              !strcmp(tag + strlen(tag) - 6, "_event")) {
     on_event(h, tag, buf, idx);
@@ -476,6 +560,7 @@ int phc_hub_start(phc_node_t *n, const phc_hub_config_t *cfg, phc_hub_t **out) {
   n->hubs->list = h;
   for (size_t i = 0; i < PHC__ARRAY_LEN(events); i++)
     phc__pg_join(h->pg, events[i], &h->coord);
+  hidden_leave_all(h);
   announce_join(h);
   h->propagate_timer = phc__timer_start(n, h->discover_ms, propagate, h);
   h->sync_timer = phc__timer_start(n, h->sync_ms, sync_tick, h);

@@ -102,9 +102,10 @@ struct phc_hub_s {
   phc__hub_term_t *terminating;
   char *cfg_strat; /* configured [{Key, {Module, Opts}}], version byte */
   int cfg_strat_len;
-  int strat_asking;   /* a peer is being asked for the hub's strategies */
-  int strat_adopted;  /* a peer answered: its strategies run here */
-  char *static_specs; /* encoded list with version byte, or NULL */
+  int strat_asking;    /* a peer is being asked for the hub's strategies */
+  int strat_adopted;   /* a peer answered: its strategies run here */
+  erlang_ref poll_ref; /* -hidden: the last ProcessHub.nodes/1 asked */
+  char *static_specs;  /* encoded list with version byte, or NULL */
   int static_specs_len;
   phc_hub_t *next;
 };
@@ -185,6 +186,10 @@ void phc__hub_apply_sync(phc_hub_t *h, const char *node, const char *buf,
 void phc__hub_reg_merge(phc_hub_t *h, const char *cid, int clen,
                         const char *spec, int slen, const char *meta, int mlen,
                         const phc__reg_owner_t *o, int n);
+/* ProcessRegistry.bulk_delete of node from one row, with
+ * registry_pid_remove_hook {Cid, [Node]} when the row is there. */
+void phc__hub_reg_remove_hooked(phc_hub_t *h, const char *cid, int clen,
+                                const char *node);
 /* Supervisor callback: a child restarted or ended. */
 void phc__hub_sup_event(phc__sup_t *sup, int event, const char *id,
                         const phc_pid_t *old_pid, const phc_pid_t *new_pid,
@@ -214,6 +219,8 @@ int phc__hub_cfg_apply(phc_hub_t *h);
 /* ---- closures.c: ProcessHub closures from spawn requests ------------ */
 
 int phc__hub_closure(phc_node_t *n, const erlang_fun *f, ei_x_buff *result);
+/* The natives a phc peer's periodic sync calls (closures.c). */
+int phc__hub_closure_natives_register(phc_node_t *n);
 
 /* ---- api.c: ProcessHub functions for erpc, and the C API ------------- */
 

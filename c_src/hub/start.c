@@ -273,22 +273,13 @@ static int has_hooks(phc_hub_t *h, const char *key) {
   return phc__hooks_ids(h->hooks, key, ids, 1) > 0;
 }
 
-/* pre_children_start_hook: ProcessHub passes its StartHandle struct; phc
- * passes a map with the same children and start_opts. */
+/* pre_children_start_hook: ProcessHub's StartHandle struct (hooks.h). */
 static void hook_pre_start(phc_hub_t *h, const char *buf, int cidx,
                            int opts_idx) {
   if (!has_hooks(h, "pre_children_start_hook")) return;
   ei_x_buff d;
   phc__x_new_with_version(&d);
-  phc__x_map_header(&d, 4);
-  phc__x_atom(&d, "__struct__");
-  phc__x_atom(&d, "Elixir.ProcessHub.Handler.ChildrenAdd.StartHandle");
-  phc__x_atom(&d, "children");
-  phc__x_append_buf(&d, buf + cidx, phc__hub_term_len(buf, cidx));
-  phc__x_atom(&d, "hub_id");
-  phc__x_atom(&d, h->id);
-  phc__x_atom(&d, "start_opts");
-  phc__x_append_buf(&d, buf + opts_idx, phc__hub_term_len(buf, opts_idx));
+  phc__hooks_x_start_handle(h, buf, cidx, opts_idx, &d);
   phc__hub_hook(h, "pre_children_start_hook", &d);
   ei_x_free(&d);
 }
@@ -376,7 +367,9 @@ static void start_one(phc_hub_t *h, phc__child_data_t *cd, start_acc_t *a) {
 }
 
 static void hook_list(phc_hub_t *h, const char *key, const phc__hub_list_t *l) {
-  if (!has_hooks(h, key)) return;
+  if (!has_hooks(h, key) ||
+      (l->n == 0 && !strcmp(key, "forwarded_migration_hook")))
+    return; /* ProcessHub dispatches forwards only when there are some */
   ei_x_buff d;
   phc__x_new_with_version(&d);
   if (l->n) phc__x_list_header(&d, l->n);
@@ -426,6 +419,9 @@ void phc__hub_start_handle(phc_hub_t *h, const char *buf, int cidx,
   phc__hub_list_init(&a.post);
   phc__hub_list_init(&a.forwards);
   a.post_ends = NULL;
+  /* validate_children: forwards first; the valid ones are collected with
+   * [x | acc], so they start last first */
+  int *valid = phc__xmalloc((size_t)(n ? n : 1) * sizeof *valid), nvalid = 0;
   for (int i = 0; i < n; i++) {
     phc__child_data_t cd;
     int at = idx;
@@ -436,15 +432,19 @@ void phc__hub_start_handle(phc_hub_t *h, const char *buf, int cidx,
     }
     const char *owners[PHC__HUB_MAX_NODES];
     int nowners;
-    if (owned_here(h, &cd, owners, PHC__HUB_MAX_NODES, &nowners)) {
-      start_one(h, &cd, &a);
-    } else {
+    if (owned_here(h, &cd, owners, PHC__HUB_MAX_NODES, &nowners))
+      valid[nvalid++] = at;
+    else
       a.forwards.n +=
           forward(h, &cd, buf, opts_idx, owners, nowners, &a.forwards.items);
-    }
   }
   hook_list(h, "forwarded_migration_hook", &a.forwards);
   ei_x_free(&a.forwards.items);
+  for (int i = nvalid - 1; i >= 0; i--) {
+    phc__child_data_t cd;
+    if (phc__child_data_decode(buf, valid[i], &cd) == 0) start_one(h, &cd, &a);
+  }
+  free(valid);
   post_reverse(&a);
   hook_list(h, "post_children_start_hook", &a.post);
   ei_x_free(&a.post.items);

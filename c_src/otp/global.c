@@ -82,8 +82,10 @@ static void global_session_cancel(phc__global_t *g, phc__gpeer_t *p) {
   if (p->have_his && p->lock != PHC__GLK_NONE) phc__global_own_lock(g, p, 0);
   free(p->his_tag);
   free(p->his_known);
-  p->his_tag = p->his_known = NULL;
-  p->his_tag_len = p->his_known_len = 0;
+  free(p->his_ops);
+  free(p->my_ops);
+  p->his_tag = p->his_known = p->his_ops = p->my_ops = NULL;
+  p->his_tag_len = p->his_known_len = p->his_ops_len = p->my_ops_len = 0;
   p->active = p->have_his = 0;
   p->lock = PHC__GLK_NONE;
   p->exchange_rcvd = p->resolved_sent = p->resolved_rcvd = 0;
@@ -106,7 +108,7 @@ static void global_lock_is_set(phc__global_t *g, phc__gpeer_t *p) {
   p->timer_seq++;
   phc__global_x_cast(&x, 5, "exchange");
   phc__x_atom(&x, g->node);
-  phc__x_empty_list(&x); /* our names: none */
+  phc__global_x_names(g, &x); /* our partition's names */
   phc__x_empty_list(&x);
   phc__global_x_tag(&x, p);
   phc__global_send_gns(g, p->node, &x);
@@ -162,14 +164,23 @@ static void global_sync_other(phc__global_t *g, const char *node, int vsn) {
   phc__global_send_in_sync(g, node);
 }
 
+/* global's resolved/5: apply the name ops, tell the nodes we knew about
+ * his partition (new_nodes), greet his (in_sync). */
 static void global_session_finish(phc__global_t *g, phc__gpeer_t *p) {
+  ei_x_buff ops;
   char *known = p->his_known;
   int known_len = p->his_known_len;
   int vsn = p->his_vsn;
+  p->vsn = vsn;
+  if (phc__global_session_ops(p, &ops) < 0 ||
+      phc__global_names_apply(g, ops.buff, ops.index) < 0)
+    phc__global_bad_input(g, "name ops of a connect session");
+  else
+    phc__global_send_new_nodes(g, p, ops.buff, ops.index);
+  ei_x_free(&ops);
   p->his_known = NULL;
   global_session_cancel(g, p); /* releases our lock */
   p->known = p->synced = 1;
-  p->vsn = vsn;
   PHC_LOG_I(MOD, "in sync with %s", p->node);
   if (known && global_each_node(g, known, known_len, global_sync_other) < 0)
     phc__global_bad_input(g, "a resolved message with a bad node list");
@@ -180,8 +191,8 @@ static void global_send_resolved(phc__global_t *g, phc__gpeer_t *p) {
   ei_x_buff x;
   phc__global_x_cast(&x, 7, "resolved");
   phc__x_atom(&x, g->node);
-  phc__x_empty_list(&x); /* resolved conflicts: none */
-  phc__x_empty_list(&x); /* our known nodes: none */
+  phc__x_empty_list(&x);                     /* resolved conflicts: none */
+  phc__global_x_known(g, p, p->his_vsn, &x); /* our partition: connect-all */
   phc__x_atom(&x, "unused");
   phc__x_empty_list(&x); /* names_ext */
   phc__global_x_tag(&x, p);
@@ -370,7 +381,11 @@ static void global_on_lock_set(phc__global_t *g, const char *b, int *i,
 
 static void global_on_exchange(phc__global_t *g, const char *b, int *i) {
   char node[PHC__ATOM_MAX];
-  if (phc__term_atom(b, i, node, sizeof node) < 0 || ei_skip_term(b, i) < 0 ||
+  const char *names;
+  int names_len;
+  ei_x_buff ops;
+  if (phc__term_atom(b, i, node, sizeof node) < 0 ||
+      phc__global_raw_term(b, i, &names, &names_len) < 0 ||
       ei_skip_term(b, i) < 0) {
     phc__global_bad_input(g, "exchange");
     return;
@@ -378,16 +393,26 @@ static void global_on_exchange(phc__global_t *g, const char *b, int *i) {
   if (global_names_self(g, node, "exchange")) return;
   phc__gpeer_t *p = global_peer_find(g, node);
   if (!p || !global_tag_is_mine(p, b, i) || !p->have_his) return;
-  /* His names are not stored: we own none and resolve no conflicts. */
+  /* global's exchange_names: his names new to us become insert ops. */
+  if (phc__global_names_exchange(g, names, names_len, &ops) < 0) {
+    phc__global_bad_input(g, "exchange with a bad name list");
+    ei_x_free(&ops);
+    return;
+  }
+  free(p->my_ops);
+  p->my_ops = phc__term_dup(ops.buff, ops.index);
+  p->my_ops_len = ops.index;
+  ei_x_free(&ops);
   p->exchange_rcvd = 1;
   if (p->lock == PHC__GLK_SET && !p->resolved_sent) global_send_resolved(g, p);
 }
 
 static void global_on_resolved(phc__global_t *g, const char *b, int *i) {
   char node[PHC__ATOM_MAX];
-  const char *known;
-  int known_len;
-  if (phc__term_atom(b, i, node, sizeof node) < 0 || ei_skip_term(b, i) < 0 ||
+  const char *known, *ops;
+  int known_len, ops_len;
+  if (phc__term_atom(b, i, node, sizeof node) < 0 ||
+      phc__global_raw_term(b, i, &ops, &ops_len) < 0 ||
       phc__global_raw_term(b, i, &known, &known_len) < 0 ||
       ei_skip_term(b, i) < 0 || ei_skip_term(b, i) < 0) {
     phc__global_bad_input(g, "resolved");
@@ -399,6 +424,9 @@ static void global_on_resolved(phc__global_t *g, const char *b, int *i) {
   free(p->his_known);
   p->his_known = phc__term_dup(known, known_len);
   p->his_known_len = known_len;
+  free(p->his_ops);
+  p->his_ops = phc__term_dup(ops, ops_len);
+  p->his_ops_len = ops_len;
   p->resolved_rcvd = 1;
   if (p->resolved_sent) global_session_finish(g, p);
 }
@@ -413,15 +441,18 @@ static void global_new_node(phc__global_t *g, const char *node, int vsn) {
 
 static void global_on_new_nodes(phc__global_t *g, const char *b, int *i) {
   char node[PHC__ATOM_MAX];
-  const char *nodes;
-  int nodes_len;
-  if (phc__term_atom(b, i, node, sizeof node) < 0 || ei_skip_term(b, i) < 0 ||
+  const char *nodes, *ops;
+  int nodes_len, ops_len;
+  if (phc__term_atom(b, i, node, sizeof node) < 0 ||
+      phc__global_raw_term(b, i, &ops, &ops_len) < 0 ||
       ei_skip_term(b, i) < 0 ||
       phc__global_raw_term(b, i, &nodes, &nodes_len) < 0) {
     phc__global_bad_input(g, "new_nodes");
     return;
   }
   if (global_names_self(g, node, "new_nodes")) return;
+  if (phc__global_names_apply(g, ops, ops_len) < 0)
+    phc__global_bad_input(g, "new_nodes with bad name ops");
   if (global_each_node(g, nodes, nodes_len, global_new_node) < 0)
     phc__global_bad_input(g, "new_nodes with a bad node list");
 }
@@ -495,6 +526,7 @@ static void global_on_nodedown(phc__global_t *g, const char *node) {
     p->up = p->known = p->synced = 0;
   }
   phc__global_lock_drop_node(g, node);
+  phc__global_names_drop_node(g, node);
 }
 
 static void global_on_timer(phc__global_t *g, const char *b, int *i) {
@@ -572,7 +604,7 @@ static void global_on_down(phc__global_t *g, const char *b, int *i) {
     phc__global_bad_input(g, "DOWN");
     return;
   }
-  phc__global_lock_down(g, &ref);
+  if (!phc__global_name_down(g, &ref)) phc__global_lock_down(g, &ref);
 }
 
 void phc__global_handle(phc__global_t *g, const char *buf, int len) {
@@ -638,8 +670,11 @@ void phc__global_free(phc__global_t *g) {
     HASH_DEL(g->peers, p);
     free(p->his_tag);
     free(p->his_known);
+    free(p->his_ops);
+    free(p->my_ops);
     free(p);
   }
   phc__global_locks_free(g);
+  phc__global_names_free(g);
   free(g);
 }

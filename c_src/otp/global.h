@@ -1,5 +1,5 @@
 /* global.h - phc's global_name_server: takes part in OTP's `global`
- * protocol as a partition that owns no names.
+ * protocol as a node that registers no names itself.
  *
  * Every visible node runs a global_name_server. When two nodes connect,
  * their servers run a lock/exchange handshake; until it is done,
@@ -9,15 +9,25 @@
  * would. It owns the server's state: one session per peer (tags, the peer's
  * locker pid, how far the handshake got), the set of known/synced nodes and
  * the lock table (resource id -> requester id + holder pids, each holder
- * monitored). It owns no names: registrations made by others are answered
- * `yes` and not stored (global:whereis_name/1 on phc is not supported).
+ * monitored) and its partition's names (global_names.c: what register
+ * calls and the ops of new_nodes/resolved tell it, each owner monitored).
  *
  * Choices (documented deviations from kernel's global.erl, all of which the
  * BEAM side accepts):
- * - phc's partition is always {phc}: it reports no known nodes in its
- *   `resolved`/`lock_set` messages and never sends `new_nodes`. It still
- *   sends `in_sync` to every node a peer reports (and to nodes announced by
- *   `new_nodes`), which is what lets those nodes' global:sync/0 return.
+ * - Connect-all as global does it: phc's `resolved` carries its known
+ *   nodes (the peer connects to each and sends it in_sync), and when a
+ *   session ends phc casts `new_nodes` (the peer and its partition, the
+ *   session's name ops) to the nodes it knew before, which connect to the
+ *   new ones. So BEAM nodes that each connect only to phc meet within
+ *   about 0.2 s, as with a BEAM seed. phc's `exchange` carries the names
+ *   it holds, so names registered before two partitions met through phc
+ *   reach both sides. It sends `in_sync` to every node a peer reports (and
+ *   to nodes announced by `new_nodes`).
+ * - Name clashes are not resolved by phc: a clashing name stays as each
+ *   side has it when phc is the smaller node (global runs the
+ *   registration's method there); the peer resolves it otherwise.
+ * - `lock_set` reports no other nodes, so a peer's locker locks phc alone
+ *   of phc's partition during a sync.
  * - The locker locks only phc itself (the "spontaneous" path of global's
  *   locker), and starts at once instead of after global's 200..3000 ms
  *   back-off, so a sync with phc finishes in milliseconds.
@@ -27,19 +37,16 @@
  *   (answering the peer's own lock_set at once meanwhile). The peer's
  *   locker then acts first (200 ms after its last event) and may sync with
  *   a BEAM member of phc's partition, which brings phc in through
- *   new_nodes/in_sync. Had phc synced first, the peer's locker would count
- *   phc as known and wait 1000 + 100 * known ms before syncing with the
- *   BEAM members phc does not report (measured: global:sync/0 on the new
- *   node 1.1 s with phc leading at once, 0.2 s with this rule, 0.2 s with
- *   a BEAM node in phc's place).
+ *   new_nodes/in_sync. (The rule predates connect-all, when a peer that
+ *   synced with phc first waited 1000 + 100 * known ms for the BEAM members
+ *   phc did not report; it is kept because it gives the order a BEAM seed
+ *   gives: the newcomer's locker picks. Measured with phc as the seed: two
+ *   peers that each connect only to phc see each other after 0.21 s, as
+ *   with a BEAM node in phc's place.)
  * - As in global, in_sync makes a node synced, not known; a later
  *   new_nodes naming it is answered with phc's own in_sync (the two race
  *   when a new node syncs through a BEAM member; without the answer its
  *   global:sync/0 would wait for phc forever).
- * - phc does not report its partition, so it never makes BEAM nodes that
- *   both reach phc connect to each other (a BEAM node in phc's place
- *   would, through the Known of `resolved`). Reporting it would claim that
- *   phc's (empty) name exchange speaks for those nodes' names.
  * - phc behaves as a node with prevent_overlapping_partitions = false: it
  *   never multicasts lost_connection and ignores the ones it gets, so it
  *   never makes BEAM nodes drop each other. A {remove_connection, Node}
@@ -70,11 +77,11 @@
  *      "retry later"; a locker that has no session answers directly to the
  *      pid with the 4-tuple {lock_set, LA, false, KnownA})
  *   exchange (when a side has both lock_set(true)s):
- *     P -> A  cast {exchange, P, Names, [], TA}         (P: Names = [])
+ *     P -> A  cast {exchange, P, Names, [], TA}   (Names = [{Name, Pid, M}])
  *     A -> P  cast {exchange, A, [{Name, Pid, Method}], [], TP}
  *   resolved (when a side has the lock and the peer's exchange):
  *     P -> A  cast {resolved, P, Resolved, Known, unused, NamesExt, TA}
- *             (P: Resolved = [], Known = [], NamesExt = [])
+ *             (P: Resolved = [], Known = [{B, 8}, ...], NamesExt = [])
  *     A -> P  cast {resolved, A, [], [{B, 8}, ...], unused, [], TP}
  *   when a side has sent and received `resolved`, it is synced with the peer:
  *     - it sends cast {in_sync, Self, true} to every node in the peer's Known
@@ -110,6 +117,10 @@
  * name, subscribed to nodeup/nodedown. Sessions start for peers already
  * connected. 0 or a negative PHC_E* code. */
 int phc__global_start(phc_node_t *n);
+
+/* The pid global knows under name (an encoded term, no version byte) on
+ * n's running server: 0, or PHC_ENOPROC (no such name, or no server). */
+int phc__global_node_whereis(phc_node_t *n, const char *name, erlang_pid *pid);
 
 /* ---- the protocol engine (no runtime needed; used by the tests) -------- */
 
@@ -148,6 +159,10 @@ void phc__global_handle(phc__global_t *g, const char *buf, int len);
 int phc__global_is_synced(const phc__global_t *g, const char *node);
 int phc__global_in_session(const phc__global_t *g, const char *node);
 int phc__global_lock_count(const phc__global_t *g);
+int phc__global_name_count(const phc__global_t *g);
+/* The pid registered under name (an encoded term, no version byte): 0, or
+ * PHC_ENOPROC. */
+int phc__global_whereis(phc__global_t *g, const char *name, erlang_pid *pid);
 
 /* Erlang term order of two pids (OTP 25: serial, number, node, creation);
  * <0, 0, >0. */

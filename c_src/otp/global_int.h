@@ -41,6 +41,10 @@ typedef struct phc__gpeer_s {
   int exchange_rcvd, resolved_sent, resolved_rcvd;
   char *his_known; /* encoded list from his `resolved` */
   int his_known_len;
+  char *his_ops; /* HisResolved from his `resolved` */
+  int his_ops_len;
+  char *my_ops; /* the ops his names gave us (his `exchange`) */
+  int my_ops_len;
   unsigned timer_seq;
 } phc__gpeer_t;
 
@@ -60,12 +64,25 @@ typedef struct phc__glock_s {
   int n_holders;
 } phc__glock_t;
 
+/* One name of the partition (global_names): {Name, Pid, Method}. */
+typedef struct phc__gname_s {
+  UT_hash_handle hh;
+  char *key; /* canonical encoding of Name (the key) */
+  int key_len;
+  char *entry; /* {Name, Pid, Method}, encoded, no version byte */
+  int entry_len;
+  erlang_pid pid;
+  erlang_ref ref;
+  int has_ref;
+} phc__gname_t;
+
 struct phc__global_s {
   char node[PHC__ATOM_MAX];
   erlang_pid self, locker;
   phc__global_io_t io;
   phc__gpeer_t *peers;
   phc__glock_t *locks;
+  phc__gname_t *names;
   long long next_tag;
   unsigned rng;
   int warn_budget;
@@ -90,6 +107,25 @@ void phc__global_lock_drop_node(phc__global_t *g, const char *node);
 void phc__global_locks_free(phc__global_t *g);
 /* A {'$gen_call', From, Request}; *i is just past the '$gen_call' atom. */
 void phc__global_on_call(phc__global_t *g, const char *b, int *i);
+
+/* ---- global_names.c: the partition's names ------------------------------- */
+
+/* Name, Pid, Method at b[*i]: insert (or replace), monitoring Pid. */
+int phc__global_name_insert(phc__global_t *g, const char *b, int *i);
+/* Name at b[*i]: delete. */
+int phc__global_name_delete(phc__global_t *g, const char *b, int *i);
+/* Apply a list of {insert, {Name, Pid, Method}} / {delete, Name} ops. */
+int phc__global_names_apply(phc__global_t *g, const char *b, int len);
+/* A peer's names (a list of {Name, Pid, Method}): *ops (set up here) gets
+ * the list of inserts for the names new to us. The count or PHC_EDECODE. */
+int phc__global_names_exchange(phc__global_t *g, const char *b, int len,
+                               ei_x_buff *ops);
+/* Append our names as a list of {Name, Pid, Method}. */
+void phc__global_x_names(const phc__global_t *g, ei_x_buff *x);
+/* A monitor fired: 1 when it was a name's (the name is gone). */
+int phc__global_name_down(phc__global_t *g, const erlang_ref *ref);
+void phc__global_names_drop_node(phc__global_t *g, const char *node);
+void phc__global_names_free(phc__global_t *g);
 
 /* ---- global_msg.c: decoding helpers -------------------------------------- */
 
@@ -119,6 +155,15 @@ void phc__global_send_plain4(phc__global_t *g, const char *node,
                              long long tag_b, int with_b);
 void phc__global_send_lock_set(phc__global_t *g, phc__gpeer_t *p, int ok);
 void phc__global_send_in_sync(phc__global_t *g, const char *node);
+/* Append the nodes we know other than skip, as {Node, Vsn} (vsn >= 7) or
+ * bare atoms (older peers). */
+void phc__global_x_known(const phc__global_t *g, const phc__gpeer_t *skip,
+                         int vsn, ei_x_buff *x);
+/* new_nodes to every other known node: p and his partition, with ops. */
+void phc__global_send_new_nodes(phc__global_t *g, const phc__gpeer_t *p,
+                                const char *ops, int ops_len);
+/* The session's name ops (ours, then his) as one list in *x. */
+int phc__global_session_ops(const phc__gpeer_t *p, ei_x_buff *x);
 /* Deliver a timer message for p's session to the server after ms. */
 void phc__global_arm_timer(phc__global_t *g, phc__gpeer_t *p, unsigned ms);
 

@@ -298,6 +298,19 @@ static int global_call_decode(phc__global_t *g, const char *b, int *i,
   return 0;
 }
 
+/* {register, Name, Pid, Method} (register_ext adds RegNode): every node of
+ * the partition stores the name (yes); {unregister, Name}: ok. */
+static void global_on_register(phc__global_t *g, const global_from_t *f,
+                               const char *b, int *i, int insert) {
+  int rc = insert ? phc__global_name_insert(g, b, i)
+                  : phc__global_name_delete(g, b, i);
+  if (rc < 0) {
+    phc__global_bad_input(g, insert ? "register" : "unregister");
+    return;
+  }
+  global_reply_atom(g, f, insert ? "yes" : "ok");
+}
+
 void phc__global_on_call(phc__global_t *g, const char *b, int *i) {
   global_from_t f;
   char tag[PHC__ATOM_MAX];
@@ -309,8 +322,10 @@ void phc__global_on_call(phc__global_t *g, const char *b, int *i) {
     global_on_lock_call(g, &f, b, i, 0);
   else if ((!strcmp(tag, "register") && ar == 4) ||
            (!strcmp(tag, "register_ext") && ar == 5))
-    global_reply_atom(g, &f, "yes"); /* names are not stored: we own none */
-  else if ((!strcmp(tag, "unregister") || !strcmp(tag, "sync")) && ar == 2)
+    global_on_register(g, &f, b, i, 1);
+  else if (!strcmp(tag, "unregister") && ar == 2)
+    global_on_register(g, &f, b, i, 0);
+  else if (!strcmp(tag, "sync") && ar == 2)
     global_reply_atom(g, &f, "ok");
   else if (!strcmp(tag, "get_known") && ar == 0)
     global_reply_nodes(g, &f, 0);

@@ -152,3 +152,110 @@ void phc__global_arm_timer(phc__global_t *g, phc__gpeer_t *p, unsigned ms) {
     PHC_LOG_W(MOD, "cannot arm a timer for %s", p->node);
   ei_x_free(&x);
 }
+
+void phc__global_x_known(const phc__global_t *g, const phc__gpeer_t *skip,
+                         int vsn, ei_x_buff *x) {
+  const phc__gpeer_t *q, *tmp;
+  HASH_ITER(hh, g->peers, q, tmp) {
+    if (q == skip || !q->known) continue;
+    phc__x_list_header(x, 1);
+    if (vsn >= 7) {
+      phc__x_tuple_header(x, 2);
+      phc__x_atom(x, q->node);
+      phc__x_long(x, q->vsn ? q->vsn : PHC__GLOBAL_VSN);
+    } else {
+      phc__x_atom(x, q->node);
+    }
+  }
+  phc__x_empty_list(x);
+}
+
+/* Where the elements of an encoded proper list are (*body, *body_len):
+ * their count, 0 for none (or no list), or PHC_EDECODE. */
+static int global_list_body(const char *b, int len, const char **body,
+                            int *body_len) {
+  int i = 0, n, s, type, size;
+  *body = b;
+  *body_len = 0;
+  if (!b || len <= 0) return 0;
+  if (ei_get_type(b, &i, &type, &size) < 0 || type == ERL_STRING_EXT ||
+      ei_decode_list_header(b, &i, &n) < 0)
+    return PHC_EDECODE;
+  s = i;
+  for (int k = 0; k < n; k++)
+    if (ei_skip_term(b, &i) < 0) return PHC_EDECODE;
+  *body = b + s;
+  *body_len = i - s;
+  return n;
+}
+
+/* {global, lists:sort([OurLocker, HisLocker])} */
+static void global_x_lock_id(const phc__global_t *g, const phc__gpeer_t *p,
+                             ei_x_buff *x) {
+  const erlang_pid *a = &g->locker, *b = &p->his_locker;
+  if (phc__global_pid_cmp(a, b) > 0) {
+    a = &p->his_locker;
+    b = &g->locker;
+  }
+  phc__x_tuple_header(x, 2);
+  phc__x_atom(x, "global");
+  phc__x_list_header(x, 2);
+  phc__x_pid(x, a);
+  phc__x_pid(x, b);
+  phc__x_empty_list(x);
+}
+
+/* We are in sync with p: the nodes we knew before learn p's partition
+ * (global's resolved/3: the locker casts new_nodes to the old Known, whose
+ * servers then connect to the new nodes and send them in_sync). ops: the
+ * name ops both sides agreed on, already applied here. */
+void phc__global_send_new_nodes(phc__global_t *g, const phc__gpeer_t *p,
+                                const char *ops, int ops_len) {
+  const phc__gpeer_t *q, *tmp;
+  const char *his;
+  int his_len,
+      n = global_list_body(p->his_known, p->his_known_len, &his, &his_len);
+  if (n < 0) {
+    phc__global_bad_input(g, "a resolved message with a bad node list");
+    n = 0;
+  }
+  HASH_ITER(hh, g->peers, q, tmp) {
+    ei_x_buff x;
+    if (q == p || !q->known || !q->up) continue;
+    phc__global_x_cast(&x, 6, "new_nodes");
+    phc__x_atom(&x, g->node);
+    phc__x_append_buf(&x, ops, ops_len);
+    phc__x_empty_list(&x); /* names_ext */
+    phc__x_list_header(&x, 1 + n);
+    phc__x_tuple_header(&x, 2);
+    phc__x_atom(&x, p->node);
+    phc__x_long(&x, p->vsn ? p->vsn : PHC__GLOBAL_VSN);
+    phc__x_append_buf(&x, his, his_len);
+    phc__x_empty_list(&x);
+    phc__x_list_header(&x, 2);
+    phc__x_tuple_header(&x, 2);
+    phc__x_atom(&x, "vsn");
+    phc__x_long(&x, p->vsn ? p->vsn : PHC__GLOBAL_VSN);
+    phc__x_tuple_header(&x, 2);
+    phc__x_atom(&x, "lock");
+    global_x_lock_id(g, p, &x);
+    phc__x_empty_list(&x);
+    phc__global_send_gns(g, q->node, &x);
+  }
+}
+
+/* The ops of a session: ours (from his names) then his (HisResolved), as
+ * one list in *x (set up here). */
+int phc__global_session_ops(const phc__gpeer_t *p, ei_x_buff *x) {
+  const char *a, *b;
+  int alen, blen, na, nb;
+  phc__x_new(x);
+  na = global_list_body(p->my_ops, p->my_ops_len, &a, &alen);
+  nb = global_list_body(p->his_ops, p->his_ops_len, &b, &blen);
+  if (na < 0 || nb < 0) return PHC_EDECODE;
+  if (na + nb > 0) phc__x_list_header(x, na + nb);
+  phc__x_append_buf(x, a, alen);
+  phc__x_append_buf(x, b, blen);
+  phc__x_empty_list(x);
+  return 0;
+}

@@ -154,3 +154,13 @@ int phc__global_start(phc_node_t *n) {
     phc__global_nodeup(u->g, peers[j]);
   return 0;
 }
+
+int phc__global_node_whereis(phc_node_t *n, const char *name, erlang_pid *pid) {
+  erlang_pid gns;
+  phc_proc_t *p;
+  glue_t *u;
+  if (phc_whereis(n, PHC__GLOBAL_GNS, &gns) != 0 ||
+      !(p = phc_proc_lookup(n, &gns)) || !(u = phc_proc_data(p)) || !u->g)
+    return PHC_ENOPROC;
+  return phc__global_whereis(u->g, name, pid);
+}

@@ -4,6 +4,7 @@
  * node/1 and global:whereis_name/1, with OTP's shapes and errors (badarg
  * for an unknown key). Values that have no meaning in a C node get the
  * closest true one; README.md ("Introspection") lists each. */
+#include "otp/global.h"
 #include "otp/otp_int.h"
 
 #include <stdio.h>
@@ -427,14 +428,15 @@ static int nat_node1(phc_node_t *n, const phc_pid_t *caller, const char *args,
   return badarg(result);
 }
 
-/* global:whereis_name/1: phc's global keeps no name table (global.h), so
- * every name is undefined here. */
+/* global:whereis_name/1: the partition's names global keeps (global.h). */
 static int nat_global_whereis(phc_node_t *n, const phc_pid_t *caller,
                               const char *args, int len, ei_x_buff *result) {
   int at;
-  PHC__UNUSED(n);
+  erlang_pid pid;
   PHC__UNUSED(caller);
   if (one_arg(args, len, &at) < 0) return badarg(result);
+  if (phc__global_node_whereis(n, args + at, &pid) == 0)
+    return phc__x_pid(result, &pid), 0;
   return phc__x_atom(result, "undefined"), 0;
 }
 

@@ -56,7 +56,8 @@ all() ->
      stop_children_cast, start_unknown_module_undef,
      start_duplicate_already_started, start_forwards_to_ring_owner,
      malformed_events_dropped, empty_migration_does_not_lock,
-     hot_swap_handover_to_phc, hot_swap_leave_sends_states].
+     hot_swap_handover_to_phc, hot_swap_leave_sends_states,
+     periodic_sync_to_rex].
 
 %% Cases where the fake coordinator joins cluster_join_event too, so phc
 %% takes the BEAM node into its hub nodes and ring. In the others phc is
@@ -65,11 +66,11 @@ beam_in_hub(TC) ->
     lists:member(TC, [pg_membership_both_ways, cluster_join_and_leave_events,
                       nodedown_cleanup, scope_down_drops_members,
                       phc_leave_seen_on_beam, start_forwards_to_ring_owner,
-                      hot_swap_leave_sends_states]).
+                      hot_swap_leave_sends_states, periodic_sync_to_rex]).
 
-%% Only start_children_cast waits for phc's periodic sync; elsewhere a
+%% Only periodic_sync_to_rex waits for phc's periodic sync; elsewhere a
 %% sync_remote_children_event the fake receives is NodeUp's.
-sync_interval(start_children_cast) -> "1000";
+sync_interval(periodic_sync_to_rex) -> "1000";
 sync_interval(_) -> "60000".
 
 init_per_suite(Config) ->
@@ -599,11 +600,21 @@ start_children_cast(Config) ->
                  ph(Phc, child_lookup, [<<"sc-a">>, [{with_metadata, true}]])),
     ?assertEqual([{sc_b, [{Phc, PB}]}, {<<"sc-a">>, [{Phc, PA}]}],
                  ph(Phc, tag_query, [<<"workers">>])),
-    ?assertEqual([PB], ph(Phc, get_pids, [sc_b])),
-    %% phc's periodic sync (sync_interval 1000) carries its local children
-    {fake, Beam, {sync_remote_children_event, {Sync, Phc}}} =
-        ?RECV({fake, Beam, {sync_remote_children_event, {[_, _], Phc}}}, 5000),
-    ?assertEqual(lists:sort([{SA, PA, Meta}, {SB, PB, Meta}]), lists:sort(Sync)).
+    ?assertEqual([PB], ph(Phc, get_pids, [sc_b])).
+
+%% phc's periodic sync (sync_interval 1000) to each other hub node: what
+%% ProcessHub's PubSub closure runs, Synchronizer.exec_interval_sync/4, as
+%% an rpc:cast to the node's rex (the fake's stand-in module forwards it).
+periodic_sync_to_rex(Config) ->
+    Phc = phc(Config), Beam = beam(Config),
+    ok = wait_until(fun() -> hub_nodes(Phc) =:= lists:sort([Phc, Beam]) end, 5000),
+    {fake, Beam, {interval_sync, Strat, Sync, Phc}} =
+        ?RECV({fake, Beam, {interval_sync, _, _, Phc}}, 5000),
+    ?assertEqual(#{'__struct__' => 'Elixir.ProcessHub.Strategy.Synchronization.PubSub',
+                   sync_interval => 1000}, Strat),
+    ?assertEqual([], Sync),
+    %% and again, one interval later
+    ?RECV({fake, Beam, {interval_sync, _, [], Phc}}, 3000).
 
 stop_children_cast(Config) ->
     Phc = phc(Config), Beam = beam(Config),

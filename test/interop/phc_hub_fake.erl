@@ -35,6 +35,7 @@ start(Hub, Groups, Sink) ->
 
 init(Caller, Hub, Groups, Sink) ->
     true = register(Hub, self()),
+    ok = load_fake_synchronizer(),
     case start_scope(Hub, Groups) of
         {ok, ScopePid} ->
             Caller ! {self(), started, ScopePid},
@@ -97,3 +98,20 @@ kill_scope(Hub) ->
 restart_scope(Fake, Groups) ->
     Fake ! {fake_restart_scope, self(), Groups},
     receive {Fake, restarted, R} -> R after 5000 -> {error, timeout} end.
+
+%% A stand-in for ProcessHub's Synchronizer on this node: the periodic sync
+%% phc casts to rex (exec_interval_sync/4) reaches the fake coordinator
+%% (registered as the hub id) as {interval_sync, Strategy, Data, Node}.
+load_fake_synchronizer() ->
+    Src = ["-module('Elixir.ProcessHub.Service.Synchronizer').",
+           "-export([exec_interval_sync/4]).",
+           "exec_interval_sync(Hub, Strat, Data, Node) ->"
+           " Hub ! {interval_sync, Strat, Data, Node}, ok."],
+    Forms = [begin
+                 {ok, T, _} = erl_scan:string(S),
+                 {ok, F} = erl_parse:parse_form(T),
+                 F
+             end || S <- Src],
+    {ok, M, Bin} = compile:forms(Forms),
+    {module, M} = code:load_binary(M, "phc_hub_fake_synchronizer", Bin),
+    ok.

@@ -677,6 +677,92 @@ static void test_overlapping_partitions(void **state) {
   assert_int_equal(phc__global_lock_count(R.g), 0);
 }
 
+/* Connect-all, as global's resolved/5 does it: in sync with a, we sync
+ * with g, tell g about a (the Known of our `resolved`) and a about g and
+ * his partition (new_nodes, with the name ops of the session), and keep
+ * the partition's names (our exchange speaks for a's). */
+static void test_connect_all(void **state) {
+  (void)state;
+  start_session();
+  lock_set(&LA, 1, 1);
+  exchange(PEER, 1, &LA); /* a's name foo */
+  resolved(PEER, 1, NULL);
+  assert_true(phc__global_is_synced(R.g, PEER));
+  assert_int_equal(phc__global_name_count(R.g), 1);
+  clear();
+  LG = mkpid(G_NODE, 60, 0, 4);
+  nodeup(G_NODE);
+  init_connect_known(G_NODE, G_TAG_LL, &LG, "b@127.0.0.1");
+  clear();
+  lock_set(&LG, 1, 2);
+  expect(0, "name", G_NODE,
+         "{'$gen_cast', {exchange, 'phc@127.0.0.1', [{foo, "
+         "<a@127.0.0.1.56.0>, method_stands_in_for_a_fun}], [], " G_TAG "}}");
+  clear();
+  /* g's names: bar is new; foo clashes and is left as it is */
+  FEED("{'$gen_cast', {exchange, ~a, [{bar, ~p, m}, {foo, ~p, m}], [], 2}}",
+       G_NODE, &LG, &LG);
+  expect(0, "name", G_NODE,
+         "{'$gen_cast', {resolved, 'phc@127.0.0.1', [], [{'a@127.0.0.1', 8}], "
+         "unused, [], " G_TAG "}}");
+  clear();
+  FEED("{'$gen_cast', {resolved, ~a, [{delete, gone}], [{'b@127.0.0.1', 8}], "
+       "unused, [], 2}}",
+       G_NODE);
+  expect(0, "name", PEER,
+         "{'$gen_cast', {new_nodes, 'phc@127.0.0.1', [{insert, {bar, "
+         "<g@127.0.0.1.60.0>, m}}, {delete, gone}], [], [{'g@127.0.0.1', 8}, "
+         "{'b@127.0.0.1', 8}], [{vsn, 8}, {lock, {global, "
+         "[<phc@127.0.0.1.41.0>, <g@127.0.0.1.60.0>]}}]}}");
+  expect(1, "name", "b@127.0.0.1",
+         "{'$gen_cast', {in_sync, 'phc@127.0.0.1', true}}");
+  assert_int_equal(R.n, 2);
+  assert_int_equal(phc__global_name_count(R.g), 2);
+  erlang_pid who;
+  ei_x_buff bar;
+  ei_x_new(&bar);
+  ei_x_encode_atom(&bar, "bar");
+  assert_int_equal(phc__global_whereis(R.g, bar.buff, &who), 0);
+  assert_true(phc_pid_eq(&who, &LG));
+  ei_x_free(&bar);
+}
+
+/* Names come and go as on every node of a partition: register and
+ * unregister calls, new_nodes ops, the owner's DOWN, its node's nodedown. */
+static void test_names(void **state) {
+  (void)state;
+  erlang_pid from = mkpid(PEER, 70, 0, 3), owner = mkpid(PEER, 71, 0, 3);
+  erlang_ref ref = mkref(PEER, 21);
+  ei_x_buff r = ref_term(&ref);
+  FEED_WITH(&r, "{'$gen_call', {~p, {'$t', ~a}}, {register, baz, ~p, m}}",
+            &from, ME, &owner);
+  ei_x_free(&r);
+  expect(0, "pid", PEER ".70", "{{#Ref<21.7.9>, 'phc@127.0.0.1'}, yes}");
+  assert_int_equal(phc__global_name_count(R.g), 1);
+  r = ref_term(&ref);
+  FEED_WITH(&r, "{'$gen_call', {~p, {'$t', ~a}}, {unregister, baz}}", &from,
+            ME);
+  ei_x_free(&r);
+  expect(1, "pid", PEER ".70", "{{#Ref<21.7.9>, 'phc@127.0.0.1'}, ok}");
+  assert_int_equal(phc__global_name_count(R.g), 0);
+  assert_int_equal(R.demonitors, 1);
+  FEED("{'$gen_cast', {new_nodes, ~a, [{insert, {n1, ~p, m}}, {insert, {n2, "
+       "~p, m}}], [], [], []}}",
+       PEER, &owner, &from);
+  assert_int_equal(phc__global_name_count(R.g), 2);
+  /* n1's monitor is the second one taken (baz had the first) */
+  erlang_ref mref = mkref(ME, 1001);
+  mref.n[1] = owner.num;
+  mref.n[2] = 0;
+  mref.creation = 1;
+  r = ref_term(&mref);
+  FEED_WITH(&r, "{'DOWN', '$t', process, ~p, killed}", &owner);
+  ei_x_free(&r);
+  assert_int_equal(phc__global_name_count(R.g), 1);
+  FEED("{nodedown, ~a}", PEER);
+  assert_int_equal(phc__global_name_count(R.g), 0);
+}
+
 /* Garbage never crashes the server and never produces output. */
 static void test_garbage(void **state) {
   (void)state;
@@ -744,6 +830,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_overlapping_partitions, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_connect_all, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_names, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lead_wait, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lead_wait_peer_comes, setup,
                                       teardown),

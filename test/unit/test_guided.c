@@ -9,8 +9,7 @@
 
 static hx_t *guided_hub(void) {
   hx_t *x = hx_new();
-  const phc__strat_base_t *t =
-      phc__strat_find(PHC__STRAT_DISTRIBUTION, GUIDED);
+  const phc__strat_base_t *t = phc__strat_find(PHC__STRAT_DISTRIBUTION, GUIDED);
   assert_non_null(t);
   assert_int_equal(phc__strategies_set(x->h, &x->h->strat,
                                        PHC__STRAT_DISTRIBUTION, t, NULL, 0),

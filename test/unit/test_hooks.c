@@ -1,8 +1,10 @@
 /* test_hooks.c - hook handler order (ProcessHub's sort-then-reverse),
- * unique ids, '_' wildcards and the alter chain. */
+ * unique ids, '_' wildcards, the alter chain, and ProcessHub's structs as
+ * hook data (StartHandle, ClusterUpdate.NodeDown, Hub) on a hub fixture. */
 #include "phc_test.h"
 
 #include "hub/hooks.h"
+#include "hub_fixture.h"
 
 static char calls[256];
 
@@ -144,12 +146,85 @@ static void test_alter_chain(void **state) {
   phc__hooks_free(hs);
 }
 
+/* The term printed, for substring checks. */
+static char *printed(const ei_x_buff *x) {
+  char *s = NULL;
+  int i = 1;
+  assert_true(ei_s_print_term(&s, x->buff, &i) >= 0);
+  assert_int_equal(i, x->index);
+  return s;
+}
+
+static void assert_has(const char *s, const char *part) {
+  if (!strstr(s, part)) fail_msg("%s not in %s", part, s);
+}
+
+/* The keys and values ProcessHub 0.4.1's structs have (shapes captured from
+ * a BEAM member's hooks). */
+static void test_struct_data(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  ei_x_buff d, c;
+  ei_x_new(&c); /* children [] and start_opts [] */
+  ei_x_encode_empty_list(&c);
+  ei_x_encode_empty_list(&c);
+  ei_x_new_with_version(&d);
+  phc__hooks_x_start_handle(x->h, c.buff, 0, 1, &d);
+  char *s = printed(&d);
+  assert_has(s, "'Elixir.ProcessHub.Handler.ChildrenAdd.StartHandle'");
+  const char *keys[] = {"children",
+                        "hub",
+                        "start_opts",
+                        "process_data",
+                        "dist_strategy",
+                        "redun_strategy",
+                        "migr_strategy",
+                        "sync_strategy",
+                        "'Elixir.ProcessHub.Hub'",
+                        "hub_id",
+                        "procs",
+                        "storage",
+                        "'hub.lab.event_queue'",
+                        "'hub.lab.system_registry'",
+                        "dist_sup",
+                        "janitor",
+                        "worker_queue",
+                        "initializer",
+                        "misc",
+                        "#Ref<",
+                        "'Elixir.ProcessHub.Strategy.Synchronization.PubSub'",
+                        "sync_interval"};
+  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+    assert_has(s, keys[i]);
+  free(s);
+  ei_x_free(&d);
+  ei_x_new_with_version(&d);
+  ei_x_buff cids;
+  ei_x_new(&cids);
+  ei_x_encode_list_header(&cids, 1);
+  ei_x_encode_binary(&cids, "c1", 2);
+  ei_x_encode_empty_list(&cids);
+  phc__hooks_x_node_down(x->h, HX_PH1, cids.buff, cids.index, &d);
+  s = printed(&d);
+  assert_has(s, "'Elixir.ProcessHub.Handler.ClusterUpdate.NodeDown'");
+  assert_has(s, "removed_node => 'ph1@127.0.0.1'");
+  assert_has(s, "rem_node_cids => [#Bin<99,49>]");
+  assert_has(s, "hub_nodes => ['ph2@127.0.0.1']");
+  assert_has(s, "partition_strat");
+  free(s);
+  ei_x_free(&d);
+  ei_x_free(&c);
+  ei_x_free(&cids);
+  hx_free(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_order_matches_hook_manager),
       cmocka_unit_test(test_duplicate_ids_rejected),
       cmocka_unit_test(test_wildcard_top_level_only),
       cmocka_unit_test(test_alter_chain),
+      cmocka_unit_test(test_struct_data),
   };
   return cmocka_run_group_tests_name("hooks", tests, NULL, NULL);
 }

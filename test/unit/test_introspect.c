@@ -38,9 +38,8 @@ static int run(fx_t *f, const char *m, const char *fn, const char *args,
                char *out, size_t size, int *exited) {
   term_t a = {0};
   char err[64];
-  assert_int_equal(phc__parse_terms(args, strlen(args), keep, &a, err,
-                                    sizeof err),
-                   0);
+  assert_int_equal(
+      phc__parse_terms(args, strlen(args), keep, &a, err, sizeof err), 0);
   ei_x_buff r;
   int rc = phc__otp_run_native(&f->node, NULL, m, fn, a.b + 1, a.len - 1, &r);
   if (exited) *exited = f->node.otp->raised_exit;
@@ -67,17 +66,15 @@ static void test_memory(void **state) {
     assert_non_null(q);
     p = q + 1;
   }
-  assert_int_equal(run(f, "erlang", "memory", "[[ets, atom]].", out,
-                       sizeof out, NULL),
-                   0);
+  assert_int_equal(
+      run(f, "erlang", "memory", "[[ets, atom]].", out, sizeof out, NULL), 0);
   assert_string_equal(out, "[{ets, 0}, {atom, 0}]");
-  assert_int_equal(run(f, "erlang", "memory", "[total].", out, sizeof out,
-                       NULL),
-                   0);
+  assert_int_equal(
+      run(f, "erlang", "memory", "[total].", out, sizeof out, NULL), 0);
   assert_true(atol(out) > 0);
-  assert_int_equal(run(f, "erlang", "memory", "[bogus].", out, sizeof out,
-                       NULL),
-                   PHC_EINVAL);
+  assert_int_equal(
+      run(f, "erlang", "memory", "[bogus].", out, sizeof out, NULL),
+      PHC_EINVAL);
   assert_string_equal(out, "badarg");
   intro_free(f);
 }
@@ -97,8 +94,7 @@ static void test_system_info(void **state) {
   assert_string_equal(out, "8");
   run(f, "erlang", "system_info", "[creation].", out, sizeof out, NULL);
   assert_string_equal(out, "1234");
-  run(f, "erlang", "system_info", "[multi_scheduling].", out, sizeof out,
-      NULL);
+  run(f, "erlang", "system_info", "[multi_scheduling].", out, sizeof out, NULL);
   assert_string_equal(out, "disabled");
   char want[32];
   snprintf(want, sizeof want, "%zu", phc__rt_count(&f->node));
@@ -106,9 +102,9 @@ static void test_system_info(void **state) {
   assert_string_equal(out, want);
   run(f, "erlang", "system_info", "[system_version].", out, sizeof out, NULL);
   assert_int_equal(strncmp(out, "[112, 104, 99, 32, 67", 21), 0); /* "phc C" */
-  assert_int_equal(run(f, "erlang", "system_info", "[nope].", out, sizeof out,
-                       NULL),
-                   PHC_EINVAL);
+  assert_int_equal(
+      run(f, "erlang", "system_info", "[nope].", out, sizeof out, NULL),
+      PHC_EINVAL);
   intro_free(f);
 }
 
@@ -121,16 +117,15 @@ static void test_statistics(void **state) {
   assert_string_equal(out, "{0, 0, 0}");
   run(f, "erlang", "statistics", "[run_queue].", out, sizeof out, NULL);
   assert_string_equal(out, "0");
-  run(f, "erlang", "statistics", "[run_queue_lengths].", out, sizeof out,
-      NULL);
+  run(f, "erlang", "statistics", "[run_queue_lengths].", out, sizeof out, NULL);
   assert_string_equal(out, "[0]");
   run(f, "erlang", "statistics", "[reductions].", out, sizeof out, NULL);
   assert_int_equal(out[0], '{');
   run(f, "erlang", "statistics", "[io].", out, sizeof out, NULL);
   assert_int_equal(strncmp(out, "{{input, ", 9), 0);
-  assert_int_equal(run(f, "erlang", "statistics", "[nope].", out, sizeof out,
-                       NULL),
-                   PHC_EINVAL);
+  assert_int_equal(
+      run(f, "erlang", "statistics", "[nope].", out, sizeof out, NULL),
+      PHC_EINVAL);
   intro_free(f);
 }
 
@@ -161,13 +156,13 @@ static void test_process_info(void **state) {
   probe_t *pr = probe_spawn(f, 1);
   ei_x_buff x;
   ei_x_new_with_version(&x);
-  ei_x_format_wo_ver(&x, "[~p, [registered_name, trap_exit, links, "
-                         "message_queue_len, monitors, dictionary]]",
+  ei_x_format_wo_ver(&x,
+                     "[~p, [registered_name, trap_exit, links, "
+                     "message_queue_len, monitors, dictionary]]",
                      &pr->pid);
   ei_x_buff r;
-  assert_int_equal(phc__otp_run_native(&f->node, NULL, "erlang",
-                                       "process_info", x.buff + 1,
-                                       x.index - 1, &r),
+  assert_int_equal(phc__otp_run_native(&f->node, NULL, "erlang", "process_info",
+                                       x.buff + 1, x.index - 1, &r),
                    0);
   char *s = NULL;
   int i = 1;
@@ -214,15 +209,15 @@ static void test_process_info_rex(void **state) {
   ei_x_buff x, r;
   ei_x_new_with_version(&x);
   ei_x_format_wo_ver(&x, "[~p]", &rex);
-  assert_int_equal(phc__otp_run_native(&f->node, NULL, "erlang",
-                                       "process_info", x.buff + 1,
-                                       x.index - 1, &r),
+  assert_int_equal(phc__otp_run_native(&f->node, NULL, "erlang", "process_info",
+                                       x.buff + 1, x.index - 1, &r),
                    0);
   char *s = NULL;
   int i = 1;
   ei_s_print_term(&s, r.buff, &i);
-  assert_int_equal(strncmp(s, "[{registered_name, rex}, {current_function, "
-                              "{phc_proc, rex, 0}}",
+  assert_int_equal(strncmp(s,
+                           "[{registered_name, rex}, {current_function, "
+                           "{phc_proc, rex, 0}}",
                            60),
                    0);
   assert_non_null(strstr(s, "{status, waiting}"));
@@ -268,8 +263,8 @@ static void test_dsup_absent(void **state) {
   run(f, ds, "start_child",
       "[nosuch, {x, {m, f, [1]}, transient, 7, worker, dynamic}].", out,
       sizeof out, &exited);
-  assert_non_null(
-      strstr(out, "{start_child, {{m, f, [1]}, transient, 7, worker, dynamic}}"));
+  assert_non_null(strstr(
+      out, "{start_child, {{m, f, [1]}, transient, 7, worker, dynamic}}"));
   assert_int_equal(run(f, ds, "start_child", "[nosuch, #{id => x}].", out,
                        sizeof out, &exited),
                    0);

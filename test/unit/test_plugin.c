@@ -15,8 +15,8 @@ static const char *plugin(const char *name) {
 }
 
 static phc_node_t *new_node(uv_loop_t *loop) {
-  phc_node_config_t cfg = {.name = "plug@127.0.0.1", .longnames = 1,
-                           .cookie = "c"};
+  phc_node_config_t cfg = {
+      .name = "plug@127.0.0.1", .longnames = 1, .cookie = "c"};
   phc_node_t *n = NULL;
   assert_int_equal(phc_node_new(&n, loop, &cfg), 0);
   return n;

@@ -415,13 +415,37 @@ static void test_pub_sub_propagate(void **state) {
   hx_free(x);
 }
 
+static int sync_hooks[2]; /* registry_pid_insert_hook, _remove_hook */
+
+static int count_hook(void *arg, const char *key, const char *term, int len,
+                      ei_x_buff *out) {
+  (void)arg;
+  (void)term;
+  (void)len;
+  (void)out;
+  sync_hooks[strstr(key, "remove") != NULL]++;
+  return 0;
+}
+
 static void test_pub_sub_sync(void **state) {
   (void)state;
   hx_t *x = hub_with_ph3();
   phc__strategies_t *s = &x->h->strat;
-  /* init_sync: our (empty) local children to the external members */
+  /* init_sync: our (empty) local children to each hub member's rex, as
+   * rpc:cast of Synchronizer.exec_interval_sync/4 (ph3 made a member) */
+  snprintf(x->h->nodes[x->h->nnodes++], PHC__ATOM_MAX, "%s", HX_PH3);
   phc__strat_init_sync(x->h, s);
-  sent_to_ph3(x, "{sync_remote_children_event,{[],'ph2@127.0.0.1'}}");
+  assert_int_equal(x->rec.n, 1);
+  assert_int_equal(x->rec.m[0].op, HX_SEND_NAME);
+  assert_string_equal(x->rec.m[0].node, HX_PH3);
+  assert_string_equal(x->rec.m[0].name, "rex");
+  char *t = hx_text(x->rec.m[0].buf, 1);
+  assert_string_equal(
+      t, "{'$gen_cast',{cast,'Elixir.ProcessHub.Service.Synchronizer',"
+         "exec_interval_sync,[lab,#{'__struct__' => "
+         "'Elixir.ProcessHub.Strategy.Synchronization.PubSub',sync_interval "
+         "=> 15000},[],'ph2@127.0.0.1'],user}}");
+  free(t);
   /* handle_synchronization: ph1's rows appended, then detached from rows
    * ph1 no longer lists */
   ei_x_buff old = hx_bin_cid("gone");
@@ -439,7 +463,14 @@ static void test_pub_sub_sync(void **state) {
   ei_x_encode_pid(&d2, &p);
   hx_append(&d2, "#{tag => <<\"t\">>}");
   ei_x_encode_empty_list(&d2);
+  /* Synchronizer's inserts and deletes fire the registry hooks */
+  phc_hook_handler_t hk = {.id = "n", .fn = count_hook};
+  phc_hub_register_hooks(x->h, "registry_pid_insert_hook", &hk, 1);
+  phc_hub_register_hooks(x->h, "registry_pid_remove_hook", &hk, 1);
+  sync_hooks[0] = sync_hooks[1] = 0;
   phc__strat_handle_sync(x->h, s, d2.buff, 0, HX_PH1);
+  assert_int_equal(sync_hooks[0], 1); /* kept */
+  assert_int_equal(sync_hooks[1], 1); /* gone */
   assert_null(hx_row(x, &old));
   ei_x_buff kept = hx_bin_cid("kept");
   phc__reg_row_t *row = hx_row(x, &kept);

@@ -45,7 +45,7 @@ static void cold_handle_migration(phc_hub_t *h, void *st, phc__reg_row_t **rows,
   phc__child_data_enc_migration_opts(&add);
   phc__x_empty_list(&hook);
   for (int i = 0; i < n; i++)
-    phc__reg_remove_node(&h->reg, rows[i]->cid, rows[i]->cid_len, me);
+    phc__hub_reg_remove_hooked(h, rows[i]->cid, rows[i]->cid_len, me);
   phc__strat_propagate(h, &h->strat, unreg.buff, unreg.index, me,
                        PHC__STRAT_SYNC_REM, NULL, 0);
   phc__hub_dispatch(h, "migration_add_event", to, add.buff, add.index);

@@ -4,13 +4,17 @@
  * the members their options pick, and every sync_interval each member
  * tells the others what runs on it.
  *
- * ProcessHub's periodic round sends each peer a closure that phc cannot
- * send from C; init_sync re-sends the local children as
- * sync_remote_children_event instead, which BEAM members merge (add or
- * update only). A BEAM member's round reaches phc as that closure
- * (hub/closures.c), which handle_synchronization applies as
- * Synchronizer.append_data then detach_data. No options here (the interval
- * is the hub's sync_interval), no state. */
+ * ProcessHub's periodic round spawns on each peer a closure that casts
+ * Synchronizer.exec_interval_sync(HubId, Strategy, LocalData, Node) to the
+ * peer's worker queue. phc cannot build that closure; init_sync casts the
+ * same call to each peer's rex instead (rpc:cast's message), so the peer
+ * runs exactly what ProcessHub's closure runs, append_data then
+ * detach_data: missing rows are added and stale rows naming phc dropped.
+ * (It runs in a process rex spawns, not in the peer's worker queue.) A
+ * BEAM member's round reaches phc as the closure (hub/closures.c), a phc
+ * peer's as the rex cast (the native in hub/closures.c); both run
+ * handle_synchronization. No options here (the interval is the hub's
+ * sync_interval), no state. */
 #include "hub/hub.h"
 #include "term/enc.h"
 
@@ -68,17 +72,29 @@ static void pubsub_propagate(phc_hub_t *h, void *st, const char *children,
   ei_x_free(&p);
 }
 
-/* The local children, {[{ChildSpec, Pid, Meta}], Node}, to the other
- * members. */
+/* To each other member's rex: {'$gen_cast', {cast, Synchronizer,
+ * exec_interval_sync, [HubId, %PubSub{}, [{ChildSpec, Pid, Meta}], Node],
+ * user}}. */
 static void pubsub_init_sync(phc_hub_t *h, void *st) {
   PHC__UNUSED(st);
   ei_x_buff p;
-  phc__x_new(&p);
+  phc__x_new_with_version(&p);
   phc__x_tuple_header(&p, 2);
+  phc__x_atom(&p, "$gen_cast");
+  phc__x_tuple_header(&p, 5);
+  phc__x_atom(&p, "cast");
+  phc__x_atom(&p, "Elixir.ProcessHub.Service.Synchronizer");
+  phc__x_atom(&p, "exec_interval_sync");
+  phc__x_list_header(&p, 4);
+  phc__x_atom(&p, h->id);
+  phc__hooks_x_strategy(h, PHC__STRAT_SYNCHRONIZATION, &p);
   phc__hub_enc_local_sync(h, &p);
   phc__x_atom(&p, h->n->name);
-  phc__hub_dispatch(h, "sync_remote_children_event", "external", p.buff,
-                    p.index);
+  phc__x_empty_list(&p);
+  phc__x_atom(&p, "user");
+  for (int i = 0; i < h->nnodes; i++)
+    if (strcmp(h->nodes[i], h->n->name) != 0)
+      phc_send_name(h->n, &h->coord, h->nodes[i], "rex", p.buff, p.index);
   ei_x_free(&p);
 }
 
