@@ -117,10 +117,13 @@ half_open_flood(Config) ->
     [Alive, Host] = string:split(atom_to_list(Phc), "@"),
     {port, Port, _} = erl_epmd:port_please(Alive, Host, 5000),
     T0 = erlang:monotonic_time(millisecond),
-    Socks = open_many(Port, 1100, []),
+    %% PHC_HALF_OPEN raises the count (the file descriptor limits of both
+    %% nodes permitting), e.g. 10000; the CI run uses 1,100.
+    Want = list_to_integer(os:getenv("PHC_HALF_OPEN", "1100")),
+    Socks = open_many(Port, Want, []),
     ct:log("~p half-open connections in ~p ms",
            [length(Socks), erlang:monotonic_time(millisecond) - T0]),
-    ?assert(length(Socks) >= 1000),
+    ?assert(length(Socks) >= Want * 10 div 11),
     %% the node connected before the flood is served throughout
     [begin
          ?assertEqual(pong, peer:call(PeerPid, net_adm, ping, [Phc])),
