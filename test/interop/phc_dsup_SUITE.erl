@@ -98,8 +98,14 @@ beam_third_node(Config) ->
     end.
 
 phc_third_node(Config) ->
-    Phc = phc_interop:start_phc(Config, ds_phc),
+    %% the test node never connects to phc: phc's global would introduce it
+    %% to A and B (connect-all, as a BEAM node's global does), putting it in
+    %% their rings
+    Phc = phc_interop:start_phc(Config, ds_phc, #{ping => false}),
     Third = maps:get(node, Phc),
+    [Alive, _] = string:split(atom_to_list(Third), "@"),
+    ok = phc_interop:wait_until(fun() -> {ok, Ns} = net_adm:names(),
+                                         lists:keymember(Alive, 1, Ns) end, 10000),
     try run(Config, Third) of
         Res -> ct:log("phc third node: ~p", [Res]), check(Res, Third)
     after
