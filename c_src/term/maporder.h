@@ -3,22 +3,27 @@
  * ProcessHub builds process_list/2 and registry_dump/1 from an Elixir map
  * of the registry rows, so a BEAM member returns the rows in its map's
  * iteration order. Maps of up to 32 keys are flat and sorted (Erlang term
- * order, integers before floats); larger maps are HAMTs iterated in the
- * order of each key's internal hash (ERTS's make_internal_hash with salt
- * 0), four bits a level, lowest bits first. This module computes that hash
- * from a key's external format and sorts keys into that order.
+ * order, integers before floats); larger maps are HAMTs, four hash bits a
+ * level from the lowest, that maps:keys/1 walks from the highest slot
+ * down. The hash is ERTS's map hash: before OTP 27, make_internal_hash
+ * (Jenkins' lookup2 mixing, 32 bits; OTP 26 is taken to hash as OTP 25,
+ * and an OTP 26 built for SSE4.2, which mixes with CRC32C, is not matched);
+ * from OTP 27 on, the MurmurHash3-based internal hash, 64 bits. This module
+ * computes it from a key's external format and sorts keys into that order;
+ * checked against maps:keys/1 of real OTP 25 and 27.3 nodes
+ * (test/fixtures/maporder/). Neither depends on the node, the run or the
+ * insertion order for the key kinds below.
  *
  * The internal hash is reproducible for integers, floats, binaries, and
  * tuples and lists of those; it is not for atoms (an atom hashes by its
  * index in the node's atom table, which depends on the order the node
  * created its atoms, and differs between two BEAM nodes), pids, ports,
  * references (node pointers), funs and maps. A set holding any of these
- * is sorted in term order instead. OTP 26+ starts the hash from a
- * different seed than OTP 25, so the order follows the peers' release.
- * Keys whose 32-bit hashes are equal sort in term order (ERTS keeps them in
+ * is sorted in term order instead. The order follows the peers' release.
+ * Keys whose whole hashes are equal sort in term order (ERTS keeps them in
  * a collision node; not checked against a real node).
  *
- * The module owns nothing; the sort allocates nothing.
+ * The module owns nothing; the OTP 27 hash allocates its walk's stack.
  */
 #ifndef PHC_TERM_MAPORDER_H
 #define PHC_TERM_MAPORDER_H
@@ -35,15 +40,15 @@ typedef struct phc__mo_key_s {
   const char *buf;
   int len;
   void *item;
-  uint32_t h;
+  uint64_t h;
 } phc__mo_key_t;
 
-/* make_internal_hash(Key, salt) of the term at buf (len bytes) as an OTP
- * release rel (25, 26, 27, ...) computes it on a 64-bit node: 0, or
- * PHC_EINVAL for a key whose hash a C node cannot know (atoms, pids, ports,
- * references, funs, maps), PHC_EDECODE for bad bytes. */
-int phc__maporder_hash(const char *buf, int len, int rel, uint32_t salt,
-                       uint32_t *out);
+/* The map hash of the key at buf (len bytes) as OTP release rel (25, 26,
+ * 27, ...) computes it on a 64-bit node: 32 bits before OTP 27, 64 since.
+ * 0, or PHC_EINVAL for a key whose hash a C node cannot know (atoms, pids,
+ * ports, references, funs, maps, nesting deeper than 256), PHC_EDECODE for
+ * bad bytes. */
+int phc__maporder_hash(const char *buf, int len, int rel, uint64_t *out);
 
 /* Sort n keys into the order maps:keys/1 gives on release rel for a map of
  * exactly those keys. Returns 0, or PHC_EINVAL when some key's hash cannot

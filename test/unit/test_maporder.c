@@ -10,10 +10,11 @@
 #include "common.h"
 #include "term/enc.h"
 #include "term/maporder.h"
+#include "term/order.h"
 #include "term/term.h"
 
 #define FIX "../fixtures/maporder/"
-#define MAX_SETS 16
+#define MAX_SETS 24
 
 typedef struct set_s {
   char name[64];
@@ -119,6 +120,103 @@ static void check_sets(const char *file, int rel) {
   assert_int_equal(bad, 0);
 }
 
+/* Keys in term order (a flat map's), compared by content. */
+static int cmp_term(const void *a, const void *b) {
+  const phc__mo_key_t *x = a, *y = b;
+  int cmp = 0;
+  phc__term_compare_exact(x->buf, x->len, y->buf, y->len, &cmp);
+  return cmp;
+}
+
+/* Sizes 1..n of a set (every size to 64, then every step-th): the map of
+ * the golden order's first s keys iterates in term order up to 32 keys,
+ * and above in the golden order (a HAMT's order depends on each key's hash
+ * alone). */
+static int check_sizes(const set_t *s, int rel, size_t step) {
+  phc__mo_key_t *k = phc__xmalloc(s->n * sizeof *k);
+  phc__mo_key_t *want = phc__xmalloc(s->n * sizeof *want);
+  int bad = 0;
+  for (size_t n = 1; n <= s->n && !bad; n += n < 64 ? 1 : step) {
+    memcpy(k, s->keys, n * sizeof *k);
+    memcpy(want, s->keys, n * sizeof *k);
+    if (n <= PHC__MAPORDER_FLAT_MAX) qsort(want, n, sizeof *want, cmp_term);
+    shuffle(k, n, 88172645U + (uint32_t)n);
+    assert_int_equal(phc__maporder_sort(k, n, rel), 0);
+    if (!same_order(k, want, n)) {
+      print_message("set %s, size %zu: out of order\n", s->name, n);
+      bad++;
+    }
+  }
+  free(k);
+  free(want);
+  return bad;
+}
+
+static void sizes(const char *file, int rel) {
+  sets_t ss;
+  load(file, &ss);
+  int bad = 0, kinds = 0;
+  for (int i = 0; i < ss.n; i++) {
+    const char *nm = ss.s[i].name;
+    if (strcmp(nm, "bin") && strcmp(nm, "int") && strcmp(nm, "tuple") &&
+        strcmp(nm, "list_bytes") && strcmp(nm, "list_int") &&
+        strcmp(nm, "mixed"))
+      continue;
+    assert_int_equal(ss.s[i].n, 2000);
+    /* every size for binaries on OTP 25, every 11th otherwise */
+    bad += check_sizes(&ss.s[i], rel, rel == 25 && !strcmp(nm, "bin") ? 1 : 11);
+    kinds++;
+  }
+  unload(&ss);
+  assert_int_equal(kinds, 6);
+  assert_int_equal(bad, 0);
+}
+
+static void test_sizes_otp25(void **st) {
+  (void)st;
+  sizes(FIX "order_otp25.txt", 25);
+}
+
+static void test_sizes_otp27(void **st) {
+  (void)st;
+  sizes(FIX "order_otp27.txt", 27);
+}
+
+/* OTP 26 hashes as OTP 25 (the same function, before OTP 27's rewrite). */
+static void test_otp26_as_25(void **st) {
+  (void)st;
+  check_sets(FIX "order_otp25.txt", 26);
+}
+
+/* Keys whose hash a C node cannot know: atoms (the atom table's index),
+ * pids; the set comes back in term order with PHC_EINVAL. */
+static void test_unknowable(void **st) {
+  (void)st;
+  ei_x_buff b[40];
+  phc__mo_key_t k[40];
+  for (int i = 0; i < 40; i++) {
+    ei_x_new(&b[i]);
+    char name[16];
+    snprintf(name, sizeof name, "a%d", 39 - i);
+    if (i == 5) {
+      phc__x_tuple_header(&b[i], 2);
+      phc__x_long(&b[i], 1);
+    }
+    phc__x_atom(&b[i], name);
+    k[i] = (phc__mo_key_t){b[i].buff, b[i].index, NULL, 0};
+  }
+  uint64_t h;
+  assert_int_equal(phc__maporder_hash(k[0].buf, k[0].len, 25, &h), PHC_EINVAL);
+  assert_int_equal(phc__maporder_hash(k[5].buf, k[5].len, 27, &h), PHC_EINVAL);
+  assert_int_equal(phc__maporder_sort(k, 40, 27), PHC_EINVAL);
+  for (int i = 1; i < 40; i++)
+    assert_true(cmp_term(&k[i - 1], &k[i]) < 0);
+  for (int i = 0; i < 40; i++)
+    ei_x_free(&b[i]);
+  assert_int_equal(phc__maporder_hash("\x61", 0, 25, &h), PHC_EDECODE);
+  assert_int_equal(phc__maporder_hash("\x6a", 1, 27, &h), 0); /* [] */
+}
+
 static void test_otp25(void **st) {
   (void)st;
   check_sets(FIX "order_otp25.txt", 25);
@@ -131,8 +229,9 @@ static void test_otp27(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_otp25),
-      cmocka_unit_test(test_otp27),
+      cmocka_unit_test(test_otp25),       cmocka_unit_test(test_otp27),
+      cmocka_unit_test(test_otp26_as_25), cmocka_unit_test(test_sizes_otp25),
+      cmocka_unit_test(test_sizes_otp27), cmocka_unit_test(test_unknowable),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
