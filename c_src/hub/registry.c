@@ -222,15 +222,17 @@ void phc__reg_enc_owners(const phc__reg_row_t *row, ei_x_buff *x) {
   phc__x_empty_list(x);
 }
 
-/* The rows in the order of a BEAM map of them on OTP release rel
- * (term/maporder.h): term order up to 32 rows, hash order above. */
+/* The rows in the order Elixir's Enum walks a BEAM map of them on OTP
+ * release rel (term/maporder.h): term order up to 32 rows, hash order
+ * above. */
 static int reg_map_ordered(const phc__reg_t *r, int rel,
                            phc__reg_row_t ***out) {
   int n = (int)HASH_COUNT(r->rows), i = 0;
   phc__mo_key_t *k = phc__xmalloc((size_t)(n ? n : 1) * sizeof *k);
   for (phc__reg_row_t *row = r->rows; row; row = row->hh.next, i++)
     k[i] = (phc__mo_key_t){row->cid, row->cid_len, row, 0};
-  phc__maporder_sort(k, (size_t)n, rel); /* atoms &c.: term order */
+  /* atoms &c.: term order */
+  phc__maporder_sort(k, (size_t)n, rel, PHC__MAPORDER_ITER);
   phc__reg_row_t **v = phc__xmalloc((size_t)(n ? n : 1) * sizeof *v);
   for (i = 0; i < n; i++)
     v[i] = k[i].item;

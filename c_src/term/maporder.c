@@ -629,7 +629,8 @@ static int mo_cmp_hash(const void *a, const void *b) {
   return mo_cmp_term(a, b);
 }
 
-int phc__maporder_sort(phc__mo_key_t *keys, size_t n, int rel) {
+int phc__maporder_sort(phc__mo_key_t *keys, size_t n, int rel,
+                       phc__mo_walk_t walk) {
   int rc = 0;
   if (n <= PHC__MAPORDER_FLAT_MAX) {
     qsort(keys, n, sizeof *keys, mo_cmp_term);
@@ -640,6 +641,14 @@ int phc__maporder_sort(phc__mo_key_t *keys, size_t n, int rel) {
     rc = phc__maporder_hash(keys[i].buf, keys[i].len, rel, &h);
     keys[i].h = mo_nibbles_reversed(h, rel >= 27 ? 16 : 8);
   }
-  qsort(keys, n, sizeof *keys, rc == 0 ? mo_cmp_hash : mo_cmp_term);
-  return rc < 0 ? PHC_EINVAL : 0;
+  if (rc < 0) {
+    qsort(keys, n, sizeof *keys, mo_cmp_term);
+    return PHC_EINVAL;
+  }
+  qsort(keys, n, sizeof *keys, mo_cmp_hash);
+  for (size_t i = 0; walk == PHC__MAPORDER_ITER && i < n / 2; i++) {
+    phc__mo_key_t t = keys[i];
+    keys[i] = keys[n - 1 - i], keys[n - 1 - i] = t;
+  }
+  return 0;
 }

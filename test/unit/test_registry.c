@@ -176,10 +176,10 @@ static void test_process_list_order_and_local(void **state) {
   ei_x_free(&x);
 }
 
-/* Above 32 rows the order is a BEAM map's hash order on the peers'
- * release: the 40 rows child1..child40 come as the OTP 25 golden vectors
- * (test/fixtures/maporder/order_otp25.txt, set "bin") order them, in
- * process_list and in registry_dump alike. */
+/* Above 32 rows the order is the one Elixir's Enum walks a BEAM map in on
+ * the peers' release: the 40 rows child1..child40 come as the OTP 25
+ * golden vectors (test/fixtures/maporder/order_otp25.txt, set "iter_bin")
+ * order them, in process_list and in registry_dump alike. */
 static void test_map_order_above_32(void **state) {
   fx_t *f = *state;
   phc__reg_owner_t a1 = owner("a@h", 1);
@@ -196,7 +196,7 @@ static void test_map_order_above_32(void **state) {
   for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
     unsigned n, c;
     char hex[64];
-    if (strncmp(line, "bin ", 4) || sscanf(line + 4, "%63s", hex) != 1 ||
+    if (strncmp(line, "iter_bin ", 9) || sscanf(line + 9, "%63s", hex) != 1 ||
         sscanf(hex, "836D%8X", &n) != 1 || n >= sizeof want[0])
       continue;
     char s[16];
