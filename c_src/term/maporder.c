@@ -566,8 +566,7 @@ static int mm_step(mm_t *m, mm_pos_t *cur) {
 
 /* erts_map_hash: the fast path for an immediate, else the walk. */
 static int mm_hash(const char *buf, size_t len, uint64_t *out) {
-  mm_t *m = phc__xmalloc(sizeof *m);
-  *m = (mm_t){.b = (const uint8_t *)buf, .len = len};
+  mm_t mm = {.b = (const uint8_t *)buf, .len = len}, *m = &mm;
   mm_pos_t cur = {0, 0, 0};
   uint64_t w;
   int rc = mm_immed(m, 0, &w);
@@ -590,7 +589,6 @@ static int mm_hash(const char *buf, size_t len, uint64_t *out) {
       *out = a ^ b;
     }
   }
-  free(m);
   return rc < 0 ? rc : 0;
 }
 

@@ -24,7 +24,8 @@
  * Keys whose whole hashes are equal sort in term order (ERTS keeps them in
  * a collision node; not checked against a real node).
  *
- * The module owns nothing; the OTP 27 hash allocates its walk's stack.
+ * The module owns nothing and allocates nothing (the OTP 27 walk keeps
+ * its stack, 256 entries, on the C stack).
  */
 #ifndef PHC_TERM_MAPORDER_H
 #define PHC_TERM_MAPORDER_H
