@@ -553,6 +553,7 @@ static int mm_step(mm_t *m, mm_pos_t *cur) {
   case PHC__TAG_BIT_BINARY: {
     uint32_t n = mm_be32(p + 1);
     unsigned bits = p[5];
+    if (bits == 0 || bits > 8 || (n == 0 && bits != 8)) return PHC_EDECODE;
     mm_bits(m, p + 6, bits == 8 ? n : n - 1, bits == 8 ? 0 : bits);
     return 1;
   }

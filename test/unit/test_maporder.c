@@ -220,6 +220,37 @@ static void test_unknowable(void **st) {
     ei_x_free(&b[i]);
   assert_int_equal(phc__maporder_hash("\x61", 0, 25, &h), PHC_EDECODE);
   assert_int_equal(phc__maporder_hash("\x6a", 1, 27, &h), 0); /* [] */
+  /* a bitstring of no bytes but 3 bits: refused on both walks */
+  static const char bits0[] = {77, 0, 0, 0, 0, 3};
+  for (int rel = 25; rel <= 27; rel += 2) {
+    int rc = phc__maporder_hash(bits0, sizeof bits0, rel, &h);
+    assert_true(rc == PHC_EDECODE || rc == PHC_EINVAL);
+  }
+}
+
+/* Mangled keys (each byte set to 0, 0xFF or +1; each prefix) hash or are
+ * refused, never read past their bytes (run under make SAN=1). */
+static void test_mangled(void **st) {
+  (void)st;
+  sets_t ss;
+  load(FIX "order_otp25.txt", &ss);
+  char tmp[4096];
+  long hashed = 0;
+  for (int i = 0; i < ss.n; i++)
+    for (size_t j = 0; j < ss.s[i].n && j < 40; j++) {
+      const phc__mo_key_t *k = &ss.s[i].keys[j];
+      for (int pos = 0; pos < k->len && k->len <= (int)sizeof tmp; pos++)
+        for (int v = 0; v < 4; v++) {
+          memcpy(tmp, k->buf, (size_t)k->len);
+          tmp[pos] = v == 0 ? 0 : v == 1 ? (char)0xFF : (char)(tmp[pos] + 1);
+          int len = v == 3 ? pos + 1 : k->len;
+          uint64_t h;
+          hashed += phc__maporder_hash(tmp, len, 25, &h) == 0;
+          hashed += phc__maporder_hash(tmp, len, 27, &h) == 0;
+        }
+    }
+  unload(&ss);
+  assert_true(hashed > 0);
 }
 
 static void test_otp25(void **st) {
@@ -237,6 +268,7 @@ int main(void) {
       cmocka_unit_test(test_otp25),       cmocka_unit_test(test_otp27),
       cmocka_unit_test(test_otp26_as_25), cmocka_unit_test(test_sizes_otp25),
       cmocka_unit_test(test_sizes_otp27), cmocka_unit_test(test_unknowable),
+      cmocka_unit_test(test_mangled),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
