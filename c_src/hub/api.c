@@ -13,13 +13,22 @@
 
 /* ---- C API ----------------------------------------------------------- */
 
+/* The OTP release whose map order the queries follow: the peers' (as the
+ * ring's encoding does), else the ring's encoding. */
+static int api_map_release(const phc_hub_t *h) {
+  int rel = h->n->hubs ? h->n->hubs->last_release : 0;
+  if (rel > 0) return rel;
+  return h->ring.enc == PHC_RING_OTP26 ? 26 : 25;
+}
+
 int phc_hub_process_list(phc_hub_t *h, int global, ei_x_buff *out) {
-  phc__reg_enc_process_list(&h->reg, global ? NULL : h->n->name, out);
+  phc__reg_enc_process_list(&h->reg, global ? NULL : h->n->name,
+                            api_map_release(h), out);
   return 0;
 }
 
 int phc_hub_registry_dump(phc_hub_t *h, ei_x_buff *out) {
-  phc__reg_enc_dump(&h->reg, out);
+  phc__reg_enc_dump(&h->reg, api_map_release(h), out);
   return 0;
 }
 

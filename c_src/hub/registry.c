@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "term/enc.h"
+#include "term/maporder.h"
 #include "term/order.h"
 #include "term/term.h"
 
@@ -221,10 +222,29 @@ void phc__reg_enc_owners(const phc__reg_row_t *row, ei_x_buff *x) {
   phc__x_empty_list(x);
 }
 
+/* The rows in the order Elixir's Enum walks a BEAM map of them on OTP
+ * release rel (term/maporder.h): term order up to 32 rows, hash order
+ * above. */
+static int reg_map_ordered(const phc__reg_t *r, int rel,
+                           phc__reg_row_t ***out) {
+  int n = (int)HASH_COUNT(r->rows), i = 0;
+  phc__mo_key_t *k = phc__xmalloc((size_t)(n ? n : 1) * sizeof *k);
+  for (phc__reg_row_t *row = r->rows; row; row = row->hh.next, i++)
+    k[i] = (phc__mo_key_t){row->cid, row->cid_len, row, 0};
+  /* atoms &c.: term order */
+  phc__maporder_sort(k, (size_t)n, rel, PHC__MAPORDER_ITER);
+  phc__reg_row_t **v = phc__xmalloc((size_t)(n ? n : 1) * sizeof *v);
+  for (i = 0; i < n; i++)
+    v[i] = k[i].item;
+  free(k);
+  *out = v;
+  return n;
+}
+
 void phc__reg_enc_process_list(const phc__reg_t *r, const char *local_node,
-                               ei_x_buff *x) {
+                               int rel, ei_x_buff *x) {
   phc__reg_row_t **v;
-  int n = phc__reg_sorted(r, &v), k = 0;
+  int n = reg_map_ordered(r, rel, &v), k = 0;
   for (int i = 0; i < n; i++)
     k += !local_node || phc__reg_owner(v[i], local_node) != NULL;
   if (k) phc__x_list_header(x, k);
@@ -250,9 +270,9 @@ static void enc_value(const phc__reg_row_t *row, int with_meta, ei_x_buff *x) {
   if (with_meta) phc__x_append_buf(x, row->meta, row->meta_len);
 }
 
-void phc__reg_enc_dump(const phc__reg_t *r, ei_x_buff *x) {
+void phc__reg_enc_dump(const phc__reg_t *r, int rel, ei_x_buff *x) {
   phc__reg_row_t **v;
-  int n = phc__reg_sorted(r, &v);
+  int n = reg_map_ordered(r, rel, &v);
   phc__x_map_header(x, n);
   for (int i = 0; i < n; i++) {
     phc__x_append_buf(x, v[i]->cid, v[i]->cid_len);

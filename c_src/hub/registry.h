@@ -8,8 +8,8 @@
  * with Keyword.merge (existing pairs whose node is in the new list go, the
  * new pairs are appended), bulk delete removes nodes and drops empty rows.
  * The query encoders write what ProcessHub's functions return: rows come in
- * the order of an Elixir map of the rows (child ids in Erlang term order),
- * which is what BEAM members return for up to 32 children.
+ * the order of an Elixir map of the rows on the peers' OTP release (term
+ * order up to 32 rows, the map's hash order above; term/maporder.h).
  */
 #ifndef PHC_HUB_REGISTRY_H
 #define PHC_HUB_REGISTRY_H
@@ -80,13 +80,14 @@ void phc__reg_detach_node(phc__reg_t *r, const char *node,
 const phc__reg_owner_t *phc__reg_owner(const phc__reg_row_t *row,
                                        const char *node);
 
-/* Rows in Elixir map order (child id term order). *out is malloc'ed. */
+/* Rows in child id term order (a flat map's). *out is malloc'ed. */
 int phc__reg_sorted(const phc__reg_t *r, phc__reg_row_t ***out);
 
-/* Query encoders: append the result term (no version byte) to x. */
+/* Query encoders: append the result term (no version byte) to x, rows in
+ * the order a BEAM map of them iterates on OTP release rel. */
 void phc__reg_enc_process_list(const phc__reg_t *r, const char *local_node,
-                               ei_x_buff *x); /* local_node NULL: global */
-void phc__reg_enc_dump(const phc__reg_t *r, ei_x_buff *x);
+                               int rel, ei_x_buff *x); /* NULL: global */
+void phc__reg_enc_dump(const phc__reg_t *r, int rel, ei_x_buff *x);
 /* tag: the metadata's tag value term (encoded). */
 void phc__reg_enc_tag_query(const phc__reg_t *r, const char *tag, int tag_len,
                             ei_x_buff *x);

@@ -84,6 +84,20 @@ defmodule PhcHarness.PhcInteropTest do
       assert erpc(c.b, c.phc, ProcessHub, :tag_query, [@hub, "reg_tag"]) |> Enum.sort() == tags_a
     end
 
+    test "process_list comes in a BEAM member's order above 32 children", c do
+      res = start(c.a, :phc_counter, 100, prefix: "order")
+      assert res.status == :ok, inspect(res)
+      agreed([c.a, c.b])
+
+      # unsorted: a BEAM member returns its map's hash order, which phc reproduces
+      beam = rpc(c.a, ProcessHub, :process_list, [@hub, :global])
+      assert length(beam) >= 100
+      assert beam != Enum.sort(beam)
+      assert rpc(c.b, ProcessHub, :process_list, [@hub, :global]) == beam
+      assert erpc(c.a, c.phc, ProcessHub, :process_list, [@hub, :global]) == beam
+      assert erpc(c.b, c.phc, ProcessHub, :process_list, [@hub, :global]) == beam
+    end
+
     test "stopped children disappear from every registry", c do
       assert start(c.a, :phc_echo, 6, prefix: "unreg").status == :ok
       list = agreed([c.a, c.b])

@@ -160,20 +160,78 @@ static void test_process_list_order_and_local(void **state) {
   add(f, "a", &a1, 1);
   ei_x_buff x;
   ei_x_new(&x);
-  phc__reg_enc_process_list(&f->r, NULL, &x);
+  phc__reg_enc_process_list(&f->r, NULL, 25, &x);
   assert_text(&x, "[{#Bin<97>, [{a@h, <a@h.1.0>}]}, "
                   "{#Bin<98>, [{b@h, <b@h.2.0>}]}]");
   ei_x_free(&x);
 
   /* local to b@h: [{Cid, Pid}] of the rows b@h owns */
   ei_x_new(&x);
-  phc__reg_enc_process_list(&f->r, "b@h", &x);
+  phc__reg_enc_process_list(&f->r, "b@h", 25, &x);
   assert_text(&x, "[{#Bin<98>, <b@h.2.0>}]");
   ei_x_free(&x);
   ei_x_new(&x);
-  phc__reg_enc_process_list(&f->r, "c@h", &x);
+  phc__reg_enc_process_list(&f->r, "c@h", 25, &x);
   assert_text(&x, "[]");
   ei_x_free(&x);
+}
+
+/* Above 32 rows the order is the one Elixir's Enum walks a BEAM map in on
+ * the peers' release: the 40 rows child1..child40 come as the OTP 25
+ * golden vectors (test/fixtures/maporder/order_otp25.txt, set "iter_bin")
+ * order them, in process_list and in registry_dump alike. */
+static void test_map_order_above_32(void **state) {
+  fx_t *f = *state;
+  phc__reg_owner_t a1 = owner("a@h", 1);
+  char name[32];
+  for (int i = 1; i <= 40; i++) {
+    snprintf(name, sizeof name, "child%d", i);
+    add(f, name, &a1, 1);
+  }
+  size_t len;
+  char *text = phc_test_read_file("../fixtures/maporder/order_otp25.txt", &len);
+  assert_non_null(text);
+  char want[40][16];
+  int nw = 0;
+  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    unsigned n, c;
+    char hex[64];
+    if (strncmp(line, "iter_bin ", 9) || sscanf(line + 9, "%63s", hex) != 1 ||
+        sscanf(hex, "836D%8X", &n) != 1 || n >= sizeof want[0])
+      continue;
+    char s[16];
+    for (unsigned j = 0; j < n; j++) {
+      sscanf(hex + 12 + 2 * j, "%2X", &c);
+      s[j] = (char)c;
+    }
+    s[n] = 0;
+    if (atoi(s + 5) <= 40) snprintf(want[nw++], sizeof want[0], "%s", s);
+  }
+  free(text);
+  assert_int_equal(nw, 40);
+  ei_x_buff x;
+  for (int q = 0; q < 2; q++) {
+    ei_x_new(&x);
+    int idx = 0, n, t;
+    if (q == 0) {
+      phc__reg_enc_process_list(&f->r, NULL, 25, &x);
+      assert_int_equal(ei_decode_list_header(x.buff, &idx, &n), 0);
+    } else {
+      phc__reg_enc_dump(&f->r, 25, &x);
+      assert_int_equal(ei_decode_map_header(x.buff, &idx, &n), 0);
+    }
+    assert_int_equal(n, 40);
+    for (int i = 0; i < 40; i++) {
+      char got[16];
+      long gl;
+      if (q == 0) assert_int_equal(ei_decode_tuple_header(x.buff, &idx, &t), 0);
+      assert_int_equal(ei_decode_binary(x.buff, &idx, got, &gl), 0);
+      got[gl] = 0;
+      assert_string_equal(got, want[i]);
+      assert_int_equal(ei_skip_term(x.buff, &idx), 0); /* the value */
+    }
+    ei_x_free(&x);
+  }
 }
 
 static void test_tag_query(void **state) {
@@ -217,6 +275,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_update_pid_unknown_row, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_map_order_above_32, setup, teardown),
       cmocka_unit_test_setup_teardown(test_process_list_order_and_local, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_tag_query, setup, teardown),
