@@ -3,7 +3,8 @@ defmodule PhcHarness.PhcBalancerTest do
   CentralizedLoadBalancer with phc as the third member: two BEAM members run a hub on it
   (push_interval 1000 ms); phc joins with no strategy flags, adopts it and pushes its load to
   the leader (a BEAM member: phc runs no elector). The leader's scoreboard must list phc, and
-  children the leader places on phc must run there and be listed everywhere.
+  phc must get the share a BEAM member in its place gets (a third of 30 on an idle hub); the
+  children run there and are listed everywhere.
   Select with `mix test --only balancer`.
   """
   use ExUnit.Case, async: false
@@ -55,7 +56,8 @@ defmodule PhcHarness.PhcBalancerTest do
     phc = join_phc([a, b])
     eventually(fn -> phc_log() =~ "adopted the hub's strategies" end, 15_000, &phc_log/0)
     {:ok, l} = eventually(fn -> match?({:ok, n} when n in [a, b], leader(a)) && leader(a) end)
-    eventually(fn -> Map.has_key?(scoreboard(l), phc) end, 15_000, fn ->
+    # as with a BEAM member in phc's place: every member scored by the leader
+    eventually(fn -> map_size(scoreboard(l)) == 3 end, 15_000, fn ->
       "phc not in the leader's scoreboard: #{inspect(scoreboard(l))}\n" <> phc_log()
     end)
 
@@ -64,7 +66,9 @@ defmodule PhcHarness.PhcBalancerTest do
     assert res.status == :ok, inspect(res)
     on_phc = for {_id, nps} <- res.started, {^phc, pid} <- nps, do: pid
     IO.puts("balancer: #{length(on_phc)} of 30 children placed on phc")
-    assert on_phc != []
+    # a BEAM member in phc's place gets a third (10 of 30) on an idle hub: every score is
+    # far below 1, so capacities (1 - score) are near equal
+    assert length(on_phc) in 7..13, "phc got #{length(on_phc)} of 30"
     assert Enum.all?(on_phc, &rpc(a, PhcHarness, :alive?, [&1]))
     list = eventually(fn ->
       l1 = plist(a)

@@ -1,7 +1,7 @@
 defmodule PhcHarness.PhcPartitionTest do
   @moduledoc """
-  Partition tolerance: a hub of two BEAM members `a`, `b` and a third member X on StaticQuorum
-  or MajorityQuorum. BEAM members are stopped until X's quorum is lost, then started again.
+  Partition tolerance: a hub of two BEAM members `a`, `b` and a third member X on StaticQuorum,
+  MajorityQuorum or DynamicQuorum. BEAM members are stopped until X's quorum is lost, then started again.
   Each scenario runs twice: with X = phc (joined with no strategy flags, so it adopts the
   hub's strategy) and with X = a BEAM member `c` in phc's place, which is the expected
   behaviour. In partition mode X answers `is_partitioned?` true, its children are stopped,
@@ -27,6 +27,9 @@ defmodule PhcHarness.PhcPartitionTest do
 
   defp strat(:static), do: [partition_tolerance_strategy: struct!(@pt.StaticQuorum, quorum_size: 3)]
   defp strat(:majority), do: [partition_tolerance_strategy: struct!(@pt.MajorityQuorum, [])]
+
+  defp strat(:dynamic),
+    do: [partition_tolerance_strategy: struct!(@pt.DynamicQuorum, quorum_size: 60, threshold_time: 60)]
 
   defp up_beam(short, kind, peers) do
     n = start_beam(short)
@@ -77,6 +80,12 @@ defmodule PhcHarness.PhcPartitionTest do
     res = start(c.a, :phc_counter, n, prefix: prefix)
     assert res.status == :ok, inspect(res)
     res
+  end
+
+  # a BEAM member's DynamicQuorum log: [{node, unix_seconds}], newest first
+  defp dq_log(n) do
+    hub = rpc(n, ProcessHub.Coordinator, :get_hub, [@hub])
+    rpc(n, ProcessHub.Service.Storage, :get, [hub.storage.misc, :dynamic_quorum_down_nodes]) || []
   end
 
   defp specs(prefix, n), do: for(i <- 1..n, do: PhcHarness.child_spec(:phc_counter, "#{prefix}_#{i}"))
@@ -149,6 +158,28 @@ defmodule PhcHarness.PhcPartitionTest do
         end
 
       assert failed == :failed
+    end
+
+    @tag x: x_kind
+    test "DynamicQuorum 60% in 60 s, X = #{x_kind}: two downs partition X, the log is synced to a returning node" do
+      c = cluster(:dynamic, unquote(x_kind))
+      populate(c, "dq", 12)
+      # a down: 1 of 3 lost, 67% left >= 60%
+      stop_beam(c.a)
+      eventually(fn -> x_nodes(c.o, c.x) == Enum.sort([c.b, c.x]) end, 15_000)
+      Process.sleep(500)
+      refute x_partitioned?(c.o, c.x)
+      # b down too within threshold_time: 2 of 3 lost, 33% left
+      lose_quorum(c, [c.b], [])
+      # a back: X drops a's row and syncs its log [{b, t}] to a; 1 down, 2 up: 67% left, healed
+      up_beam(:a, :dynamic, [c.x])
+      eventually(fn -> x_nodes(c.o, c.x) == Enum.sort([c.a, c.x]) end, 20_000, "a did not rejoin")
+      b = c.b
+      eventually(fn -> match?([{^b, _}], dq_log(c.a)) end, 10_000, fn -> "a's quorum log: #{inspect(dq_log(c.a))}" end)
+      eventually(fn -> not x_partitioned?(c.o, c.x) end, 10_000, "#{c.x} stayed partitioned")
+      # b back: the log is empty everywhere
+      regain_quorum(c, :dynamic, [c.b])
+      assert dq_log(c.a) == []
     end
   end
 end

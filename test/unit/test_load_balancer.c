@@ -3,7 +3,8 @@
  * options, belongs_to leaving placement to the leader (a child sent here
  * starts here, nothing is forwarded), and the periodic load push: an
  * rpc:cast of erl_eval:exprs to every other member's rex carrying
- * {calculate_score, phc, Stats} with ProcessHub's five keys. */
+ * {calculate_score, phc, Stats} with ProcessHub's five keys, cast only by
+ * the member that is the leader in its own elector's view. */
 #include <unistd.h>
 
 #include "hub_fixture.h"
@@ -52,7 +53,9 @@ static void test_follows_the_leader_and_pushes(void **state) {
   assert_non_null(m);
   assert_string_equal(m->name, "rex");
   assert_string_equal(m->node, HX_PH1);
-  assert_true(hx_has(m->buf, 1, "{cast,erl_eval,exprs,[[{call,1,"));
+  assert_true(hx_has(m->buf, 1, "{cast,erl_eval,exprs,[[{case,1,{op,1,"));
+  assert_true(hx_has(m->buf, 1, "{atom,1,elector},{atom,1,get_leader}"));
+  assert_true(hx_has(m->buf, 1, "[{clause,1,[{atom,1,true}],[],[{call,1,"));
   assert_true(hx_has(m->buf, 1, "{atom,1,calculator_pid}"));
   assert_true(hx_has(m->buf, 1, "[{'H',lab},{'N','ph2@127.0.0.1'},{'S',#{"));
   assert_true(hx_has(m->buf, 1, "process_count =>"));

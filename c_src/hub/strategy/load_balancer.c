@@ -11,9 +11,9 @@
  * nothing (the strategy's nodeup_redistribution is false).
  *
  * What it pushes, every push_interval, as {calculate_score, phc, Stats}
- * to the load calculator of every other hub member (the leader's is among
- * them): Stats has ProcessHub's keys, with what they mean for a C node
- * running one event loop on one thread:
+ * to the leader's load calculator (asked of every other member, taken by
+ * the one that is the leader, below): Stats has ProcessHub's keys, with what
+ * they mean for a C node running one event loop on one thread:
  *   scheduler_utilization  CPU time of the process over wall time since
  *                          the last push (0.0..1.0: the loop is the one
  *                          scheduler)
@@ -24,7 +24,11 @@
  * phc cannot send the closure a BEAM member spawns on the leader, so it
  * asks each member's rex to evaluate the same three calls (erl_eval:exprs
  * by rpc:cast): get_hub(HubId), the distribution strategy from its misc
- * storage, gen_server:cast(calculator_pid, ...).
+ * storage, gen_server:cast(calculator_pid, ...), guarded by the member
+ * being the leader in its own elector's view: a BEAM member pushes to the
+ * leader only, and a scoreboard on a non-leader that held phc's entry
+ * alone sent every child to phc when that member became the leader (its
+ * first pushes land before the others' first ones).
  *
  * Options: the struct's fields (max_history_size, weight_decay_factor,
  * push_interval, and the leader's scoreboard, calculator_pid and
@@ -146,23 +150,29 @@ static void lb_enc_stats(lb_state_t *s, ei_x_buff *x) {
 /* ---- the push
  * ---------------------------------------------------------------- */
 
-/* gen_server:cast(maps:get(calculator_pid, Storage:get(maps:get(misc,
- * maps:get(storage, Coordinator:get_hub(H))), distribution_strategy)),
- * {calculate_score, N, S}) in erl_eval's abstract format. */
+/* case elector:get_leader() =:= {ok, node()} of true -> gen_server:cast(
+ * maps:get(calculator_pid, Storage:get(maps:get(misc, maps:get(storage,
+ * Coordinator:get_hub(H))), distribution_strategy)), {calculate_score, N,
+ * S}); _ -> ok end, in erl_eval's abstract format: a BEAM member pushes to
+ * the leader only, so each member casts only when it is the leader. */
 #define LB_CALL(m, f) "{call,1,{remote,1,{atom,1,'" m "'},{atom,1," f "}},["
-static const char lb_exprs[] = "[" LB_CALL("gen_server", "cast")
-    LB_CALL("maps", "get") "{atom,1,calculator_pid}," LB_CALL(
-        "Elixir.ProcessHub.Service.Storage", "get")
-        LB_CALL("maps", "get") "{atom,1,misc}," LB_CALL(
-            "maps",
-            "get") "{atom,1,storage}," LB_CALL("Elixir.ProcessHub.Coordinator",
-                                               "get_hub") "{var,1,'H'}]}]}]},{"
-                                                          "atom,1,distribution_"
-                                                          "strategy}]}]},"
-                                                          "{tuple,1,[{atom,1,"
-                                                          "calculate_score},{"
-                                                          "var,1,'N'},{var,1,'"
-                                                          "S'}]}]}].";
+#define LB_HUB                                                                 \
+  LB_CALL("Elixir.ProcessHub.Coordinator", "get_hub") "{var,1,'H'}]}"
+#define LB_STORAGE LB_CALL("maps", "get") "{atom,1,storage}," LB_HUB "]}"
+#define LB_MISC LB_CALL("maps", "get") "{atom,1,misc}," LB_STORAGE "]}"
+#define LB_STRAT                                                               \
+  LB_CALL("Elixir.ProcessHub.Service.Storage", "get")                          \
+  LB_MISC ",{atom,1,distribution_strategy}]}"
+#define LB_CALC LB_CALL("maps", "get") "{atom,1,calculator_pid}," LB_STRAT "]}"
+#define LB_MSG "{tuple,1,[{atom,1,calculate_score},{var,1,'N'},{var,1,'S'}]}"
+#define LB_CAST LB_CALL("gen_server", "cast") LB_CALC "," LB_MSG "]}"
+#define LB_IS_LEADER                                                           \
+  "{op,1,'=:=',{call,1,{remote,1,{atom,1,elector},{atom,1,get_leader}},[]},"   \
+  "{tuple,1,[{atom,1,ok},{call,1,{remote,1,{atom,1,erlang},{atom,1,node}},"    \
+  "[]}]}}"
+static const char lb_exprs[] =
+    "[{'case',1," LB_IS_LEADER ",[{clause,1,[{atom,1,true}],[],[" LB_CAST
+    "]},{clause,1,[{var,1,'_'}],[],[{atom,1,ok}]}]}].";
 
 static int lb_keep(void *arg, const char *term, int len) {
   ei_x_buff *x = arg;
