@@ -10,10 +10,11 @@
 
 #include "common.h"
 #include "term/cursor.h"
+#include "term/jhash.h"
 #include "term/order.h"
 #include "term/term.h"
 
-#define MO_HC 0x9e3779b9U
+#define MO_HC PHC__JHASH_GOLDEN
 #define MO_HC4 0x78dde6e4U
 #define MO_HC9 0x8ff34781U
 #define MO_HC10 0x2e2ac13aU
@@ -34,21 +35,9 @@ typedef struct mo_s {
   uint32_t hash;
 } mo_t;
 
-static void mo_mix(uint32_t *a, uint32_t *b, uint32_t *c) {
-  *a -= *b, *a -= *c, *a ^= (*c >> 13);
-  *b -= *c, *b -= *a, *b ^= (*a << 8);
-  *c -= *a, *c -= *b, *c ^= (*b >> 13);
-  *a -= *b, *a -= *c, *a ^= (*c >> 12);
-  *b -= *c, *b -= *a, *b ^= (*a << 16);
-  *c -= *a, *c -= *b, *c ^= (*b >> 5);
-  *a -= *b, *a -= *c, *a ^= (*c >> 3);
-  *b -= *c, *b -= *a, *b ^= (*a << 10);
-  *c -= *a, *c -= *b, *c ^= (*b >> 15);
-}
-
 static void mo_u32_2(mo_t *m, uint32_t e1, uint32_t e2, uint32_t k) {
   uint32_t a = k + e1, b = k + e2;
-  mo_mix(&a, &b, &m->hash);
+  phc__jhash_mix(&a, &b, &m->hash);
 }
 
 static void mo_const(mo_t *m, uint32_t k) {
@@ -58,40 +47,6 @@ static void mo_const(mo_t *m, uint32_t k) {
 
 static void mo_immed(mo_t *m, uint64_t w) {
   mo_u32_2(m, (uint32_t)w, (uint32_t)(w >> 32), MO_HC);
-}
-
-static uint32_t mo_le32(const uint8_t *k) {
-  return k[0] | ((uint32_t)k[1] << 8) | ((uint32_t)k[2] << 16) |
-         ((uint32_t)k[3] << 24);
-}
-
-/* Jenkins' lookup2 over bytes, from initval (ERTS's block_hash). */
-static uint32_t mo_block(const uint8_t *k, size_t len, uint32_t initval) {
-  uint32_t a = MO_HC, b = MO_HC, c = initval;
-  size_t left = len;
-  for (; left >= 12; k += 12, left -= 12) {
-    a += mo_le32(k);
-    b += mo_le32(k + 4);
-    c += mo_le32(k + 8);
-    mo_mix(&a, &b, &c);
-  }
-  c += (uint32_t)len;
-  switch (left) {                      /* every case falls through */
-  case 11: c += (uint32_t)k[10] << 24; /* fall through */
-  case 10: c += (uint32_t)k[9] << 16;  /* fall through */
-  case 9: c += (uint32_t)k[8] << 8;    /* fall through */
-  case 8: b += (uint32_t)k[7] << 24;   /* fall through */
-  case 7: b += (uint32_t)k[6] << 16;   /* fall through */
-  case 6: b += (uint32_t)k[5] << 8;    /* fall through */
-  case 5: b += k[4];                   /* fall through */
-  case 4: a += (uint32_t)k[3] << 24;   /* fall through */
-  case 3: a += (uint32_t)k[2] << 16;   /* fall through */
-  case 2: a += (uint32_t)k[1] << 8;    /* fall through */
-  case 1: a += k[0];                   /* fall through */
-  default: break;
-  }
-  mo_mix(&a, &b, &c);
-  return c;
 }
 
 /* An integer: sign and n little-endian magnitude bytes at mag. A small
@@ -161,7 +116,7 @@ static int mo_binary(mo_t *m, int tag) {
   if (full == 0 && bits == 8)
     m->hash = con;
   else
-    m->hash = mo_block(p, full, con);
+    m->hash = phc__jhash_block(p, full, con);
   if (bits < 8) mo_u32_2(m, bits, p[full] >> (8 - bits), MO_HC15);
   c->i += n;
   return 0;

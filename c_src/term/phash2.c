@@ -8,9 +8,10 @@
 
 #include "common.h"
 #include "term/cursor.h"
+#include "term/jhash.h"
 #include "term/term.h"
 
-#define PH_HC 0x9e3779b9U
+#define PH_HC PHC__JHASH_GOLDEN
 #define PH_HC2 0x3c6ef372U
 #define PH_HC3 0xdaa66d2bU
 #define PH_HC4 0x78dde6e4U
@@ -35,76 +36,12 @@ typedef struct ph_s {
   uint32_t xor_pairs;
 } ph_t;
 
-static void ph_mix(uint32_t *a, uint32_t *b, uint32_t *c) {
-  *a -= *b;
-  *a -= *c;
-  *a ^= (*c >> 13);
-  *b -= *c;
-  *b -= *a;
-  *b ^= (*a << 8);
-  *c -= *a;
-  *c -= *b;
-  *c ^= (*b >> 13);
-  *a -= *b;
-  *a -= *c;
-  *a ^= (*c >> 12);
-  *b -= *c;
-  *b -= *a;
-  *b ^= (*a << 16);
-  *c -= *a;
-  *c -= *b;
-  *c ^= (*b >> 5);
-  *a -= *b;
-  *a -= *c;
-  *a ^= (*c >> 3);
-  *b -= *c;
-  *b -= *a;
-  *b ^= (*a << 10);
-  *c -= *a;
-  *c -= *b;
-  *c ^= (*b >> 15);
-}
-
 static void ph_u32_2(ph_t *h, uint32_t e1, uint32_t e2, uint32_t k) {
   uint32_t a = k + e1, b = k + e2;
-  ph_mix(&a, &b, &h->hash);
+  phc__jhash_mix(&a, &b, &h->hash);
 }
 
 static void ph_u32(ph_t *h, uint32_t e, uint32_t k) { ph_u32_2(h, e, 0, k); }
-
-static uint32_t ph_le32(const uint8_t *k) {
-  return k[0] | ((uint32_t)k[1] << 8) | ((uint32_t)k[2] << 16) |
-         ((uint32_t)k[3] << 24);
-}
-
-/* Jenkins' lookup2 over bytes, from initval (ERTS's block_hash). */
-static uint32_t ph_block(const uint8_t *k, size_t len, uint32_t initval) {
-  uint32_t a = PH_HC, b = PH_HC, c = initval;
-  size_t left = len;
-  for (; left >= 12; k += 12, left -= 12) {
-    a += ph_le32(k);
-    b += ph_le32(k + 4);
-    c += ph_le32(k + 8);
-    ph_mix(&a, &b, &c);
-  }
-  c += (uint32_t)len;
-  switch (left) {                      /* every case falls through */
-  case 11: c += (uint32_t)k[10] << 24; /* fall through */
-  case 10: c += (uint32_t)k[9] << 16;  /* fall through */
-  case 9: c += (uint32_t)k[8] << 8;    /* fall through */
-  case 8: b += (uint32_t)k[7] << 24;   /* fall through */
-  case 7: b += (uint32_t)k[6] << 16;   /* fall through */
-  case 6: b += (uint32_t)k[5] << 8;    /* fall through */
-  case 5: b += k[4];                   /* fall through */
-  case 4: a += (uint32_t)k[3] << 24;   /* fall through */
-  case 3: a += (uint32_t)k[2] << 16;   /* fall through */
-  case 2: a += (uint32_t)k[1] << 8;    /* fall through */
-  case 1: a += k[0];                   /* fall through */
-  default: break;
-  }
-  ph_mix(&a, &b, &c);
-  return c;
-}
 
 uint32_t phc__phash2_atom(const char *name, size_t n, int utf8) {
   const uint8_t *p = (const uint8_t *)name;
@@ -179,7 +116,7 @@ static void ph_bits(ph_t *h, const uint8_t *p, size_t bytes, unsigned bits) {
     h->hash = con;
     return;
   }
-  h->hash = ph_block(p, bytes & 0xFFFFFFFFU, con);
+  h->hash = phc__jhash_block(p, bytes & 0xFFFFFFFFU, con);
   if (bits > 0) ph_u32_2(h, bits, p[bytes] >> (8 - bits), PH_HC15);
 }
 
