@@ -64,19 +64,25 @@ static int ctl_opt_true(const ctl_t *c, const char *key) {
          phc__term_atom_eq(c->buf, v, "true");
 }
 
-/* The caller's options, then the defaults, then {init_cids, Ids} (cids:
- * an encoded list, no version byte). */
+/* reply_to, a start's {init_cids, Ids} (put over the caller's, as the
+ * coordinator does), the caller's options, then the defaults and
+ * {init_cids, Ids} again (cids: an encoded list, no version byte). */
 static void ctl_enc_opts(const ctl_t *c, ei_x_buff *x, const char *cids,
                          int clen) {
   int idx = c->opts, n = 0;
   if (idx >= 0 && ei_decode_list_header(c->buf, &idx, &n) < 0) n = 0;
-  phc__x_list_header(x, n + 7 + (c->reply_to ? 1 : 0));
+  phc__x_list_header(x, n + 8 + (c->reply_to ? 1 : 0) + (cids ? 1 : 0));
   if (c->reply_to) {
     phc__x_tuple_header(x, 2);
     phc__x_atom(x, "reply_to");
     phc__x_list_header(x, 1);
     phc__x_pid(x, c->reply_to);
     phc__x_empty_list(x);
+  }
+  if (cids) {
+    phc__x_tuple_header(x, 2);
+    phc__x_atom(x, "init_cids");
+    phc__x_append_buf(x, cids, clen);
   }
   for (int i = 0; i < n; i++) {
     int s = idx;
@@ -98,6 +104,9 @@ static void ctl_enc_opts(const ctl_t *c, ei_x_buff *x, const char *cids,
   phc__x_tuple_header(x, 2);
   phc__x_atom(x, "metadata");
   phc__x_map_header(x, 0);
+  phc__x_tuple_header(x, 2);
+  phc__x_atom(x, "await_timeout");
+  phc__x_long(x, 60000);
   phc__x_tuple_header(x, 2);
   phc__x_atom(x, "init_cids");
   if (cids)

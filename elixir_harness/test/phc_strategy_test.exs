@@ -139,8 +139,8 @@ defmodule PhcHarness.PhcStrategyTest do
 
       # started from phc: placed by the ring, identical lists everywhere
       assert call.(phc, :start_children, [specs("ctl", 12), []]) == {:ok, :start_initiated}
+      eventually(fn -> length(ids(agreed([a, b]), "ctl")) == 12 end)
       list = agreed([a, b])
-      assert length(ids(list, "ctl")) == 12
       assert on_phc(list) != []
       assert_all_alive(list, a)
 
@@ -215,6 +215,9 @@ defmodule PhcHarness.PhcStrategyTest do
       placed = fn prefix, n ->
         r = await.(call.(a, :start_children, [specs(prefix, n), [awaitable: true]]))
         assert r.status == :ok
+        # a stop goes where the caller's registry has the child: wait until every member has it
+        # (the awaited start resolves before remote registrations reach the caller)
+        eventually(fn -> length(ids(agreed([a, b]), prefix)) == n end)
         for {id, [{nd, _}]} <- r.started, into: %{}, do: {id, nd}
       end
 
@@ -253,6 +256,19 @@ defmodule PhcHarness.PhcStrategyTest do
                  await.(fut)
 
         assert silent in ([a, b, phc] -- [nd2])
+
+        # check_existing: false: the request reaches the owners (phc among them), which refuse
+        # a running child with {already_started, Pid}
+        cands = for i <- 1..40, do: "#{prefix}c_#{i}"
+        owner = fn id -> rpc(a, PhcHarness, :owner, [hub(), id]) end
+        cids = [Enum.find(cands, &(owner.(&1) != phc)) | Enum.filter(cands, &(owner.(&1) == phc)) |> Enum.take(2)]
+        cspecs = for id <- cids, do: %{id: id, start: {:phc_counter, :start_link, [0]}}
+        r = await.(call.(a, :start_children, [cspecs, [awaitable: true]]))
+        eventually(fn -> Enum.all?(cids, &(&1 in ids(agreed([a, b]), prefix <> "c"))) end)
+        want = for({id, [{nd, pid}]} <- r.started, do: {id, nd, {:already_started, pid}}) |> Enum.sort()
+        opts = [awaitable: true, check_existing: false, timeout: 3000]
+        r = await.(call.(node, :start_children, [cspecs, opts]))
+        assert {r.status, r.started, Enum.sort(r.errors)} == {:error, [], want}
 
         # on_failure: :rollback: one spec fails, the started ones are stopped again
         specs = specs(prefix <> "r", 4) ++ [bad_spec(prefix <> "r_bad")]
