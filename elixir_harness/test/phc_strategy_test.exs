@@ -203,8 +203,8 @@ defmodule PhcHarness.PhcStrategyTest do
     # A StopResult with node lists and errors sorted (nodes answer in any order).
     defp norm_stop(r),
       do:
-        {r.__struct__, r.status, for({id, ns} <- r.stopped, do: {id, Enum.sort(ns)}) |> Enum.sort(),
-         Enum.sort(r.errors)}
+        {r.__struct__, r.status,
+         for({id, ns} <- r.stopped, do: {id, Enum.sort(ns)}) |> Enum.sort(), Enum.sort(r.errors)}
 
     test "awaitable stops, async_wait and on_failure: :rollback on phc answer as on a BEAM member" do
       {a, b} = beam_hub([])
@@ -261,11 +261,20 @@ defmodule PhcHarness.PhcStrategyTest do
         # a running child with {already_started, Pid}
         cands = for i <- 1..40, do: "#{prefix}c_#{i}"
         owner = fn id -> rpc(a, PhcHarness, :owner, [hub(), id]) end
-        cids = [Enum.find(cands, &(owner.(&1) != phc)) | Enum.filter(cands, &(owner.(&1) == phc)) |> Enum.take(2)]
+
+        cids = [
+          Enum.find(cands, &(owner.(&1) != phc))
+          | Enum.filter(cands, &(owner.(&1) == phc)) |> Enum.take(2)
+        ]
+
         cspecs = for id <- cids, do: %{id: id, start: {:phc_counter, :start_link, [0]}}
         r = await.(call.(a, :start_children, [cspecs, [awaitable: true]]))
         eventually(fn -> Enum.all?(cids, &(&1 in ids(agreed([a, b]), prefix <> "c"))) end)
-        want = for({id, [{nd, pid}]} <- r.started, do: {id, nd, {:already_started, pid}}) |> Enum.sort()
+
+        want =
+          for({id, [{nd, pid}]} <- r.started, do: {id, nd, {:already_started, pid}})
+          |> Enum.sort()
+
         opts = [awaitable: true, check_existing: false, timeout: 3000]
         r = await.(call.(node, :start_children, [cspecs, opts]))
         assert {r.status, r.started, Enum.sort(r.errors)} == {:error, [], want}
@@ -275,7 +284,10 @@ defmodule PhcHarness.PhcStrategyTest do
         opts = [awaitable: true, on_failure: :rollback, timeout: 2000]
         r = await.(call.(node, :start_children, [specs, opts]))
         assert {r.status, r.rollback} == {:error, true}, inspect(r)
-        assert Enum.sort(for {id, _} <- r.started, do: id) == for(i <- 1..4, do: prefix <> "r_#{i}")
+
+        assert Enum.sort(for {id, _} <- r.started, do: id) ==
+                 for(i <- 1..4, do: prefix <> "r_#{i}")
+
         assert [{bad, _, _}] = r.errors
         assert bad == prefix <> "r_bad"
         # ProcessHub's own rollback stops only what its local registry already holds, so a
@@ -285,7 +297,10 @@ defmodule PhcHarness.PhcStrategyTest do
         left = fn -> ids(agreed([a, b]), prefix <> "r") end
 
         if node == phc,
-          do: eventually(fn -> left.() == [] end, 10_000, fn -> "rollback left #{inspect(left.())}" end),
+          do:
+            eventually(fn -> left.() == [] end, 10_000, fn ->
+              "rollback left #{inspect(left.())}"
+            end),
           else: assert(left.() -- remote == [])
 
         # rollback without a failure: the StartResult as it is
