@@ -9,10 +9,12 @@
  * One cast per owner node, {start_children, [ChildData], Opts} or
  * {stop_children, [#{child_id, nodes}], Opts}, as Dispatcher does; Opts
  * are the caller's followed by Distributor.default_init_opts and init_cids
- * (keyword lookups take the first). A start with awaitable: true returns
- * {ok, Future}, resolved by a collector process (api_future.c) that the
- * casts name in reply_to; async_wait, and awaitable stops, are not
- * supported on phc: they return {error, {not_supported_on_phc, Opt}}. */
+ * (keyword lookups take the first; start_child/stop_child put return_first
+ * first, as ProcessHub does). A start or stop with awaitable: true or
+ * async_wait: true returns {ok, Future}, resolved by a collector process
+ * (api_future.c) that the casts name in reply_to; a start with on_failure:
+ * rollback has one too (it stops what started when a start failed), and
+ * returns {ok, start_initiated} unless awaited. */
 #include <stdlib.h>
 
 #include "hub/api_future.h"
@@ -62,19 +64,25 @@ static int ctl_opt_true(const ctl_t *c, const char *key) {
          phc__term_atom_eq(c->buf, v, "true");
 }
 
-/* The caller's options, then the defaults, then {init_cids, Ids} (cids:
- * an encoded list, no version byte). */
+/* reply_to, a start's {init_cids, Ids} (put over the caller's, as the
+ * coordinator does), the caller's options, then the defaults and
+ * {init_cids, Ids} again (cids: an encoded list, no version byte). */
 static void ctl_enc_opts(const ctl_t *c, ei_x_buff *x, const char *cids,
                          int clen) {
   int idx = c->opts, n = 0;
   if (idx >= 0 && ei_decode_list_header(c->buf, &idx, &n) < 0) n = 0;
-  phc__x_list_header(x, n + 7 + (c->reply_to ? 1 : 0));
+  phc__x_list_header(x, n + 8 + (c->reply_to ? 1 : 0) + (cids ? 1 : 0));
   if (c->reply_to) {
     phc__x_tuple_header(x, 2);
     phc__x_atom(x, "reply_to");
     phc__x_list_header(x, 1);
     phc__x_pid(x, c->reply_to);
     phc__x_empty_list(x);
+  }
+  if (cids) {
+    phc__x_tuple_header(x, 2);
+    phc__x_atom(x, "init_cids");
+    phc__x_append_buf(x, cids, clen);
   }
   for (int i = 0; i < n; i++) {
     int s = idx;
@@ -97,6 +105,9 @@ static void ctl_enc_opts(const ctl_t *c, ei_x_buff *x, const char *cids,
   phc__x_atom(x, "metadata");
   phc__x_map_header(x, 0);
   phc__x_tuple_header(x, 2);
+  phc__x_atom(x, "await_timeout");
+  phc__x_long(x, 60000);
+  phc__x_tuple_header(x, 2);
   phc__x_atom(x, "init_cids");
   if (cids)
     phc__x_append_buf(x, cids, clen);
@@ -111,16 +122,6 @@ static int ctl_check(const ctl_t *c) {
   return c->opts < 0 ||
          phc__term_kw_get(c->buf, c->opts, "check_existing", &v) != 0 ||
          phc__term_atom_eq(c->buf, v, "true");
-}
-
-static int ctl_refuse_await(const ctl_t *c, const char *opt) {
-  if (!ctl_opt_true(c, opt)) return 0;
-  phc__x_tuple_header(c->result, 2);
-  phc__x_atom(c->result, "error");
-  phc__x_tuple_header(c->result, 2);
-  phc__x_atom(c->result, "not_supported_on_phc");
-  phc__x_atom(c->result, opt);
-  return 1;
 }
 
 /* A child's data for its owners: #{child_id, child_spec, hub_id, metadata,
@@ -226,10 +227,27 @@ static long ctl_opt_long(const ctl_t *c, const char *key, long dflt) {
   return dflt;
 }
 
+/* The collector's options from the call's; 1 when the caller awaits it. */
+static int ctl_fut_opts(const ctl_t *c, phc__hub_future_opts_t *o, int stop) {
+  int v, await = ctl_opt_true(c, "awaitable") || ctl_opt_true(c, "async_wait");
+  memset(o, 0, sizeof *o);
+  o->stop = stop;
+  o->async_wait = ctl_opt_true(c, "async_wait");
+  o->return_first = ctl_opt_true(c, "return_first");
+  o->rollback = !stop && c->opts >= 0 &&
+                phc__term_kw_get(c->buf, c->opts, "on_failure", &v) == 0 &&
+                phc__term_atom_eq(c->buf, v, "rollback");
+  o->nowait = !await;
+  o->timeout = ctl_opt_long(c, "timeout", 10000);
+  o->await_timeout = ctl_opt_long(c, "await_timeout", 60000);
+  return await;
+}
+
 /* The collector of an awaitable start: the nodes the starts are cast to
- * (those owning one of the children), the ids, the Future into result. */
+ * (those owning one of the children), the ids, the Future into fut. */
 static int ctl_future(ctl_t *c, const ctl_child_t *ch, int n,
-                      const ei_x_buff *ids, erlang_pid *out) {
+                      const ei_x_buff *ids, const phc__hub_future_opts_t *o,
+                      erlang_pid *out, ei_x_buff *fut) {
   phc_hub_t *h = c->h;
   const char *nodes[PHC__HUB_MAX_NODES];
   int k = 0;
@@ -240,9 +258,32 @@ static int ctl_future(ctl_t *c, const ctl_child_t *ch, int n,
         has |= !strcmp(ch[i].owners[o], h->nodes[j]);
     if (has) nodes[k++] = h->nodes[j];
   }
-  return phc__hub_future_start(
-      h, nodes, k, ids->buff, ctl_opt_long(c, "timeout", 10000),
-      ctl_opt_long(c, "await_timeout", 60000), out, c->result);
+  return phc__hub_future_start_opts(h, nodes, k, ids->buff, o, out, fut);
+}
+
+/* {ok, Future} when awaited (or start_initiated / stop_initiated when
+ * not); a collector when awaited or rolling back, c->reply_to its pid. */
+static void ctl_reply_ok(ctl_t *c, const ctl_child_t *ch, int n,
+                         const ei_x_buff *ids, erlang_pid *fut) {
+  phc__hub_future_opts_t o;
+  ei_x_buff fb;
+  const char *all[PHC__HUB_MAX_NODES]; /* a stop collects from every node */
+  int await = ctl_fut_opts(c, &o, ch == NULL), rc = -1;
+  for (int j = 0; j < c->h->nnodes; j++)
+    all[j] = c->h->nodes[j];
+  phc__x_new(&fb);
+  if (await || o.rollback)
+    rc = ch ? ctl_future(c, ch, n, ids, &o, fut, &fb)
+            : phc__hub_future_start_opts(c->h, all, c->h->nnodes, NULL, &o, fut,
+                                         &fb);
+  if (!rc) c->reply_to = fut;
+  phc__x_tuple_header(c->result, 2);
+  phc__x_atom(c->result, "ok");
+  if (!rc && await)
+    phc__x_append_buf(c->result, fb.buff, fb.index);
+  else
+    phc__x_atom(c->result, ch ? "start_initiated" : "stop_initiated");
+  ei_x_free(&fb);
 }
 
 static int ctl_start(ctl_t *c) {
@@ -251,7 +292,6 @@ static int ctl_start(ctl_t *c) {
       (type != ERL_LIST_EXT && type != ERL_NIL_EXT))
     return phc__x_atom(c->result, "badarg"), PHC_EINVAL;
   if (type == ERL_NIL_EXT) return ctl_error(c->result, "no_children"), 0;
-  if (ctl_refuse_await(c, "async_wait")) return 0;
   if (phc__strat_children_init(c->h, &c->h->strat, c->buf, c->list, c->opts))
     return ctl_error(c->result, phc__strat_init_error(c->h, &c->h->strat)), 0;
   ei_decode_list_header(c->buf, &idx, &n);
@@ -275,13 +315,8 @@ static int ctl_start(ctl_t *c) {
     phc__hub_list_close(&dup, c->result);
   } else {
     phc__hub_list_close(&dup, &dups);
-    phc__x_tuple_header(c->result, 2);
-    phc__x_atom(c->result, "ok");
     erlang_pid fut;
-    if (ctl_opt_true(c, "awaitable") && ctl_future(c, ch, n, &ids, &fut) == 0)
-      c->reply_to = &fut;
-    else
-      phc__x_atom(c->result, "start_initiated");
+    ctl_reply_ok(c, ch, n, &ids, &fut);
     ctl_cast_starts(c, ch, n, &ids);
   }
   ei_x_free(&ids);
@@ -300,8 +335,8 @@ static int ctl_stop(ctl_t *c) {
       (type == ERL_LIST_EXT && ei_decode_list_header(c->buf, &idx, &n) < 0))
     return phc__x_atom(c->result, "badarg"), PHC_EINVAL;
   if (type == ERL_NIL_EXT) n = 0;
-  if (ctl_refuse_await(c, "awaitable") || ctl_refuse_await(c, "async_wait"))
-    return 0;
+  erlang_pid fut;
+  ctl_reply_ok(c, NULL, 0, NULL, &fut);
   int first = idx;
   for (int j = 0; j < h->nnodes; j++) {
     phc__hub_list_t l;
@@ -327,9 +362,6 @@ static int ctl_stop(ctl_t *c) {
     }
     ctl_cast_list(c, h, h->nodes[j], "stop_children", &l, NULL, 0);
   }
-  phc__x_tuple_header(c->result, 2);
-  phc__x_atom(c->result, "ok");
-  phc__x_atom(c->result, "stop_initiated");
   return 0;
 }
 
@@ -349,13 +381,18 @@ static int ctl_one(phc_node_t *n, const char *args, ei_x_buff *result,
   phc__x_list_header(&w, 1);
   phc__x_append_buf(&w, args + c.list, end - c.list);
   phc__x_empty_list(&w);
-  if (c.opts >= 0) {
-    int oend = c.opts;
-    ei_skip_term(args, &oend);
-    phc__x_append_buf(&w, args + c.opts, oend - c.opts);
-  } else {
-    phc__x_empty_list(&w);
+  int oi = c.opts, on = 0; /* [{return_first, true} | Opts] */
+  if (oi >= 0 && ei_decode_list_header(args, &oi, &on) < 0) on = 0;
+  phc__x_list_header(&w, on + 1);
+  phc__x_tuple_header(&w, 2);
+  phc__x_atom(&w, "return_first");
+  phc__x_atom(&w, "true");
+  for (int i = 0; i < on; i++) {
+    int s = oi;
+    if (ei_skip_term(args, &oi) < 0) break;
+    phc__x_append_buf(&w, args + s, oi - s);
   }
+  phc__x_empty_list(&w);
   phc__x_empty_list(&w);
   rc = ctl_args(n, w.buff, &c, result);
   if (!rc) rc = fn(&c);

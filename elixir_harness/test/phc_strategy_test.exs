@@ -139,8 +139,8 @@ defmodule PhcHarness.PhcStrategyTest do
 
       # started from phc: placed by the ring, identical lists everywhere
       assert call.(phc, :start_children, [specs("ctl", 12), []]) == {:ok, :start_initiated}
+      eventually(fn -> length(ids(agreed([a, b]), "ctl")) == 12 end)
       list = agreed([a, b])
-      assert length(ids(list, "ctl")) == 12
       assert on_phc(list) != []
       assert_all_alive(list, a)
 
@@ -187,12 +187,134 @@ defmodule PhcHarness.PhcStrategyTest do
       list = agreed([a, b])
       for {id, nd, _} <- got, do: assert(Keyword.keys(elem(List.keyfind(list, id, 0), 1)) == [nd])
 
-      # async_wait (deprecated) and awaitable stops are not supported on phc (named)
-      assert call.(phc, :start_children, [specs("aw2", 1), [async_wait: true]]) ==
-               {:error, {:not_supported_on_phc, :async_wait}}
+      # the deprecated async_wait: the Future gives StartResult.format/1's answer
+      aw = fn node, prefix ->
+        {:ok, fut} = call.(node, :start_children, [specs(prefix, 3), [async_wait: true]])
+        {:ok, l} = rpc(a, ProcessHub.Future, :await, [fut])
+        for {id, [{nd, pid}]} <- l, do: {id, node(pid) == nd}
+      end
 
-      assert call.(phc, :stop_children, [["aw_1"], [awaitable: true]]) ==
-               {:error, {:not_supported_on_phc, :awaitable}}
+      assert Enum.sort(aw.(phc, "asw")) == for(i <- 1..3, do: {"asw_#{i}", true})
+      assert Enum.sort(aw.(a, "aswb")) == for(i <- 1..3, do: {"aswb_#{i}", true})
+    end
+
+    defp bad_spec(id), do: %{id: id, start: {:phc_counter, :no_such_function, []}}
+
+    # A StopResult with node lists and errors sorted (nodes answer in any order).
+    defp norm_stop(r),
+      do:
+        {r.__struct__, r.status,
+         for({id, ns} <- r.stopped, do: {id, Enum.sort(ns)}) |> Enum.sort(), Enum.sort(r.errors)}
+
+    test "awaitable stops, async_wait and on_failure: :rollback on phc answer as on a BEAM member" do
+      {a, b} = beam_hub([])
+      phc = join_phc([a, b])
+      call = fn node, f, args -> erpc(a, node, ProcessHub, f, [hub() | args], 60_000) end
+      await = fn fut -> rpc(a, ProcessHub.Future, :await, [fut], 120_000) end
+
+      placed = fn prefix, n ->
+        r = await.(call.(a, :start_children, [specs(prefix, n), [awaitable: true]]))
+        assert r.status == :ok
+        # a stop goes where the caller's registry has the child: wait until every member has it
+        # (the awaited start resolves before remote registrations reach the caller)
+        eventually(fn -> length(ids(agreed([a, b]), prefix)) == n end)
+        for {id, [{nd, _}]} <- r.started, into: %{}, do: {id, nd}
+      end
+
+      # what a BEAM member's collector gives: each id on its node; every hub node holding
+      # none of them stays silent and is a node_receive_timeout
+      expect = fn placement ->
+        silent = for n <- [a, b, phc], n not in Map.values(placement), do: n
+
+        {ProcessHub.StopResult, if(silent == [], do: :ok, else: :error),
+         for({id, nd} <- placement, do: {id, [nd]}) |> Enum.sort(),
+         for(n <- silent, do: {:undefined, n, :node_receive_timeout}) |> Enum.sort()}
+      end
+
+      for {node, prefix} <- [{a, "sb"}, {phc, "sp"}] do
+        p = placed.(prefix, 6)
+        r = await.(call.(node, :stop_children, [Map.keys(p), [awaitable: true, timeout: 3000]]))
+        assert norm_stop(r) == expect.(p), "stop_children from #{node}: #{inspect({r, p})}"
+        eventually(fn -> ids(agreed([a, b]), prefix) == [] end)
+
+        # one child: the two nodes without it time out
+        p1 = placed.(prefix <> "1", 1)
+        [id] = Map.keys(p1)
+        r = await.(call.(node, :stop_child, [id, [awaitable: true, timeout: 2000]]))
+        assert norm_stop(r) == expect.(p1), "stop_child from #{node}: #{inspect({r, p1})}"
+
+        # an unknown id: nobody answers
+        r = await.(call.(node, :stop_child, ["nope", [awaitable: true, timeout: 500]]))
+        assert norm_stop(r) == expect.(%{}), "unknown id from #{node}: #{inspect(r)}"
+
+        # async_wait on stop_child: {error, {FirstError, Stopped}} (return_first)
+        p2 = placed.(prefix <> "2", 1)
+        [{id2, nd2}] = Map.to_list(p2)
+        {:ok, fut} = call.(node, :stop_child, [id2, [async_wait: true, timeout: 2000]])
+
+        assert {:error, {{:undefined, silent, :node_receive_timeout}, [{^id2, [^nd2]}]}} =
+                 await.(fut)
+
+        assert silent in ([a, b, phc] -- [nd2])
+
+        # check_existing: false: the request reaches the owners (phc among them), which refuse
+        # a running child with {already_started, Pid}
+        cands = for i <- 1..40, do: "#{prefix}c_#{i}"
+        owner = fn id -> rpc(a, PhcHarness, :owner, [hub(), id]) end
+
+        cids = [
+          Enum.find(cands, &(owner.(&1) != phc))
+          | Enum.filter(cands, &(owner.(&1) == phc)) |> Enum.take(2)
+        ]
+
+        cspecs = for id <- cids, do: %{id: id, start: {:phc_counter, :start_link, [0]}}
+        r = await.(call.(a, :start_children, [cspecs, [awaitable: true]]))
+        eventually(fn -> Enum.all?(cids, &(&1 in ids(agreed([a, b]), prefix <> "c"))) end)
+
+        want =
+          for({id, [{nd, pid}]} <- r.started, do: {id, nd, {:already_started, pid}})
+          |> Enum.sort()
+
+        opts = [awaitable: true, check_existing: false, timeout: 3000]
+        r = await.(call.(node, :start_children, [cspecs, opts]))
+        assert {r.status, r.started, Enum.sort(r.errors)} == {:error, [], want}
+
+        # on_failure: :rollback: one spec fails, the started ones are stopped again
+        specs = specs(prefix <> "r", 4) ++ [bad_spec(prefix <> "r_bad")]
+        opts = [awaitable: true, on_failure: :rollback, timeout: 2000]
+        r = await.(call.(node, :start_children, [specs, opts]))
+        assert {r.status, r.rollback} == {:error, true}, inspect(r)
+
+        assert Enum.sort(for {id, _} <- r.started, do: id) ==
+                 for(i <- 1..4, do: prefix <> "r_#{i}")
+
+        assert [{bad, _, _}] = r.errors
+        assert bad == prefix <> "r_bad"
+        # ProcessHub's own rollback stops only what its local registry already holds, so a
+        # child just started on another BEAM member may survive it (a ProcessHub race); phc
+        # stops each child on the nodes its start result names
+        remote = for {id, [{nd, _}]} <- r.started, nd != a, do: id
+        left = fn -> ids(agreed([a, b]), prefix <> "r") end
+
+        if node == phc,
+          do:
+            eventually(fn -> left.() == [] end, 10_000, fn ->
+              "rollback left #{inspect(left.())}"
+            end),
+          else: assert(left.() -- remote == [])
+
+        # rollback without a failure: the StartResult as it is
+        r = await.(call.(node, :start_children, [specs(prefix <> "k", 2), opts]))
+        assert {r.status, r.rollback, length(r.started)} == {:ok, false, 2}
+
+        # rollback not awaited: start_initiated, and the started ones go away
+        specs = specs(prefix <> "n", 3) ++ [bad_spec(prefix <> "n_bad")]
+
+        assert call.(node, :start_children, [specs, [on_failure: :rollback, timeout: 2000]]) ==
+                 {:ok, :start_initiated}
+
+        if node == phc, do: eventually(fn -> ids(agreed([a, b]), prefix <> "n") == [] end, 20_000)
+      end
     end
   end
 

@@ -1206,6 +1206,180 @@ static void test_hidden_leave_first(void **state) {
   }
 }
 
+/* ---- awaitable stops, async_wait, rollback (api_future.c) --------------- */
+
+/* A collector started with o over nodes: its pid, and the Future's ref. */
+static void fut_begin(hx_t *x, const char *const *nodes, int k, const char *ids,
+                      const phc__hub_future_opts_t *o, erlang_pid *fp,
+                      erlang_ref *ref) {
+  ei_x_buff fut, idb;
+  int ri;
+  phc__x_new(&fut);
+  if (ids) idb = hx_body(ids);
+  assert_int_equal(phc__hub_future_start_opts(
+                       x->h, nodes, k, ids ? idb.buff : NULL, o, fp, &fut),
+                   0);
+  assert_int_equal(phc__term_map_get(fut.buff, 0, "ref", &ri), 0);
+  assert_int_equal(ei_decode_ref(fut.buff, &ri, ref), 0);
+  ei_x_free(&fut);
+  if (ids) ei_x_free(&idb);
+}
+
+/* Erlang text to the collector, from a pid on ph1. */
+static void fut_tell(hx_t *x, const erlang_pid *fp, const char *text) {
+  erlang_pid from = hx_pid(HX_PH1, 9);
+  ei_x_buff m = hx_term(text);
+  phc__proc_in_send(&x->node, &from, fp, m.buff, m.index);
+  ei_x_free(&m);
+  hx_drain(x);
+}
+
+/* await/1's request; the answer the collector sends (NULL: none). */
+static hx_msg_t *fut_await(hx_t *x, const erlang_pid *fp,
+                           const erlang_ref *ref) {
+  erlang_pid from = hx_pid(HX_PH1, 9);
+  ei_x_buff m;
+  hx_rec_clear(x);
+  phc__x_new_with_version(&m);
+  phc__x_tuple_header(&m, 4);
+  phc__x_atom(&m, "process_hub");
+  phc__x_atom(&m, "collect_results");
+  phc__x_pid(&m, &from);
+  phc__x_ref(&m, ref);
+  phc__proc_in_send(&x->node, &from, fp, m.buff, m.index);
+  ei_x_free(&m);
+  hx_drain(x);
+  return hx_find(x, "process_hub", 0);
+}
+
+/* An awaitable stop: results from every node asked; a silent one, once
+ * the timeout fires, is a node_receive_timeout; a %StopResult{}. */
+static void test_future_collects_stops(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  const char *nodes[] = {HX_NODE, HX_PH1, HX_PH3};
+  phc__hub_future_opts_t o = {
+      .stop = 1, .timeout = 10000, .await_timeout = 60000};
+  erlang_pid fp;
+  erlang_ref ref;
+  fut_begin(x, nodes, 3, NULL, &o, &fp, &ref);
+  fut_tell(x, &fp,
+           "{collect_start_results, [{<<\"z\">>, {ok, 1}}], 'ph1@127.0.0.1'}");
+  fut_tell(x, &fp,
+           "{collect_stop_results, [{<<\"a\">>, ok}, {<<\"b\">>, {error, "
+           "not_found}}], '" HX_NODE "'}");
+  fut_tell(x, &fp,
+           "{collect_stop_results, [{<<\"a\">>, ok}], 'ph1@127.0.0.1'}");
+  fut_tell(x, &fp, "{process_hub, fut_timeout, 0}");
+  hx_msg_t *r = fut_await(x, &fp, &ref);
+  assert_non_null(r);
+  assert_true(
+      hx_has(r->buf, 1, "'__struct__' => 'Elixir.ProcessHub.StopResult'"));
+  assert_true(hx_has(r->buf, 1, "status => error"));
+  assert_true(hx_has(
+      r->buf, 1, "stopped => [{#Bin<97>,['ph1@127.0.0.1','ph2@127.0.0.1']}]"));
+  assert_true(hx_has(r->buf, 1,
+                     "errors => [{undefined,'ph3@127.0.0.1',node_receive_"
+                     "timeout},{#Bin<98>,'ph2@127.0.0.1',not_found}]"));
+  char *t = hx_text(r->buf, 1);
+  assert_null(strstr(t, "rollback"));
+  free(t);
+  assert_null(phc_proc_lookup(&x->node, &fp));
+  hx_free(x);
+}
+
+/* async_wait: the answer is format/1's; return_first keeps the first. */
+static void test_future_async_wait_format(void **state) {
+  (void)state;
+  for (int first = 0; first < 2; first++) {
+    hx_t *x = hx_new();
+    const char *nodes[] = {HX_NODE};
+    phc__hub_future_opts_t o = {.stop = 1,
+                                .async_wait = 1,
+                                .return_first = first,
+                                .timeout = 10000,
+                                .await_timeout = 60000};
+    erlang_pid fp;
+    erlang_ref ref;
+    fut_begin(x, nodes, 1, NULL, &o, &fp, &ref);
+    fut_tell(x, &fp,
+             "{collect_stop_results, [{<<\"a\">>, ok}], '" HX_NODE "'}");
+    hx_msg_t *r = fut_await(x, &fp, &ref);
+    assert_non_null(r);
+    assert_true(hx_has(r->buf, 1,
+                       first ? "{ok,{#Bin<97>,['ph2@127.0.0.1']}}"
+                             : "{ok,[{#Bin<97>,['ph2@127.0.0.1']}]}"));
+    hx_free(x);
+  }
+  hx_t *x = hx_new();
+  const char *nodes[] = {HX_NODE};
+  phc__hub_future_opts_t o = {.async_wait = 1,
+                              .return_first = 1,
+                              .timeout = 10000,
+                              .await_timeout = 60000};
+  erlang_pid fp;
+  erlang_ref ref;
+  fut_begin(x, nodes, 1, "[<<\"a\">>]", &o, &fp, &ref);
+  fut_tell(x, &fp,
+           "{collect_start_results, [{<<\"a\">>, {error, boom}}], '" HX_NODE
+           "'}");
+  hx_msg_t *r = fut_await(x, &fp, &ref);
+  assert_non_null(r);
+  assert_true(
+      hx_has(r->buf, 1, "{error,{{#Bin<97>,'ph2@127.0.0.1',boom},[]}}"));
+  hx_free(x);
+}
+
+/* on_failure: rollback: a failed start casts the stop of what started to
+ * the nodes it started on (collector in reply_to), waits for their
+ * results, then answers rollback => true. */
+static void test_future_rollback(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  const char *nodes[] = {HX_NODE, HX_PH3};
+  phc__hub_future_opts_t o = {
+      .rollback = 1, .timeout = 10000, .await_timeout = 60000};
+  erlang_pid fp;
+  erlang_ref ref;
+  fut_begin(x, nodes, 2, "[<<\"a\">>, <<\"b\">>]", &o, &fp, &ref);
+  hx_rec_clear(x);
+  erlang_pid p3 = hx_pid(HX_PH3, 5);
+  ei_x_buff m;
+  phc__x_new_with_version(&m);
+  phc__x_tuple_header(&m, 3);
+  phc__x_atom(&m, "collect_start_results");
+  phc__x_list_header(&m, 1);
+  phc__x_tuple_header(&m, 2);
+  phc__x_binary(&m, "a", 1);
+  phc__x_tuple_header(&m, 2);
+  phc__x_atom(&m, "ok");
+  phc__x_pid(&m, &p3);
+  phc__x_empty_list(&m);
+  phc__x_atom(&m, HX_PH3);
+  erlang_pid from = hx_pid(HX_PH1, 9);
+  phc__proc_in_send(&x->node, &from, &fp, m.buff, m.index);
+  ei_x_free(&m);
+  fut_tell(x, &fp,
+           "{collect_start_results, [{<<\"b\">>, {error, boom}}], '" HX_NODE
+           "'}");
+  hx_msg_t *c = hx_find(x, "stop_children", 0);
+  assert_non_null(c);
+  assert_int_equal(c->op, HX_SEND_NAME);
+  assert_string_equal(c->node, HX_PH3);
+  assert_true(hx_has(c->buf, 1, "child_id => #Bin<97>"));
+  assert_true(hx_has(c->buf, 1, "{reply_to,["));
+  assert_null(hx_find(x, "stop_children", 1));
+  assert_non_null(phc_proc_lookup(&x->node, &fp)); /* waits for ph3 */
+  fut_tell(x, &fp,
+           "{collect_stop_results, [{<<\"a\">>, ok}], 'ph3@127.0.0.1'}");
+  hx_msg_t *r = fut_await(x, &fp, &ref);
+  assert_non_null(r);
+  assert_true(hx_has(r->buf, 1, "status => error"));
+  assert_true(hx_has(r->buf, 1, "rollback => true"));
+  assert_true(hx_has(r->buf, 1, "errors => [{#Bin<98>,'ph2@127.0.0.1',boom}]"));
+  hx_free(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_start_unknown_module_is_undef),
@@ -1230,6 +1404,9 @@ int main(void) {
       cmocka_unit_test(test_join_waits_for_release),
       cmocka_unit_test(test_which_children_native),
       cmocka_unit_test(test_hidden_leave_first),
+      cmocka_unit_test(test_future_collects_stops),
+      cmocka_unit_test(test_future_async_wait_format),
+      cmocka_unit_test(test_future_rollback),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
