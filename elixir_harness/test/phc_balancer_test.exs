@@ -24,12 +24,25 @@ defmodule PhcHarness.PhcBalancerTest do
 
   defp leader(n), do: rpc(n, :elector, :get_leader, [])
 
+  # The leader once every member's elector names the same one and its scoreboard has every
+  # member (elections run again as nodes come up, so the leader can change a second after
+  # the views first agree). `views` are functions returning one member's view each (phc
+  # answers elector:get_leader/0 from its own view, as a BEAM member does).
+  defp settled_leader(views, members) do
+    eventually(fn ->
+      ls = Enum.map(views, & &1.())
+      with [{:ok, l} | _] <- ls, 1 <- length(Enum.uniq(ls)),
+           true <- map_size(scoreboard(l)) == members, do: l, else: (_ -> false)
+    end, 20_000, fn -> "views #{inspect(Enum.map(views, & &1.()))}\n" <> phc_log() end)
+  end
+
   defp scoreboard(n) do
     hub = rpc(n, ProcessHub.Coordinator, :get_hub, [:my_hub])
     s = rpc(n, ProcessHub.Service.Storage, :get, [hub.storage.misc, :distribution_strategy])
     s.scoreboard
   end
 
+  @tag :beam
   test "a BEAM member in phc's place: its score in the leader's scoreboard, where children go" do
     a = start_beam(:a)
     b = start_beam(:b)
@@ -37,12 +50,19 @@ defmodule PhcHarness.PhcBalancerTest do
     :ok = connect_all([a, b, c])
     for n <- [a, b, c], do: :ok = start_hub(n, strat())
     eventually(fn -> hub_nodes(a) == [a, b, c] end, 15_000)
-    {:ok, l} = eventually(fn -> match?({:ok, n} when n in [a, b, c], leader(a)) && leader(a) end)
-    eventually(fn -> map_size(scoreboard(l)) == 3 end, 15_000)
+    l = settled_leader(for(n <- [a, b, c], do: fn -> leader(n) end), 3)
     IO.puts("balancer (BEAM c): leader #{l}, scoreboard #{inspect(Map.new(scoreboard(l), fn {n, s} -> {n, Float.round(s.current_score, 4)} end))}")
     res = start(l, :phc_counter, 30, prefix: "lb")
-    assert res.status == :ok, inspect(res)
-    list = eventually(fn -> l1 = plist(a); if length(l1) == 30, do: l1 end, 10_000)
+    # ProcessHub 0.4.1-beta itself: each member re-asks the leader where its own share
+    # belongs (ChildrenAdd.validate_children), the leader spreads that share over all
+    # nodes again, so members forward part of it and the result often has status :error
+    # with node_receive_timeout from members that forwarded; every child still starts once.
+    IO.puts("balancer (BEAM c): start status #{res.status}, errors #{inspect(res.errors)}")
+    list = eventually(fn ->
+      l1 = plist(a)
+      if length(l1) == 30 and plist(b) == l1 and plist(c) == l1, do: l1
+    end, 15_000)
+    assert Enum.all?(list, fn {_, nps} -> length(nps) == 1 end)
     IO.puts("balancer (BEAM c): placement #{inspect(Enum.frequencies(for {_, [{n, _}]} <- list, do: n))}")
   end
 
@@ -55,12 +75,10 @@ defmodule PhcHarness.PhcBalancerTest do
     eventually(fn -> hub_nodes(a) == [a, b] and hub_nodes(b) == [a, b] end, 15_000)
     phc = join_phc([a, b])
     eventually(fn -> phc_log() =~ "adopted the hub's strategies" end, 15_000, &phc_log/0)
-    {:ok, l} = eventually(fn -> match?({:ok, n} when n in [a, b], leader(a)) && leader(a) end)
     # as with a BEAM member in phc's place: every member scored by the leader
-    eventually(fn -> map_size(scoreboard(l)) == 3 end, 15_000, fn ->
-      "phc not in the leader's scoreboard: #{inspect(scoreboard(l))}\n" <> phc_log()
-    end)
-
+    l = settled_leader([fn -> leader(a) end, fn -> leader(b) end,
+                        fn -> erpc(a, phc, :elector, :get_leader, []) end], 3)
+    assert l in [a, b]
     IO.puts("balancer: leader #{l}, scoreboard #{inspect(Map.new(scoreboard(l), fn {n, s} -> {n, Float.round(s.current_score, 4)} end))}")
     res = start(l, :phc_counter, 30, prefix: "lb")
     assert res.status == :ok, inspect(res)

@@ -1,10 +1,11 @@
 /* test_load_balancer.c - ProcessHub.Strategy.Distribution.
  * CentralizedLoadBalancer on the hub test node (hub_fixture.h): its
  * options, belongs_to leaving placement to the leader (a child sent here
- * starts here, nothing is forwarded), and the periodic load push: an
- * rpc:cast of erl_eval:exprs to every other member's rex carrying
- * {calculate_score, phc, Stats} with ProcessHub's five keys, cast only by
- * the member that is the leader in its own elector's view. */
+ * starts here, nothing is forwarded), the election it asks for on init
+ * (Elector.elect() by rpc:cast, as init/2 runs it on a BEAM member), and
+ * the periodic load push: none while phc's elector view names no leader,
+ * then an rpc:cast of erl_eval:exprs to the leader's rex only, carrying
+ * {calculate_score, phc, Stats} with ProcessHub's five keys. */
 #include <unistd.h>
 
 #include "hub_fixture.h"
@@ -45,17 +46,29 @@ static void test_follows_the_leader_and_pushes(void **state) {
       phc__strat_belongs_to(x->h, &x->h->strat, cid.buff, cid.index, owners, 4),
       0);
   ei_x_free(&cid);
-  hx_rec_clear(x);
-  usleep(5000);
-  uv_run(&x->loop, UV_RUN_NOWAIT);
   hx_drain(x);
   hx_msg_t *m = hx_find(x, "cast", 0);
   assert_non_null(m);
   assert_string_equal(m->name, "rex");
+  assert_true(hx_has(m->buf, 1, "{cast,elector,elect,[],"));
+  hx_rec_clear(x);
+  usleep(5000);
+  uv_run(&x->loop, UV_RUN_NOWAIT);
+  hx_drain(x);
+  assert_int_equal(hx_count(x, "cast"), 0); /* no leader known yet */
+  ei_x_buff set = hx_term("{'$gen_cast', {set_leader, 'ph1@127.0.0.1'}}");
+  hx_to_name(x, "elector_state", set.buff, set.index);
+  ei_x_free(&set);
+  hx_drain(x);
+  usleep(5000);
+  uv_run(&x->loop, UV_RUN_NOWAIT);
+  hx_drain(x);
+  m = hx_find(x, "cast", 0);
+  assert_non_null(m);
+  assert_string_equal(m->name, "rex");
   assert_string_equal(m->node, HX_PH1);
-  assert_true(hx_has(m->buf, 1, "{cast,erl_eval,exprs,[[{case,1,{op,1,"));
-  assert_true(hx_has(m->buf, 1, "{atom,1,elector},{atom,1,get_leader}"));
-  assert_true(hx_has(m->buf, 1, "[{clause,1,[{atom,1,true}],[],[{call,1,"));
+  assert_true(hx_has(m->buf, 1, "{cast,erl_eval,exprs,[[{call,1,"));
+  assert_false(hx_has(m->buf, 1, "get_leader"));
   assert_true(hx_has(m->buf, 1, "{atom,1,calculator_pid}"));
   assert_true(hx_has(m->buf, 1, "[{'H',lab},{'N','ph2@127.0.0.1'},{'S',#{"));
   assert_true(hx_has(m->buf, 1, "process_count =>"));

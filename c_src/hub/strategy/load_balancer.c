@@ -11,9 +11,8 @@
  * nothing (the strategy's nodeup_redistribution is false).
  *
  * What it pushes, every push_interval, as {calculate_score, phc, Stats}
- * to the leader's load calculator (asked of every other member, taken by
- * the one that is the leader, below): Stats has ProcessHub's keys, with what
- * they mean for a C node running one event loop on one thread:
+ * to the leader's load calculator, with ProcessHub's keys, meaning for a C
+ * node running one event loop on one thread:
  *   scheduler_utilization  CPU time of the process over wall time since
  *                          the last push (0.0..1.0: the loop is the one
  *                          scheduler)
@@ -21,14 +20,15 @@
  *   process_count          live phc processes
  *   memory_usage           resident set size in bytes (/proc/self/statm)
  *   timestamp              system time in ms
- * phc cannot send the closure a BEAM member spawns on the leader, so it
- * asks each member's rex to evaluate the same three calls (erl_eval:exprs
- * by rpc:cast): get_hub(HubId), the distribution strategy from its misc
- * storage, gen_server:cast(calculator_pid, ...), guarded by the member
- * being the leader in its own elector's view: a BEAM member pushes to the
- * leader only, and a scoreboard on a non-leader that held phc's entry
- * alone sent every child to phc when that member became the leader (its
- * first pushes land before the others' first ones).
+ * Which leader: the one of phc's own elector view (elector.c), as a BEAM
+ * member pushes to the leader its elector_state names; views can differ
+ * between members while the commission's abcasts are in flight. On init
+ * phc asks a member to run Elector.elect(), as init/2 does on a BEAM
+ * member, so its view is set even when it missed the elections its
+ * nodeup started. phc cannot send the closure a BEAM member spawns on the
+ * leader, so it asks the leader's rex to evaluate the same three calls
+ * (erl_eval:exprs by rpc:cast): get_hub(HubId), the distribution strategy
+ * from its misc storage, gen_server:cast(calculator_pid, ...).
  *
  * Options: the struct's fields (max_history_size, weight_decay_factor,
  * push_interval, and the leader's scoreboard, calculator_pid and
@@ -150,11 +150,10 @@ static void lb_enc_stats(lb_state_t *s, ei_x_buff *x) {
 /* ---- the push
  * ---------------------------------------------------------------- */
 
-/* case elector:get_leader() =:= {ok, node()} of true -> gen_server:cast(
- * maps:get(calculator_pid, Storage:get(maps:get(misc, maps:get(storage,
- * Coordinator:get_hub(H))), distribution_strategy)), {calculate_score, N,
- * S}); _ -> ok end, in erl_eval's abstract format: a BEAM member pushes to
- * the leader only, so each member casts only when it is the leader. */
+/* gen_server:cast(maps:get(calculator_pid, Storage:get(maps:get(misc,
+ * maps:get(storage, Coordinator:get_hub(H))), distribution_strategy)),
+ * {calculate_score, N, S}) in erl_eval's abstract format: what the closure
+ * a BEAM member spawns on the leader does. */
 #define LB_CALL(m, f) "{call,1,{remote,1,{atom,1,'" m "'},{atom,1," f "}},["
 #define LB_HUB                                                                 \
   LB_CALL("Elixir.ProcessHub.Coordinator", "get_hub") "{var,1,'H'}]}"
@@ -166,13 +165,7 @@ static void lb_enc_stats(lb_state_t *s, ei_x_buff *x) {
 #define LB_CALC LB_CALL("maps", "get") "{atom,1,calculator_pid}," LB_STRAT "]}"
 #define LB_MSG "{tuple,1,[{atom,1,calculate_score},{var,1,'N'},{var,1,'S'}]}"
 #define LB_CAST LB_CALL("gen_server", "cast") LB_CALC "," LB_MSG "]}"
-#define LB_IS_LEADER                                                           \
-  "{op,1,'=:=',{call,1,{remote,1,{atom,1,elector},{atom,1,get_leader}},[]},"   \
-  "{tuple,1,[{atom,1,ok},{call,1,{remote,1,{atom,1,erlang},{atom,1,node}},"    \
-  "[]}]}}"
-static const char lb_exprs[] =
-    "[{'case',1," LB_IS_LEADER ",[{clause,1,[{atom,1,true}],[],[" LB_CAST
-    "]},{clause,1,[{var,1,'_'}],[],[{atom,1,ok}]}]}].";
+static const char lb_exprs[] = "[" LB_CAST "].";
 
 static int lb_keep(void *arg, const char *term, int len) {
   ei_x_buff *x = arg;
@@ -180,18 +173,40 @@ static int lb_keep(void *arg, const char *term, int len) {
   return 0;
 }
 
+/* rpc:cast(Node, M, F, Args) as rex takes it: the message up to Args'
+ * list header (nargs elements follow, then lb_rex_send). */
+static void lb_rex_begin(ei_x_buff *x, const char *m, const char *f,
+                         int nargs) {
+  phc__x_new_with_version(x);
+  phc__x_tuple_header(x, 2);
+  phc__x_atom(x, "$gen_cast");
+  phc__x_tuple_header(x, 5);
+  phc__x_atom(x, "cast");
+  phc__x_atom(x, m);
+  phc__x_atom(x, f);
+  if (nargs) phc__x_list_header(x, nargs);
+}
+
+static void lb_rex_send(phc_hub_t *h, const char *node, ei_x_buff *x) {
+  phc__x_empty_list(x);
+  phc__x_pid(x, &h->coord);
+  phc_send_name(h->n, &h->coord, node, "rex", x->buff, x->index);
+  ei_x_free(x);
+}
+
+/* The push goes to the leader of phc's elector view only, as a BEAM
+ * member's goes to the leader of its own (none while none is known: a
+ * BEAM member logs "Failed to get leader node" and pushes nothing). */
 static void lb_push(lb_state_t *s) {
   phc_hub_t *h = s->h;
+  char leader[PHC__ATOM_MAX], err[64];
   ei_x_buff x;
-  char err[64];
-  phc__x_new_with_version(&x);
-  phc__x_tuple_header(&x, 2);
-  phc__x_atom(&x, "$gen_cast");
-  phc__x_tuple_header(&x, 5);
-  phc__x_atom(&x, "cast");
-  phc__x_atom(&x, "erl_eval");
-  phc__x_atom(&x, "exprs");
-  phc__x_list_header(&x, 2);
+  if (phc__elector_leader(h, leader, sizeof leader) != 0) {
+    PHC_LOG_D(MOD, "%s: no leader known yet; no push", h->id);
+    return;
+  }
+  if (!phc__hub_has_node(h, leader)) return;
+  lb_rex_begin(&x, "erl_eval", "exprs", 2);
   if (phc__parse_terms(lb_exprs, sizeof lb_exprs - 1, lb_keep, &x, err,
                        sizeof err) != 0) {
     PHC_LOG_E(MOD, "%s: the push expression does not parse: %s", h->id, err);
@@ -209,12 +224,19 @@ static void lb_push(lb_state_t *s) {
   phc__x_atom(&x, "S");
   lb_enc_stats(s, &x);
   phc__x_empty_list(&x);
-  phc__x_empty_list(&x);
-  phc__x_pid(&x, &h->coord);
+  lb_rex_send(h, leader, &x);
+}
+
+/* Elector.elect() on a member, as the strategy's init/2 runs it on a BEAM
+ * member: the commission elects and tells every node, phc included. */
+static void lb_ask_election(phc_hub_t *h) {
+  ei_x_buff x;
   for (int i = 0; i < h->nnodes; i++)
-    if (strcmp(h->nodes[i], h->n->name) != 0)
-      phc_send_name(h->n, &h->coord, h->nodes[i], "rex", x.buff, x.index);
-  ei_x_free(&x);
+    if (strcmp(h->nodes[i], h->n->name) != 0) {
+      lb_rex_begin(&x, "elector", "elect", 0);
+      lb_rex_send(h, h->nodes[i], &x);
+      return;
+    }
 }
 
 static void lb_tick(phc_node_t *n, void *arg) {
@@ -235,6 +257,8 @@ static int lb_init(phc_hub_t *h, void *st, const char *buf, int idx) {
   s->h = h;
   s->last_wall_us = lb_clock_us(CLOCK_MONOTONIC);
   s->last_cpu_us = lb_cpu_us();
+  if ((rc = phc__elector_start(h)) != 0) return rc;
+  lb_ask_election(h);
   s->timer = phc__timer_start(h->n, (unsigned)s->push_interval, lb_tick, s);
   return 0;
 }

@@ -248,4 +248,11 @@ int phc__quorum_majority_has(int nodes, long max_seen);
 /* DynamicQuorum: 100 - down / (connected + down) * 100 < quorum_size. */
 int phc__quorum_dynamic_failure(double quorum_size, int connected, int down);
 
+/* ---- the :elector leader view (elector.c, for the load balancer) ------- */
+
+/* Start the node's elector_state (once; 0 when it runs already). */
+int phc__elector_start(phc_hub_t *h);
+/* The leader of the node's view into out; PHC_ENOPROC while none is known. */
+int phc__elector_leader(phc_hub_t *h, char *out, size_t size);
+
 #endif /* PHC_HUB_STRATEGY_STRATEGY_H */
