@@ -95,4 +95,65 @@ defmodule PhcHarness.PhcBalancerTest do
     assert length(list) == 30
     IO.puts("balancer: placement #{inspect(Enum.frequencies(for {_, [{n, _}]} <- list, do: n))}")
   end
+
+  # A member goes down: every remaining member asks the leader where the down node's
+  # children belong now and starts those placed on itself.
+  defp down_case(label, x, view_x) do
+    a = start_beam(:a)
+    b = start_beam(:b)
+    :ok = connect_all([a, b])
+    :ok = start_hub(a, strat())
+    :ok = start_hub(b, strat())
+    eventually(fn -> hub_nodes(a) == [a, b] and hub_nodes(b) == [a, b] end, 15_000)
+    x = x.(a, b)
+    l = settled_leader([fn -> leader(a) end, fn -> leader(b) end, fn -> view_x.(a, x) end], 3)
+    assert l in [a, b]
+    other = if l == a, do: b, else: a
+    res = start(l, :phc_counter, 30, prefix: "lbd")
+    list0 = eventually(fn -> l1 = plist(l); if length(l1) == 30, do: l1 end, 15_000)
+    IO.puts("balancer down (#{label}): status #{res.status}, placement #{inspect(Enum.frequencies(for {_, [{n, _}]} <- list0, do: n))}; killing #{other}")
+    kill_beam(other)
+    t0 = System.monotonic_time(:millisecond)
+    whole = fn l1 ->
+      length(l1) == 30 and Enum.all?(l1, fn {_, nps} -> Enum.all?(nps, fn {n, _} -> n != other end) end)
+    end
+    list = poll_until(fn -> plist(l) end, whole, 20_000)
+    IO.puts("balancer down (#{label}): #{length(list)} of 30 listed on #{l} after " <>
+              "#{System.monotonic_time(:millisecond) - t0} ms: " <>
+              inspect(Enum.frequencies(for {_, [{n, _}]} <- list, do: n)))
+    {l, x, list, Enum.count(list, fn {_, [{n, _}]} -> n == x end) -
+       Enum.count(list0, fn {_, [{n, _}]} -> n == x end)}
+  end
+
+  defp poll_until(f, ok?, ms) do
+    v = f.()
+    cond do
+      ok?.(v) or ms <= 0 -> v
+      true -> Process.sleep(100); poll_until(f, ok?, ms - 100)
+    end
+  end
+
+  # ProcessHub 0.4.1-beta itself: each survivor asks the leader separately and the answers
+  # differ (the scoreboard moves between them), so children can be lost (27 of 30 seen):
+  # printed, not asserted.
+  @tag :beam
+  test "a BEAM member in phc's place: a member goes down, its children restart" do
+    down_case("BEAM c", fn a, b ->
+      c = start_beam(:c)
+      :ok = connect_all([a, b, c])
+      :ok = start_hub(c, strat())
+      eventually(fn -> hub_nodes(a) == [a, b, c] end, 15_000)
+      c
+    end, fn _a, c -> leader(c) end)
+  end
+
+  test "a member goes down: phc asks the leader and starts the children placed on it" do
+    {l, phc, list, gained} = down_case("phc", fn a, b -> join_phc([a, b]) end,
+      fn a, phc -> erpc(a, phc, :elector, :get_leader, []) end)
+    assert length(list) == 30, "#{length(list)} of 30 after the nodedown\n" <> phc_log()
+    eventually(fn -> phc_plist(l) == list end, 10_000)
+    # the leader spreads the down member's children over the two left: phc starts its part
+    assert gained > 0, "phc started none of the down member's children"
+    for {_, [{n, pid}]} <- list, n == phc, do: assert(rpc(l, PhcHarness, :alive?, [pid]))
+  end
 end

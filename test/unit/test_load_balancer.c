@@ -77,11 +77,39 @@ static void test_follows_the_leader_and_pushes(void **state) {
   hx_free(x);
 }
 
+/* ph1 leaves while ph1 leads: the 7 rows it held go to the leader as one
+ * belongs_to question, answered to the asker as {lb_assign, Tag, _}. */
+static void test_node_leave_asks_the_leader(void **state) {
+  (void)state;
+  hx_t *x = hx_new();
+  hx_feed(x, "cluster_join");
+  hx_feed(x, "sync_remote");
+  assert_int_equal(hx_rows(x), 7);
+  assert_int_equal(set_lb(x, "[{push_interval, 60000}]"), 0);
+  ei_x_buff set = hx_term("{'$gen_cast', {set_leader, 'ph1@127.0.0.1'}}");
+  hx_to_name(x, "elector_state", set.buff, set.index);
+  ei_x_free(&set);
+  hx_drain(x);
+  hx_rec_clear(x);
+  phc__strategies_node_leave(x->h, &x->h->strat, HX_PH1);
+  hx_drain(x);
+  hx_msg_t *m = hx_find(x, "cast", 0);
+  assert_non_null(m);
+  assert_string_equal(m->node, HX_PH1);
+  assert_true(hx_has(m->buf, 1, "{atom,1,belongs_to}"));
+  assert_true(hx_has(m->buf, 1, "{tuple,1,[{atom,1,lb_assign},{var,1,'T'},"));
+  assert_true(hx_has(m->buf, 1, "[{'C',[four,one,three,two,#Bin<"));
+  assert_true(hx_has(m->buf, 1, "{'H',lab},{'P',<ph2@127.0.0.1."));
+  assert_null(hx_find(x, "cast", 1));
+  hx_free(x);
+}
+
 int main(void) {
   phc_log_set_level(PHC_LOG_ERROR);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_options),
       cmocka_unit_test(test_follows_the_leader_and_pushes),
+      cmocka_unit_test(test_node_leave_asks_the_leader),
   };
   return cmocka_run_group_tests_name("load_balancer", tests, NULL, NULL);
 }

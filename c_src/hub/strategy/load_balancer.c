@@ -8,7 +8,9 @@
  * BEAM members never count it as a candidate). It follows the leader's
  * decisions: belongs_to names no node, so StartHandle starts here every
  * child a start cast sends here and forwards nothing, and a join migrates
- * nothing (the strategy's nodeup_redistribution is false).
+ * nothing (the strategy's nodeup_redistribution is false). When a member
+ * goes down, phc asks the leader where its children go and starts those
+ * the answer places here (below, "a member went down").
  *
  * What it pushes, every push_interval, as {calculate_score, phc, Stats}
  * to the leader's load calculator, with ProcessHub's keys, meaning for a C
@@ -38,7 +40,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hub/child_data.h"
 #include "hub/hub.h"
+#include "hub/registry.h"
 #include "proc/proc.h"
 #include "term/enc.h"
 #include "term/parse.h"
@@ -52,6 +56,7 @@ typedef struct lb_state_s {
   long long push_interval;
   uint64_t timer;
   uint64_t last_wall_us, last_cpu_us;
+  long tags; /* the last nodedown placement question's tag */
 } lb_state_t;
 
 static int lb_option(void *arg, const char *key, const char *buf, int idx) {
@@ -194,25 +199,30 @@ static void lb_rex_send(phc_hub_t *h, const char *node, ei_x_buff *x) {
   ei_x_free(x);
 }
 
+/* rpc:cast(Node, erl_eval, exprs, [Exprs, Bindings]) up to Bindings
+ * (the caller writes the orddict, then lb_rex_send). */
+static int lb_rex_eval(phc_hub_t *h, ei_x_buff *x, const char *text, int len) {
+  char err[64];
+  lb_rex_begin(x, "erl_eval", "exprs", 2);
+  if (phc__parse_terms(text, len, lb_keep, x, err, sizeof err) == 0) return 0;
+  PHC_LOG_E(MOD, "%s: an expression does not parse: %s", h->id, err);
+  ei_x_free(x);
+  return PHC_EINVAL;
+}
+
 /* The push goes to the leader of phc's elector view only, as a BEAM
  * member's goes to the leader of its own (none while none is known: a
  * BEAM member logs "Failed to get leader node" and pushes nothing). */
 static void lb_push(lb_state_t *s) {
   phc_hub_t *h = s->h;
-  char leader[PHC__ATOM_MAX], err[64];
+  char leader[PHC__ATOM_MAX];
   ei_x_buff x;
   if (phc__elector_leader(h, leader, sizeof leader) != 0) {
     PHC_LOG_D(MOD, "%s: no leader known yet; no push", h->id);
     return;
   }
   if (!phc__hub_has_node(h, leader)) return;
-  lb_rex_begin(&x, "erl_eval", "exprs", 2);
-  if (phc__parse_terms(lb_exprs, sizeof lb_exprs - 1, lb_keep, &x, err,
-                       sizeof err) != 0) {
-    PHC_LOG_E(MOD, "%s: the push expression does not parse: %s", h->id, err);
-    ei_x_free(&x);
-    return;
-  }
+  if (lb_rex_eval(h, &x, lb_exprs, sizeof lb_exprs - 1) != 0) return;
   phc__x_list_header(&x, 3); /* bindings, an orddict */
   phc__x_tuple_header(&x, 2);
   phc__x_atom(&x, "H");
@@ -237,6 +247,214 @@ static void lb_ask_election(phc_hub_t *h) {
       lb_rex_send(h, h->nodes[i], &x);
       return;
     }
+}
+
+/* ---- a member went down ---------------------------------------------------
+ * NodeDown on a BEAM member asks the leader where the down node's children
+ * belong now (belongs_to, answered by the leader's scoreboard) and starts
+ * those assigned to itself. phc does the same for each nodedown: one
+ * process per down node keeps the ChildData of the down node's children,
+ * has the leader evaluate belongs_to and send the answer back
+ * ({lb_assign, Tag, [{Cid, [Node]}]}), and starts what names phc. While
+ * phc's view names no living leader (the leader itself went down and the
+ * commission has not told phc the new one) it asks again every
+ * LB_RETRY_MS, for LB_ASK_MS in all (a BEAM member's wait for the leader's
+ * answer); then it gives up with a log line. */
+#define LB_RETRY_MS 250
+#define LB_ASK_MS 10000
+#define LB_BASE "Elixir.ProcessHub.Strategy.Distribution.Base"
+#define LB_ASSIGN                                                              \
+  LB_CALL(LB_BASE, "belongs_to")                                               \
+  LB_STRAT "," LB_HUB ",{var,1,'C'},"                                          \
+           "{integer,1,1}]}"
+static const char lb_down_exprs[] =
+    "[" LB_CALL("erlang", "send") "{var,1,'P'},{tuple,1,[{atom,1,lb_assign},"
+                                  "{var,1,'T'}," LB_ASSIGN "]}]}].";
+
+typedef struct lb_down_s {
+  phc_hub_t *h;
+  char node[PHC__ATOM_MAX]; /* the node that went down */
+  ei_x_buff cids;           /* the children's ids, concatenated */
+  ei_x_buff data;           /* their ChildData for phc, concatenated */
+  int *cid_off, *data_off;  /* n + 1 offsets into each */
+  int n, asked_ms;
+  long tag;
+} lb_down_t;
+
+static void lb_down_free(lb_down_t *d) {
+  ei_x_free(&d->cids);
+  ei_x_free(&d->data);
+  free(d->cid_off);
+  free(d->data_off);
+  free(d);
+}
+
+static void lb_down_ask(phc_proc_t *p, lb_down_t *d) {
+  phc_hub_t *h = d->h;
+  char leader[PHC__ATOM_MAX];
+  ei_x_buff x;
+  if (phc__elector_leader(h, leader, sizeof leader) != 0 ||
+      !phc__hub_has_node(h, leader)) {
+    if ((d->asked_ms += LB_RETRY_MS) > LB_ASK_MS) {
+      PHC_LOG_W(MOD, "%s: no leader to place %d children of %s", h->id, d->n,
+                d->node);
+      phc_proc_exit_atom(p, "normal");
+      return;
+    }
+    if (phc__x_atom_term(&x, "lb_retry") == 0) {
+      phc_send_after(h->n, LB_RETRY_MS, phc_self(p), x.buff, x.index, NULL);
+      ei_x_free(&x);
+    }
+    return;
+  }
+  if (lb_rex_eval(h, &x, lb_down_exprs, sizeof lb_down_exprs - 1) != 0) return;
+  phc__x_list_header(&x, 4); /* bindings, an orddict */
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, "C");
+  phc__x_list_header(&x, d->n);
+  phc__x_append_buf(&x, d->cids.buff, d->cids.index);
+  phc__x_empty_list(&x);
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, "H");
+  phc__x_atom(&x, h->id);
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, "P");
+  phc__x_pid(&x, phc_self(p));
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, "T");
+  phc__x_long(&x, d->tag);
+  phc__x_empty_list(&x);
+  lb_rex_send(h, leader, &x);
+}
+
+/* The child whose id is the term at buf[idx, end): hint first. */
+static int lb_down_find(const lb_down_t *d, const char *buf, int idx, int end,
+                        int hint) {
+  for (int k = 0; k < d->n; k++) {
+    int i = (hint + k) % d->n, len = d->cid_off[i + 1] - d->cid_off[i];
+    if (len == end - idx &&
+        !memcmp(d->cids.buff + d->cid_off[i], buf + idx, (size_t)len))
+      return i;
+  }
+  return -1;
+}
+
+/* [{Cid, [Node]}]: start here those whose nodes name phc. */
+static void lb_down_place(lb_down_t *d, const char *buf, int len, int idx) {
+  phc_hub_t *h = d->h;
+  const char *me = h->n->name;
+  ei_x_buff m;
+  int arity, n, k = 0, hint = 0;
+  if (ei_decode_list_header(buf, &idx, &n) < 0) goto bad;
+  phc__x_new(&m);
+  phc__x_tuple_header(&m, 2);
+  int children = m.index;
+  for (int j = 0; j < n; j++) {
+    int c, nn, owned = 0;
+    if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2) break;
+    int c0 = idx;
+    if (phc__term_skip(buf, len, &idx) < 0) break;
+    c = lb_down_find(d, buf, c0, idx, hint);
+    if (ei_decode_list_header(buf, &idx, &nn) < 0) break;
+    for (int q = 0; q < nn; q++) {
+      owned |= phc__term_atom_eq(buf, idx, me);
+      if (phc__term_skip(buf, len, &idx) < 0) goto bad;
+    }
+    if (nn && ei_decode_list_header(buf, &idx, &nn) < 0) break;
+    if (c < 0 || !owned) continue;
+    hint = c + 1;
+    phc__x_list_header(&m, 1);
+    phc__x_append_buf(&m, d->data.buff + d->data_off[c],
+                      d->data_off[c + 1] - d->data_off[c]);
+    k++;
+  }
+  phc__x_empty_list(&m);
+  int opts = m.index;
+  phc__child_data_enc_migration_opts(&m);
+  PHC_LOG_I(MOD, "%s: the leader places %d of %s's %d children here", h->id, k,
+            d->node, d->n);
+  if (k) {
+    phc__hub_lock(h); /* as NodeDown's redistribution on a BEAM member */
+    phc__hub_start_handle(h, m.buff, children, opts, 1);
+  }
+  ei_x_free(&m);
+  return;
+bad:
+  PHC_LOG_W(MOD, "%s: dropped a placement answer it cannot read", h->id);
+}
+
+static void lb_down_msg(phc_proc_t *p, const char *buf, int len) {
+  lb_down_t *d = phc_proc_data(p);
+  int idx = 0, ver, arity;
+  long tag;
+  if (d->h->leaving) {
+    phc_proc_exit_atom(p, "normal");
+    return;
+  }
+  if (ei_decode_version(buf, &idx, &ver) < 0) return;
+  if (phc__term_atom_eq(buf, idx, "lb_retry")) {
+    lb_down_ask(p, d);
+    return;
+  }
+  if (ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 3 ||
+      !phc__term_atom_eq(buf, idx, "lb_assign") ||
+      phc__term_skip(buf, len, &idx) < 0 ||
+      ei_decode_long(buf, &idx, &tag) < 0 || tag != d->tag) {
+    PHC_LOG_W(MOD, "%s: dropped a message the placement asker does not take",
+              d->h->id);
+    return;
+  }
+  lb_down_place(d, buf, len, idx);
+  phc_proc_exit_atom(p, "normal");
+}
+
+static int lb_down_init(phc_proc_t *p, void *arg) {
+  phc_proc_set_data(p, arg);
+  lb_down_ask(p, arg);
+  return 0;
+}
+
+static void lb_down_terminate(phc_proc_t *p, const char *reason, int len) {
+  PHC__UNUSED(reason);
+  PHC__UNUSED(len);
+  lb_down_free(phc_proc_data(p));
+  phc_proc_set_data(p, NULL);
+}
+
+static const phc_proc_ops_t lb_down_ops = {.name = "lb_nodedown",
+                                           .init = lb_down_init,
+                                           .handle_msg = lb_down_msg,
+                                           .terminate = lb_down_terminate};
+
+/* Collect node's children (before the hub detaches them) and ask. */
+static void lb_node_leave(phc_hub_t *h, void *st, const char *node) {
+  lb_state_t *s = st;
+  const char *me = h->n->name;
+  if (h->leaving || !strcmp(node, me)) return;
+  phc__reg_row_t **rows;
+  int n = phc__reg_sorted(&h->reg, &rows);
+  lb_down_t *d = phc__xcalloc(1, sizeof *d);
+  d->h = h;
+  d->tag = ++s->tags;
+  snprintf(d->node, sizeof d->node, "%s", node);
+  d->cid_off = phc__xmalloc((size_t)(n + 1) * sizeof *d->cid_off);
+  d->data_off = phc__xmalloc((size_t)(n + 1) * sizeof *d->data_off);
+  phc__x_new(&d->cids);
+  phc__x_new(&d->data);
+  for (int i = 0; i < n; i++) {
+    if (!phc__reg_owner(rows[i], node) || phc__reg_owner(rows[i], me)) continue;
+    d->cid_off[d->n] = d->cids.index;
+    d->data_off[d->n] = d->data.index;
+    phc__x_append_buf(&d->cids, rows[i]->cid, rows[i]->cid_len);
+    phc__child_data_enc(h, rows[i], me, &d->data);
+    d->n++;
+  }
+  d->cid_off[d->n] = d->cids.index;
+  d->data_off[d->n] = d->data.index;
+  free(rows);
+  phc_pid_t pid;
+  if (!d->n || phc_spawn(h->n, &lb_down_ops, d, NULL, 0, &pid) < 0)
+    lb_down_free(d);
 }
 
 static void lb_tick(phc_node_t *n, void *arg) {
@@ -288,5 +506,6 @@ const phc__strat_dist_t phc__strat_load_balancer = {
              .state_size = sizeof(lb_state_t),
              .init = lb_init,
              .check = lb_check,
-             .close = lb_close},
+             .close = lb_close,
+             .node_leave = lb_node_leave},
     .belongs_to = lb_belongs_to};
