@@ -16,7 +16,8 @@
 %% hash ring (ProcessHub's own, read on A) gives, the rings hold exactly the
 %% remaining members, and the members' lists agree (same id, node, pid). A
 %% BEAM member digests its own list (this module is loaded there); phc's
-%% list is fetched and digested here. Polled every ?POLL ms.
+%% list is fetched and digested here. Polled every ?POLL ms, or after a
+%% pause as long as the last probe took if that is longer.
 %% run([A, B, X, XOsPid, N, Kind, StartX, PidFile]) prints "ROW key value".
 -module(hub3_bench).
 -export([run/1, probe/0, expected/1]).
@@ -35,6 +36,7 @@ run([AS, BS, XS, XPid, NS, KindS, StartX, PidFile]) ->
     load_on([A, B] ++ [X || Kind =:= beam]),
     timer:sleep(2000),
     put(ctx, #{n => N, kind => Kind, a => A}),
+    put(cpu_pids, [{a, erpc:call(A, os, getpid, [])}, {b, erpc:call(B, os, getpid, [])}, {x, XPid}]),
     start_phase(A, B, X, XPid, N),
     leave_phase(A, B, X, XPid),
     [XName, XHost] = string:split(XS, "@"),
@@ -90,6 +92,7 @@ join_phase(A, B, XS, Kind, StartX, PidFile) ->
            end,
     XPid =:= Pid0 orelse file:write_file(PidFile, XPid ++ "\n", [append]),
     Kind =:= beam andalso load_on([X]),
+    put(cpu_pids, lists:keystore(x, 1, get(cpu_pids), {x, XPid})),
     ok = wait(fun() -> lists:member(X, erpc:call(A, 'Elixir.ProcessHub', nodes,
                                                  [?HUB, [include_local]])) end, 60000),
     row(join_seen_ms, ms_since(T0)),
@@ -125,6 +128,30 @@ dead(OsPid) ->
 %% Polls until Members have converged; prints "ROW <Key>_ms" from T0.
 %% HUB3_CONVERGE_S (300) bounds the wait.
 converge(Key, Members, T0) ->
+    Cpu0 = cpu_ms(),
+    try converge1(Key, Members, T0)
+    after
+        [row(list_to_atom(lists:concat([Key, "_cpu_", Who, "_ms"])), Ms)
+         || {Who, Ms} <- cpu_diff(Cpu0, cpu_ms())]
+    end.
+
+%% CPU time (user + system) each of A, B and X has used so far, in ms.
+cpu_ms() ->
+    [{Who, cpu_ms(P)} || {Who, P} <- get(cpu_pids)].
+
+cpu_ms(OsPid) ->
+    case file:read_file("/proc/" ++ OsPid ++ "/stat") of
+        {ok, B} ->
+            [_, After] = string:split(B, ")", trailing),
+            F = string:lexemes(After, " "),
+            (binary_to_integer(lists:nth(12, F)) + binary_to_integer(lists:nth(13, F))) * 10;
+        _ -> undefined
+    end.
+
+cpu_diff(C0, C1) ->
+    [{Who, T1 - T0} || {{Who, T0}, {Who, T1}} <- lists:zip(C0, C1), is_integer(T0), is_integer(T1)].
+
+converge1(Key, Members, T0) ->
     Want = lists:sort(Members),
     Max = list_to_integer(os:getenv("HUB3_CONVERGE_S", "300")),
     case converge_loop(Members, Want, T0 + Max * 1000000, undefined) of
@@ -138,9 +165,13 @@ converge_loop(Members, Want, Deadline, Last) ->
     case now_us() > Deadline of
         true -> {timeout, Last};
         false ->
+            T = now_us(),
             case catch check(Members, Want) of
                 ok -> ok;
-                Other -> timer:sleep(?POLL), converge_loop(Members, Want, Deadline, Other)
+                Other ->
+                    %% gentle on the members: at least as long as the probe took
+                    timer:sleep(max(?POLL, (now_us() - T) div 1000)),
+                    converge_loop(Members, Want, Deadline, Other)
             end
     end.
 
