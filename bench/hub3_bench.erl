@@ -77,6 +77,7 @@ start_batches(A, N, First) ->
 leave_phase(A, B, X, XPid) ->
     T0 = now_us(),
     os:cmd("kill -TERM " ++ XPid),
+    watch_gone(leave_seen_ms, A, X, T0),
     converge(leave, [A, B], T0),
     gone(X, XPid).
 
@@ -106,8 +107,18 @@ join_phase(A, B, XS, Kind, StartX, PidFile) ->
 kill_phase(A, B, X, XPid) ->
     T0 = now_us(),
     os:cmd("kill -KILL " ++ XPid),
+    watch_gone(kill_seen_ms, A, X, T0),
     converge(kill, [A, B], T0),
     gone(X, XPid).
+
+%% In the background: "ROW Key" when X is no longer in ProcessHub.nodes on A.
+watch_gone(Key, A, X, T0) ->
+    spawn_link(fun() ->
+                       ok = wait(fun() -> not lists:member(X, erpc:call(A, 'Elixir.ProcessHub', nodes,
+                                                                      [?HUB, [include_local]])) end,
+                                 60000, 20),
+                       row(Key, ms_since(T0))
+               end).
 
 %% Waits for X's OS process to be gone or a zombie (SIGKILL after 30 s).
 gone(X, XPid) ->
@@ -259,11 +270,13 @@ hosted(A, X) ->
     L = erpc:call(A, 'Elixir.ProcessHub', process_list, [?HUB, global], 60000),
     length([1 || {_, Owners} <- L, lists:keymember(X, 1, Owners)]).
 
-wait(F, T) when T =< 0 -> case catch F() of true -> ok; _ -> timeout end;
-wait(F, T) ->
+wait(F, T) -> wait(F, T, 200).
+
+wait(F, T, _Step) when T =< 0 -> case catch F() of true -> ok; _ -> timeout end;
+wait(F, T, Step) ->
     case catch F() of
         true -> ok;
-        _ -> timer:sleep(200), wait(F, T - 200)
+        _ -> timer:sleep(Step), wait(F, T - Step, Step)
     end.
 
 now_us() -> erlang:monotonic_time(microsecond).
