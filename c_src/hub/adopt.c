@@ -407,20 +407,26 @@ int phc__hub_adopt_hold_join(phc_hub_t *h, const char *node) {
 /* What the strategies decide: casts (starts, stops, exec_cast), events
  * (joins, leaves, migrations, and the registry events, kept in order with
  * them), nodedown. */
-static int adopt_holds(const char *buf, int len) {
-  char tag[PHC__ATOM_MAX];
-  int idx = 1, arity;
+static int adopt_holds(const char *buf, int len, char *what) {
+  char req[PHC__ATOM_MAX];
+  int idx = 1, arity, a2;
   if (phc__term_check(buf, len) || ei_decode_tuple_header(buf, &idx, &arity) ||
-      arity < 2 || phc__term_atom(buf, &idx, tag, sizeof tag) < 0)
+      arity < 2 || phc__term_atom(buf, &idx, what, PHC__ATOM_MAX) < 0)
     return 0;
-  size_t tl = strlen(tag);
-  return (arity == 2 && !strcmp(tag, "$gen_cast")) ||
-         !strcmp(tag, "nodedown") ||
-         (arity == 2 && tl > 6 && !strcmp(tag + tl - 6, "_event"));
+  size_t tl = strlen(what);
+  if (arity == 2 && !strcmp(what, "$gen_cast")) { /* named by its request */
+    if (ei_decode_tuple_header(buf, &idx, &a2) == 0 && a2 > 0 &&
+        phc__term_atom(buf, &idx, req, sizeof req) == 0)
+      snprintf(what, PHC__ATOM_MAX, "%s", req);
+    return 1;
+  }
+  return !strcmp(what, "nodedown") ||
+         (arity == 2 && tl > 6 && !strcmp(what + tl - 6, "_event"));
 }
 
 int phc__hub_adopt_hold(phc_hub_t *h, const char *buf, int len) {
-  if (!h->strat_asking || h->leaving || !adopt_holds(buf, len)) return 0;
+  char tag[PHC__ATOM_MAX];
+  if (!h->strat_asking || h->leaving || !adopt_holds(buf, len, tag)) return 0;
   if (h->nheld >= ADOPT_HOLD_MAX) {
     if (!h->held_full)
       PHC_LOG_W(MOD,
@@ -431,6 +437,7 @@ int phc__hub_adopt_hold(phc_hub_t *h, const char *buf, int len) {
     return 0;
   }
   adopt_push(h, buf, len, 0);
+  PHC_LOG_D(MOD, "%s: %s held for the strategies", h->id, tag);
   return 1;
 }
 

@@ -66,13 +66,13 @@ static void ad_reply(hx_t *x, const char *node, const erlang_pid *to,
   hx_drain(x);
 }
 
-/* node answers both calls (the last of each): get_state, then ets:select with strategies. */
+/* node answers both calls (the last of each): get_state, then ets:select with
+ * strategies. */
 static void ad_answer(hx_t *x, const char *node, const char *strategies) {
   erlang_pid pid;
   erlang_ref ref;
-  assert_int_equal(ad_call(x, node, HX_HUB, ad_calls(x, node, HX_HUB) - 1, &pid,
-                           &ref),
-                   0);
+  assert_int_equal(
+      ad_call(x, node, HX_HUB, ad_calls(x, node, HX_HUB) - 1, &pid, &ref), 0);
   ad_reply(x, node, &pid, &ref,
            "#{'__struct__' => 'Elixir.ProcessHub.Hub', "
            "storage => #{misc => 42}}");
@@ -84,9 +84,8 @@ static void ad_answer(hx_t *x, const char *node, const char *strategies) {
 static void ad_fail(hx_t *x, const char *node) {
   erlang_pid pid;
   erlang_ref ref;
-  assert_int_equal(ad_call(x, node, HX_HUB, ad_calls(x, node, HX_HUB) - 1, &pid,
-                           &ref),
-                   0);
+  assert_int_equal(
+      ad_call(x, node, HX_HUB, ad_calls(x, node, HX_HUB) - 1, &pid, &ref), 0);
   ad_reply(x, node, &pid, &ref, "{error, unknown_call}");
 }
 
@@ -135,11 +134,10 @@ static void test_window_waits(void **state) {
   /* the same on a hub that knew: rf 2 and both peers before the start */
   hx_t *y = hx_new();
   ei_x_buff o = hx_term("[{replication_factor, 2}]");
-  assert_int_equal(
-      phc__strategies_set(y->h, &y->h->strat, PHC__STRAT_REDUNDANCY,
-                          phc__strat_find(PHC__STRAT_REDUNDANCY, REP), o.buff,
-                          1),
-      0);
+  assert_int_equal(phc__strategies_set(
+                       y->h, &y->h->strat, PHC__STRAT_REDUNDANCY,
+                       phc__strat_find(PHC__STRAT_REDUNDANCY, REP), o.buff, 1),
+                   0);
   ei_x_free(&o);
   ad_join(y, HX_PH1);
   ad_join(y, HX_PH3);
@@ -176,7 +174,7 @@ static void test_window_answers_calls(void **state) {
   assert_int_equal(x->rec.n, 1);
   assert_true(hx_has(x->rec.m[0].buf, 1, "bong"));
   assert_int_equal(x->h->nheld, 1); /* only ph1's join */
-  hx_free(x);                      /* the hub leaves with it held */
+  hx_free(x);                       /* the hub leaves with it held */
 }
 
 /* ph1 does not answer with strategies (not a ProcessHub coordinator):
