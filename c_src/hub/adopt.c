@@ -393,6 +393,7 @@ int phc__hub_adopt_hold_join(phc_hub_t *h, const char *node) {
   if (h->leaving) return 0;
   if (h->strat_asking) {
     adopt_push_join(h, node, 0);
+    PHC_LOG_D(MOD, "%s: %s's join held for the strategies", h->id, node);
     return 1;
   }
   if (h->strat_adopted || !strcmp(h->strat_asked, node) || adopt_ask(h, node))
