@@ -341,7 +341,8 @@ static const phc_proc_ops_t adopt_ops = {.name = "strategy_ask",
 static int adopt_ask(phc_hub_t *h, const char *peer) {
   erlang_pid pid;
   phc_ref_t tref;
-  if (phc_spawn(h->n, &adopt_ops, NULL, NULL, 0, &pid)) return PHC_ENOMEM;
+  int rc = phc_spawn(h->n, &adopt_ops, NULL, NULL, 0, &pid);
+  if (rc) return rc;
   adopt_t *a = phc__xcalloc(1, sizeof *a);
   a->n = h->n;
   a->self = pid;
