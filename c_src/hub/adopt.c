@@ -16,7 +16,15 @@
  * checked and set through the seam; one info line names what changed. A
  * kind whose module phc does not implement keeps phc's strategy, with a
  * warning. When the config file set a strategy that differs from the
- * peer's (module or options), a warning names both; the peer's wins. */
+ * peer's (module or options), a warning names both; the peer's wins.
+ *
+ * What the strategies decide waits for the round: the join that starts it
+ * and every join during it are held, and so are the coordinator's casts,
+ * events and nodedowns (a BEAM member's NodeUp migrations arrive in the
+ * window); when the round ends, adopted or not, they run in arrival order
+ * under the strategies the hub then has. The peer just asked is admitted
+ * without asking it again; the next peer to join is asked when none has
+ * answered. */
 #include <stdlib.h>
 
 #include "hub/hub.h"
@@ -24,6 +32,7 @@
 
 #define MOD "hub"
 #define ADOPT_TIMEOUT_MS 5000
+#define ADOPT_HOLD_MAX 65536 /* coordinator messages held while asking */
 
 typedef struct adopt_s {
   phc_node_t *n;
@@ -179,13 +188,33 @@ static void adopt_apply(phc_hub_t *h, const char *buf, int idx,
 
 /* ---- the asking process -------------------------------------------------- */
 
+/* The round ended: what was held runs now, in order, under the strategies
+ * the hub has; a join replayed may start the next round, which holds the
+ * rest again. */
+static void adopt_replay(phc_hub_t *h) {
+  while (h->held && !h->strat_asking && !h->leaving) {
+    phc__hub_held_t *m = h->held;
+    h->held = m->next;
+    if (!h->held) h->held_tail = &h->held;
+    h->nheld--;
+    phc__hub_coord_msg(h, m->buf, m->len);
+    free(m->buf);
+    free(m);
+  }
+}
+
 static void adopt_end(phc_proc_t *self, adopt_t *a, const char *why) {
   phc_hub_t *h = phc__hub_find(a->n, a->hub);
-  if (h && !h->strat_adopted) {
-    h->strat_asking = 0;
-    if (why) PHC_LOG_D(MOD, "%s: %s: no strategies (%s)", a->hub, a->peer, why);
-  }
   phc_proc_set_data(self, NULL);
+  if (h) {
+    if (why && !h->strat_adopted)
+      PHC_LOG_D(MOD, "%s: %s: no strategies (%s)", a->hub, a->peer, why);
+    if (h->nheld)
+      PHC_LOG_D(MOD, "%s: %d messages held for the strategies run now", a->hub,
+                h->nheld);
+    h->strat_asking = h->held_full = 0;
+    adopt_replay(h);
+  }
   free(a);
   phc_proc_exit_atom(self, "normal");
 }
@@ -296,9 +325,12 @@ static void adopt_handle(phc_proc_t *self, const char *buf, int len) {
 }
 
 static void adopt_terminate(phc_proc_t *self, const char *reason, int len) {
+  adopt_t *a = phc_proc_data(self);
   PHC__UNUSED(reason);
   PHC__UNUSED(len);
-  free(phc_proc_data(self));
+  phc_hub_t *h = a ? phc__hub_find(a->n, a->hub) : NULL;
+  if (h) h->strat_asking = 0; /* killed: what is held waits for the next */
+  free(a);
   phc_proc_set_data(self, NULL);
 }
 
@@ -306,11 +338,11 @@ static const phc_proc_ops_t adopt_ops = {.name = "strategy_ask",
                                          .handle_msg = adopt_handle,
                                          .terminate = adopt_terminate};
 
-void phc__hub_adopt_ask(phc_hub_t *h, const char *peer) {
+static int adopt_ask(phc_hub_t *h, const char *peer) {
   erlang_pid pid;
   phc_ref_t tref;
-  if (h->strat_adopted || h->strat_asking || h->leaving) return;
-  if (phc_spawn(h->n, &adopt_ops, NULL, NULL, 0, &pid)) return;
+  int rc = phc_spawn(h->n, &adopt_ops, NULL, NULL, 0, &pid);
+  if (rc) return rc;
   adopt_t *a = phc__xcalloc(1, sizeof *a);
   a->n = h->n;
   a->self = pid;
@@ -325,6 +357,101 @@ void phc__hub_adopt_ask(phc_hub_t *h, const char *peer) {
   phc__x_atom(&t, "timeout");
   phc_send_after(h->n, ADOPT_TIMEOUT_MS, &pid, t.buff, t.index, &tref);
   ei_x_free(&t);
+  snprintf(h->strat_asked, sizeof h->strat_asked, "%s", peer);
+  return 0;
+}
+
+/* ---- holding what the strategies decide ---------------------------------- */
+
+static void adopt_push(phc_hub_t *h, const char *buf, int len, int front) {
+  phc__hub_held_t *m = phc__xcalloc(1, sizeof *m);
+  m->buf = phc__xmalloc((size_t)len);
+  memcpy(m->buf, buf, (size_t)len);
+  m->len = len;
+  if (!h->held) h->held_tail = &h->held;
+  if (front) {
+    m->next = h->held;
+    if (!h->held) h->held_tail = &m->next;
+    h->held = m;
+  } else {
+    *h->held_tail = m;
+    h->held_tail = &m->next;
+  }
+  h->nheld++;
+}
+
+static void adopt_push_join(phc_hub_t *h, const char *node, int front) {
+  ei_x_buff x;
+  phc__x_new_with_version(&x);
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, "cluster_join_event");
+  phc__x_atom(&x, node);
+  adopt_push(h, x.buff, x.index, front);
+  ei_x_free(&x);
+}
+
+int phc__hub_adopt_hold_join(phc_hub_t *h, const char *node) {
+  if (h->leaving) return 0;
+  if (h->strat_asking) {
+    adopt_push_join(h, node, 0);
+    PHC_LOG_D(MOD, "%s: %s's join held for the strategies", h->id, node);
+    return 1;
+  }
+  if (h->strat_adopted || !strcmp(h->strat_asked, node) || adopt_ask(h, node))
+    return 0;
+  /* first in line: a replay that starts this round leaves the messages
+   * held after this join behind it */
+  adopt_push_join(h, node, 1);
+  PHC_LOG_D(MOD, "%s: %s joins once its strategies are known", h->id, node);
+  return 1;
+}
+
+/* What the strategies decide: casts (starts, stops, exec_cast), events
+ * (joins, leaves, migrations, and the registry events, kept in order with
+ * them), nodedown. */
+static int adopt_holds(const char *buf, int len, char *what) {
+  char req[PHC__ATOM_MAX];
+  int idx = 1, arity, a2;
+  if (phc__term_check(buf, len) || ei_decode_tuple_header(buf, &idx, &arity) ||
+      arity < 2 || phc__term_atom(buf, &idx, what, PHC__ATOM_MAX) < 0)
+    return 0;
+  size_t tl = strlen(what);
+  if (arity == 2 && !strcmp(what, "$gen_cast")) { /* named by its request */
+    if (ei_decode_tuple_header(buf, &idx, &a2) == 0 && a2 > 0 &&
+        phc__term_atom(buf, &idx, req, sizeof req) == 0)
+      snprintf(what, PHC__ATOM_MAX, "%s", req);
+    return 1;
+  }
+  return !strcmp(what, "nodedown") ||
+         (arity == 2 && tl > 6 && !strcmp(what + tl - 6, "_event"));
+}
+
+int phc__hub_adopt_hold(phc_hub_t *h, const char *buf, int len) {
+  char tag[PHC__ATOM_MAX];
+  if (!h->strat_asking || h->leaving || !adopt_holds(buf, len, tag)) return 0;
+  if (h->nheld >= ADOPT_HOLD_MAX) {
+    if (!h->held_full)
+      PHC_LOG_W(MOD,
+                "%s: %d messages held for the strategies; the rest run "
+                "under phc's",
+                h->id, ADOPT_HOLD_MAX);
+    h->held_full = 1;
+    return 0;
+  }
+  adopt_push(h, buf, len, 0);
+  PHC_LOG_D(MOD, "%s: %s held for the strategies", h->id, tag);
+  return 1;
+}
+
+void phc__hub_adopt_free(phc_hub_t *h) {
+  while (h->held) {
+    phc__hub_held_t *m = h->held;
+    h->held = m->next;
+    free(m->buf);
+    free(m);
+  }
+  h->held_tail = &h->held;
+  h->nheld = 0;
 }
 
 int phc__hub_cfg_apply(phc_hub_t *h) {

@@ -2,7 +2,8 @@
  * migration strategy moves our children that now belong to the new node),
  * handle_node_down + NodeDown (restart here what now belongs here), and
  * our own graceful leave. The strategies follow the hub's nodes through
- * node_join / node_leave. */
+ * node_join / node_leave. A join waits while the hub's strategies are
+ * asked for (adopt.c), then for the peer's OTP release. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -109,9 +110,8 @@ void phc__hub_join_node(phc_hub_t *h, const char *node) {
     PHC_LOG_W(MOD, "%s: hub is full, %s not added", h->id, node);
     return;
   }
-  if (join_wait_release(h, node)) return;
+  if (phc__hub_adopt_hold_join(h, node) || join_wait_release(h, node)) return;
   snprintf(h->nodes[h->nnodes++], PHC__ATOM_MAX, "%s", node);
-  phc__hub_adopt_ask(h, node);
   phc__strategies_node_join(h, &h->strat, node);
   PHC_LOG_I(MOD, "%s: %s joined the hub", h->id, node);
   hook_atom(h, "pre_cluster_join_hook", node);
@@ -241,6 +241,7 @@ void phc__hub_leave(phc_hub_t *h) {
   const char *me = h->n->name;
   hook_atom(h, "coordinator_shutdown_hook", "shutdown");
   h->leaving = 1;
+  phc__hub_adopt_free(h); /* held for strategies that no longer matter */
   if (h->propagate_timer) phc__timer_cancel(h->n, h->propagate_timer);
   if (h->sync_timer) phc__timer_cancel(h->n, h->sync_timer);
   if (h->resync_timer) phc__timer_cancel(h->n, h->resync_timer);

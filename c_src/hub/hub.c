@@ -424,7 +424,6 @@ static void coord_handle(phc_proc_t *self, const char *buf, int len) {
   phc_hub_t *h = phc_proc_data(self);
   int idx = 1, arity;
   char tag[PHC__ATOM_MAX], node[PHC__ATOM_MAX];
-  PHC__UNUSED(len);
   int type, size, first;
   if (h && ei_decode_tuple_header(buf, &idx, &arity) == 0 && arity == 2 &&
       (first = idx, ei_get_type(buf, &idx, &type, &size) == 0) &&
@@ -433,6 +432,7 @@ static void coord_handle(phc_proc_t *self, const char *buf, int len) {
     return;
   }
   idx = 1;
+  if (h && phc__hub_adopt_hold(h, buf, len)) return;
   if (!h || ei_decode_tuple_header(buf, &idx, &arity) < 0 ||
       phc__term_atom(buf, &idx, tag, sizeof tag) < 0)
     goto bad;
@@ -463,6 +463,10 @@ bad:
 
 static const phc_proc_ops_t coord_ops = {.name = "coordinator",
                                          .handle_msg = coord_handle};
+
+void phc__hub_coord_msg(phc_hub_t *h, const char *buf, int len) {
+  coord_handle(phc_proc_lookup(h->n, &h->coord), buf, len);
+}
 
 static void sink_handle(phc_proc_t *self, const char *buf, int len) {
   PHC__UNUSED(self);
@@ -587,6 +591,7 @@ void phc__hubs_free(phc_node_t *n) {
     phc__strategies_close(h, &h->strat);
     phc__reg_clear(&h->reg);
     phc__hooks_free(h->hooks);
+    phc__hub_adopt_free(h);
     while (h->handovers) {
       phc__hub_handover_t *ho = h->handovers;
       h->handovers = ho->next;

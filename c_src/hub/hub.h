@@ -63,6 +63,14 @@ typedef struct phc__hub_handover_s {
   struct phc__hub_handover_s *next;
 } phc__hub_handover_t;
 
+/* A coordinator message held while the hub's strategies are asked for
+ * (adopt.c), with version byte. */
+typedef struct phc__hub_held_s {
+  char *buf;
+  int len;
+  struct phc__hub_held_s *next;
+} phc__hub_held_t;
+
 typedef struct phc__hub_term_s { /* a child the hub is terminating */
   char *id;
   struct phc__hub_term_s *next;
@@ -102,8 +110,13 @@ struct phc_hub_s {
   phc__hub_term_t *terminating;
   char *cfg_strat; /* configured [{Key, {Module, Opts}}], version byte */
   int cfg_strat_len;
-  int strat_asking;    /* a peer is being asked for the hub's strategies */
-  int strat_adopted;   /* a peer answered: its strategies run here */
+  int strat_asking;  /* a peer is being asked for the hub's strategies */
+  int strat_adopted; /* a peer answered: its strategies run here */
+  char strat_asked[PHC__ATOM_MAX]; /* the peer asked last */
+  phc__hub_held_t *held;           /* held while asking, oldest first */
+  phc__hub_held_t **held_tail;
+  int nheld;
+  int held_full;       /* nheld reached its limit (warned) */
   erlang_ref poll_ref; /* -hidden: the last ProcessHub.nodes/1 asked */
   char *static_specs;  /* encoded list with version byte, or NULL */
   int static_specs_len;
@@ -204,11 +217,21 @@ void phc__hub_enc_local_sync(phc_hub_t *h, ei_x_buff *x);
 void phc__hub_join_node(phc_hub_t *h, const char *node);
 void phc__hub_node_down(phc_hub_t *h, const char *node);
 void phc__hub_leave(phc_hub_t *h);
+/* hub.c: run one coordinator message (held ones, replayed). */
+void phc__hub_coord_msg(phc_hub_t *h, const char *buf, int len);
 
 /* ---- adopt.c: strategies taken from the hub ------------------------- */
 
-/* Ask peer for the hub's strategies (once per hub, one peer at a time). */
-void phc__hub_adopt_ask(phc_hub_t *h, const char *peer);
+/* Whether node's join waits for the hub's strategies: while a peer is
+ * asked, or when node is asked now (the hub has not adopted and node was
+ * not the peer asked last). A waiting join is held as {cluster_join_event,
+ * Node} and admitted when the round ends. */
+int phc__hub_adopt_hold_join(phc_hub_t *h, const char *node);
+/* The coordinator's gate while a peer is asked: casts, *_event messages
+ * and nodedown are held (1) and run in arrival order, under the adopted
+ * strategies, when the round ends; calls and the rest pass (0). */
+int phc__hub_adopt_hold(phc_hub_t *h, const char *buf, int len);
+void phc__hub_adopt_free(phc_hub_t *h);
 /* The configured strategy of kind: 0 with its module in mod and its
  * options' index in h->cfg_strat in *oidx, or PHC_EINVAL. */
 int phc__hub_cfg_strategy(const phc_hub_t *h, phc__strat_kind_t kind, char *mod,

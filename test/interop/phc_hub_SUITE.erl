@@ -358,7 +358,7 @@ scope_down_drops_members(Config) ->
     SB = spec(<<"sd-b">>, phc_counter, 2),
     [{<<"sd-b">>, {ok, _}}] = cast_start(Config, [child_data(<<"sd-b">>, SB, [Phc], #{})]),
     %% (phc asks a joining peer's coordinator for the hub's strategies; the
-    %% fake never answers, and that call is not an event)
+    %% fake answers that call itself, and it is not an event)
     no_msg(fun({fake, _, {'$gen_call', _, get_state}}) -> false;
               ({fake, _, _}) -> true;
               (_) -> false

@@ -7,6 +7,10 @@
 %% receives: every message is forwarded to a sink pid (the test case) as
 %% {fake, node(), Msg}, so the suite can assert on exactly what phc sent.
 %% It can also send on request from its own pid ({fake_send, To, Msg}).
+%% It answers one call as a ProcessHub coordinator does: get_state, with
+%% a %ProcessHub.Hub{} whose storage.misc is a table of its own that holds
+%% no strategy (phc, which asks a joining peer for the hub's strategies,
+%% keeps its own at once).
 -module(phc_hub_fake).
 
 -export([start/3, scope/1, groups/0, members/2, send_from/3, stop/1,
@@ -36,6 +40,9 @@ start(Hub, Groups, Sink) ->
 init(Caller, Hub, Groups, Sink) ->
     true = register(Hub, self()),
     ok = load_fake_synchronizer(),
+    Misc = ets:new(fake_misc, [set, protected]),
+    put(hub_state, #{'__struct__' => 'Elixir.ProcessHub.Hub', hub_id => Hub,
+                     storage => #{misc => Misc}}),
     case start_scope(Hub, Groups) of
         {ok, ScopePid} ->
             Caller ! {self(), started, ScopePid},
@@ -64,6 +71,9 @@ loop(Hub, Sink) ->
         {fake_send, From, To, Msg} ->
             To ! Msg,
             From ! {self(), sent},
+            loop(Hub, Sink);
+        {'$gen_call', From, get_state} ->
+            gen:reply(From, get(hub_state)),
             loop(Hub, Sink);
         {fake_stop, From} ->
             From ! {self(), stopped},

@@ -102,6 +102,9 @@ hx_t *hx_new(void) {
    * enters the ring only once its release is known) */
   phc__hubs_peer_release(&x->node, HX_PH1, 25);
   phc__hubs_peer_release(&x->node, HX_PH3, 25);
+  /* and phc's strategies, as if one had answered the strategies' ask (a
+   * join waits for that answer: test_adopt.c) */
+  x->h->strat_adopted = 1;
   hx_drain(x);
   hx_rec_clear(x);
   return x;
