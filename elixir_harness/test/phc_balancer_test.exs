@@ -36,6 +36,17 @@ defmodule PhcHarness.PhcBalancerTest do
     end, 20_000, fn -> "views #{inspect(Enum.map(views, & &1.()))}\n" <> phc_log() end)
   end
 
+  # Two BEAM members a and b running the hub on the balancer.
+  defp two_members do
+    a = start_beam(:a)
+    b = start_beam(:b)
+    :ok = connect_all([a, b])
+    :ok = start_hub(a, strat())
+    :ok = start_hub(b, strat())
+    eventually(fn -> hub_nodes(a) == [a, b] and hub_nodes(b) == [a, b] end, 15_000)
+    {a, b}
+  end
+
   defp scoreboard(n) do
     hub = rpc(n, ProcessHub.Coordinator, :get_hub, [:my_hub])
     s = rpc(n, ProcessHub.Service.Storage, :get, [hub.storage.misc, :distribution_strategy])
@@ -67,12 +78,7 @@ defmodule PhcHarness.PhcBalancerTest do
   end
 
   test "phc reports its load to the leader and the leader places children on it" do
-    a = start_beam(:a)
-    b = start_beam(:b)
-    :ok = connect_all([a, b])
-    :ok = start_hub(a, strat())
-    :ok = start_hub(b, strat())
-    eventually(fn -> hub_nodes(a) == [a, b] and hub_nodes(b) == [a, b] end, 15_000)
+    {a, b} = two_members()
     phc = join_phc([a, b])
     eventually(fn -> phc_log() =~ "adopted the hub's strategies" end, 15_000, &phc_log/0)
     # as with a BEAM member in phc's place: every member scored by the leader
@@ -99,12 +105,7 @@ defmodule PhcHarness.PhcBalancerTest do
   # A member goes down: every remaining member asks the leader where the down node's
   # children belong now and starts those placed on itself.
   defp down_case(label, x, view_x) do
-    a = start_beam(:a)
-    b = start_beam(:b)
-    :ok = connect_all([a, b])
-    :ok = start_hub(a, strat())
-    :ok = start_hub(b, strat())
-    eventually(fn -> hub_nodes(a) == [a, b] and hub_nodes(b) == [a, b] end, 15_000)
+    {a, b} = two_members()
     x = x.(a, b)
     l = settled_leader([fn -> leader(a) end, fn -> leader(b) end, fn -> view_x.(a, x) end], 3)
     assert l in [a, b]
