@@ -24,6 +24,10 @@
  * Also here, the native 'Elixir.ProcessHub.Service.Synchronizer':
  * exec_interval_sync/4, which a phc peer's periodic sync casts to rex
  * (strategy/pub_sub.c): the hub's synchronization strategy handles it.
+ *
+ * The other direction: where a BEAM member would send a closure, phc
+ * sends an rpc cast of the public function the closure calls to the
+ * peer's rex (phc__hub_rex_cast; Gossip, PubSub, the load balancer).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,4 +218,26 @@ int phc__hub_closure_natives_register(phc_node_t *n) {
   int rc = phc_native_register(n, "Elixir.ProcessHub.Service.Synchronizer",
                                "exec_interval_sync", 4, n_exec_interval_sync);
   return rc == PHC_EEXIST ? 0 : rc;
+}
+
+/* ---- rpc casts in place of closures ---------------------------------- */
+
+int phc__hub_rex_cast(phc_hub_t *h, const char *node, const char *m,
+                      const char *f, const char *args, int len) {
+  ei_x_buff x;
+  phc__x_new_with_version(&x);
+  phc__x_tuple_header(&x, 2);
+  phc__x_atom(&x, "$gen_cast");
+  phc__x_tuple_header(&x, 5);
+  phc__x_atom(&x, "cast");
+  phc__x_atom(&x, m);
+  phc__x_atom(&x, f);
+  phc__x_append_buf(&x, args, len);
+  phc__x_atom(&x, "user"); /* rpc:cast's group leader on the peer */
+  int rc = phc_send_name(h->n, &h->coord, node, "rex", x.buff, x.index);
+  ei_x_free(&x);
+  if (rc)
+    PHC_LOG_W(MOD, "%s: %s:%s to %s not sent: %s", h->id, m, f, node,
+              phc_strerror(rc));
+  return rc;
 }

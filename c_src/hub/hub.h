@@ -244,6 +244,11 @@ int phc__hub_cfg_apply(phc_hub_t *h);
 int phc__hub_closure(phc_node_t *n, const erlang_fun *f, ei_x_buff *result);
 /* The natives a phc peer's periodic sync calls (closures.c). */
 int phc__hub_closure_natives_register(phc_node_t *n);
+/* rpc:cast(Node, M, F, Args) in place of a closure: {'$gen_cast', {cast,
+ * M, F, Args, user}} to node's rex; args: the encoded list (no version
+ * byte). 0, or the send's PHC_E* code after a log line. */
+int phc__hub_rex_cast(phc_hub_t *h, const char *node, const char *m,
+                      const char *f, const char *args, int len);
 
 /* ---- api.c: ProcessHub functions for erpc, and the C API ------------- */
 

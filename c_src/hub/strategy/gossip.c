@@ -295,28 +295,6 @@ static void gs_enc_sync(ei_x_buff *x, const gs_ref_t *r) {
   phc__x_empty_list(x);
 }
 
-/* rpc:cast(Node, M, F, Args): {'$gen_cast', {cast, M, F, Args, GL}} to
- * Node's rex; args is the encoded list (no version byte). */
-static void gs_rex_cast(phc_hub_t *h, const char *node, const char *m,
-                        const char *f, const ei_x_buff *args) {
-  ei_x_buff x;
-  phc__x_new_with_version(&x);
-  phc__x_tuple_header(&x, 2);
-  phc__x_atom(&x, "$gen_cast");
-  phc__x_tuple_header(&x, 5);
-  phc__x_atom(&x, "cast");
-  phc__x_atom(&x, m);
-  phc__x_atom(&x, f);
-  phc__x_append_buf(&x, args->buff, args->index);
-  phc__x_pid(&x, &h->coord);
-  int rc = phc_send_name(h->n, &h->coord, node, "rex", x.buff, x.index);
-  if (rc) {
-    PHC_LOG_W(MOD, "%s: %s:%s to %s not sent: %s", h->id, m, f, node,
-              phc_strerror(rc));
-  }
-  ei_x_free(&x);
-}
-
 /* forward_data: each recipient runs the round's data (not ourselves). */
 static void gs_forward(phc_hub_t *h, const gs_state_t *s, const gs_ref_t *r,
                        const char *const *nodes, int n) {
@@ -330,8 +308,8 @@ static void gs_forward(phc_hub_t *h, const gs_state_t *s, const gs_ref_t *r,
   phc__x_empty_list(&a);
   for (int i = 0; i < n; i++)
     if (strcmp(nodes[i], h->n->name) != 0)
-      gs_rex_cast(h, nodes[i], "Elixir.ProcessHub.Service.Synchronizer",
-                  "exec_interval_sync", &a);
+      phc__hub_rex_cast(h, nodes[i], "Elixir.ProcessHub.Service.Synchronizer",
+                        "exec_interval_sync", a.buff, a.index);
   ei_x_free(&a);
 }
 
@@ -465,7 +443,8 @@ static void gs_propagate_to(phc_hub_t *h, const gs_state_t *s,
     phc__x_atom(&a, upd_node);
     phc__x_atom(&a, type);
     phc__x_empty_list(&a);
-    gs_rex_cast(h, nodes[i], GS_MODULE, "propagate_data", &a);
+    phc__hub_rex_cast(h, nodes[i], GS_MODULE, "propagate_data", a.buff,
+                      a.index);
     ei_x_free(&a);
   }
 }

@@ -178,36 +178,23 @@ static int lb_keep(void *arg, const char *term, int len) {
   return 0;
 }
 
-/* rpc:cast(Node, M, F, Args) as rex takes it: the message up to Args'
- * list header (nargs elements follow, then lb_rex_send). */
-static void lb_rex_begin(ei_x_buff *x, const char *m, const char *f,
-                         int nargs) {
-  phc__x_new_with_version(x);
-  phc__x_tuple_header(x, 2);
-  phc__x_atom(x, "$gen_cast");
-  phc__x_tuple_header(x, 5);
-  phc__x_atom(x, "cast");
-  phc__x_atom(x, m);
-  phc__x_atom(x, f);
-  if (nargs) phc__x_list_header(x, nargs);
-}
-
-static void lb_rex_send(phc_hub_t *h, const char *node, ei_x_buff *x) {
-  phc__x_empty_list(x);
-  phc__x_pid(x, &h->coord);
-  phc_send_name(h->n, &h->coord, node, "rex", x->buff, x->index);
-  ei_x_free(x);
-}
-
-/* rpc:cast(Node, erl_eval, exprs, [Exprs, Bindings]) up to Bindings
- * (the caller writes the orddict, then lb_rex_send). */
-static int lb_rex_eval(phc_hub_t *h, ei_x_buff *x, const char *text, int len) {
+/* [Exprs, Bindings] for erl_eval:exprs/2, up to Bindings (the caller
+ * writes the orddict and the list's tail). */
+static int lb_eval_args(phc_hub_t *h, ei_x_buff *x, const char *text, int len) {
   char err[64];
-  lb_rex_begin(x, "erl_eval", "exprs", 2);
+  phc__x_new(x);
+  phc__x_list_header(x, 2);
   if (phc__parse_terms(text, len, lb_keep, x, err, sizeof err) == 0) return 0;
   PHC_LOG_E(MOD, "%s: an expression does not parse: %s", h->id, err);
   ei_x_free(x);
   return PHC_EINVAL;
+}
+
+/* rpc:cast(Node, erl_eval, exprs, Args) with the args lb_eval_args began. */
+static void lb_eval_cast(phc_hub_t *h, const char *node, ei_x_buff *x) {
+  phc__x_empty_list(x);
+  phc__hub_rex_cast(h, node, "erl_eval", "exprs", x->buff, x->index);
+  ei_x_free(x);
 }
 
 /* The push goes to the leader of phc's elector view only, as a BEAM
@@ -222,7 +209,7 @@ static void lb_push(lb_state_t *s) {
     return;
   }
   if (!phc__hub_has_node(h, leader)) return;
-  if (lb_rex_eval(h, &x, lb_exprs, sizeof lb_exprs - 1) != 0) return;
+  if (lb_eval_args(h, &x, lb_exprs, sizeof lb_exprs - 1) != 0) return;
   phc__x_list_header(&x, 3); /* bindings, an orddict */
   phc__x_tuple_header(&x, 2);
   phc__x_atom(&x, "H");
@@ -234,17 +221,16 @@ static void lb_push(lb_state_t *s) {
   phc__x_atom(&x, "S");
   lb_enc_stats(s, &x);
   phc__x_empty_list(&x);
-  lb_rex_send(h, leader, &x);
+  lb_eval_cast(h, leader, &x);
 }
 
 /* Elector.elect() on a member, as the strategy's init/2 runs it on a BEAM
  * member: the commission elects and tells every node, phc included. */
 static void lb_ask_election(phc_hub_t *h) {
-  ei_x_buff x;
+  static const char nil[] = {ERL_NIL_EXT};
   for (int i = 0; i < h->nnodes; i++)
     if (strcmp(h->nodes[i], h->n->name) != 0) {
-      lb_rex_begin(&x, "elector", "elect", 0);
-      lb_rex_send(h, h->nodes[i], &x);
+      phc__hub_rex_cast(h, h->nodes[i], "elector", "elect", nil, 1);
       return;
     }
 }
@@ -307,7 +293,7 @@ static void lb_down_ask(phc_proc_t *p, lb_down_t *d) {
     }
     return;
   }
-  if (lb_rex_eval(h, &x, lb_down_exprs, sizeof lb_down_exprs - 1) != 0) return;
+  if (lb_eval_args(h, &x, lb_down_exprs, sizeof lb_down_exprs - 1) != 0) return;
   phc__x_list_header(&x, 4); /* bindings, an orddict */
   phc__x_tuple_header(&x, 2);
   phc__x_atom(&x, "C");
@@ -324,7 +310,7 @@ static void lb_down_ask(phc_proc_t *p, lb_down_t *d) {
   phc__x_atom(&x, "T");
   phc__x_long(&x, d->tag);
   phc__x_empty_list(&x);
-  lb_rex_send(h, leader, &x);
+  lb_eval_cast(h, leader, &x);
 }
 
 /* The child whose id is the term at buf[idx, end): hint first. */

@@ -78,23 +78,18 @@ static void pubsub_propagate(phc_hub_t *h, void *st, const char *children,
 static void pubsub_init_sync(phc_hub_t *h, void *st) {
   PHC__UNUSED(st);
   ei_x_buff p;
-  phc__x_new_with_version(&p);
-  phc__x_tuple_header(&p, 2);
-  phc__x_atom(&p, "$gen_cast");
-  phc__x_tuple_header(&p, 5);
-  phc__x_atom(&p, "cast");
-  phc__x_atom(&p, "Elixir.ProcessHub.Service.Synchronizer");
-  phc__x_atom(&p, "exec_interval_sync");
+  phc__x_new(&p);
   phc__x_list_header(&p, 4);
   phc__x_atom(&p, h->id);
   phc__hooks_x_strategy(h, PHC__STRAT_SYNCHRONIZATION, &p);
   phc__hub_enc_local_sync(h, &p);
   phc__x_atom(&p, h->n->name);
   phc__x_empty_list(&p);
-  phc__x_atom(&p, "user");
   for (int i = 0; i < h->nnodes; i++)
     if (strcmp(h->nodes[i], h->n->name) != 0)
-      phc_send_name(h->n, &h->coord, h->nodes[i], "rex", p.buff, p.index);
+      phc__hub_rex_cast(h, h->nodes[i],
+                        "Elixir.ProcessHub.Service.Synchronizer",
+                        "exec_interval_sync", p.buff, p.index);
   ei_x_free(&p);
 }
 
