@@ -45,6 +45,7 @@ struct phc__sup_s {
   uint64_t *restarts;  /* ms timestamps within the period */
   int nrestarts;
   int stopping;
+  sup_child_t *stop_at; /* stopping: the child to stop next; after it, all stopped */
   char *stop_reason;
   int stop_len;
 };
@@ -87,6 +88,7 @@ static void pid_index_set(phc__sup_t *s, sup_child_t *c) {
 }
 
 static void child_free(phc__sup_t *s, sup_child_t *c) {
+  if (s->stop_at == c) s->stop_at = TAILQ_PREV(c, sup_child_head, next);
   pid_index_clear(s, c);
   HASH_DELETE(hh_id, s->by_id, c);
   TAILQ_REMOVE(&s->children, c, next);
@@ -181,16 +183,18 @@ static void child_terminate(phc__sup_t *s, sup_child_t *c) {
   }
 }
 
-/* Stopping: terminate the last running child, or exit when none is left. */
+/* Stopping: terminate the last running child, or exit when none is left.
+ * stop_at walks from the tail to the head once (no child starts while
+ * stopping), so stopping n children is O(n), not a scan per exit. */
 static void shutdown_next(phc__sup_t *s) {
-  sup_child_t *c;
-  TAILQ_FOREACH_REVERSE(c, &s->children, sup_child_head, next) {
-    if (c->running) {
-      if (!c->terminating) child_terminate(s, c);
-      return;
-    }
+  sup_child_t *c = s->stop_at;
+  while (c && !c->running) c = TAILQ_PREV(c, sup_child_head, next);
+  s->stop_at = c;
+  if (!c) {
+    phc_proc_exit(s->p, s->stop_reason, s->stop_len);
+    return;
   }
-  phc_proc_exit(s->p, s->stop_reason, s->stop_len);
+  if (!c->terminating) child_terminate(s, c);
 }
 
 static void begin_stop(phc__sup_t *s, const char *reason, int len) {
@@ -199,6 +203,7 @@ static void begin_stop(phc__sup_t *s, const char *reason, int len) {
   s->stop_reason = phc__xmalloc((size_t)len);
   memcpy(s->stop_reason, reason, (size_t)len);
   s->stop_len = len;
+  s->stop_at = TAILQ_LAST(&s->children, sup_child_head);
   shutdown_next(s);
 }
 

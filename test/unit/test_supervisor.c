@@ -443,6 +443,52 @@ static void test_sup_stop_and_kill(void **state) {
   sup_fx_free(f);
 }
 
+/* A stop walks the children once from the newest: children already stopped
+ * are passed over, a temporary child that exits while an older one is still
+ * being waited for is freed, and so is the one the walk has reached. */
+static void test_stop_walk(void **state) {
+  (void)state;
+  phc__sup_t *s;
+  phc_pid_t spid, pa, pt1, pb, pt2, pstub;
+  fx_t *f = sup_fx(5, 5, &s, &spid, NULL);
+  phc__sup_spec_t a = worker("a", PHC__SUP_PERMANENT, 1000);
+  phc__sup_spec_t t1 = worker("t1", PHC__SUP_TEMPORARY, 1000);
+  phc__sup_spec_t b = worker("b", PHC__SUP_TRANSIENT, 1000);
+  phc__sup_spec_t t2 = worker("t2", PHC__SUP_TEMPORARY, 1000);
+  phc__sup_spec_t stub = {0};
+  stub.id = "stub";
+  stub.start_fn = start_stubborn;
+  stub.restart = PHC__SUP_PERMANENT;
+  stub.shutdown_ms = 20;
+  assert_int_equal(phc__sup_start_child(s, &a, &pa), 0);
+  assert_int_equal(phc__sup_start_child(s, &t1, &pt1), 0);
+  assert_int_equal(phc__sup_start_child(s, &b, &pb), 0);
+  assert_int_equal(phc__sup_start_child(s, &t2, &pt2), 0);
+  assert_int_equal(phc__sup_start_child(s, &stub, &pstub), 0);
+  kill_child(f, &pb, "normal"); /* b stays, stopped */
+  nev = 0;
+  phc__sup_stop(s, "shutdown");
+  fx_drain(f);
+  assert_int_equal(nev, 0); /* waiting for stub, which ignores shutdown */
+  kill_child(f, &pt1, "boom");
+  assert_int_equal(nev, 1);
+  assert_string_equal(evs[0].id, "t1");
+  assert_string_equal(evs[0].reason, "boom");
+  assert_non_null(phc_proc_lookup(&f->node, &pt2)); /* stub still first */
+  fx_run(f);
+  const char *ids[] = {"t1", "stub", "t2", "a"};
+  const char *why[] = {"boom", "killed", "shutdown", "shutdown"};
+  assert_int_equal(nev, 5);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(evs[i].event, PHC__SUP_CHILD_GONE);
+    assert_string_equal(evs[i].id, ids[i]);
+    assert_string_equal(evs[i].reason, why[i]);
+  }
+  assert_int_equal(evs[4].event, PHC__SUP_STOPPED);
+  assert_int_equal(phc__rt_count(&f->node), 0);
+  sup_fx_free(f);
+}
+
 /* phc__sup_each: newest first, a stopped child with a NULL pid. */
 typedef struct each_s {
   char ids[4][8];
@@ -493,6 +539,7 @@ int main(void) {
       cmocka_unit_test(test_restart_failure_retries),
       cmocka_unit_test(test_parent_exit_stops),
       cmocka_unit_test(test_sup_stop_and_kill),
+      cmocka_unit_test(test_stop_walk),
       cmocka_unit_test(test_each),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
