@@ -169,6 +169,7 @@ converge1(Key, Members, T0) ->
         ok -> row(list_to_atom(atom_to_list(Key) ++ "_ms"), ms_since(T0)), ok;
         {timeout, Last} ->
             io:format("hub3 bench: ~s did not converge in ~b s: ~P~n", [Key, Max, Last, 20]),
+            row(list_to_atom(atom_to_list(Key) ++ "_not_converged"), 1),
             timeout
     end.
 
