@@ -205,7 +205,7 @@ static void on_linger(uv_timer_t *t) {
  * nodedown reached the peers in the middle of their redistribution, and
  * their own registry race (elixir_harness/repro/registry_race.exs) lost or
  * kept stale rows in 9 of 55 bench rounds at 10 000 children; closed after
- * 1 s, in 0 of 36 (a BEAM X: 1 of 71). */
+ * 1 s, in 1 of 44 (a BEAM X: 1 of 78). */
 static void on_signal(uv_signal_t *h, int signum) {
   app_t *app = h->data;
   fprintf(stderr, "phc-node: signal %d, stopping\n", signum);
