@@ -111,6 +111,16 @@ static phc__sup_spec_t worker(const char *id, int restart, int shutdown) {
   return sp;
 }
 
+/* A permanent child that ignores shutdown, killed after shutdown_ms. */
+static phc__sup_spec_t stubborn(int shutdown_ms) {
+  phc__sup_spec_t sp = {0};
+  sp.id = "stub";
+  sp.start_fn = start_stubborn;
+  sp.restart = PHC__SUP_PERMANENT;
+  sp.shutdown_ms = shutdown_ms;
+  return sp;
+}
+
 static void kill_child(fx_t *f, const phc_pid_t *pid, const char *reason) {
   phc_proc_t *p = phc_proc_lookup(&f->node, pid);
   assert_non_null(p);
@@ -288,11 +298,7 @@ static void test_shutdown_timeout_then_kill(void **state) {
   phc__sup_t *s;
   phc_pid_t spid, p;
   fx_t *f = sup_fx(3, 5, &s, &spid, NULL);
-  phc__sup_spec_t sp = {0};
-  sp.id = "stub";
-  sp.start_fn = start_stubborn;
-  sp.restart = PHC__SUP_PERMANENT;
-  sp.shutdown_ms = 60;
+  phc__sup_spec_t sp = stubborn(60);
   assert_int_equal(phc__sup_start_child(s, &sp, &p), 0);
   probe_t *child = stubborn_last;
   uint64_t t0 = uv_hrtime();
@@ -318,11 +324,7 @@ static void test_brutal_kill(void **state) {
   phc__sup_t *s;
   phc_pid_t spid, p;
   fx_t *f = sup_fx(3, 5, &s, &spid, NULL);
-  phc__sup_spec_t sp = {0};
-  sp.id = "stub";
-  sp.start_fn = start_stubborn;
-  sp.restart = PHC__SUP_PERMANENT;
-  sp.shutdown_ms = PHC__SUP_BRUTAL_KILL;
+  phc__sup_spec_t sp = stubborn(PHC__SUP_BRUTAL_KILL);
   phc__sup_start_child(s, &sp, &p);
   phc__sup_terminate_child(s, "stub");
   fx_drain(f);
@@ -351,11 +353,8 @@ static void test_restart_failure_retries(void **state) {
   phc__sup_t *s;
   phc_pid_t spid, p;
   fx_t *f = sup_fx(3, 5, &s, &spid, NULL);
-  phc__sup_spec_t sp = {0};
+  phc__sup_spec_t sp = stubborn(PHC__SUP_BRUTAL_KILL);
   sp.id = "flaky";
-  sp.start_fn = start_stubborn;
-  sp.restart = PHC__SUP_PERMANENT;
-  sp.shutdown_ms = PHC__SUP_BRUTAL_KILL;
   stubborn_fail_after = 1; /* the first start works, restarts fail */
   assert_int_equal(phc__sup_start_child(s, &sp, &p), 0);
   kill_child(f, &p, "boom");
@@ -409,11 +408,7 @@ static void test_sup_stop_and_kill(void **state) {
   phc__sup_t *s;
   phc_pid_t spid, p;
   fx_t *f = sup_fx(3, 5, &s, &spid, NULL);
-  phc__sup_spec_t sp = {0};
-  sp.id = "stub";
-  sp.start_fn = start_stubborn;
-  sp.restart = PHC__SUP_PERMANENT;
-  sp.shutdown_ms = 20;
+  phc__sup_spec_t sp = stubborn(20);
   phc__sup_start_child(s, &sp, &p);
   phc__sup_stop(s, "shutdown");
   fx_run(f);
@@ -455,11 +450,7 @@ static void test_stop_walk(void **state) {
   phc__sup_spec_t t1 = worker("t1", PHC__SUP_TEMPORARY, 1000);
   phc__sup_spec_t b = worker("b", PHC__SUP_TRANSIENT, 1000);
   phc__sup_spec_t t2 = worker("t2", PHC__SUP_TEMPORARY, 1000);
-  phc__sup_spec_t stub = {0};
-  stub.id = "stub";
-  stub.start_fn = start_stubborn;
-  stub.restart = PHC__SUP_PERMANENT;
-  stub.shutdown_ms = 20;
+  phc__sup_spec_t stub = stubborn(20);
   assert_int_equal(phc__sup_start_child(s, &a, &pa), 0);
   assert_int_equal(phc__sup_start_child(s, &t1, &pt1), 0);
   assert_int_equal(phc__sup_start_child(s, &b, &pb), 0);
