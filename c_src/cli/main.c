@@ -200,12 +200,9 @@ static void on_linger(uv_timer_t *t) {
 }
 
 /* Leave every hub first (the peers restart our children), then stop the
- * node a second later, as a BEAM member's System.stop does (its peers see
- * the nodedown 1.0-1.1 s after its SIGTERM). Closed after 300 ms, the
- * nodedown reached the peers in the middle of their redistribution, and
- * their own registry race (elixir_harness/repro/registry_race.exs) lost or
- * kept stale rows in 9 of 55 bench rounds at 10 000 children; closed after
- * 1 s, in 1 of 44 (a BEAM X: 1 of 78). */
+ * node a second later, as a BEAM member's System.stop does: closing sooner
+ * put the nodedown in the middle of the peers' redistribution, where
+ * ProcessHub's own registry race hit more often (README, Limits). */
 static void on_signal(uv_signal_t *h, int signum) {
   app_t *app = h->data;
   fprintf(stderr, "phc-node: signal %d, stopping\n", signum);
